@@ -1,0 +1,1 @@
+"""Rosey bot monitoring: inventory -> render -> steps over SSH -> verify / drill."""

@@ -1,0 +1,61 @@
+"""CLI plumbing shared by tasks.py and the lab tasks: `-H`, inventory lookup, clean exits."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+from invoke import Context, Task
+from invoke.exceptions import Exit
+
+from fabfile.inventory import HostSettings, Inventory, InventoryError, load_inventory
+
+
+class HostTask(Task):
+    """A task whose `hosts` argument is spelled `-H/--hosts`, as users type it (`inv sortie6 -H test`)."""
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        if name == "hosts":
+            opts["names"] = ["hosts", "H"]
+            taken_names.add("H")
+        return opts
+
+
+def inventory_path(c: Context) -> str | None:
+    """`ROSEY_INVENTORY` or invoke config `rosey.inventory`; None means the project's hosts.yml."""
+    return os.environ.get("ROSEY_INVENTORY") or c.config.get("rosey", {}).get("inventory")
+
+
+def load(c: Context) -> Inventory:
+    try:
+        return load_inventory(inventory_path(c))
+    except InventoryError as e:
+        raise Exit(f"error: {e}", code=2) from None
+
+
+def select_hosts(c: Context, hosts: str | None) -> tuple[Inventory, list[HostSettings]]:
+    inv = load(c)
+    try:
+        return inv, inv.select(hosts)
+    except InventoryError as e:
+        raise Exit(f"error: {e}", code=2) from None
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn an InventoryError raised inside a task into a one-line message and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InventoryError as e:
+            raise Exit(f"error: {e}", code=2) from None
+
+    return wrapper
+
+
+def not_implemented(step: str) -> Exit:
+    return Exit(f"error: {step} is not implemented yet (see the open issues)", code=3)

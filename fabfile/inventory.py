@@ -1,0 +1,465 @@
+"""Load `hosts.yml` into typed, immutable host settings.
+
+This is the only module that reads the inventory. Every problem becomes one
+`InventoryError` line naming the file, the field and the fix, raised before
+anything touches a server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import re
+import types
+import typing
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INVENTORY = PROJECT_ROOT / "hosts.yml"
+
+OFFICIAL_RELEASES = {
+    "prometheus": "https://github.com/prometheus/prometheus/releases/download/v{version}",
+    "alertmanager": "https://github.com/prometheus/alertmanager/releases/download/v{version}",
+}
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class InventoryError(ValueError):
+    """A problem with hosts.yml or the secrets; the message is one line and says what to do."""
+
+
+# ---------------------------------------------------------------- validators
+# Each takes the (already type-converted) value and returns an error text or None.
+
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
+_DURATION_RE = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-]+:(\d{1,5})$")
+_HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+_SIZE_RE = re.compile(r"^\d+(B|KB|MB|GB|TB|PB|EB)$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _port(v: int) -> str | None:
+    return None if 1 <= v <= 65535 else f"expected a TCP port 1-65535, got {v}"
+
+
+def _version(v: str) -> str | None:
+    return None if _VERSION_RE.match(v) else f"expected a release version like 2.48.0, got {v!r}"
+
+
+def _duration(v: str) -> str | None:
+    if v and _DURATION_RE.match(v):
+        return None
+    return f"expected a Prometheus duration like 15s, 5m or 15d, got {v!r}"
+
+
+def _size(v: str) -> str | None:
+    return None if _SIZE_RE.match(v) else f"expected a size like 10GB, got {v!r}"
+
+
+def _email(v: str) -> str | None:
+    return None if _EMAIL_RE.match(v) else f"expected an email address like ops@example.com, got {v!r}"
+
+
+def _emails(v: list[str]) -> str | None:
+    if not v:
+        return "expected at least one email address"
+    return next((e for e in map(_email, v) if e), None)
+
+
+def _hostport(v: str) -> str | None:
+    m = _HOSTPORT_RE.match(v)
+    if not m or not 1 <= int(m.group(1)) <= 65535:
+        return f"expected host:port like smtp.example.com:587, got {v!r}"
+    return None
+
+
+def _sources(v: list[str]) -> str | None:
+    if not v:
+        return "expected 'any' or a list of CIDRs like 203.0.113.0/24"
+    for item in v:
+        if item == "any":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"expected 'any' or a CIDR like 203.0.113.0/24, got {item!r}"
+    if "any" in v and len(v) > 1:
+        return "'any' already allows everyone; list either 'any' or CIDRs"
+    return None
+
+
+def _hhmm(v: str) -> str | None:
+    return None if _HHMM_RE.match(v) else f"expected a time HH:MM like 09:00, got {v!r}"
+
+
+def _timezone(v: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"expected an IANA time zone like Europe/Berlin or UTC, got {v!r}"
+    return None
+
+
+def _weekdays(v: list[str]) -> str | None:
+    if not v:
+        return "expected at least one weekday or range like monday:friday"
+    for item in v:
+        ends = item.lower().split(":")
+        if len(ends) > 2 or any(e not in WEEKDAYS for e in ends):
+            return f"expected weekday names or ranges like monday:friday, got {item!r}"
+        if len(ends) == 2 and WEEKDAYS.index(ends[0]) > WEEKDAYS.index(ends[1]):
+            return f"range {item!r} runs backwards; write it as e.g. monday:friday"
+    return None
+
+
+def _name(v: str) -> str | None:
+    return None if _NAME_RE.match(v) else f"expected a plain name (letters, digits, _ . -), got {v!r}"
+
+
+def _nonempty(v: str) -> str | None:
+    return None if v.strip() else "must not be empty"
+
+
+def _source(v: str) -> str | None:
+    return None if v in ("download", "upload") else f"expected 'download' or 'upload', got {v!r}"
+
+
+def _sha256(v: str) -> str | None:
+    return None if re.fullmatch(r"[0-9a-f]{64}", v) else "expected 64 lowercase hex digits (sha256)"
+
+
+def _arch(v: str) -> str | None:
+    ok = v in ("amd64", "arm64", "armv7", "386")
+    return None if ok else f"expected amd64, arm64, armv7 or 386, got {v!r}"
+
+
+def _check(fn: typing.Callable[[Any], str | None], **kw: Any) -> Any:
+    return field(metadata={"check": fn}, **kw)
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class SSH:
+    user: str = _check(_name, default="rosey")
+    port: int = _check(_port, default=22)
+    key: str | None = None  # path to a private key; None: the SSH agent / ~/.ssh defaults
+    connect_timeout: int = 10
+
+
+@dataclass(frozen=True)
+class Component:
+    """One release-installed binary family: where it comes from and how it runs."""
+
+    version: str = _check(_version, default="")
+    release_url: str = ""  # directory holding the archive and sha256sums.txt; {version} is filled in
+    source: str = _check(_source, default="download")  # download on the server, or upload from here
+    archive_dir: str | None = None  # local dir with the archive for `upload`; None: the local cache
+    sha256: str | None = _check(_sha256, default=None)  # pin; otherwise sha256sums.txt decides
+    arch: str = _check(_arch, default="amd64")
+    port: int = _check(_port, default=9090)
+
+    def url(self) -> str:
+        return self.release_url.format(version=self.version)
+
+    def archive_name(self, name: str) -> str:
+        return f"{name}-{self.version}.linux-{self.arch}"
+
+
+@dataclass(frozen=True)
+class Prometheus(Component):
+    release_url: str = OFFICIAL_RELEASES["prometheus"]
+    version: str = _check(_version, default="2.48.0")
+    scrape_interval: str = _check(_duration, default="15s")
+    evaluation_interval: str = _check(_duration, default="15s")
+    retention_time: str = _check(_duration, default="15d")
+    retention_size: str | None = _check(_size, default=None)
+
+
+@dataclass(frozen=True)
+class Alertmanager(Component):
+    release_url: str = OFFICIAL_RELEASES["alertmanager"]
+    version: str = _check(_version, default="0.26.0")
+    port: int = _check(_port, default=9093)
+    cluster_port: int = _check(_port, default=9094)
+    cluster_peers: tuple[str, ...] = ()  # empty: clustering off, cluster port closed
+    group_wait: str = _check(_duration, default="10s")
+    group_interval: str = _check(_duration, default="10s")
+    repeat_interval: str = _check(_duration, default="3h")
+    resolve_timeout: str = _check(_duration, default="5m")
+
+
+@dataclass(frozen=True)
+class Web:
+    basic_auth: bool = True
+    username: str = _check(_name, default="admin")
+    allow_from: tuple[str, ...] = _check(_sources, default=("any",))  # who may reach 9090/9093
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    weekdays: tuple[str, ...] = _check(_weekdays, default=("monday:friday",))
+    start: str = _check(_hhmm, default="09:00")
+    end: str = _check(_hhmm, default="17:00")
+    timezone: str = _check(_timezone, default="UTC")
+
+
+@dataclass(frozen=True)
+class Email:
+    to: tuple[str, ...] = _check(_emails, default=())
+    sender: str = _check(_email, default="")  # `from` in hosts.yml
+    smarthost: str = _check(_hostport, default="")
+    auth_username: str | None = None  # None: no SMTP AUTH (then no smtp_password is needed)
+    require_tls: bool = True
+
+
+@dataclass(frozen=True)
+class Slack:
+    channel: str = _check(_nonempty, default="#alerts")  # URL comes from secret slack_webhook_url
+
+
+@dataclass(frozen=True)
+class Discord:
+    pass  # URL comes from secret discord_webhook_url
+
+
+@dataclass(frozen=True)
+class Webhook:
+    send_resolved: bool = True  # URL comes from secret webhook_url
+
+
+@dataclass(frozen=True)
+class Receivers:
+    email: Email
+    slack: Slack | None = None
+    discord: Discord | None = None
+    webhook: Webhook | None = None
+
+
+@dataclass(frozen=True)
+class LabVM:
+    """Only for lab hosts: how the local QEMU VM is wired. Deploy steps never read this."""
+
+    forwards: dict[int, int] = field(default_factory=dict)  # guest port -> loopback port
+    releases_port: int = _check(_port, default=8089)
+    memory_mb: int = 1024
+    cpus: int = 2
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    name: str
+    address: str = _check(_nonempty)
+    receivers: Receivers
+    ssh: SSH = SSH()
+    env: str = _check(_name, default="test")
+    bot_port: int = _check(_port, default=8001)
+    base_dir: str = "/opt/rosey-bot/monitoring"
+    secrets_file: str | None = None  # resolved against hosts.yml's folder
+    prometheus: Prometheus = Prometheus()
+    alertmanager: Alertmanager = Alertmanager()
+    web: Web = Web()
+    business_hours: BusinessHours = BusinessHours()
+    lab: LabVM | None = None  # `lab_vm` in hosts.yml
+
+    @property
+    def is_lab(self) -> bool:
+        return self.lab is not None
+
+
+# hosts.yml spells a few keys differently from Python
+_YAML_KEYS = {"sender": "from", "lab": "lab_vm"}
+
+
+# ---------------------------------------------------------------- building
+
+
+def _yaml_key(name: str) -> str:
+    return _YAML_KEYS.get(name, name)
+
+
+def _fail(where: str, path: str, msg: str) -> typing.NoReturn:
+    raise InventoryError(f"{where}: {path}: {msg}")
+
+
+def _convert(tp: Any, value: Any, where: str, path: str) -> Any:
+    """Convert a YAML value to the annotated type, or fail naming the field."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, where, path)
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        return _build(tp, value, where, path)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            _fail(where, path, f"expected a list, got {type(value).__name__}")
+        return tuple(_convert(str, v, where, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            _fail(where, path, f"expected a mapping, got {type(value).__name__}")
+        kt, vt = typing.get_args(tp)
+        return {_convert(kt, k, where, f"{path}.{k}"): _convert(vt, v, where, f"{path}.{k}")
+                for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            _fail(where, path, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.isdigit():
+                return int(value)
+            _fail(where, path, f"expected a whole number, got {value!r}")
+        return value
+    if tp is str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            _fail(where, path, f"expected text, got {type(value).__name__}")
+        return str(value)
+    raise TypeError(f"unsupported type {tp!r}")  # a programming error, not user input
+
+
+def _build(cls: type, data: Any, where: str, path: str) -> Any:
+    if not isinstance(data, dict):
+        _fail(where, path or "top level", f"expected a mapping of settings, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {_yaml_key(f.name): f for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in fields:
+            near = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(fields))}"
+            _fail(where, f"{path}.{key}".lstrip("."), f"unknown setting; {hint}")
+    kwargs = {}
+    for key, f in fields.items():
+        sub = f"{path}.{key}".lstrip(".")
+        if key not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                _fail(where, sub, "required setting is missing; add it to the host or to defaults")
+            continue
+        value = _convert(hints[f.name], data[key], where, sub)
+        check = f.metadata.get("check")
+        if check and value is not None:
+            err = check(value)
+            if err:
+                _fail(where, sub, err)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """Deep-merge mappings; lists and scalars in `over` replace those in `base`."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _cross_checks(h: HostSettings, where: str) -> None:
+    bh = h.business_hours
+    if bh.start >= bh.end:
+        _fail(where, f"hosts.{h.name}.business_hours",
+              f"start {bh.start} must be before end {bh.end} (same day)")
+    ports = {"prometheus.port": h.prometheus.port, "alertmanager.port": h.alertmanager.port,
+             "bot_port": h.bot_port, "ssh.port": h.ssh.port}
+    if h.alertmanager.cluster_peers:
+        ports["alertmanager.cluster_port"] = h.alertmanager.cluster_port
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port in seen:
+            _fail(where, f"hosts.{h.name}.{name}",
+                  f"port {port} is already used by {seen[port]}; pick another")
+        seen[port] = name
+    for comp in ("prometheus", "alertmanager"):
+        c = getattr(h, comp)
+        if not c.release_url.startswith(("http://", "https://")):
+            _fail(where, f"hosts.{h.name}.{comp}.release_url", "expected an http(s):// URL")
+
+
+# ---------------------------------------------------------------- public API
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    hosts: dict[str, HostSettings]
+
+    def host(self, alias: str) -> HostSettings:
+        if alias not in self.hosts:
+            raise InventoryError(
+                f"{self.path.name}: unknown host {alias!r}; known hosts: {', '.join(self.hosts)}")
+        return self.hosts[alias]
+
+    def select(self, spec: str | None) -> list[HostSettings]:
+        """`-H test,prod` -> settings, in the order given, without duplicates."""
+        aliases = [a.strip() for a in (spec or "").split(",") if a.strip()]
+        if not aliases:
+            raise InventoryError(
+                f"no host given; use -H with one of: {', '.join(self.hosts)} (comma-separate several)")
+        return [self.host(a) for a in dict.fromkeys(aliases)]
+
+    def secrets_path(self, host: HostSettings) -> Path:
+        p = Path(host.secrets_file or "secrets.yml").expanduser()
+        return p if p.is_absolute() else self.path.parent / p
+
+
+def load_inventory(path: str | Path | None = None) -> Inventory:
+    path = Path(path) if path else DEFAULT_INVENTORY
+    where = path.name
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InventoryError(f"{path}: inventory not found; create it (see README 'Inventory')") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise InventoryError(f"{where}: not valid YAML{at}: {problem}; fix the syntax") from None
+    if not isinstance(doc, dict):
+        _fail(where, "top level", "expected a mapping with 'defaults' and 'hosts'")
+    for key in doc:
+        if key not in ("defaults", "hosts"):
+            _fail(where, str(key), "unknown top-level key; only 'defaults' and 'hosts' are allowed")
+    defaults = doc.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        _fail(where, "defaults", "expected a mapping of settings")
+    hosts_doc = doc.get("hosts")
+    if not isinstance(hosts_doc, dict) or not hosts_doc:
+        _fail(where, "hosts", "expected a mapping of host aliases to settings (at least one host)")
+    hosts: dict[str, HostSettings] = {}
+    for alias, entry in hosts_doc.items():
+        alias = str(alias)
+        if _name(alias):
+            _fail(where, f"hosts.{alias}", "host alias must be a plain name (letters, digits, _ . -)")
+        if entry is None:
+            entry = {}
+        if not isinstance(entry, dict):
+            _fail(where, f"hosts.{alias}", f"expected a mapping of settings, got {type(entry).__name__}")
+        if "name" in entry:
+            _fail(where, f"hosts.{alias}.name", "the alias is the name; remove this key")
+        merged = _merge(defaults, entry)
+        merged["name"] = alias
+        if isinstance(merged.get("ssh"), dict) and merged["ssh"].get("key"):
+            merged["ssh"] = dict(merged["ssh"], key=str(Path(str(merged["ssh"]["key"])).expanduser()))
+        h = _build(HostSettings, merged, where, f"hosts.{alias}")
+        _cross_checks(h, where)
+        hosts[alias] = h
+    return Inventory(path=path, hosts=hosts)

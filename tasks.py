@@ -1,0 +1,86 @@
+"""Invoke entry point: `inv --list`. Thin: parse -H, call the fabfile library, print."""
+
+from __future__ import annotations
+
+from invoke import Collection, Context, task
+
+from fabfile.cli import HostTask, not_implemented, select_hosts, user_errors
+
+HOSTS_HELP = "host alias(es) from hosts.yml, comma-separated (e.g. test,prod)"
+DRY_HELP = "connect and show what would change, change nothing"
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP, "out": "directory to write the files into"})
+@user_errors
+def render(c: Context, hosts: str = "", out: str = "rendered") -> None:
+    """Write the files that would be deployed to a host, then check them with promtool/amtool."""
+    select_hosts(c, hosts)
+    raise not_implemented("render")
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
+def install_prometheus(c: Context, hosts: str = "", dry_run: bool = False) -> None:
+    """Install prometheus + promtool at the inventory's version (checksum-verified)."""
+    select_hosts(c, hosts)
+    raise not_implemented("install-prometheus")
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
+def install_alertmanager(c: Context, hosts: str = "", dry_run: bool = False) -> None:
+    """Install alertmanager + amtool at the inventory's version (checksum-verified)."""
+    select_hosts(c, hosts)
+    raise not_implemented("install-alertmanager")
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
+def deploy_configs(c: Context, hosts: str = "", dry_run: bool = False) -> None:
+    """Upload, validate on the server, activate atomically and reload only what changed."""
+    select_hosts(c, hosts)
+    raise not_implemented("deploy-configs")
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
+def install_services(c: Context, hosts: str = "", dry_run: bool = False) -> None:
+    """Install the hardened systemd units, enable and start them, wait until healthy."""
+    select_hosts(c, hosts)
+    raise not_implemented("install-services")
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
+def firewall(c: Context, hosts: str = "", dry_run: bool = False) -> None:
+    """ufw: keep SSH open, open 9090/9093 only to the inventory's admin sources."""
+    select_hosts(c, hosts)
+    raise not_implemented("firewall")
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP})
+def verify(c: Context, hosts: str = "") -> None:
+    """The runbook's validation checklist as a pass/fail report."""
+    select_hosts(c, hosts)
+    raise not_implemented("verify")
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP})
+def test_alert(c: Context, hosts: str = "") -> None:
+    """Alert drill: stop the bot, see BotDown fire and notify, start it, see it resolve."""
+    select_hosts(c, hosts)
+    raise not_implemented("test-alert")
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
+def sortie6(c: Context, hosts: str = "", dry_run: bool = False) -> None:
+    """The whole deployment: install, configs, services, firewall, then verify; hosts in parallel."""
+    select_hosts(c, hosts)
+    raise not_implemented("sortie6")
+
+
+ns = Collection(render, install_prometheus, install_alertmanager, deploy_configs, install_services,
+                firewall, verify, test_alert, sortie6)
+ns.configure({"rosey": {"inventory": None}})
+
+try:  # the lab collection arrives with the lab-host work
+    from fabfile.lab.tasks import ns as lab_ns
+except ImportError:
+    pass
+else:
+    ns.add_collection(lab_ns, name="lab")
