@@ -1,0 +1,292 @@
+"""The one place that talks to a server: sudo commands, batched probes, staged uploads, checksums.
+
+Why one module: every step must (a) read its state in ONE round trip, (b) never leak a secret into
+an error, (c) replace files atomically. Doing that once here keeps the steps short and the SSH
+round trips countable (`stats(conn)`; the bench reads it).
+
+- `run(conn, script, ...)`      one shell command (sudo -n by default), output hidden, RemoteError on failure
+- `probe(conn, {key: snippet})` several snippets in ONE command; `{key: Out}` (a str with `.rc`)
+- `stage(conn, data)`           SFTP bytes into a private staging dir (mode 0600), returns the staged path
+- `install_snippet(src, dest, owner, group, mode)`  shell text: atomic install of a staged file
+- `put_files(conn, [FileSpec])` stage several files + one sudo command installing them all
+- `sha256_snippet(paths)` / `parse_sha256(out)` / `sha256(conn, paths)`  checksums of remote files
+
+Secrets never go on a command line: pass them with `stdin=` (e.g. `curl --config -`).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets as _random
+import shlex
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from fabric import Connection
+
+from fabfile.masking import Masker
+
+STAGE_ROOT = "/tmp"  # the staging dir is /tmp/rosey-stage.<random>, mode 0700, owned by the SSH user
+
+
+class RemoteError(RuntimeError):
+    """A remote command failed; the message is one line, secrets already masked."""
+
+
+@dataclass
+class Stats:
+    """Per-connection counters: `commands` = SSH exec round trips, `sftp` = files transferred."""
+
+    commands: int = 0
+    sftp: int = 0
+    bytes_uploaded: int = 0
+    per_label: dict[str, int] = field(default_factory=dict)  # commands per step (see `label`)
+    label: str = ""
+
+    def count(self) -> None:
+        self.commands += 1
+        self.per_label[self.label] = self.per_label.get(self.label, 0) + 1
+
+
+def stats(conn: Connection) -> Stats:
+    """The counters of this connection (created on first use)."""
+    st = getattr(conn, "_rosey_stats", None)
+    if st is None:
+        st = Stats()
+        conn._rosey_stats = st  # type: ignore[attr-defined]
+    return st
+
+
+class Out(str):
+    """A snippet's output (stdout+stderr, trailing newline stripped) that also carries its exit status."""
+
+    rc: int
+
+    def __new__(cls, text: str, rc: int) -> Out:
+        obj = super().__new__(cls, text)
+        obj.rc = rc
+        return obj
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+def one_line(text: str, masker: Masker | None = None, limit: int = 400) -> str:
+    """Last meaningful lines of an error output as one line, masked and shortened."""
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    joined = " | ".join(lines[-3:]) or "no output"
+    if masker:
+        joined = masker(joined)
+    return joined if len(joined) <= limit else "..." + joined[-limit:]
+
+
+def wrap(script: str, sudo: bool = True) -> str:
+    """The command line actually sent: `sudo -n bash -c '<script>'` (never prompts for a password)."""
+    prefix = "sudo -n " if sudo else ""
+    return f"{prefix}bash -c {shlex.quote(script)}"
+
+
+def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", masker: Masker | None = None,
+        check: bool = True, stdin: str | bytes | None = None, timeout: float | None = None):
+    """Run one shell script on the server (one round trip); returns Fabric's Result.
+
+    `check=True`: non-zero exit raises RemoteError("<what> failed on <host> (exit N): <stderr tail>").
+    `stdin`: fed to the command's standard input (the way to hand over a password or a curl config).
+    """
+    stats(conn).count()
+    text = stdin.decode() if isinstance(stdin, bytes) else stdin
+    in_stream: io.IOBase | bool = False if text is None else io.StringIO(text)
+    res = conn.run(wrap(script, sudo), hide=True, warn=True, pty=False, in_stream=in_stream,
+                   timeout=timeout)
+    if check and res.exited != 0:
+        tail = one_line(res.stderr or res.stdout, masker)
+        if res.exited == 1 and sudo and "sudo:" in (res.stderr or "") and "password" in (res.stderr or ""):
+            tail += " (the SSH user needs passwordless sudo)"
+        raise RemoteError(f"{what or 'remote command'} failed on {conn.host} (exit {res.exited}): {tail}")
+    return res
+
+
+_MARK = "__ROSEY_PROBE_{}__"
+
+
+def probe_script(snippets: Mapping[str, str], marker: str) -> str:
+    """Shell text that runs each snippet in its own subshell (stdin closed, stderr merged) and
+    follows its output with a marker line carrying the key and the exit status."""
+    parts = ["export LC_ALL=C"]
+    for key in snippets:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", key):
+            raise ValueError(f"probe key must be a plain name, got {key!r}")
+    for key, snippet in snippets.items():
+        parts.append(f"( {snippet}\n) </dev/null 2>&1; printf '\\n{marker} %s %d\\n' {key} $?")
+    return "\n".join(parts)
+
+
+def parse_probe(stdout: str, keys: Iterable[str], marker: str) -> dict[str, Out]:
+    out: dict[str, Out] = {}
+    buf: list[str] = []
+    pat = re.compile(rf"^{re.escape(marker)} (\S+) (\d+)$")
+    for line in stdout.split("\n"):
+        m = pat.match(line)
+        if m:
+            text = "\n".join(buf)
+            out[m.group(1)] = Out(text[:-1] if text.endswith("\n") else text, int(m.group(2)))
+            buf = []
+        else:
+            buf.append(line)
+    missing = [k for k in keys if k not in out]
+    if missing:
+        raise RemoteError(f"probe output incomplete (no answer for {', '.join(missing)})")
+    return out
+
+
+def probe(conn: Connection, snippets: Mapping[str, str], *, sudo: bool = True,
+          masker: Masker | None = None, what: str = "probe") -> dict[str, Out]:
+    """Run several read-only snippets in ONE SSH command; `{key: Out}` with each one's output and rc.
+
+    A failing snippet does not stop the others (its `.rc` says so); only the transport failing raises.
+    """
+    if not snippets:
+        return {}
+    marker = _MARK.format(_random.token_hex(6))
+    res = run(conn, probe_script(snippets, marker), sudo=sudo, what=what, masker=masker, check=False)
+    if res.exited != 0 and marker not in res.stdout:
+        raise RemoteError(f"{what} failed on {conn.host} (exit {res.exited}): "
+                          f"{one_line(res.stderr or res.stdout, masker)}")
+    return parse_probe(res.stdout, snippets.keys(), marker)
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def _stage_dir(conn: Connection, sftp) -> str:
+    d = getattr(conn, "_rosey_stage", None)
+    if d is None:
+        d = f"{STAGE_ROOT}/rosey-stage.{_random.token_hex(8)}"
+        sftp.mkdir(d, 0o700)
+        sftp.chmod(d, 0o700)  # mkdir's mode is subject to the umask
+        conn._rosey_stage = d  # type: ignore[attr-defined]
+    return d
+
+
+def stage(conn: Connection, data: bytes, name: str = "file") -> str:
+    """Upload bytes over SFTP to a fresh path in this connection's private staging dir (mode 0600).
+
+    The staged file belongs to the SSH user; `install_snippet` moves it into place as root.
+    """
+    st = stats(conn)
+    sftp = conn.sftp()
+    d = _stage_dir(conn, sftp)
+    path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+    with sftp.open(path, "wb") as f:
+        f.chmod(0o600)  # before any byte is written: secret files are never world-readable
+        f.set_pipelined(True)
+        f.write(data)
+    st.sftp += 1
+    st.bytes_uploaded += len(data)
+    return path
+
+
+def stage_file(conn: Connection, local_path: str, name: str) -> str:
+    """Like `stage` but streams a local file (archives are too big to hold twice in memory)."""
+    import os
+
+    st = stats(conn)
+    sftp = conn.sftp()
+    d = _stage_dir(conn, sftp)
+    path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+    sftp.put(local_path, path)
+    sftp.chmod(path, 0o600)
+    st.sftp += 1
+    st.bytes_uploaded += os.path.getsize(local_path)
+    return path
+
+
+def install_snippet(src: str, dest: str, owner: str = "root", group: str = "root", mode: int = 0o644) -> str:
+    """Shell text: copy staged `src` next to `dest` with owner/group/mode, then rename over `dest`.
+
+    rename(2) in the same directory is atomic: readers see the old file or the new one, never half.
+    """
+    q, tmp = shlex.quote, f"{dest}.rosey-new"
+    return (f"{{ install -o {q(owner)} -g {q(group)} -m {mode:04o} {q(src)} {q(tmp)} && "
+            f"mv -fT {q(tmp)} {q(dest)} && rm -f {q(src)}; }} || exit 1")
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    dest: str
+    data: bytes
+    owner: str = "root"
+    group: str = "root"
+    mode: int = 0o644
+
+
+def put_files(conn: Connection, files: Iterable[FileSpec], *, masker: Masker | None = None,
+              what: str = "install files", after: str = "") -> None:
+    """Stage every file over SFTP, then install them all with ONE sudo command (+ optional `after`)."""
+    specs = list(files)
+    if not specs:
+        return
+    cmds = []
+    for f in specs:
+        src = stage(conn, f.data, f.dest.rsplit("/", 1)[-1])
+        cmds.append(install_snippet(src, f.dest, f.owner, f.group, f.mode))
+    script = "set -e\n" + "\n".join(cmds) + (f"\n{after}" if after else "")
+    run(conn, script, what=what, masker=masker)
+
+
+def cleanup(conn: Connection) -> None:
+    """Remove this connection's staging dir (if any). Costs one command; call once per host at the end."""
+    d = getattr(conn, "_rosey_stage", None)
+    if d:
+        run(conn, f"rm -rf {shlex.quote(d)}", sudo=True, what="clean staging dir", check=False)
+        conn._rosey_stage = None  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- checksums
+
+
+def sha256_snippet(paths: Iterable[str]) -> str:
+    """Snippet for `probe`: sha256 of each path; missing files are simply absent from the answer."""
+    return "sha256sum -- " + " ".join(shlex.quote(p) for p in paths) + " 2>/dev/null; true"
+
+
+def parse_sha256(out: str) -> dict[str, str]:
+    """`sha256sum` output -> {path: hex}."""
+    res = {}
+    for line in out.splitlines():
+        m = re.match(r"^\\?([0-9a-f]{64}) [ *](.+)$", line)
+        if m:
+            res[m.group(2)] = m.group(1)
+    return res
+
+
+def sha256(conn: Connection, paths: Iterable[str], *, sudo: bool = True) -> dict[str, str]:
+    """{path: sha256} of remote files in one round trip (absent files are left out)."""
+    return parse_sha256(probe(conn, {"sha": sha256_snippet(paths)}, sudo=sudo)["sha"])
+
+
+# ---------------------------------------------------------------- connection errors
+
+
+def describe_connect_error(exc: BaseException, host_name: str, address: str, port: int) -> str | None:
+    """A one-line, actionable message if `exc` means "could not reach / log in to the server"."""
+    import paramiko
+
+    where = f"cannot connect to host {host_name} ({address}:{port})"
+    hint = "check ssh.address/ssh.port in hosts.yml or that the server is up"
+    if isinstance(exc, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError)):
+        return f"{where}: connection refused — {hint}"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return f"{where}: timed out — {hint}"
+    if isinstance(exc, socket.gaierror):
+        return f"{where}: unknown host name — check address in hosts.yml"
+    if isinstance(exc, paramiko.AuthenticationException):
+        return f"{where}: SSH login refused for this user/key — check ssh.user and ssh.key in hosts.yml"
+    if isinstance(exc, paramiko.SSHException):
+        return f"{where}: SSH error: {exc}"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{where}: {exc.strerror or exc} — {hint}"
+    return None
