@@ -1,0 +1,352 @@
+"""Host settings -> the exact files deployed to that host. Pure: no I/O besides reading templates/rules.
+
+Decisions (what goes in, what depends on the version) are made here in Python; the Jinja2 templates under
+monitoring/ and systemd/ only give them shape. The same output feeds `inv render` and `deploy-configs`,
+and re-rendering unchanged settings gives byte-identical files (that is what makes deploys idempotent).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import jinja2
+
+from fabfile.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
+from fabfile.versions import FEATURES, PROMETHEUS_CONSOLES_UNTIL, at_least, supports
+
+PROMETHEUS = "prometheus"
+ALERTMANAGER = "alertmanager"
+SERVICES = (PROMETHEUS, ALERTMANAGER)
+
+CONFIG_FILES = ("prometheus.yml", "alert_rules.yml", "alertmanager.yml", "web.yml")
+UNIT_FILES = ("prometheus.service", "alertmanager.service")
+FILENAMES = CONFIG_FILES + UNIT_FILES
+
+RULES_SOURCE = PROJECT_ROOT / "monitoring" / "alert_rules.yml"
+SYSTEMD_DIR = "/etc/systemd/system"
+BIN_DIR = "/usr/local/bin"
+BINARIES = {PROMETHEUS: ("prometheus", "promtool"), ALERTMANAGER: ("alertmanager", "amtool")}
+SERVICE_USERS = {PROMETHEUS: "prometheus", ALERTMANAGER: "alertmanager"}  # system user == group
+CLUSTER_LABEL = "rosey-bot"  # external label `cluster`, the inhibit rule's and routing's grouping key
+CONFIG_MODE = 0o644  # configs hold no secret (web.yml: a bcrypt hash only) and both services read web.yml
+SECRET_MODE = 0o640  # root:<service group>
+BCRYPT_COST = 10  # Prometheus/Alertmanager verify it on authenticated requests (the self-scrapes too)
+
+# which service must reload/restart when a file changes (web.yml is re-read per request, but both use it)
+_SERVICES_OF: dict[str, tuple[str, ...]] = {
+    "prometheus.yml": (PROMETHEUS,),
+    "alert_rules.yml": (PROMETHEUS,),
+    "alertmanager.yml": (ALERTMANAGER,),
+    "web.yml": (PROMETHEUS, ALERTMANAGER),
+    "prometheus.service": (PROMETHEUS,),
+    "alertmanager.service": (ALERTMANAGER,),
+    # secrets, by name: the service whose config points at them
+    "web_password": (PROMETHEUS,),
+    "smtp_password": (ALERTMANAGER,),
+    "slack_webhook_url": (ALERTMANAGER,),
+    "discord_webhook_url": (ALERTMANAGER,),
+    "webhook_url": (ALERTMANAGER,),
+}
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A secret to place on the server. Content exactly as given: no trailing newline is added."""
+
+    name: str  # secret name, e.g. web_password
+    path: str  # absolute remote path, <base_dir>/secrets/<name>
+    content: str = field(repr=False)  # never shown by repr()/logs
+    group: str = ""  # owner is root; this group may read
+    mode: int = SECRET_MODE
+
+    @property
+    def service(self) -> str:
+        return _SERVICES_OF[self.name][0]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    host: str
+    files: dict[str, str]  # FILENAMES, in that order
+    secret_files: list[SecretFile]
+
+
+# ---------------------------------------------------------------- where things go (used by the deploy steps)
+
+
+def secret_path(host: HostSettings, name: str) -> str:
+    return f"{host.base_dir.rstrip('/')}/secrets/{name}"
+
+
+def remote_path(host: HostSettings, filename: str) -> str:
+    """Server path of a rendered file (units under /etc/systemd/system) or of a secret (by name)."""
+    if filename in UNIT_FILES:
+        return f"{SYSTEMD_DIR}/{filename}"
+    if filename in CONFIG_FILES:
+        return f"{host.base_dir.rstrip('/')}/{filename}"
+    if filename in _SERVICES_OF:
+        return secret_path(host, filename)
+    raise KeyError(f"not a deployed file: {filename!r}")
+
+
+def services_for(filename: str) -> tuple[str, ...]:
+    """The services to reload (configs) or restart (units) when `filename` (or a secret name) changes."""
+    return _SERVICES_OF[filename]
+
+
+def is_unit(filename: str) -> bool:
+    return filename in UNIT_FILES
+
+
+def data_dir(host: HostSettings, service: str) -> str:
+    base = host.base_dir.rstrip("/")
+    return {PROMETHEUS: f"{base}/data", ALERTMANAGER: f"{base}/alertmanager-data"}[service]
+
+
+def data_dirs(host: HostSettings) -> dict[str, str]:
+    """{path: owning system user}; never deleted by anything in this project."""
+    return {data_dir(host, s): SERVICE_USERS[s] for s in SERVICES}
+
+
+def binary_path(name: str) -> str:
+    """Stable path of a binary (a symlink into the installed release), e.g. /usr/local/bin/promtool."""
+    return f"{BIN_DIR}/{name}"
+
+
+def service_user(service: str) -> str:
+    return SERVICE_USERS[service]
+
+
+def release_dir(host: HostSettings, service: str) -> str:
+    """Where the release archive of this host's version is unpacked (the binaries' symlinks point here)."""
+    comp = getattr(host, service)
+    return f"/usr/local/lib/rosey-monitoring/{comp.archive_name(service)}"
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _quote(value: Any) -> str:
+    """A YAML scalar that means exactly `value` (JSON is YAML); keeps user text from breaking the file."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(PROJECT_ROOT)), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["q"] = _quote
+    return env
+
+
+def _need(host: HostSettings, where: str, key: str, field_path: str, fix: str) -> None:
+    f = FEATURES[key]
+    version = getattr(host, f.component).version
+    if not supports(key, version):
+        raise InventoryError(
+            f"{where}: hosts.{host.name}.{field_path}: needs {f.what}, which {f.component} {version} lacks "
+            f"(since {f.since}); {fix}")
+
+
+def _check_versions(host: HostSettings, where: str) -> None:
+    """Refuse settings the host's releases cannot run, before any file is written."""
+    for key in ("prometheus --web.config.file", "alertmanager --web.config.file",
+                "alertmanager time_intervals location"):
+        f = FEATURES[key]
+        _need(host, where, key, f"{f.component}.version", f"set it to {f.since} or newer")
+    r = host.receivers
+    if r.email.auth_username:
+        _need(host, where, "alertmanager smtp_auth_password_file", "receivers.email.auth_username",
+              "set alertmanager.version to 0.25.0 or newer (the password must stay out of alertmanager.yml)")
+    for receiver, what in (("slack", "slack api_url_file"), ("discord", "discord webhook_url_file"),
+                           ("webhook", "webhook url_file")):
+        if getattr(r, receiver) is not None:
+            key = f"alertmanager {what}"
+            since = FEATURES[key].since
+            _need(host, where, key, f"receivers.{receiver}",
+                  f"set alertmanager.version to {since} or newer, or remove receivers.{receiver}")
+
+
+def _prometheus_context(host: HostSettings) -> dict[str, Any]:
+    p, am = host.prometheus, host.alertmanager
+    auth = None
+    if host.web.basic_auth:
+        auth = {"username": host.web.username, "password_file": secret_path(host, "web_password")}
+    jobs = [
+        {"name": "rosey-bot", "target": f"localhost:{host.bot_port}", "metrics_path": "/api/metrics",
+         "basic_auth": None},
+        {"name": "prometheus", "target": f"localhost:{p.port}", "metrics_path": None, "basic_auth": auth},
+        {"name": "alertmanager", "target": f"localhost:{am.port}", "metrics_path": None, "basic_auth": auth},
+    ]
+    return {
+        "host": host.name, "scrape_interval": p.scrape_interval, "evaluation_interval": p.evaluation_interval,
+        "cluster": CLUSTER_LABEL, "env": host.env, "jobs": jobs,
+        "alertmanager_target": f"localhost:{am.port}", "alertmanager_auth": auth,
+        "rule_files": ["alert_rules.yml"],  # relative: resolved next to prometheus.yml
+    }
+
+
+def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
+    am, r, bh = host.alertmanager, host.receivers, host.business_hours
+    email = r.email
+    to = ", ".join(email.to)
+    subjects = {
+        "email-default": "[Rosey Bot] {{ .GroupLabels.alertname }}",
+        "email-critical": "🚨 [CRITICAL] Rosey Bot: {{ .GroupLabels.alertname }}",
+        "email-info": "ℹ️ [INFO] Rosey Bot: {{ .GroupLabels.alertname }}",
+    }
+    receivers: list[dict[str, Any]] = [
+        {"name": name, "email": {"to": to, "subject": subject}} for name, subject in subjects.items()]
+    critical = 'severity="critical"'
+    routes: list[dict[str, Any]] = [
+        {"matchers": [critical], "receiver": "email-critical", "continue": True, "active": None}]
+    # extra critical channels: their own receivers and routes (continue), so amtool shows each one and a
+    # failing chat webhook never delays or retries the critical email
+    if r.slack:
+        receivers.append({"name": "slack-critical", "slack": {
+            "api_url_file": secret_path(host, "slack_webhook_url"), "channel": r.slack.channel}})
+    if r.discord:
+        receivers.append({"name": "discord-critical", "discord": {
+            "webhook_url_file": secret_path(host, "discord_webhook_url")}})
+    if r.webhook:
+        receivers.append({"name": "webhook-critical", "webhook": {
+            "url_file": secret_path(host, "webhook_url"), "send_resolved": r.webhook.send_resolved}})
+    for extra in receivers[3:]:
+        routes.append({"matchers": [critical], "receiver": extra["name"], "continue": True, "active": None})
+    routes.append({"matchers": ['severity="info"'], "receiver": "email-info", "continue": False,
+                   "active": ["business-hours"]})
+    return {
+        "host": host.name,
+        "resolve_timeout": am.resolve_timeout,
+        "smtp": {"smarthost": email.smarthost, "from": email.sender, "require_tls": email.require_tls,
+                 "auth_username": email.auth_username,
+                 "password_file": secret_path(host, "smtp_password") if email.auth_username else None},
+        "group_by": ["alertname", "cluster", "env"],
+        "group_wait": am.group_wait, "group_interval": am.group_interval,
+        "repeat_interval": am.repeat_interval,
+        "routes": routes, "receivers": receivers,
+        "business_hours": {"name": "business-hours", "weekdays": [w.lower() for w in bh.weekdays],
+                           "start": bh.start, "end": bh.end, "location": bh.timezone},
+        "inhibit": {"source": ['alertname="BotDown"'], "target": ['component="bot"', 'alertname!="BotDown"'],
+                    "equal": ["cluster", "env"]},
+    }
+
+
+def bcrypt_salt(host: HostSettings) -> bytes:
+    """A bcrypt salt fixed per host+username, so an unchanged password gives an unchanged web.yml.
+
+    A random salt would change web.yml on every render and make every deploy "changed". The salt is derived
+    from the host alias and user name only, never from the password: a password-derived salt would let anyone
+    holding web.yml test password guesses against the salt with one fast hash instead of one bcrypt each.
+    Different hosts (test/prod) still get different hashes for the same password.
+    """
+    digest = hashlib.sha256(f"rosey-monitoring web.yml:{host.name}:{host.web.username}".encode()).digest()
+    std = base64.b64encode(digest[:16]).decode()[:22]  # 128 bits; bcrypt uses its own base64 alphabet
+    table = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                          "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    return f"$2b${BCRYPT_COST:02d}${std.translate(table)}".encode()
+
+
+def web_password_hash(host: HostSettings, password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt_salt(host)).decode()
+
+
+def _web_context(host: HostSettings, secrets: dict[str, str]) -> dict[str, Any]:
+    users = {}
+    if host.web.basic_auth:
+        users[host.web.username] = web_password_hash(host, secrets["web_password"])
+    return {"host": host.name, "users": users}
+
+
+def prometheus_flags(host: HostSettings) -> list[str]:
+    p = host.prometheus
+    base = host.base_dir.rstrip("/")
+    flags = [
+        f"--config.file={base}/prometheus.yml",
+        f"--storage.tsdb.path={data_dir(host, PROMETHEUS)}",
+        f"--storage.tsdb.retention.time={p.retention_time}",
+    ]
+    if p.retention_size:  # flag exists in every release we accept (2.24+)
+        flags.append(f"--storage.tsdb.retention.size={p.retention_size}")
+    flags += [
+        f"--web.listen-address=:{p.port}",
+        f"--web.config.file={base}/web.yml",
+        "--web.enable-lifecycle",  # POST /-/reload for the deploy step
+    ]
+    if not at_least(p.version, PROMETHEUS_CONSOLES_UNTIL):
+        rel = release_dir(host, PROMETHEUS)
+        flags += [f"--web.console.templates={rel}/consoles",
+                  f"--web.console.libraries={rel}/console_libraries"]
+    return flags
+
+
+def alertmanager_flags(host: HostSettings) -> list[str]:
+    am = host.alertmanager
+    base = host.base_dir.rstrip("/")
+    flags = [
+        f"--config.file={base}/alertmanager.yml",
+        f"--storage.path={data_dir(host, ALERTMANAGER)}",
+        f"--web.listen-address=:{am.port}",
+        f"--web.config.file={base}/web.yml",
+    ]
+    if am.cluster_peers:
+        flags.append(f"--cluster.listen-address=0.0.0.0:{am.cluster_port}")
+        flags += [f"--cluster.peer={peer}" for peer in am.cluster_peers]
+    else:
+        flags.append("--cluster.listen-address=")  # empty: clustering off, port 9094 not opened
+    return flags
+
+
+def _unit_context(host: HostSettings, service: str) -> dict[str, Any]:
+    flags = prometheus_flags(host) if service == PROMETHEUS else alertmanager_flags(host)
+    return {
+        "host": host.name, "env": host.env, "service": service,
+        "description": {PROMETHEUS: "Prometheus", ALERTMANAGER: "Alertmanager"}[service],
+        "documentation": {PROMETHEUS: "https://prometheus.io/docs/prometheus/latest/",
+                          ALERTMANAGER: "https://prometheus.io/docs/alerting/latest/alertmanager/"}[service],
+        "version": getattr(host, service).version,
+        "user": SERVICE_USERS[service], "binary": binary_path(service), "flags": flags,
+        "data_dir": data_dir(host, service), "working_dir": data_dir(host, service),
+    }
+
+
+def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str], *,
+                rules_path: Path | None = None) -> Rendered:
+    """Everything deployed to `host`: the six files and the secret files its configs point at."""
+    where = inventory.path.name
+    _check_versions(host, where)
+    rules_path = rules_path or RULES_SOURCE
+    try:
+        rules = rules_path.read_text()
+    except FileNotFoundError:
+        raise InventoryError(
+            f"{rules_path}: alert rules not found; restore monitoring/alert_rules.yml") from None
+    env = _env()
+
+    def tpl(path: str, context: dict[str, Any]) -> str:
+        return env.get_template(path).render(context)
+
+    files = {
+        "prometheus.yml": tpl("monitoring/prometheus.yml.j2", _prometheus_context(host)),
+        "alert_rules.yml": rules,
+        "alertmanager.yml": tpl("monitoring/alertmanager.yml.j2", _alertmanager_context(host)),
+        "web.yml": tpl("monitoring/web.yml.j2", _web_context(host, secrets)),
+        "prometheus.service": tpl("systemd/prometheus.service.j2", _unit_context(host, PROMETHEUS)),
+        "alertmanager.service": tpl("systemd/alertmanager.service.j2", _unit_context(host, ALERTMANAGER)),
+    }
+    from fabfile.secrets import required_secrets  # local import: secrets imports inventory, not us
+
+    secret_files = []
+    for name in required_secrets(host):
+        if name not in secrets:
+            raise InventoryError(f"missing secret {name!r} for host {host.name} (load it with load_secrets)")
+        svc = _SERVICES_OF[name][0]
+        secret_files.append(SecretFile(name=name, path=secret_path(host, name), content=secrets[name],
+                                       group=SERVICE_USERS[svc]))
+    return Rendered(host=host.name, files=files, secret_files=secret_files)

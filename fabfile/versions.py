@@ -1,0 +1,61 @@
+"""Release-version comparisons and the version-dependent features we rely on, in one place.
+
+Every option whose existence depends on the Prometheus/Alertmanager release is listed in FEATURES with the
+first release that has it (and where that fact comes from), so render decisions are data, not scattered ifs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    """'2.48.0' -> (2, 48, 0). A suffix ('3.0.0-rc.0', '2.42.0+ds') counts as that release."""
+    m = _VERSION.match(version.strip())
+    if not m:
+        raise ValueError(f"not a release version like 2.48.0: {version!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def at_least(version: str, minimum: str) -> bool:
+    """True when `version` is `minimum` or newer (numeric, not string, comparison: 2.9.0 < 2.10.0)."""
+    return parse_version(version) >= parse_version(minimum)
+
+
+@dataclass(frozen=True)
+class Feature:
+    component: str  # "prometheus" | "alertmanager"
+    what: str  # as a user would recognise it in the config or on the command line
+    since: str  # first release that has it (and where it works)
+    source: str
+
+
+FEATURES: dict[str, Feature] = {f"{f.component} {f.what}": f for f in (
+    Feature("prometheus", "--web.config.file", "2.24.0",
+            "Prometheus 2.24.0 added TLS/basic auth through the exporter-toolkit web config file"),
+    Feature("alertmanager", "--web.config.file", "0.22.0",
+            "Alertmanager 0.22.0 added the exporter-toolkit web config file"),
+    Feature("alertmanager", "smtp_auth_password_file", "0.25.0",
+            "alertmanager#3038 (SMTP password file fields), released in 0.25.0"),
+    Feature("alertmanager", "time_intervals location", "0.25.0",
+            "alertmanager#2782 (time zone `location` in time intervals), released in 0.25.0"),
+    Feature("alertmanager", "slack api_url_file", "0.22.0",
+            "alertmanager#2534 (Slack URL from a file), released in 0.22.0"),
+    Feature("alertmanager", "webhook url_file", "0.26.0",
+            "alertmanager#3223 (webhook `url_file`), released in 0.26.0"),
+    Feature("alertmanager", "discord webhook_url_file", "0.28.0",
+            "added by alertmanager#3555 in 0.27.0 but rejected at load time ('no discord webhook URL "
+            "provided') until the fix alertmanager#3728, released in 0.28.0"),
+)}
+
+# Console template/library flags: only meaningful before 3.0, whose release archives no longer ship the
+# consoles/ and console_libraries/ directories (prometheus#13443, prometheus/docs#2554).
+PROMETHEUS_CONSOLES_UNTIL = "3.0.0"
+
+
+def supports(key: str, version: str) -> bool:
+    """`key` is "<component> <what>", e.g. supports("alertmanager webhook url_file", "0.25.0") -> False."""
+    return at_least(version, FEATURES[key].since)
