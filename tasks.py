@@ -14,8 +14,34 @@ DRY_HELP = "connect and show what would change, change nothing"
 @user_errors
 def render(c: Context, hosts: str = "", out: str = "rendered") -> None:
     """Write the files that would be deployed to a host, then check them with promtool/amtool."""
-    select_hosts(c, hosts)
-    raise not_implemented("render")
+    from pathlib import Path
+
+    from invoke.exceptions import Exit
+
+    from fabfile.checks import CheckFailed, validate_rendered
+    from fabfile.masking import Masker
+    from fabfile.render import render_host
+    from fabfile.secrets import load_secrets
+
+    inv, selected = select_hosts(c, hosts)
+    # render every host first: bad input or a missing secret stops us before anything is written
+    jobs = []
+    for host in selected:
+        secrets = load_secrets(inv, host)
+        jobs.append((host, secrets, render_host(inv, host, secrets)))
+    failures = []
+    for host, secrets, rendered in jobs:
+        dest = Path(out) / host.name if len(selected) > 1 else Path(out)
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, text in rendered.files.items():
+            (dest / name).write_bytes(text.encode())
+        print(f"{host.name}: wrote {len(rendered.files)} files to {dest}/ ({', '.join(rendered.files)})")
+        try:
+            validate_rendered(rendered, host, Masker(secrets.values()), shown_dir=dest)
+        except CheckFailed as e:
+            failures.append(str(e).splitlines()[0])
+    if failures:
+        raise Exit("error: " + "; ".join(failures) + " (the tools' messages are above)", code=1)
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
