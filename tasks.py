@@ -47,15 +47,27 @@ def render(c: Context, hosts: str = "", out: str = "rendered") -> None:
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
 def install_prometheus(c: Context, hosts: str = "", dry_run: bool = False) -> None:
     """Install prometheus + promtool at the inventory's version (checksum-verified)."""
-    select_hosts(c, hosts)
-    raise not_implemented("install-prometheus")
+    from invoke.exceptions import Exit
+
+    from fabfile.runner import run_named
+
+    inv, selected = select_hosts(c, hosts)
+    code = run_named(inv, selected, ["install-prometheus"], dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
 def install_alertmanager(c: Context, hosts: str = "", dry_run: bool = False) -> None:
     """Install alertmanager + amtool at the inventory's version (checksum-verified)."""
-    select_hosts(c, hosts)
-    raise not_implemented("install-alertmanager")
+    from invoke.exceptions import Exit
+
+    from fabfile.runner import run_named
+
+    inv, selected = select_hosts(c, hosts)
+    code = run_named(inv, selected, ["install-alertmanager"], dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
@@ -68,8 +80,14 @@ def deploy_configs(c: Context, hosts: str = "", dry_run: bool = False) -> None:
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
 def install_services(c: Context, hosts: str = "", dry_run: bool = False) -> None:
     """Install the hardened systemd units, enable and start them, wait until healthy."""
-    select_hosts(c, hosts)
-    raise not_implemented("install-services")
+    from invoke.exceptions import Exit
+
+    from fabfile.runner import run_named
+
+    inv, selected = select_hosts(c, hosts)
+    code = run_named(inv, selected, ["install-services"], dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
@@ -96,8 +114,14 @@ def test_alert(c: Context, hosts: str = "") -> None:
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
 def sortie6(c: Context, hosts: str = "", dry_run: bool = False) -> None:
     """The whole deployment: install, configs, services, firewall, then verify; hosts in parallel."""
-    select_hosts(c, hosts)
-    raise not_implemented("sortie6")
+    from invoke.exceptions import Exit
+
+    from fabfile.runner import SORTIE6, run_named
+
+    inv, selected = select_hosts(c, hosts)
+    code = run_named(inv, selected, SORTIE6, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
 
 
 ns = Collection(render, install_prometheus, install_alertmanager, deploy_configs, install_services,

@@ -1,0 +1,221 @@
+"""Run steps on hosts: pre-flight checks first, then every host in its own thread with its own Connection.
+
+Why this shape: one unreachable or broken host must not hold back the others, the user must see which
+host said what (`[host] ` prefix on every line), and a missing secret must be reported before we touch
+any server. The exit code is 0 only when no host failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from fabric import Connection
+
+from fabfile import remote
+from fabfile.connection import connect
+from fabfile.inventory import HostSettings, Inventory, InventoryError
+from fabfile.masking import Masker
+from fabfile.secrets import load_secrets
+from fabfile.steps.base import Step, StepContext, StepResult
+
+ALWAYS_RUN = ("verify",)  # still runs (and reports) after an earlier step of that host failed
+SYMBOL = {"ok": "ok", "changed": "changed", "failed": "FAILED"}
+
+
+@dataclass
+class HostReport:
+    host: str
+    results: list[StepResult] = field(default_factory=list)
+    seconds: float = 0.0
+    commands: dict[str, int] = field(default_factory=dict)  # SSH commands per step (see remote.stats)
+    bytes_uploaded: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.failed for r in self.results)
+
+
+class Printer:
+    """Thread-safe line printer that prefixes `[host] ` and masks that host's secrets."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            print(text, file=self.stream or sys.stdout, flush=True)
+
+    def for_host(self, name: str, masker: Masker) -> Callable[[str], None]:
+        def log(text: str) -> None:
+            for ln in str(text).splitlines() or [""]:
+                self.line(f"[{name}] {masker(ln)}")
+        return log
+
+
+def preflight(inventory: Inventory,
+              hosts: Sequence[HostSettings]) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """Secrets of every host, and every problem found (all of them, not just the first)."""
+    secrets, problems = {}, []
+    for h in hosts:
+        try:
+            secrets[h.name] = load_secrets(inventory, h)
+        except InventoryError as e:
+            problems.append(str(e))
+    return secrets, problems
+
+
+def _format(result: StepResult, masker: Masker) -> list[str]:
+    head = f"{result.step}: {SYMBOL[result.status]}"
+    if result.summary:
+        head += f" — {masker(result.summary)}"
+    return [head] + [f"    {masker(d)}" for d in result.details]
+
+
+def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepContext,
+             connector: Callable[[HostSettings], Connection] = connect) -> HostReport:
+    """All steps on one host, in order; a failure stops the rest except ALWAYS_RUN steps."""
+    report = HostReport(host.name)
+    started = time.monotonic()
+    conn = connector(host)
+    broken = False  # an earlier step failed
+    unreachable = False
+    try:
+        for name, step in steps:
+            if unreachable or (broken and name not in ALWAYS_RUN):
+                continue
+            remote.stats(conn).label = name
+            try:
+                result = step(conn, host, ctx)
+            except remote.RemoteError as e:
+                result = StepResult(name, "failed", ctx.masker(str(e)))
+            except InventoryError as e:
+                result = StepResult(name, "failed", ctx.masker(str(e)))
+            except Exception as e:  # noqa: BLE001 — one host's surprise must not kill the others
+                msg = remote.describe_connect_error(e, host.name, host.address, host.ssh.port)
+                if msg:
+                    unreachable = True
+                    result = StepResult(name, "failed", msg)
+                else:
+                    text = f"{type(e).__name__}: {e}".splitlines()[0]
+                    result = StepResult(name, "failed", ctx.masker(text))
+            for ln in _format(result, ctx.masker):
+                ctx.log(ln)
+            report.results.append(result)
+            broken = broken or result.failed
+        if not unreachable:
+            remote.stats(conn).label = "cleanup"
+            with contextlib.suppress(Exception):  # best effort: a leftover /tmp dir is harmless
+                remote.cleanup(conn)
+    finally:
+        st = remote.stats(conn)
+        report.commands = {k: v for k, v in st.per_label.items() if k}
+        report.bytes_uploaded = st.bytes_uploaded
+        report.seconds = time.monotonic() - started
+        with contextlib.suppress(Exception):
+            conn.close()
+    return report
+
+
+def recap_lines(reports: Sequence[HostReport]) -> list[str]:
+    width = max((len(r.host) for r in reports), default=4)
+    lines = ["recap:"]
+    for r in reports:
+        state = "FAILED" if r.failed else "done"
+        lines.append(f"  {r.host:<{width}}  ok={r.count('ok')} changed={r.count('changed')} "
+                     f"failed={r.count('failed')}  {state} ({r.seconds:.0f}s)")
+    return lines
+
+
+def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tuple[str, Step]], *,
+        dry_run: bool = False, stream: TextIO | None = None,
+        connector: Callable[[HostSettings], Connection] = connect,
+        reports_out: list[HostReport] | None = None) -> int:
+    """Run `steps` on every host in parallel; print results and a recap; return the exit code.
+
+    2: a pre-flight problem (nothing was contacted); 1: some host failed; 0: all good.
+    """
+    printer = Printer(stream)
+    secrets, problems = preflight(inventory, hosts)
+    if problems:
+        for p in problems:
+            printer.line(f"error: {p}")
+        printer.line("nothing was changed: fix the above first")
+        return 2
+    reports: dict[str, HostReport] = {}
+
+    def work(h: HostSettings) -> None:
+        masker = Masker(secrets[h.name].values())
+        ctx = StepContext(inventory=inventory, secrets=secrets[h.name], dry_run=dry_run,
+                          log=printer.for_host(h.name, masker), masker=masker)
+        try:
+            reports[h.name] = run_host(h, steps, ctx, connector)
+        except Exception as e:  # noqa: BLE001 — e.g. a bad key file: report it as this host's failure
+            ctx.log(f"{type(e).__name__}: {e}")
+            reports[h.name] = HostReport(h.name, [StepResult("connect", "failed", masker(str(e)))])
+
+    if len(hosts) == 1:
+        work(hosts[0])
+    else:
+        threads = [threading.Thread(target=work, args=(h,), name=f"host-{h.name}") for h in hosts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    ordered = [reports[h.name] for h in hosts]
+    if dry_run:
+        printer.line("dry run: nothing was changed")
+    for ln in recap_lines(ordered):
+        printer.line(ln)
+    if reports_out is not None:
+        reports_out.extend(ordered)
+    return 1 if any(r.failed for r in ordered) else 0
+
+
+# ---------------------------------------------------------------- named steps (what the tasks run)
+
+# step name -> (module, function); imported lazily so a step still being written never breaks `inv --list`
+STEP_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "install-prometheus": ("fabfile.steps.install", "install_prometheus"),
+    "install-alertmanager": ("fabfile.steps.install", "install_alertmanager"),
+    "deploy-configs": ("fabfile.steps.configs", "deploy_configs"),
+    "install-services": ("fabfile.steps.services", "install_services"),
+    "firewall": ("fabfile.steps.firewall", "firewall"),
+    "verify": ("fabfile.steps.verify", "verify"),
+}
+SORTIE6 = ("install-prometheus", "install-alertmanager", "deploy-configs", "install-services", "firewall",
+           "verify")
+
+
+def _missing_step(name: str, why: str) -> Step:
+    def step(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+        return StepResult(name, "failed", f"{name} is not available yet ({why})")
+    return step
+
+
+def named_steps(names: Sequence[str]) -> list[tuple[str, Step]]:
+    import importlib
+
+    out = []
+    for name in names:
+        module, fn = STEP_FUNCTIONS[name]
+        try:
+            out.append((name, getattr(importlib.import_module(module), fn)))
+        except (ImportError, AttributeError) as e:
+            out.append((name, _missing_step(name, str(e))))
+    return out
+
+
+def run_named(inventory: Inventory, hosts: Sequence[HostSettings], names: Sequence[str], *,
+              dry_run: bool = False, stream: TextIO | None = None) -> int:
+    """What the tasks call: `run` with steps given by name."""
+    return run(inventory, hosts, named_steps(names), dry_run=dry_run, stream=stream)

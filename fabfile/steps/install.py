@@ -1,0 +1,299 @@
+"""install-prometheus / install-alertmanager: a checksum-verified release in a versioned dir, symlinked.
+
+Layout (paths from fabfile.render): the archive is unpacked into `release_dir` (e.g.
+/usr/local/lib/rosey-monitoring/prometheus-2.48.0.linux-amd64/), and /usr/local/bin/{prometheus,promtool}
+are symlinks into it. An upgrade unpacks the new release next to the old one and swaps the symlinks
+atomically (`ln -sfn` to a temp name + `mv -T`), so the previous release stays for a rollback.
+
+Round trips: one probe reads everything (links, versions, users, data dirs); when something is to be
+done, ONE more command fetches/verifies/unpacks/switches (plus SFTP for the offline `upload` source).
+The restart is not done here: install-services sees that the running process's binary differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from fabric import Connection
+
+from fabfile import remote, render
+from fabfile.inventory import Component, HostSettings, InventoryError
+from fabfile.steps.base import StepContext, StepResult
+
+CACHE_DIR = Path("~/.cache/rosey-monitoring").expanduser()
+SUMS = "sha256sums.txt"
+
+EXIT_NO_SUM, EXIT_MISMATCH, EXIT_BAD_BINARY = 41, 42, 43
+
+
+class ChecksumError(RuntimeError):
+    """The archive is not the one the release (or the pin in hosts.yml) describes; nothing was installed."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the probe found and what has to be done."""
+
+    service: str
+    want: str  # version wanted
+    current: str | None  # version the stable symlink runs now (None: not installed)
+    fetch: bool  # download/upload + unpack the release
+    switch: bool  # point the symlinks at the release
+    user: bool  # create the system user/group
+    dirs: list[str]  # data dirs to create or fix the owner of
+
+    @property
+    def changes(self) -> list[str]:
+        out = []
+        if self.user:
+            out.append(f"create system user {render.service_user(self.service)}")
+        if self.fetch:
+            out.append(f"fetch and unpack {self.service} {self.want}")
+        if self.switch:
+            out.append(f"switch {'/'.join(render.BINARIES[self.service])} to {self.want}")
+        out.extend(f"create/fix data dir {d}" for d in self.dirs)
+        return out
+
+    @property
+    def summary(self) -> str:
+        if self.current == self.want or not (self.fetch or self.switch):
+            return f"{self.service} {self.want}: " + ", ".join(self.changes)
+        return f"{self.service} {self.current or 'none'} → {self.want}"
+
+
+def _version_of(text: str) -> str | None:
+    """'prometheus, version 2.42.0+ds (branch: ...)' -> '2.42.0' (Debian's '+ds' is the same release)."""
+    m = re.search(r"version (\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)", text or "")
+    return m.group(1) if m else None
+
+
+def probe_snippets(host: HostSettings, service: str) -> dict[str, str]:
+    """Everything install needs to know, as snippets for one `remote.probe`."""
+    q = shlex.quote
+    rel = render.release_dir(host, service)
+    user = render.service_user(service)
+    snippets = {
+        "links": "; ".join(f"printf '%s\\n' \"$(readlink {q(render.binary_path(b))})\""
+                           for b in render.BINARIES[service]),
+        "current": f"{q(render.binary_path(service))} --version 2>&1 | head -n1",
+        "release": "; ".join(f"{q(rel + '/' + b)} --version 2>&1 | head -n1"
+                             for b in render.BINARIES[service]),
+        "user": f"getent passwd {q(user)} | cut -d: -f1,7; getent group {q(user)} | cut -d: -f1",
+        "dirs": " ; ".join(f"stat -c '%U:%G' {q(d)} 2>/dev/null || echo missing"
+                           for d in _dirs_of(host, service)),
+    }
+    return snippets
+
+
+def _dirs_of(host: HostSettings, service: str) -> list[str]:
+    return [render.data_dir(host, service)]
+
+
+def decide(host: HostSettings, service: str, state: dict[str, str]) -> Plan:
+    """Pure decision from probe answers (unit-tested without a server)."""
+    comp: Component = getattr(host, service)
+    rel = render.release_dir(host, service)
+    user = render.service_user(service)
+    bins = render.BINARIES[service]
+    links = state["links"].split("\n")
+    links += [""] * (len(bins) - len(links))
+    linked = all(links[i] == f"{rel}/{b}" for i, b in enumerate(bins))
+    rel_versions = [_version_of(v) for v in state["release"].split("\n")]
+    release_ok = len(rel_versions) >= len(bins) and all(v == comp.version for v in rel_versions[:len(bins)])
+    current = _version_of(state["current"])
+    users = state["user"].split("\n")
+    has_user = bool(users) and users[0].startswith(f"{user}:") and f"{user}" in users[1:]
+    dirs = [d for d, owner in zip(_dirs_of(host, service), state["dirs"].split("\n"), strict=False)
+            if owner.strip() != f"{user}:{user}"]
+    return Plan(service=service, want=comp.version, current=current, fetch=not release_ok,
+                switch=not (linked and release_ok), user=not has_user, dirs=dirs)
+
+
+# ---------------------------------------------------------------- checksums and the local archive
+
+
+def parse_sums(text: str, archive: str) -> str | None:
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == archive and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+            return parts[0]
+    return None
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fetch(url: str, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    with urllib.request.urlopen(url, timeout=60) as r, tmp.open("wb") as f:  # noqa: S310 (https/http only)
+        while chunk := r.read(1 << 20):
+            f.write(chunk)
+    tmp.replace(dest)
+
+
+def local_archive(host: HostSettings, service: str, log=print) -> tuple[Path, str]:
+    """For `source: upload`: the archive on this machine and its verified sha256.
+
+    From `archive_dir` if set, else from the cache (~/.cache/rosey-monitoring/<service>/v<version>/),
+    downloading it there once from `release_url`. The expected checksum is the pin in hosts.yml or
+    the release's sha256sums.txt; a mismatch raises ChecksumError before anything is uploaded.
+    """
+    comp: Component = getattr(host, service)
+    name = comp.archive_name(service) + ".tar.gz"
+    if comp.archive_dir:
+        folder = Path(comp.archive_dir).expanduser()
+        archive = folder / name
+        if not archive.is_file():
+            raise InventoryError(f"hosts.{host.name}.{service}.archive_dir: {archive} not found; "
+                                 f"put {name} (and {SUMS}) there or remove archive_dir to use the cache")
+    else:
+        folder = CACHE_DIR / service / f"v{comp.version}"
+        archive = folder / name
+        if not archive.is_file():
+            log(f"downloading {comp.url()}/{name} to {folder}")
+            if not comp.sha256:
+                _fetch(f"{comp.url()}/{SUMS}", folder / SUMS)
+            _fetch(f"{comp.url()}/{name}", archive)
+    expected = comp.sha256
+    where = f"hosts.yml {service}.sha256"
+    if not expected:
+        sums = folder / SUMS
+        if not sums.is_file():
+            raise ChecksumError(f"{archive}: no checksum to verify it against; pin {service}.sha256 in "
+                                f"hosts.yml or put the release's {SUMS} next to it")
+        expected = parse_sums(sums.read_text(), name)
+        where = str(sums)
+        if not expected:
+            raise ChecksumError(f"{sums} has no line for {name}; refusing to install an unverified archive")
+    got = _file_sha256(archive)
+    if got != expected:
+        raise ChecksumError(f"checksum mismatch for {archive}: expected {expected} ({where}), got {got}; "
+                            "nothing was installed")
+    return archive, expected
+
+
+# ---------------------------------------------------------------- the one changing command
+
+
+def apply_script(host: HostSettings, plan: Plan, *, fetch_cmd: str = "", expected: str | None = None) -> str:
+    """Shell script doing `plan` as root in one command; aborts before touching anything on a bad checksum.
+
+    `fetch_cmd` leaves `$archive` in the current dir (download) — or `$archive` is the staged upload;
+    the checksum is `expected` (pin or computed here) or looked up in the release's sha256sums.txt.
+    """
+    q = shlex.quote
+    service = plan.service
+    comp: Component = getattr(host, service)
+    name = comp.archive_name(service)
+    rel = render.release_dir(host, service)
+    parent = rel.rsplit("/", 1)[0]
+    user = render.service_user(service)
+    bins = render.BINARIES[service]
+    lines = ["set -eu", "umask 022"]
+    if plan.fetch:
+        lines += [
+            'work=$(mktemp -d /tmp/rosey-install.XXXXXX); trap \'rm -rf "$work"\' EXIT; cd "$work"',
+            fetch_cmd,
+            f"expected={q(expected or '')}",
+            'if [ -z "$expected" ]; then',
+            f"  expected=$(awk -v a={q(name + '.tar.gz')} '$2==a || $2==\"*\"a {{print $1}}' {SUMS})",
+            f"  [ -n \"$expected\" ] || {{ echo \"{SUMS} of the release has no line for {name}.tar.gz\" >&2;"
+            f" exit {EXIT_NO_SUM}; }}",
+            "fi",
+            'got=$(sha256sum "$archive" | cut -d" " -f1)',
+            f'[ "$got" = "$expected" ] || {{ echo "checksum mismatch for {name}.tar.gz: expected $expected, '
+            f'got $got; nothing was installed" >&2; exit {EXIT_MISMATCH}; }}',
+            'mkdir x && tar -xzf "$archive" -C x --no-same-owner',
+            f"test -d x/{q(name)} || {{ echo 'archive has no {name}/ directory' >&2; "
+            f"exit {EXIT_BAD_BINARY}; }}",
+        ]
+        for b in bins:
+            lines.append(
+                f"v=$(x/{q(name)}/{b} --version 2>&1 | head -n1); "
+                f"echo \"$v\" | grep -Eq 'version {re.escape(comp.version)}([^0-9.]|$)' || "
+                f"{{ echo \"new {b} reports '$v', expected version {comp.version}\" >&2; "
+                f"exit {EXIT_BAD_BINARY}; }}")
+        lines += [
+            f"mkdir -p {q(parent)}",
+            f"rm -rf {q(rel)}.rosey-new {q(rel)}",
+            f"mv x/{q(name)} {q(rel)}.rosey-new && chown -R root:root {q(rel)}.rosey-new",
+            f"mv -T {q(rel)}.rosey-new {q(rel)}",
+        ]
+    if plan.user:
+        lines += [
+            f"getent group {q(user)} >/dev/null || groupadd --system {q(user)}",
+            f"getent passwd {q(user)} >/dev/null || useradd --system --gid {q(user)} --no-create-home "
+            f"--home-dir /nonexistent --shell /usr/sbin/nologin {q(user)}",
+        ]
+    for d in plan.dirs:
+        # Create with the right owner; an existing dir from a manual install (e.g. owned by rosey) is
+        # handed to the service user with its contents, so its data stays readable. Nothing is deleted.
+        lines.append(f"if [ -d {q(d)} ]; then chown -R {q(user)}:{q(user)} {q(d)}; "
+                     f"else install -d -o {q(user)} -g {q(user)} -m 0750 {q(d)}; fi")
+    if plan.switch:
+        for b in bins:
+            link = render.binary_path(b)
+            lines.append(f"ln -sfn {q(rel + '/' + b)} {q(link)}.rosey-new && "
+                         f"mv -T {q(link)}.rosey-new {q(link)}")
+    lines.append(f"{q(render.binary_path(service))} --version 2>&1 | head -n1")
+    return "\n".join(lines)
+
+
+def _download_cmd(comp: Component, name: str) -> str:
+    q = shlex.quote
+    url = comp.url().rstrip("/")
+    get = ("if command -v curl >/dev/null; then dl() { curl -fsSL --retry 2 -o \"$2\" \"$1\"; }; "
+           "else dl() { wget -q -O \"$2\" \"$1\"; }; fi")
+    cmds = [get, f"archive={q(name + '.tar.gz')}", f"dl {q(url + '/' + name + '.tar.gz')} \"$archive\""]
+    if not comp.sha256:
+        cmds.append(f"dl {q(url + '/' + SUMS)} {SUMS}")
+    return "\n".join(cmds)
+
+
+def install_component(conn: Connection, host: HostSettings, ctx: StepContext, service: str) -> StepResult:
+    step = f"install-{service}"
+    comp: Component = getattr(host, service)
+    state = remote.probe(conn, probe_snippets(host, service), masker=ctx.masker, what=f"{step} probe")
+    plan = decide(host, service, state)
+    if not plan.changes:
+        return StepResult(step, "ok", f"{service} {comp.version} installed")
+    if ctx.dry_run:
+        return StepResult(step, "changed", f"would: {plan.summary} (dry run)",
+                          ["would " + c for c in plan.changes])
+    name = comp.archive_name(service)
+    fetch_cmd, expected = "", comp.sha256
+    if plan.fetch:
+        if comp.source == "upload":
+            try:
+                archive, expected = local_archive(host, service, ctx.log)
+            except ChecksumError as e:
+                return StepResult(step, "failed", ctx.masker(str(e)))
+            ctx.log(f"uploading {archive.name} ({archive.stat().st_size // 1024} KiB)")
+            staged = remote.stage_file(conn, str(archive), archive.name)
+            fetch_cmd = f"archive={shlex.quote(staged)}"
+        else:
+            fetch_cmd = _download_cmd(comp, name)
+    script = apply_script(host, plan, fetch_cmd=fetch_cmd, expected=expected)
+    res = remote.run(conn, script, what=step, masker=ctx.masker, check=False, timeout=900)
+    if res.exited != 0:
+        return StepResult(step, "failed", remote.one_line(res.stderr or res.stdout, ctx.masker))
+    return StepResult(step, "changed", plan.summary, plan.changes)
+
+
+def install_prometheus(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+    return install_component(conn, host, ctx, render.PROMETHEUS)
+
+
+def install_alertmanager(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+    return install_component(conn, host, ctx, render.ALERTMANAGER)

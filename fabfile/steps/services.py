@@ -1,0 +1,170 @@
+"""install-services: hardened systemd units in place, enabled, running, healthy; restarted only when needed.
+
+When is a restart needed? Exactly when the running process is not what the files on disk describe:
+- the binary: `/proc/<MainPID>/exe` (the real file the process runs, symlinks resolved) differs from
+  `readlink -f /usr/local/bin/<service>` — true right after install switched the symlink, and still true
+  on the next run if that run failed before restarting (no marker file to get out of sync);
+- the unit: the rendered unit differs from the one on disk (we replace it now), or the unit file on disk
+  is newer than the process's start (`stat %Y` > `ExecMainStartTimestamp`) — the latter catches a unit
+  written by an earlier run that failed before its restart.
+Config files are not our business here: deploy-configs reloads for those.
+
+Round trips: one probe for both services; when something changes, one command (units installed from
+staging, daemon-reload, enable, restart, wait for /-/healthy, journal tail on failure) plus SFTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from dataclasses import dataclass, field
+
+from fabric import Connection
+
+from fabfile import remote, render
+from fabfile.inventory import HostSettings
+from fabfile.steps.base import StepContext, StepResult
+
+STEP = "install-services"
+HEALTH_TIMEOUT = 120  # seconds; Prometheus replays its WAL before answering, slow under emulation
+JOURNAL_LINES = 20
+
+
+def probe_snippets(host: HostSettings) -> dict[str, str]:
+    q = shlex.quote
+    out = {}
+    for svc in render.SERVICES:
+        unit = f"{svc}.service"
+        path = render.remote_path(host, unit)
+        out[f"{svc}_show"] = ("systemctl show -p ActiveState -p UnitFileState -p MainPID "
+                              f"-p NeedDaemonReload {q(unit)}")
+        out[f"{svc}_unit"] = f"sha256sum {q(path)} 2>/dev/null | cut -d' ' -f1"
+        out[f"{svc}_times"] = (f"s=$(systemctl show -p ExecMainStartTimestamp --value {q(unit)}); "
+                               f"echo \"$(stat -c %Y {q(path)} 2>/dev/null || echo 0) "
+                               f"$(date -d \"$s\" +%s 2>/dev/null || echo 0)\"")
+        out[f"{svc}_exe"] = (f"p=$(systemctl show -p MainPID --value {q(unit)}); "
+                             f"echo \"exe=$(readlink /proc/$p/exe 2>/dev/null)\"; "
+                             f"echo \"bin=$(readlink -f {q(render.binary_path(svc))})\"")
+    return out
+
+
+@dataclass
+class ServicePlan:
+    service: str
+    upload_unit: bool = False
+    daemon_reload: bool = False
+    enable: bool = False
+    start: bool = False  # not running: start it
+    restart: bool = False  # running an outdated binary/unit: restart it
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> bool:
+        return self.upload_unit or self.daemon_reload or self.enable or self.start or self.restart
+
+    def describe(self) -> str:
+        verb = "started" if self.start else "restarted" if self.restart else ""
+        parts = [*self.reasons] + ([verb] if verb else [])
+        return f"{self.service}: " + ", ".join(parts)
+
+
+def _props(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> list[ServicePlan]:
+    """Pure decision from the rendered units and the probe answers (unit-tested without a server)."""
+    plans = []
+    for svc in render.SERVICES:
+        p = ServicePlan(svc)
+        want_sha = hashlib.sha256(units[f"{svc}.service"].encode()).hexdigest()
+        props = _props(state[f"{svc}_show"])
+        running = props.get("ActiveState") in ("active", "reloading")
+        if state[f"{svc}_unit"].strip() != want_sha:
+            p.upload_unit = p.daemon_reload = True
+            p.reasons.append("unit updated" if state[f"{svc}_unit"].strip() else "unit installed")
+        if props.get("NeedDaemonReload") == "yes":
+            p.daemon_reload = True
+        if props.get("UnitFileState") != "enabled":
+            p.enable = True
+            p.reasons.append("enabled")
+        if not running:
+            p.start = True
+        else:
+            ids = _props(state[f"{svc}_exe"])
+            exe, binary = ids.get("exe", ""), ids.get("bin", "")
+            times = (state[f"{svc}_times"].split() + ["0", "0"])[:2]
+            mtime, started = (int(t) if t.isdigit() else 0 for t in times)
+            if exe != binary:
+                p.restart = True
+                p.reasons.append("binary changed")
+            if p.upload_unit or mtime > started:
+                p.restart = True
+                if not p.upload_unit:
+                    p.reasons.append("unit newer than the running process")
+        plans.append(p)
+    return plans
+
+
+def _curl_config(host: HostSettings, secrets: dict[str, str]) -> str:
+    """curl config text (fed on stdin, so the password is never on a command line or in `ps`)."""
+    if not host.web.basic_auth:
+        return ""
+    cred = f"{host.web.username}:{secrets['web_password']}".replace("\\", "\\\\").replace('"', '\\"')
+    return f'user = "{cred}"\n'
+
+
+def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[str]) -> str:
+    """One root script: units in place, daemon-reload, enable, (re)start, wait healthy or show the journal."""
+    q = shlex.quote
+    lines = ["set -eu", 'cfg=$(mktemp); trap \'rm -f "$cfg"\' EXIT; chmod 600 "$cfg"; cat > "$cfg"',
+             *installs]
+    if any(p.daemon_reload for p in plans):
+        lines.append("systemctl daemon-reload")
+    enable = [f"{p.service}.service" for p in plans if p.enable]
+    if enable:
+        lines.append("systemctl enable --quiet " + " ".join(enable))
+    waits = []
+    for p in plans:
+        if p.start or p.restart:
+            lines.append(f"systemctl restart {q(p.service + '.service')}")
+            waits.append(p)
+    for p in waits:
+        port = getattr(host, p.service).port
+        unit = q(p.service + ".service")
+        lines += [
+            f"ok=; for i in $(seq {HEALTH_TIMEOUT}); do "
+            f"if curl -fsS -o /dev/null -m 3 -K \"$cfg\" http://127.0.0.1:{port}/-/healthy 2>/dev/null; "
+            f"then ok=1; break; fi; sleep 1; done",
+            f"if [ -z \"$ok\" ]; then echo \"{p.service} did not become healthy on :{port}/-/healthy within "
+            f"{HEALTH_TIMEOUT}s ($(systemctl is-active {unit})); last journal lines:\" >&2; "
+            f"journalctl -u {unit} -n {JOURNAL_LINES} --no-pager -o short-iso >&2 || true; exit 1; fi",
+        ]
+    return "\n".join(lines)
+
+
+def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+    rendered = render.render_host(ctx.inventory, host, ctx.secrets)
+    state = remote.probe(conn, probe_snippets(host), masker=ctx.masker, what=f"{STEP} probe")
+    plans = decide(host, rendered.files, state)
+    todo = [p for p in plans if p.changes]
+    if not todo:
+        return StepResult(STEP, "ok", "prometheus, alertmanager: enabled, running current binary and unit")
+    summary = "; ".join(p.describe() for p in todo)
+    if ctx.dry_run:
+        return StepResult(STEP, "changed", f"would: {summary} (dry run)")
+    installs = []
+    for p in plans:
+        if p.upload_unit:
+            unit = f"{p.service}.service"
+            staged = remote.stage(conn, rendered.files[unit].encode(), unit)
+            installs.append(remote.install_snippet(staged, render.remote_path(host, unit), mode=0o644))
+    res = remote.run(conn, apply_script(host, plans, installs), what=STEP, masker=ctx.masker, check=False,
+                     stdin=_curl_config(host, ctx.secrets), timeout=HEALTH_TIMEOUT * 2 + 120)
+    if res.exited != 0:
+        lines = [ctx.masker(ln) for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
+        head = next((ln for ln in lines if "did not become healthy" in ln), None)
+        if head:
+            return StepResult(STEP, "failed", head, lines[lines.index(head) + 1:])
+        return StepResult(STEP, "failed", remote.one_line("\n".join(lines)), lines[-JOURNAL_LINES:])
+    return StepResult(STEP, "changed", summary)
