@@ -98,6 +98,8 @@ def _sources(v: list[str]) -> str | None:
 
 
 def _hhmm(v: str) -> str | None:
+    if v.isdigit():  # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020
+        return f"write the time in quotes, like \"09:00\" (unquoted, YAML read it as the number {v})"
     return None if _HHMM_RE.match(v) else f"expected a time HH:MM like 09:00, got {v!r}"
 
 

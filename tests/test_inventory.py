@@ -1,0 +1,178 @@
+"""Bad input gets one clear line naming the file, the field and the fix (issue 2 item 10); merging works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fabfile.inventory import DEFAULT_INVENTORY, InventoryError, load_inventory
+from fabfile.secrets import env_var, load_secrets
+
+BASE = """\
+defaults:
+  receivers:
+    email: {to: [ops@example.com], from: am@example.com, smarthost: smtp.example.com:587}
+  prometheus: {version: 2.48.0, retention_time: 15d}
+hosts:
+  test: {address: t.invalid, env: test, bot_port: 8001}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "hosts.yml"
+    p.write_text(text)
+    return p
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(InventoryError) as e:
+        load_inventory(write(tmp_path, text))
+    msg = str(e.value)
+    assert "\n" not in msg, "errors are one line"
+    return msg
+
+
+def with_host(**extra: str) -> str:
+    """BASE with extra YAML flow items added to host `test`."""
+    items = ", ".join(f"{k}: {v}" for k, v in extra.items())
+    return BASE.replace("bot_port: 8001}", f"bot_port: 8001, {items}}}")
+
+
+def test_project_inventory_loads_with_the_three_hosts() -> None:
+    inv = load_inventory(DEFAULT_INVENTORY)
+    assert {"test", "prod", "lab"} <= set(inv.hosts)
+    assert (inv.host("test").bot_port, inv.host("test").env) == (8001, "test")
+    assert (inv.host("prod").bot_port, inv.host("prod").env) == (8000, "production")
+
+
+def test_unknown_host_alias_lists_known_ones(tmp_path: Path) -> None:
+    inv = load_inventory(write(tmp_path, BASE))
+    with pytest.raises(InventoryError, match=r"hosts\.yml: unknown host 'prd'; known hosts: test"):
+        inv.select("test,prd")
+
+
+def test_missing_inventory(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match=r"nope\.yml: inventory not found; create it"):
+        load_inventory(tmp_path / "nope.yml")
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, "hosts:\n  test: {address: [unclosed\n")
+    assert msg.startswith("hosts.yml: not valid YAML at line ") and "fix the syntax" in msg
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, BASE.replace("bot_port: 8001", "bot_port: eight"))
+    assert msg == "hosts.yml: hosts.test.bot_port: expected a whole number, got 'eight'"
+
+
+def test_wrong_type_for_a_section(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, with_host(web="on"))
+    assert msg == "hosts.yml: hosts.test.web: expected a mapping of settings, got bool"
+
+
+def test_unknown_field_suggests_the_right_one(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, with_host(bot_prot=8001))
+    assert msg == "hosts.yml: hosts.test.bot_prot: unknown setting; did you mean 'bot_port'?"
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, BASE.replace("address: t.invalid, ", ""))
+    assert msg == ("hosts.yml: hosts.test.address: required setting is missing; "
+                   "add it to the host or to defaults")
+
+
+def test_invalid_port(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, BASE.replace("bot_port: 8001", "bot_port: 70000"))
+    assert msg == "hosts.yml: hosts.test.bot_port: expected a TCP port 1-65535, got 70000"
+
+
+def test_port_clash(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, BASE.replace("bot_port: 8001", "bot_port: 9090"))
+    assert "hosts.test.bot_port: port 9090 is already used by prometheus.port; pick another" in msg
+
+
+def test_invalid_version(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, BASE.replace("version: 2.48.0", "version: 2.48"))
+    assert msg == ("hosts.yml: hosts.test.prometheus.version: "
+                   "expected a release version like 2.48.0, got '2.48'")
+
+
+def test_invalid_cidr(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, with_host(web="{allow_from: [10.0.0.0/33]}"))
+    assert msg == ("hosts.yml: hosts.test.web.allow_from: expected 'any' or a CIDR like 203.0.113.0/24, "
+                   "got '10.0.0.0/33'")
+
+
+def test_invalid_email(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, BASE.replace("to: [ops@example.com]", "to: [ops-at-example.com]"))
+    assert msg == ("hosts.yml: hosts.test.receivers.email.to: expected an email address like "
+                   "ops@example.com, got 'ops-at-example.com'")
+
+
+def test_unknown_receiver_type(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, with_host(receivers="{pagerduty: {}}"))
+    assert msg.startswith("hosts.yml: hosts.test.receivers.pagerduty: unknown setting; known: ")
+    assert "discord, email, slack, webhook" in msg
+
+
+@pytest.mark.parametrize(("hours", "expected"), [
+    ("{start: '9am'}", "hosts.test.business_hours.start: expected a time HH:MM like 09:00, got '9am'"),
+    ("{end: 17:00}", "hosts.test.business_hours.end: write the time in quotes, like \"09:00\""),
+    ("{end: '25:00'}", "hosts.test.business_hours.end: expected a time HH:MM like 09:00, got '25:00'"),
+    ("{weekdays: [funday]}", "hosts.test.business_hours.weekdays: expected weekday names or ranges like "
+                             "monday:friday, got 'funday'"),
+    ("{weekdays: ['friday:monday']}", "range 'friday:monday' runs backwards"),
+    ("{start: '18:00', end: '09:00'}", "hosts.test.business_hours: start 18:00 must be before end 09:00"),
+    ("{timezone: Mars/Olympus}", "hosts.test.business_hours.timezone: expected an IANA time zone"),
+])
+def test_malformed_business_hours(tmp_path: Path, hours: str, expected: str) -> None:
+    msg = error_of(tmp_path, with_host(business_hours=hours))
+    assert msg.startswith("hosts.yml: ") and expected in msg
+
+
+def test_missing_secret_names_the_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ROSEY_WEB_PASSWORD", "ROSEY_TEST_WEB_PASSWORD", "ROSEY_SMTP_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    inv = load_inventory(write(tmp_path, BASE))  # secrets.yml next to it does not exist
+    with pytest.raises(InventoryError) as e:
+        load_secrets(inv, inv.host("test"))
+    msg = str(e.value)
+    assert msg == (f"missing secret 'web_password' for host test: set ROSEY_WEB_PASSWORD "
+                   f"(or ROSEY_TEST_WEB_PASSWORD) or add 'web_password:' to {tmp_path / 'secrets.yml'}")
+    assert env_var("web_password") == "ROSEY_WEB_PASSWORD"
+
+
+def test_secrets_from_env_beat_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, BASE)
+    (tmp_path / "secrets.yml").write_text(
+        "web_password: from-file\nhosts: {test: {web_password: per-host}}\n")
+    inv = load_inventory(tmp_path / "hosts.yml")
+    monkeypatch.delenv("ROSEY_WEB_PASSWORD", raising=False)
+    monkeypatch.delenv("ROSEY_TEST_WEB_PASSWORD", raising=False)
+    assert load_secrets(inv, inv.host("test")) == {"web_password": "per-host"}
+    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "from-env")
+    assert load_secrets(inv, inv.host("test")) == {"web_password": "from-env"}
+
+
+def test_defaults_and_host_overrides_merge(tmp_path: Path) -> None:
+    text = BASE + """\
+  prod:
+    address: p.invalid
+    env: production
+    bot_port: 8000
+    prometheus: {retention_time: 30d}
+    web: {allow_from: [203.0.113.7/32]}
+    receivers: {email: {to: [a@example.com, b@example.com]}, slack: {channel: "#x"}}
+"""
+    inv = load_inventory(write(tmp_path, text))
+    test, prod = inv.host("test"), inv.host("prod")
+    assert prod.prometheus.retention_time == "30d"
+    assert prod.prometheus.version == "2.48.0"  # nested mappings merge: the default version stays
+    assert test.prometheus.retention_time == "15d"
+    assert prod.receivers.email.to == ("a@example.com", "b@example.com")  # lists replace
+    assert prod.receivers.email.smarthost == "smtp.example.com:587"
+    assert prod.receivers.slack is not None and test.receivers.slack is None
+    assert prod.web.allow_from == ("203.0.113.7/32",) and test.web.allow_from == ("any",)
+    assert (test.alertmanager.version, test.base_dir) == ("0.26.0", "/opt/rosey-bot/monitoring")
