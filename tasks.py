@@ -73,8 +73,14 @@ def install_alertmanager(c: Context, hosts: str = "", dry_run: bool = False) -> 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
 def deploy_configs(c: Context, hosts: str = "", dry_run: bool = False) -> None:
     """Upload, validate on the server, activate atomically and reload only what changed."""
-    select_hosts(c, hosts)
-    raise not_implemented("deploy-configs")
+    from invoke.exceptions import Exit
+
+    from fabfile.runner import run_named
+
+    inv, selected = select_hosts(c, hosts)
+    code = run_named(inv, selected, ["deploy-configs"], dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
@@ -93,15 +99,27 @@ def install_services(c: Context, hosts: str = "", dry_run: bool = False) -> None
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
 def firewall(c: Context, hosts: str = "", dry_run: bool = False) -> None:
     """ufw: keep SSH open, open 9090/9093 only to the inventory's admin sources."""
-    select_hosts(c, hosts)
-    raise not_implemented("firewall")
+    from invoke.exceptions import Exit
+
+    from fabfile.runner import run_named
+
+    inv, selected = select_hosts(c, hosts)
+    code = run_named(inv, selected, ["firewall"], dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP})
 def verify(c: Context, hosts: str = "") -> None:
     """The runbook's validation checklist as a pass/fail report."""
-    select_hosts(c, hosts)
-    raise not_implemented("verify")
+    from invoke.exceptions import Exit
+
+    from fabfile.runner import run_named
+
+    inv, selected = select_hosts(c, hosts)
+    code = run_named(inv, selected, ["verify"])
+    if code:
+        raise Exit(code=code)
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP})

@@ -1,0 +1,92 @@
+"""firewall: ufw allows SSH, and 9090/9093 only from the inventory's admin sources.
+
+Never locking the user out, and why the SSH port is read from the server:
+the port in hosts.yml (`ssh.port`) is where *we* dial, which need not be where sshd listens: the lab
+dials 127.0.0.1:2222 and QEMU forwards that to port 22 in the guest; a NAT or load balancer does the
+same in real life. ufw filters inside the server, so the rule must name the server-side port. The
+probe therefore reads (a) the server-side port of *this* SSH session, from SSH_CONNECTION of our
+own process ancestry (sudo resets the environment, /proc keeps the original), and (b) every port
+sshd listens on (`ss -tlnp`). All of them are allowed. Then:
+- the SSH rules are added first and in the same `set -e` script as `ufw --force enable`, which only
+  runs if every rule before it was added; if no SSH port can be found, the step refuses to act;
+- SSH rules are only ever added, never deleted;
+- `ufw enable` keeps established connections (ufw's before.rules accept ESTABLISHED), so even the
+  session that runs it is not cut.
+"""
+
+from __future__ import annotations
+
+from fabric import Connection
+
+from fabfile import ufw
+from fabfile.inventory import HostSettings
+from fabfile.remote import RemoteError, one_line, probe, run
+from fabfile.steps.base import StepContext, StepResult
+
+STEP = "firewall"
+
+# our own session's server-side port: walk up from this shell to the sshd session, reading the
+# environment each process started with (sudo's env_reset drops SSH_CONNECTION from ours)
+_SESSION_PORT = r"""p=$$
+while [ "${p:-1}" -gt 1 ]; do
+  c=$(tr '\0' '\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p')
+  if [ -n "$c" ]; then echo "$c" | awk '{print $4}'; break; fi
+  p=$(ps -o ppid= -p "$p" | tr -d ' ')
+done"""
+
+SNIPPETS = {
+    "have": "command -v ufw",
+    "status": "ufw status verbose",
+    "added": "ufw show added",
+    "defaults": "cat /etc/default/ufw",
+    "session": _SESSION_PORT,
+    "listen": "ss -Htlnp",
+}
+
+
+def rules_report(status: str) -> list[str]:
+    """The rule lines of `ufw status verbose` (or its first line when inactive)."""
+    lines = [ln.rstrip() for ln in status.splitlines()]
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("--"))
+    except StopIteration:
+        return [ln for ln in lines if ln.startswith("Status:")]
+    head = [ln for ln in lines[:start] if ln.startswith(("Status:", "Default:"))]
+    return head + [ln for ln in lines[start + 1:] if ln.strip()]
+
+
+def firewall(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+    m = ctx.masker
+    try:
+        st = probe(conn, SNIPPETS, masker=m, what="read firewall state")
+        if not st["have"].ok:
+            return StepResult(STEP, "failed", "ufw is not installed on the server (apt install ufw)")
+        state = ufw.UfwState(active=ufw.parse_status_active(st["status"]),
+                             default_incoming=ufw.parse_default_policy(st["defaults"]),
+                             added=ufw.parse_added(st["added"]))
+        ports = ufw.ssh_ports(st["session"], st["listen"])
+        try:
+            p = ufw.plan(host, state, ports)
+        except ValueError as e:
+            return StepResult(STEP, "failed", str(e))
+        if p.empty:
+            return StepResult(STEP, "ok", f"ufw active; SSH {_ports(ports)} and web ports as inventory",
+                              rules_report(st["status"]))
+        cmds = p.commands()
+        if ctx.dry_run:
+            return StepResult(STEP, "changed", f"would run {len(cmds)} ufw command(s) (dry run)",
+                              [f"would run: {c}" for c in cmds])
+        script = "set -e\n" + "\n".join(f"{c} >/dev/null" for c in cmds) + "\nufw status verbose"
+        res = run(conn, script, masker=m, what="apply firewall rules", check=False)
+        if res.exited != 0:
+            return StepResult(STEP, "failed", f"ufw failed (exit {res.exited}): "
+                              f"{one_line(res.stderr or res.stdout, m)}",
+                              [f"planned: {c}" for c in cmds])
+        return StepResult(STEP, "changed", f"{len(cmds)} ufw change(s); SSH {_ports(ports)} kept open",
+                          [f"ran: {c}" for c in cmds] + rules_report(res.stdout))
+    except RemoteError as e:
+        return StepResult(STEP, "failed", m(str(e)))
+
+
+def _ports(ports: tuple[int, ...]) -> str:
+    return "/".join(str(p) for p in ports) + "/tcp"

@@ -1,0 +1,168 @@
+"""ufw rule planning, pure: parse what the server has, compute what the inventory wants, diff the two.
+
+Kept apart from the step so the decisions (which rule to add, which to delete, when enabling is
+safe) are unit-tested from status text without a server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from fabfile.inventory import HostSettings
+
+
+@dataclass(frozen=True, order=True)
+class Rule:
+    """One incoming ufw rule in the two shapes we write. `src` is 'any' or a normalised address."""
+
+    port: int
+    proto: str = "tcp"  # tcp, udp or "" (both)
+    src: str = "any"
+    action: str = "allow"
+
+    def spec(self) -> str:
+        """The rule as `ufw show added` prints it (and as `ufw` / `ufw delete` accept it)."""
+        if self.src == "any":
+            return f"{self.action} {self.port}" + (f"/{self.proto}" if self.proto else "")
+        return f"{self.action} from {self.src} to any port {self.port}" + (
+            f" proto {self.proto}" if self.proto else "")
+
+
+@dataclass(frozen=True)
+class Added:
+    """A line of `ufw show added`: the raw spec, and the Rule when it is a simple incoming port rule."""
+
+    spec: str
+    rule: Rule | None
+
+
+@dataclass(frozen=True)
+class UfwState:
+    active: bool
+    default_incoming: str  # DROP / REJECT / ACCEPT, from /etc/default/ufw
+    added: tuple[Added, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    ssh_ports: tuple[int, ...]
+    add: tuple[Rule, ...]  # SSH rules come first
+    delete: tuple[Added, ...]
+    set_default_deny: bool
+    enable: bool
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.delete or self.set_default_deny or self.enable)
+
+    def commands(self) -> list[str]:
+        """ufw commands in a safe order: SSH allowed before anything can start filtering."""
+        cmds = [f"ufw {r.spec()}" for r in self.add]
+        cmds += [f"ufw delete {a.spec}" for a in self.delete]
+        if self.set_default_deny:
+            cmds.append("ufw default deny incoming")
+        if self.enable:
+            cmds.append("ufw --force enable")
+        return cmds
+
+
+def normalise_source(src: str) -> str:
+    """'any' stays; CIDRs the way ufw stores them (host routes without /32 or /128)."""
+    if src == "any":
+        return src
+    net = ipaddress.ip_network(src, strict=False)
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else net.with_prefixlen
+
+
+_SHORT = re.compile(r"^(allow|deny|reject|limit) (?:in )?(\d+)(?:/(tcp|udp))?$")
+_FULL = re.compile(r"^(allow|deny|reject|limit) (?:in )?from (\S+) to any port (\d+)(?: proto (tcp|udp))?$")
+
+
+def parse_added(text: str) -> tuple[Added, ...]:
+    """Lines of `ufw show added` -> Added; anything fancier (apps, interfaces, ranges) keeps rule=None."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("ufw "):
+            continue
+        spec = line[4:]
+        rule = None
+        if m := _SHORT.match(spec):
+            rule = Rule(int(m.group(2)), m.group(3) or "", "any", m.group(1))
+        elif m := _FULL.match(spec):
+            rule = Rule(int(m.group(3)), m.group(4) or "", m.group(2), m.group(1))
+        out.append(Added(spec, rule))
+    return tuple(out)
+
+
+def parse_default_policy(text: str) -> str:
+    m = re.search(r'^DEFAULT_INPUT_POLICY="?(\w+)"?', text, re.M)
+    return m.group(1).upper() if m else "DROP"  # ufw's own default
+
+
+def parse_status_active(text: str) -> bool:
+    return bool(re.search(r"^Status: active", text, re.M))
+
+
+def ssh_ports(session: str, ss_listen: str) -> tuple[int, ...]:
+    """Server-side SSH ports: this session's (SSH_CONNECTION's 4th field) plus every sshd listener.
+
+    The port we dial (hosts.yml ssh.port) may be forwarded (the lab dials 127.0.0.1:2222, sshd
+    listens on 22 in the guest), so it is not used; the server's own view is.
+    """
+    ports = {int(session.strip())} if session.strip().isdigit() else set()
+    for line in ss_listen.splitlines():
+        if '"sshd' not in line:  # users:(("sshd",pid=...)) -- also matches sshd-session
+            continue
+        # `ss -Htlnp`: State Recv-Q Send-Q Local:Port Peer:Port users:(...)
+        local = next((f for f in line.split() if re.search(r":\d+$", f)), None)
+        if local:
+            ports.add(int(local.rsplit(":", 1)[1]))
+    return tuple(sorted(ports))
+
+
+def wanted(host: HostSettings, ssh: tuple[int, ...]) -> tuple[list[Rule], list[Rule]]:
+    """(SSH rules, service rules) the inventory asks for."""
+    ssh_rules = [Rule(p, "tcp") for p in ssh]
+    svc = []
+    for port in (host.prometheus.port, host.alertmanager.port):
+        svc += [Rule(port, "tcp", normalise_source(s)) for s in host.web.allow_from]
+    am = host.alertmanager
+    if am.cluster_peers:
+        # gossip uses TCP and UDP; open it to the peers' addresses, or to anyone for named peers
+        peers = sorted({p.rsplit(":", 1)[0] for p in am.cluster_peers})
+        srcs = []
+        for p in peers:
+            try:
+                srcs.append(normalise_source(p))
+            except ValueError:
+                srcs = ["any"]
+                break
+        svc += [Rule(am.cluster_port, proto, s) for s in srcs for proto in ("tcp", "udp")]
+    return ssh_rules, svc
+
+
+def _ssh_allowed(port: int, added: tuple[Added, ...]) -> bool:
+    return any(a.rule and a.rule.port == port and a.rule.src == "any" and a.rule.action in ("allow", "limit")
+               and a.rule.proto in ("tcp", "") for a in added)
+
+
+def plan(host: HostSettings, state: UfwState, ssh: tuple[int, ...]) -> Plan:
+    """What to run so the server matches the inventory; empty when it already does.
+
+    Rules for the ports we manage (Prometheus, Alertmanager, cluster) that the inventory no longer
+    wants are deleted; everyone else's rules are left alone. SSH rules are only ever added.
+    """
+    if not ssh:
+        raise ValueError("could not tell which port sshd listens on; refusing to touch the firewall")
+    ssh_rules, svc_rules = wanted(host, ssh)
+    have = {a.rule for a in state.added if a.rule}
+    add = [r for r in ssh_rules if not _ssh_allowed(r.port, state.added)]
+    add += [r for r in svc_rules if r not in have]
+    managed = {host.prometheus.port, host.alertmanager.port, host.alertmanager.cluster_port}
+    want = set(svc_rules)
+    delete = [a for a in state.added if a.rule and a.rule.port in managed and a.rule not in want]
+    return Plan(ssh_ports=ssh, add=tuple(add), delete=tuple(delete),
+                set_default_deny=state.default_incoming == "ACCEPT", enable=not state.active)

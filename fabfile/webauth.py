@@ -1,0 +1,21 @@
+"""Basic-auth credentials for curl on the server, handed over on stdin, never on a command line.
+
+A password in argv is visible in `ps` to every user of the server; a curl config read from stdin
+(`curl -K -`) or from a 0600 temp file filled from stdin is not.
+"""
+
+from __future__ import annotations
+
+from fabfile.inventory import HostSettings
+
+
+def _quote(value: str) -> str:
+    """A curl config string: double quotes, backslash and quote escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def curl_config(host: HostSettings, secrets: dict[str, str]) -> str:
+    """curl config text with `user = "name:password"`; empty when the UIs have no basic auth."""
+    if not host.web.basic_auth:
+        return ""
+    return f"user = {_quote(host.web.username + ':' + secrets['web_password'])}\n"
