@@ -1,0 +1,163 @@
+"""Decision logic of install/install-services and the remote helpers' parsing, without a server."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import subprocess
+
+import pytest
+
+from fabfile import remote, render
+from fabfile.inventory import load_inventory
+from fabfile.steps import install, services
+
+
+@pytest.fixture(scope="module")
+def host():
+    return load_inventory().host("lab")
+
+
+REL = "/usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64"
+
+
+def state(links="", current="", release="", user="", dirs="missing"):
+    return {"links": links, "current": current, "release": release, "user": user, "dirs": dirs}
+
+
+def test_fresh_server_needs_everything(host):
+    plan = install.decide(host, "prometheus", state(release="bash: not found\nbash: not found"))
+    assert plan.fetch and plan.switch and plan.user and plan.dirs == ["/opt/rosey-bot/monitoring/data"]
+    assert plan.summary == "prometheus none → 2.42.0"
+
+
+def test_installed_at_version_is_ok(host):
+    plan = install.decide(host, "prometheus", state(
+        links=f"{REL}/prometheus\n{REL}/promtool",
+        current="prometheus, version 2.42.0+ds (branch: debian/sid, revision: 2.42.0+ds-5+b5)",
+        release="prometheus, version 2.42.0+ds (branch: x)\npromtool, version 2.42.0+ds (branch: x)",
+        user="prometheus:/usr/sbin/nologin\nprometheus", dirs="prometheus:prometheus"))
+    assert plan.changes == []
+
+
+def test_version_change_fetches_and_switches(host):
+    old = "/usr/local/lib/rosey-monitoring/prometheus-2.40.0.linux-amd64"
+    plan = install.decide(host, "prometheus", state(
+        links=f"{old}/prometheus\n{old}/promtool", current="prometheus, version 2.40.0 (branch: HEAD)",
+        release="", user="prometheus:/usr/sbin/nologin\nprometheus", dirs="prometheus:prometheus"))
+    assert plan.fetch and plan.switch and not plan.user and not plan.dirs
+    assert plan.summary == "prometheus 2.40.0 → 2.42.0"
+
+
+def test_kept_release_is_switched_back_without_download(host):
+    old = "/usr/local/lib/rosey-monitoring/prometheus-2.53.3.linux-amd64"
+    plan = install.decide(host, "prometheus", state(
+        links=f"{old}/prometheus\n{old}/promtool", current="prometheus, version 2.53.3",
+        release="prometheus, version 2.42.0\npromtool, version 2.42.0",
+        user="prometheus:/usr/sbin/nologin\nprometheus", dirs="prometheus:prometheus"))
+    assert not plan.fetch and plan.switch
+
+
+def test_runbook_owned_data_dir_is_handed_over_not_recreated(host):
+    plan = install.decide(host, "prometheus", state(dirs="rosey:rosey"))
+    assert plan.dirs == ["/opt/rosey-bot/monitoring/data"]
+    script = install.apply_script(host, dataclasses.replace(plan, fetch=False, switch=False, user=False))
+    assert "chown -R prometheus:prometheus /opt/rosey-bot/monitoring/data" in script
+    assert "rm -rf /opt/rosey-bot/monitoring/data" not in script
+
+
+def test_apply_script_verifies_before_installing(host):
+    plan = install.decide(host, "prometheus", state())
+    script = install.apply_script(host, plan, fetch_cmd="archive=x.tar.gz")
+    assert script.index("checksum mismatch") < script.index("tar -xzf") < script.index("ln -sfn")
+    assert script.index("--version") < script.index("ln -sfn")  # new binary checked before the switch
+
+
+def test_local_archive_refuses_a_mismatch(tmp_path, host):
+    name = "prometheus-2.42.0.linux-amd64.tar.gz"
+    (tmp_path / name).write_bytes(b"not the release")
+    (tmp_path / "sha256sums.txt").write_text(f"{'0' * 64}  {name}\n")
+    h = dataclasses.replace(host, prometheus=dataclasses.replace(host.prometheus, archive_dir=str(tmp_path)))
+    with pytest.raises(install.ChecksumError, match="checksum mismatch .* expected 0000.*got "):
+        install.local_archive(h, "prometheus")
+    good = hashlib.sha256(b"not the release").hexdigest()
+    (tmp_path / "sha256sums.txt").write_text(f"{good}  {name}\n")
+    assert install.local_archive(h, "prometheus")[1] == good
+
+
+# ---------------------------------------------------------------- install-services
+
+
+def svc_state(units, *, active="active", enabled="enabled", exe_same=True, unit_same=True, newer=False):
+    out = {}
+    for svc in render.SERVICES:
+        sha = hashlib.sha256(units[f"{svc}.service"].encode()).hexdigest() if unit_same else "f" * 64
+        out[f"{svc}_show"] = (f"ActiveState={active}\nUnitFileState={enabled}\nMainPID=42\n"
+                              "NeedDaemonReload=no")
+        out[f"{svc}_unit"] = sha
+        out[f"{svc}_times"] = "2000 1000" if newer else "1000 2000"
+        b = f"/usr/local/lib/x/{svc}"
+        out[f"{svc}_exe"] = f"exe={b if exe_same else b + '-old'}\nbin={b}"
+    return out
+
+
+UNITS = {"prometheus.service": "[Unit]\nA\n", "alertmanager.service": "[Unit]\nB\n"}
+
+
+def test_services_steady_state_is_noop(host):
+    assert not any(p.changes for p in services.decide(host, UNITS, svc_state(UNITS)))
+
+
+def test_services_restart_only_on_binary_or_unit_change(host):
+    plans = services.decide(host, UNITS, svc_state(UNITS, exe_same=False))
+    assert all(p.restart and not p.upload_unit for p in plans)
+    plans = services.decide(host, UNITS, svc_state(UNITS, unit_same=False))
+    assert all(p.restart and p.upload_unit and p.daemon_reload for p in plans)
+    plans = services.decide(host, UNITS, svc_state(UNITS, newer=True))  # earlier run died before restarting
+    assert all(p.restart and not p.upload_unit for p in plans)
+
+
+def test_services_start_and_enable_when_down(host):
+    plans = services.decide(host, UNITS, svc_state(UNITS, active="inactive", enabled="disabled"))
+    assert all(p.start and p.enable and not p.restart for p in plans)
+
+
+def test_password_goes_to_stdin_not_the_command_line(host):
+    plans = services.decide(host, UNITS, svc_state(UNITS, active="inactive"))
+    script = services.apply_script(host, plans, [])
+    assert "pa$$w" not in script and "-K \"$cfg\"" in script
+    cfg = services._curl_config(host, {"web_password": 'pa$$w"x\\'})
+    assert cfg == 'user = "admin:pa$$w\\"x\\\\"\n'
+
+
+# ---------------------------------------------------------------- remote helpers
+
+
+def test_probe_runs_snippets_separately():
+    marker = "__T__"
+    snippets = {"a": "echo hi; echo err >&2", "b": "exit 3", "c": "printf x", "d": "cat"}
+    out = subprocess.run(["bash", "-c", remote.probe_script(snippets, marker)], capture_output=True,
+                         text=True, timeout=10).stdout
+    got = remote.parse_probe(out, snippets, marker)
+    assert {k: (v, v.rc) for k, v in got.items()} == {"a": ("hi\nerr", 0), "b": ("", 3), "c": ("x", 0),
+                                                       "d": ("", 0)}
+
+
+def test_install_snippet_is_atomic_and_fails_loudly(tmp_path):
+    src, dest = tmp_path / "staged", tmp_path / "dest"
+    src.write_text("new")
+    dest.write_text("old")
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
+    snippet = remote.install_snippet(str(src), str(dest), user, group, 0o640)
+    assert "mv -fT" in snippet
+    subprocess.run(["bash", "-c", f"set -e\n{snippet}"], check=True)
+    assert dest.read_text() == "new" and not src.exists() and oct(dest.stat().st_mode & 0o777) == "0o640"
+    bad = remote.install_snippet(str(tmp_path / "missing"), str(dest))
+    r = subprocess.run(["bash", "-c", f"set -e\n{bad}\necho after"], capture_output=True, text=True)
+    assert r.returncode != 0 and "after" not in r.stdout
+
+
+def test_sha256_parse():
+    h = "a" * 64
+    assert remote.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}

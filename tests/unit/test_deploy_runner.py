@@ -1,0 +1,142 @@
+"""Runner behaviour with fake steps and connections: parallel hosts, prefixes, failures, recap, pre-flight."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+
+import paramiko
+import pytest
+
+from fabfile import runner
+from fabfile.inventory import load_inventory
+from fabfile.steps.base import StepResult
+
+SECRET = "s3cret-pa55word"
+
+
+@pytest.fixture
+def inventory(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROSEY_WEB_PASSWORD", SECRET)
+    monkeypatch.setenv("ROSEY_SMTP_PASSWORD", "smtp-pa55word")
+    path = tmp_path / "hosts.yml"
+    path.write_text(textwrap.dedent("""
+        defaults:
+          receivers:
+            email: {to: [a@b.test], from: c@b.test, smarthost: "localhost:25", auth_username: u}
+        hosts:
+          lab: {address: 127.0.0.1, ssh: {port: 2222}, secrets_file: none.yml}
+          ghost: {address: 127.0.0.1, ssh: {port: 2299}, secrets_file: none.yml}
+    """))
+    return load_inventory(path)
+
+
+class FakeConn:
+    def __init__(self, host):
+        self.host = host.address
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def ok_step(name):
+    def step(conn, host, ctx):
+        if host.name == "ghost":
+            err = OSError(111, "refused")
+            raise paramiko.ssh_exception.NoValidConnectionsError({("127.0.0.1", 2299): err})
+        ctx.log(f"working with {SECRET}")
+        return StepResult(name, "ok", "fine")
+    return step
+
+
+def test_unreachable_host_fails_clearly_others_complete(inventory):
+    out = io.StringIO()
+    reports = []
+    steps = [("a", ok_step("a")), ("b", ok_step("b")), ("verify", ok_step("verify"))]
+    code = runner.run(inventory, inventory.select("lab,ghost"), steps, stream=out, connector=FakeConn,
+                      reports_out=reports)
+    text = out.getvalue()
+    assert code == 1
+    assert ("[ghost] a: FAILED — cannot connect to host ghost (127.0.0.1:2299): connection refused — "
+            "check ssh.address/ssh.port in hosts.yml or that the server is up") in text
+    assert "[ghost] b:" not in text and "[ghost] verify:" not in text  # nothing more is tried
+    assert "[lab] verify: ok — fine" in text
+    assert SECRET not in text and "[lab] working with ********" in text
+    assert [(r.host, r.count("ok"), r.count("failed")) for r in reports] == [("lab", 3, 0), ("ghost", 0, 1)]
+    assert "recap:" in text and "ghost  ok=0 changed=0 failed=1  FAILED" in text
+
+
+def test_failed_step_stops_the_rest_but_verify_reports(inventory):
+    out = io.StringIO()
+    calls = []
+
+    def rec(name, status):
+        def step(conn, host, ctx):
+            calls.append(name)
+            return StepResult(name, status, "")
+        return step
+
+    steps = [("a", rec("a", "changed")), ("b", rec("b", "failed")), ("c", rec("c", "ok")),
+             ("verify", rec("verify", "ok"))]
+    code = runner.run(inventory, inventory.select("lab"), steps, stream=out, connector=FakeConn)
+    assert code == 1 and calls == ["a", "b", "verify"]
+    assert "lab  ok=1 changed=1 failed=1  FAILED" in out.getvalue()
+
+
+def test_step_exception_is_one_masked_line(inventory):
+    def boom(conn, host, ctx):
+        raise RuntimeError(f"bad thing with {SECRET}\nsecond line")
+
+    out = io.StringIO()
+    code = runner.run(inventory, inventory.select("lab"), [("a", boom)], stream=out, connector=FakeConn)
+    assert code == 1
+    assert "[lab] a: FAILED — RuntimeError: bad thing with ********" in out.getvalue()
+    assert "second line" not in out.getvalue()
+
+
+def test_missing_secret_reported_before_any_connection(inventory, monkeypatch):
+    monkeypatch.delenv("ROSEY_WEB_PASSWORD")
+    out = io.StringIO()
+
+    def connector(host):
+        raise AssertionError("must not connect")
+
+    code = runner.run(inventory, inventory.select("lab,ghost"), [("a", ok_step("a"))], stream=out,
+                      connector=connector)
+    text = out.getvalue()
+    assert code == 2
+    assert text.count("missing secret 'web_password'") == 2  # every host's problem, not just the first
+    assert "nothing was changed" in text
+
+
+def test_hosts_run_in_parallel(inventory):
+    import threading
+
+    barrier = threading.Barrier(2, timeout=5)
+
+    def wait_for_other(conn, host, ctx):
+        barrier.wait()  # deadlocks (and times out) if hosts ran one after the other
+        return StepResult("a", "ok")
+
+    inv2 = inventory
+    code = runner.run(inv2, [inv2.host("lab"), _renamed(inv2.host("lab"), "lab-b")], [("a", wait_for_other)],
+                      stream=io.StringIO(), connector=FakeConn)
+    assert code == 0
+
+
+def _renamed(host, name):
+    import dataclasses
+
+    return dataclasses.replace(host, name=name)
+
+
+def test_named_steps_resolve_and_missing_ones_fail_softly():
+    steps = dict(runner.named_steps(["install-prometheus", "install-services"]))
+    assert steps["install-prometheus"].__name__ == "install_prometheus"
+    runner.STEP_FUNCTIONS["nope"] = ("fabfile.steps.nope", "nope")
+    try:
+        (_, fn), = runner.named_steps(["nope"])
+        assert fn(None, None, None).status == "failed"
+    finally:
+        del runner.STEP_FUNCTIONS["nope"]
