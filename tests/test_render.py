@@ -1,0 +1,274 @@
+"""render_host: test vs prod, determinism, no secrets in files, version-dependent units, basic auth on/off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bcrypt
+import pytest
+import yaml
+
+from fabfile import render
+from fabfile.inventory import InventoryError, load_inventory
+from fabfile.versions import at_least, parse_version
+
+SECRETS = {"smtp_password": "smtp-Pa55-word", "web_password": "web-Pa55-word",
+           "slack_webhook_url": "https://hooks.slack.example/T0/B0/slack-secret-path",
+           "discord_webhook_url": "https://discord.example/api/webhooks/1/discord-secret-path",
+           "webhook_url": "https://hooks.example/alert/webhook-secret-path"}
+
+BASE = """\
+defaults:
+  receivers:
+    email: {to: [ops@example.com, dev@example.com], from: am@example.com, smarthost: smtp.example.com:587,
+            auth_username: am@example.com}
+  business_hours: {weekdays: [monday:friday], start: "08:30", end: "18:00", timezone: Europe/Berlin}
+hosts:
+  test: {address: t.invalid, env: test, bot_port: 8001}
+  prod: {address: p.invalid, env: production, bot_port: 8000}
+"""
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    p = tmp_path / "alert_rules.yml"
+    p.write_text("groups: []\n")
+    return p
+
+
+def inventory(tmp_path: Path, extra: str = ""):
+    p = tmp_path / "hosts.yml"
+    p.write_text(BASE + extra)
+    return load_inventory(p)
+
+
+def render_alias(tmp_path: Path, rules: Path, alias: str, extra: str = "", secrets=None) -> render.Rendered:
+    inv = inventory(tmp_path, extra)
+    host = inv.host(alias)
+    from fabfile.secrets import required_secrets
+    wanted = secrets or {k: SECRETS[k] for k in required_secrets(host)}
+    return render.render_host(inv, host, wanted, rules_path=rules)
+
+
+def test_exactly_the_six_files(tmp_path: Path, rules: Path) -> None:
+    r = render_alias(tmp_path, rules, "test")
+    assert list(r.files) == ["prometheus.yml", "alert_rules.yml", "alertmanager.yml", "web.yml",
+                             "prometheus.service", "alertmanager.service"]
+    assert r.files["alert_rules.yml"] == rules.read_text()
+
+
+def test_test_and_prod_differ_in_port_and_env_only(tmp_path: Path, rules: Path) -> None:
+    t, p = (render_alias(tmp_path, rules, a) for a in ("test", "prod"))
+    tp, pp = yaml.safe_load(t.files["prometheus.yml"]), yaml.safe_load(p.files["prometheus.yml"])
+    bot_t, bot_p = tp["scrape_configs"][0], pp["scrape_configs"][0]
+    assert bot_t["static_configs"] == [{"targets": ["localhost:8001"], "labels": {"env": "test"}}]
+    assert bot_p["static_configs"] == [{"targets": ["localhost:8000"], "labels": {"env": "production"}}]
+    assert bot_p["job_name"] == "rosey-bot" and bot_p["metrics_path"] == "/api/metrics"
+    # every job carries env, so routing (group_by env) and the inhibit rule's equal work for all alerts
+    for job in pp["scrape_configs"]:
+        assert job["static_configs"][0]["labels"] == {"env": "production"}
+    assert [j["job_name"] for j in pp["scrape_configs"]] == ["rosey-bot", "prometheus", "alertmanager"]
+    assert pp["global"] == {"scrape_interval": "15s", "evaluation_interval": "15s",
+                            "external_labels": {"cluster": "rosey-bot"}}
+    assert pp["rule_files"] == ["alert_rules.yml"]
+    # apart from the header comment naming the host, Alertmanager's config is the same on both
+    strip = lambda text: [ln for ln in text.splitlines() if not ln.startswith("#")]  # noqa: E731
+    assert strip(t.files["alertmanager.yml"]) == strip(p.files["alertmanager.yml"])
+
+
+def test_rendering_is_byte_identical(tmp_path: Path, rules: Path) -> None:
+    a = render_alias(tmp_path, rules, "prod")
+    b = render_alias(tmp_path, rules, "prod")
+    assert a.files == b.files
+
+
+def test_web_hash_is_stable_verifiable_and_per_host(tmp_path: Path, rules: Path) -> None:
+    t, p = (render_alias(tmp_path, rules, a) for a in ("test", "prod"))
+    hash_t = yaml.safe_load(t.files["web.yml"])["basic_auth_users"]["admin"]
+    hash_p = yaml.safe_load(p.files["web.yml"])["basic_auth_users"]["admin"]
+    assert bcrypt.checkpw(SECRETS["web_password"].encode(), hash_t.encode())
+    assert hash_t != hash_p  # same password, different salt per host
+    changed = render_alias(tmp_path, rules, "test", secrets={**SECRETS, "web_password": "other-pass"})
+    assert yaml.safe_load(changed.files["web.yml"])["basic_auth_users"]["admin"] != hash_t
+
+
+def test_no_secret_value_in_any_file(tmp_path: Path, rules: Path) -> None:
+    all_chats = "alertmanager: {version: 0.28.0}, receivers: {slack: {}, discord: {}, webhook: {}}"
+    r = render_x(tmp_path, rules, all_chats)
+    assert {s.name for s in r.secret_files} == set(SECRETS)
+    for text in r.files.values():
+        for value in SECRETS.values():
+            assert value not in text
+    for sf in r.secret_files:
+        assert sf.content == SECRETS[sf.name] and sf.mode == 0o640
+        assert sf.path == f"/opt/rosey-bot/monitoring/secrets/{sf.name}"
+        assert SECRETS[sf.name] not in repr(sf)
+    groups = {s.name: s.group for s in r.secret_files}
+    assert groups["web_password"] == "prometheus" and groups["smtp_password"] == "alertmanager"
+
+
+def test_alertmanager_routing_shape(tmp_path: Path, rules: Path) -> None:
+    am = yaml.safe_load(render_alias(tmp_path, rules, "prod").files["alertmanager.yml"])
+    route = am["route"]
+    assert route["receiver"] == "email-default"
+    assert route["group_by"] == ["alertname", "cluster", "env"]
+    assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("10s", "10s", "3h")
+    assert route["routes"][-1] == {"matchers": ['severity="info"'], "receiver": "email-info",
+                                   "active_time_intervals": ["business-hours"]}
+    assert am["time_intervals"] == [{"name": "business-hours", "time_intervals": [
+        {"weekdays": ["monday:friday"], "times": [{"start_time": "08:30", "end_time": "18:00"}],
+         "location": "Europe/Berlin"}]}]
+    assert am["inhibit_rules"] == [{"source_matchers": ['alertname="BotDown"'],
+                                    "target_matchers": ['component="bot"', 'alertname!="BotDown"'],
+                                    "equal": ["cluster", "env"]}]
+    g = am["global"]
+    assert g["smtp_auth_password_file"] == "/opt/rosey-bot/monitoring/secrets/smtp_password"
+    assert "smtp_auth_password" not in g
+    subjects = {r["name"]: r["email_configs"][0]["headers"]["Subject"] for r in am["receivers"]}
+    assert subjects == {"email-default": "[Rosey Bot] {{ .GroupLabels.alertname }}",
+                        "email-critical": "🚨 [CRITICAL] Rosey Bot: {{ .GroupLabels.alertname }}",
+                        "email-info": "ℹ️ [INFO] Rosey Bot: {{ .GroupLabels.alertname }}"}
+    for r in am["receivers"]:
+        assert r["email_configs"][0]["send_resolved"] is True
+        assert r["email_configs"][0]["to"] == "ops@example.com, dev@example.com"
+
+
+def test_no_smtp_auth_without_username(tmp_path: Path, rules: Path) -> None:
+    text = BASE.replace("smtp.example.com:587,\n            auth_username: am@example.com}",
+                        "smtp.example.com:587}")
+    (tmp_path / "hosts.yml").write_text(text)
+    inv = load_inventory(tmp_path / "hosts.yml")
+    r = render.render_host(inv, inv.host("test"), {"web_password": "web-Pa55-word"}, rules_path=rules)
+    assert "smtp_auth" not in r.files["alertmanager.yml"]
+    assert [s.name for s in r.secret_files] == ["web_password"]
+
+
+def test_basic_auth_on_and_off(tmp_path: Path, rules: Path) -> None:
+    on = render_alias(tmp_path, rules, "test")
+    prom = yaml.safe_load(on.files["prometheus.yml"])
+    creds = {"username": "admin", "password_file": "/opt/rosey-bot/monitoring/secrets/web_password"}
+    assert [j.get("basic_auth") for j in prom["scrape_configs"]] == [None, creds, creds]
+    assert prom["alerting"]["alertmanagers"][0]["basic_auth"] == creds
+
+    (tmp_path / "hosts.yml").write_text(BASE.replace("hosts:\n", "  web: {basic_auth: false}\nhosts:\n"))
+    inv = load_inventory(tmp_path / "hosts.yml")
+    off = render.render_host(inv, inv.host("test"), {"smtp_password": "smtp-Pa55-word"}, rules_path=rules)
+    assert yaml.safe_load(off.files["web.yml"]) == {"basic_auth_users": {}}
+    assert "basic_auth" not in yaml.safe_load(off.files["prometheus.yml"])["alerting"]["alertmanagers"][0]
+    assert "password_file" not in off.files["prometheus.yml"]
+    assert [s.name for s in off.secret_files] == ["smtp_password"]
+    for unit in ("prometheus.service", "alertmanager.service"):  # uniform: web.yml is always passed
+        assert "--web.config.file=/opt/rosey-bot/monitoring/web.yml" in off.files[unit]
+
+
+def host_with(tmp_path: Path, yaml_items: str):
+    """Inventory whose host `x` has these extra flow items."""
+    (tmp_path / "hosts.yml").write_text(BASE + f"  x: {{address: x.invalid, {yaml_items}}}\n")
+    inv = load_inventory(tmp_path / "hosts.yml")
+    return inv, inv.host("x")
+
+
+def render_x(tmp_path: Path, rules: Path, yaml_items: str) -> render.Rendered:
+    from fabfile.secrets import required_secrets
+    inv, host = host_with(tmp_path, yaml_items)
+    return render.render_host(inv, host, {k: SECRETS[k] for k in required_secrets(host)}, rules_path=rules)
+
+
+def test_prometheus_unit_flags_by_version(tmp_path: Path, rules: Path) -> None:
+    old = render_x(tmp_path, rules, "prometheus: {version: 2.42.0}").files["prometheus.service"]
+    rel = "/usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64"
+    assert f"--web.console.templates={rel}/consoles" in old
+    assert "--web.console.libraries=" in old
+    new = render_x(tmp_path, rules, "prometheus: {version: 3.0.0}").files["prometheus.service"]
+    assert "--web.console" not in new
+    for unit in (old, new):
+        for flag in ("--config.file=/opt/rosey-bot/monitoring/prometheus.yml",
+                     "--storage.tsdb.path=/opt/rosey-bot/monitoring/data",
+                     "--storage.tsdb.retention.time=15d", "--web.listen-address=:9090",
+                     "--web.enable-lifecycle", "ReadWritePaths=/opt/rosey-bot/monitoring/data\n",
+                     "User=prometheus", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
+                     "ExecReload=/bin/kill -HUP $MAINPID", "Restart=always", "RestartSec=10",
+                     "SyslogIdentifier=prometheus", "After=network-online.target"):
+            assert flag in unit
+        assert "retention.size" not in unit
+    sized = render_x(tmp_path, rules, "prometheus: {retention_size: 5GB}").files["prometheus.service"]
+    assert "--storage.tsdb.retention.size=5GB" in sized
+
+
+def test_alertmanager_unit_clustering(tmp_path: Path, rules: Path) -> None:
+    solo = render_x(tmp_path, rules, "env: test").files["alertmanager.service"]
+    assert "--cluster.listen-address=\n" in solo and "--cluster.peer" not in solo
+    assert "--storage.path=/opt/rosey-bot/monitoring/alertmanager-data" in solo
+    assert "ReadWritePaths=/opt/rosey-bot/monitoring/alertmanager-data\n" in solo
+    assert "User=alertmanager" in solo
+    peers = render_x(tmp_path, rules, "alertmanager: {cluster_peers: [a.invalid:9094, b.invalid:9094]}")
+    unit = peers.files["alertmanager.service"]
+    assert "--cluster.listen-address=0.0.0.0:9094" in unit
+    assert "--cluster.peer=a.invalid:9094" in unit and "--cluster.peer=b.invalid:9094" in unit
+
+
+@pytest.mark.parametrize(("receiver", "ok_version", "too_old", "option"), [
+    ("discord", "0.28.0", "0.27.0", "webhook_url_file"),
+    ("webhook", "0.26.0", "0.25.0", "url_file"),
+    ("slack", "0.25.0", None, "api_url_file"),
+])
+def test_chat_receivers_need_their_file_option(tmp_path: Path, rules: Path, receiver: str, ok_version: str,
+                                               too_old: str | None, option: str) -> None:
+    r = render_x(tmp_path, rules, f"alertmanager: {{version: {ok_version}}}, receivers: {{{receiver}: {{}}}}")
+    am = yaml.safe_load(r.files["alertmanager.yml"])
+    extra = next(x for x in am["receivers"] if x["name"] == f"{receiver}-critical")
+    cfg = extra[f"{receiver}_configs"][0]
+    secret = {"discord": "discord_webhook_url", "webhook": "webhook_url",
+              "slack": "slack_webhook_url"}[receiver]
+    assert cfg[option] == f"/opt/rosey-bot/monitoring/secrets/{secret}"
+    assert {"matchers": ['severity="critical"'], "receiver": f"{receiver}-critical", "continue": True} \
+        in am["route"]["routes"]
+    if too_old:
+        with pytest.raises(InventoryError) as e:
+            render_x(tmp_path, rules,
+                     f"alertmanager: {{version: {too_old}}}, receivers: {{{receiver}: {{}}}}")
+        msg = str(e.value)
+        assert msg.startswith(f"hosts.yml: hosts.x.receivers.{receiver}: needs ")
+        assert f"alertmanager {too_old} lacks (since {ok_version})" in msg
+        assert f"remove receivers.{receiver}" in msg
+
+
+def test_too_old_releases_are_refused(tmp_path: Path, rules: Path) -> None:
+    with pytest.raises(InventoryError,
+                       match=r"hosts\.x\.alertmanager\.version: needs time_intervals location"):
+        render_x(tmp_path, rules, "alertmanager: {version: 0.24.0}")
+    with pytest.raises(InventoryError, match=r"hosts\.x\.prometheus\.version: needs --web\.config\.file"):
+        render_x(tmp_path, rules, "prometheus: {version: 2.23.0}")
+
+
+def test_missing_rules_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match="alert rules not found"):
+        render_x(tmp_path, tmp_path / "nope.yml", "env: test")
+
+
+@pytest.mark.parametrize(("version", "minimum", "expected"), [
+    ("2.42.0", "2.24.0", True), ("2.48.0", "3.0.0", False), ("3.0.0", "3.0.0", True),
+    ("2.9.0", "2.10.0", False), ("3.0.0-rc.0", "3.0.0", True), ("0.25.0", "0.26.0", False),
+    ("2.42.0+ds", "2.42.0", True),
+])
+def test_version_helper(version: str, minimum: str, expected: bool) -> None:
+    assert at_least(version, minimum) is expected
+
+
+def test_version_helper_rejects_garbage() -> None:
+    with pytest.raises(ValueError):
+        parse_version("latest")
+
+
+def test_deploy_path_helpers(tmp_path: Path) -> None:
+    inv, host = host_with(tmp_path, "base_dir: /srv/mon")
+    assert render.remote_path(host, "prometheus.yml") == "/srv/mon/prometheus.yml"
+    assert render.remote_path(host, "alertmanager.service") == "/etc/systemd/system/alertmanager.service"
+    assert render.remote_path(host, "smtp_password") == "/srv/mon/secrets/smtp_password"
+    assert render.data_dirs(host) == {"/srv/mon/data": "prometheus",
+                                      "/srv/mon/alertmanager-data": "alertmanager"}
+    assert render.services_for("alert_rules.yml") == ("prometheus",)
+    assert render.services_for("web.yml") == ("prometheus", "alertmanager")
+    assert render.binary_path("amtool") == "/usr/local/bin/amtool"
+    with pytest.raises(KeyError):
+        render.remote_path(host, "other.yml")
