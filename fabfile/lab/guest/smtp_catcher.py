@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""Lab SMTP catcher: accepts every mail on 127.0.0.1:2525 and keeps it as one .eml file per message.
+
+AUTH PLAIN/LOGIN is accepted with any credentials over plain text (Alertmanager authenticates; Go's SMTP
+client allows that only towards localhost, hence guest-local). Passwords are never stored or logged.
+Files are named `<arrival ns>-<seq>.eml` under /var/lib/smtp-catcher, so a plain sort gives arrival order.
+"""
+
+import asyncio
+import itertools
+import os
+import time
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+SPOOL = os.environ.get("SMTP_CATCHER_DIR", "/var/lib/smtp-catcher")
+_seq = itertools.count()
+
+
+def accept_any(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    return AuthResult(success=True, handled=True)  # auth_data (the password) is dropped unseen
+
+
+class Keep:
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        name = f"{time.time_ns():020d}-{next(_seq):04d}.eml"
+        headers = (
+            f"X-Catcher-Mail-From: {envelope.mail_from}\r\n"
+            f"X-Catcher-Rcpt-To: {', '.join(envelope.rcpt_tos)}\r\n"
+        )
+        data = envelope.original_content or envelope.content
+        if isinstance(data, str):
+            data = data.encode()
+        tmp = os.path.join(SPOOL, "." + name)
+        with open(tmp, "wb") as handle:
+            handle.write(headers.encode() + data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, os.path.join(SPOOL, name))
+        return "250 Message accepted for delivery"
+
+
+def main() -> None:
+    controller = Controller(
+        Keep(),
+        hostname="127.0.0.1",
+        port=int(os.environ.get("SMTP_CATCHER_PORT", "2525")),
+        authenticator=accept_any,
+        auth_require_tls=False,
+    )
+    controller.start()
+    print(f"smtp-catcher on {controller.hostname}:{controller.port}, spool {SPOOL}", flush=True)
+    try:
+        asyncio.run(asyncio.Event().wait())
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()

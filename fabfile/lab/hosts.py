@@ -1,0 +1,18 @@
+"""Lab hosts from the inventory (the only place the lab learns its ports and sizes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fabfile.inventory import load_inventory
+
+
+def lab_settings(name: str = "lab", inventory: str | None = None) -> Any:
+    host = load_inventory(inventory).host(name)
+    if host.lab is None:
+        raise ValueError(f"host {name!r} has no `lab_vm` section in hosts.yml: it is not a lab host")
+    return host
+
+
+def all_lab_hosts(inventory: str | None = None) -> list[Any]:
+    return [h for h in load_inventory(inventory).hosts.values() if h.lab is not None]

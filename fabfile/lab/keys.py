@@ -1,0 +1,59 @@
+"""Lab credentials on the control machine: the SSH key for `rosey`, the guest's host key, the lab secrets."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from fabfile.lab import paths
+
+
+def lab_key() -> Path:
+    """`~/.cache/rosey-lab/id_ed25519` (the inventory's `ssh.key` of the lab hosts), made once."""
+    return _keypair(paths.cache_dir() / "id_ed25519", "rosey-lab")
+
+
+def host_key() -> Path:
+    """The guest's sshd host key, kept across image rebuilds so known_hosts stays valid."""
+    return _keypair(paths.cache_dir() / "ssh_host_ed25519_key", "rosey-lab-host")
+
+
+def known_hosts() -> Path:
+    return paths.cache_dir() / "known_hosts"
+
+
+def trust_port(address: str, port: int) -> None:
+    """Record the lab host key for `[address]:port` in the lab's own known_hosts file."""
+    pub = host_key().with_suffix(".pub").read_text().split()
+    entry = f"[{address}]:{port} {pub[0]} {pub[1]}\n"
+    path = known_hosts()
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    if entry not in lines:
+        lines = [line for line in lines if not line.startswith(f"[{address}]:{port} ")] + [entry]
+        path.write_text("".join(lines))
+
+
+def ensure_secrets() -> Path:
+    """`secrets.yml` for the lab hosts: random values made once, mode 0600, never printed."""
+    path = paths.cache_dir() / "secrets.yml"
+    if not path.exists():
+        values = {"smtp_password": secrets.token_urlsafe(18), "web_password": secrets.token_urlsafe(18)}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            yaml.safe_dump(values, handle, default_flow_style=False)
+    os.chmod(path, 0o600)
+    return path
+
+
+def _keypair(path: Path, comment: str) -> Path:
+    if not path.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+            check=True, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    os.chmod(path, 0o600)
+    return path

@@ -1,0 +1,117 @@
+"""`inv lab.up|down|ssh|status|build`: the lab hosts (QEMU VMs) on this machine. Thin: calls fabfile.lab."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from invoke import Collection, Context, task
+from invoke.exceptions import Exit
+
+from fabfile.cli import HostTask, load, user_errors
+from fabfile.lab import image, paths, releases, serve
+from fabfile.lab.vm import LabError, LabVM
+
+HOST_HELP = "lab host alias(es) from hosts.yml, comma-separated (default: lab)"
+
+
+def _vms(c: Context, hosts: str) -> list[LabVM]:
+    inv = load(c)
+    names = [h.strip() for h in (hosts or "lab").split(",") if h.strip()]
+    out = []
+    for name in names:
+        settings = inv.host(name)
+        if settings.lab is None:
+            raise Exit(f"error: {name!r} is not a lab host (no `lab_vm:` in {inv.path.name})", code=2)
+        out.append(LabVM(settings))
+    return out
+
+
+@task(klass=HostTask, help={"hosts": HOST_HELP, "fresh": "cold boot instead of restoring the snapshot"})
+@user_errors
+def up(c: Context, hosts: str = "", fresh: bool = False) -> None:
+    """Start lab host(s): build the image on first use, restore the golden snapshot, print how to reach it."""
+    for vm in _vms(c, hosts):
+        try:
+            seconds = vm.up(fresh=fresh)
+        except LabError as exc:
+            raise Exit(f"error: {exc}", code=1) from None
+        s = vm.settings
+        ports = ", ".join(f"guest {g} -> 127.0.0.1:{h}" for g, h in sorted(s.lab.forwards.items()))
+        print(f"lab: {vm.name} up in {seconds:.1f}s (pid {vm.pid()})")
+        raw = f"ssh -p {s.ssh.port} -i {s.ssh.key} {s.ssh.user}@{s.address}"
+        print(f"  ssh:      inv lab.ssh -H {vm.name}   ({raw})")
+        print(f"  ports:    {ports}")
+        print(f"  bot:      curl http://127.0.0.1:{s.lab.forwards.get(s.bot_port, '?')}/api/health")
+        print(f"  releases: http://10.0.2.2:{s.lab.releases_port}/ (from the guest)")
+
+
+@task(klass=HostTask, help={"hosts": HOST_HELP, "all": "every lab host of hosts.yml"})
+@user_errors
+def down(c: Context, hosts: str = "", all: bool = False) -> None:  # noqa: A002
+    """Stop lab host(s) by the PID in their pidfile and throw away their run disk."""
+    if all:
+        hosts = ",".join(h.name for h in load(c).hosts.values() if h.lab is not None)
+    for vm in _vms(c, hosts):
+        print(f"lab: {vm.name} {'stopped' if vm.down() else 'was not running'}")
+
+
+SSH_HELP = {"hosts": "one lab host (default: lab)", "command": "run it, exit with its status"}
+
+
+@task(klass=HostTask, help=SSH_HELP)
+@user_errors
+def ssh(c: Context, hosts: str = "", command: str | None = None) -> None:
+    """An interactive shell as `rosey` on a lab host, or one command (`--command 'CMD'`)."""
+    vms = _vms(c, hosts)
+    if len(vms) != 1:
+        raise Exit("error: lab.ssh takes one host", code=2)
+    vm = vms[0]
+    if not vm.is_running():
+        raise Exit(f"error: {vm.name} is not running (inv lab.up -H {vm.name})", code=1)
+    code = subprocess.call(vm.ssh_argv(command, tty=command is None))
+    if code:
+        raise Exit(code=code)
+
+
+@task(klass=HostTask, help={"hosts": HOST_HELP + "; default: all lab hosts"})
+@user_errors
+def status(c: Context, hosts: str = "") -> None:
+    """Running or not, PIDs, ports, image and snapshot age."""
+    names = hosts or ",".join(h.name for h in load(c).hosts.values() if h.lab is not None)
+    img = image.current()
+    if img.exists():
+        print(f"image:    {img.key}, built {_age(img.age_seconds())} ago ({img.directory})")
+    else:
+        print("image:    not built yet (inv lab.up or inv lab.build)")
+    goldens = sorted(p.name for p in paths.golden_dir().glob(f"{img.key}-*") if (p / ".done").exists())
+    print(f"snapshot: {', '.join(goldens) if goldens else 'none yet (made on the first lab.up)'}")
+    print(f"releases: {', '.join(f'{r.family} {r.version}' for r in releases.available()) or 'none'}")
+    for vm in _vms(c, names):
+        s = vm.settings
+        pid = vm.pid()
+        state = f"running (pid {pid})" if pid else "stopped"
+        ports = ", ".join(f"{g}->{h}" for g, h in sorted(vm.forwards().items()))
+        print(f"{vm.name}: {state}; ports {ports}")
+        server = serve.running_pid(int(s.lab.releases_port))
+        print(f"  release server 127.0.0.1:{s.lab.releases_port}: {f'pid {server}' if server else 'stopped'}")
+
+
+@task
+def build(c: Context) -> None:
+    """Build the lab image and the release archives (what CI runs before the lab tests)."""
+    started = time.monotonic()
+    img = image.ensure()
+    built = releases.ensure_all()
+    print(f"lab: image {img.key} ready; releases: {', '.join(f'{r.family} {r.version}' for r in built)}")
+    print(f"lab: build took {time.monotonic() - started:.0f}s")
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+ns = Collection("lab", up, down, ssh, status, build)

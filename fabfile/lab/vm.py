@@ -1,0 +1,317 @@
+"""One lab host as a QEMU/TCG virtual machine: cold boot, golden snapshot, restore, ssh, stop.
+
+Why TCG: this machine's /dev/kvm is a paravirtual device (kvm_pvm) that cannot boot Debian's kernel,
+so software emulation is the only thing that works; a saved VM state ("golden snapshot") hides its slow boot.
+A run's disk is a qcow2 overlay on the golden disk (itself an overlay on the raw image),
+thrown away by `down`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fabfile.lab import debs, image, keys, paths, procs, releases, serve
+from fabfile.lab.qmp import QMP
+
+DEVICES_VERSION = "1"  # part of the golden key: a saved state restores only onto identical devices
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+class LabError(RuntimeError):
+    pass
+
+
+def qemu_version() -> str:
+    out = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()[0].split("version", 1)[1].strip().split()[0]
+
+
+class LabVM:
+    """A lab host from the inventory (`HostSettings` whose `.lab` is set)."""
+
+    def __init__(self, settings: Any) -> None:
+        if getattr(settings, "lab", None) is None:
+            raise LabError(f"host {settings.name!r} is not a lab host (no `lab:` section in hosts.yml)")
+        self.settings = settings
+        self.name: str = settings.name
+        self.dir = paths.run_dir(self.name)
+
+    # ---- state -------------------------------------------------------------------------------------------
+    @property
+    def pidfile(self) -> Path:
+        return self.dir / "qemu.pid"
+
+    @property
+    def overlay(self) -> Path:
+        return self.dir / "overlay.qcow2"
+
+    @property
+    def qmp_socket(self) -> Path:
+        return self.dir / "qmp.sock"
+
+    @property
+    def serial_log(self) -> Path:
+        return self.dir / "serial.log"
+
+    def pid(self) -> int | None:
+        return procs.read_pid(self.pidfile, str(self.dir))
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    @property
+    def ssh_port(self) -> int:
+        return int(self.settings.ssh.port)
+
+    def forwards(self) -> dict[int, int]:
+        """guest port -> loopback port, SSH included."""
+        return {22: self.ssh_port, **{int(g): int(h) for g, h in self.settings.lab.forwards.items()}}
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------
+    def up(self, fresh: bool = False, log=print) -> float:
+        """Start the host (from the golden snapshot unless `fresh`); returns seconds until SSH answered."""
+        keys.ensure_secrets()
+        keys.trust_port(self.settings.address, self.ssh_port)
+        img = image.ensure(log=log)
+        if not releases.available():
+            log("lab: building release archives from Debian packages...")
+            releases.ensure_all()
+        serve.ensure_running(int(self.settings.lab.releases_port))
+        if self.is_running():
+            log(f"lab: {self.name} is already running (pid {self.pid()})")
+            return 0.0
+        self._clean_run_dir()
+        started = time.monotonic()
+        if fresh:
+            self._create_overlay(img.disk, "raw")
+            self._start_qemu(img)
+            self.wait_ssh(timeout=300)
+            self.wait_system_running()
+        else:
+            golden = self._ensure_golden(img, log)
+            self._create_overlay(golden / "disk.qcow2", "qcow2")
+            self._start_qemu(img, incoming=golden / "state")
+            self._resume_after_restore()
+            self.wait_ssh(timeout=60)
+            self.sync_clock()
+        return time.monotonic() - started
+
+    def down(self) -> bool:
+        """Stop QEMU by the PID in its pidfile and drop the run overlay; True if something was running."""
+        pid = self.pid()
+        if pid:
+            try:
+                with QMP(self.qmp_socket, timeout=2) as qmp:
+                    qmp.execute("quit")
+            except Exception:  # noqa: BLE001 (QMP may be gone: fall back to the PID)
+                pass
+            procs.stop_pid(pid)
+        self._clean_run_dir()
+        if not any_running():
+            serve.stop(int(self.settings.lab.releases_port))
+        return pid is not None
+
+    def reboot(self, timeout: float = 300) -> None:
+        """`systemctl reboot` in the guest, then wait for SSH to go away and come back (a cold boot: slow)."""
+        self.run("sudo systemctl reboot", timeout=15)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.run("true", timeout=5).ok:
+            time.sleep(0.5)
+        self.wait_ssh(timeout=timeout)
+        self.wait_system_running()
+
+    # ---- access ------------------------------------------------------------------------------------------
+    def ssh_argv(self, command: str | None = None, tty: bool = False, connect_timeout: int = 5) -> list[str]:
+        ssh = self.settings.ssh
+        argv = [
+            "ssh", "-p", str(ssh.port), "-i", str(ssh.key),
+            "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}",
+            "-o", f"UserKnownHostsFile={keys.known_hosts()}", "-o", "StrictHostKeyChecking=yes",
+            "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+        ]  # fmt: skip
+        argv += ["-t"] if tty else ["-T"]
+        argv.append(f"{ssh.user}@{self.settings.address}")
+        if command is not None:
+            argv.append(command)
+        return argv
+
+    def run(
+        self, command: str, check: bool = False, timeout: float = 120, stdin: str | None = None
+    ) -> Result:
+        """Run `command` in the guest as `rosey` over SSH."""
+        try:
+            proc = subprocess.run(
+                self.ssh_argv(command), input=stdin, capture_output=True, text=True, timeout=timeout,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+            )  # fmt: skip
+            result = Result(proc.returncode, proc.stdout, proc.stderr)
+        except subprocess.TimeoutExpired as exc:
+            result = Result(124, _text(exc.stdout), _text(exc.stderr) + f"\n(timed out after {timeout}s)")
+        if check and not result.ok:
+            raise LabError(f"{self.name}: `{command}` exited {result.code}: {result.stderr.strip()}")
+        return result
+
+    def wait_ssh(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.run("true", timeout=10).ok:
+                return
+            if not self.is_running():
+                raise LabError(f"{self.name}: QEMU exited while waiting for SSH (see {self.serial_log})")
+            if time.monotonic() > deadline:
+                raise LabError(f"{self.name}: no SSH on port {self.ssh_port} after {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def wait_system_running(self, timeout: float = 180) -> str:
+        out = self.run(f"timeout {int(timeout)} systemctl is-system-running --wait", timeout=timeout + 10)
+        state = out.stdout.strip()
+        if state != "running":
+            failed = self.run("systemctl --failed --no-legend --plain").stdout.strip()
+            raise LabError(f"{self.name}: system is {state!r}, failed units: {failed or 'none'}")
+        return state
+
+    def sync_clock(self) -> None:
+        """A restored guest's clock is frozen at snapshot time: set it from the host."""
+        self.run(f"sudo date -u -s @{time.time():.3f} >/dev/null", check=True, timeout=30)
+
+    # ---- internals ---------------------------------------------------------------------------------------
+    def _qemu_argv(self, img: image.Image, incoming: Path | None) -> list[str]:
+        lab = self.settings.lab
+        fwd = ",".join(f"hostfwd=tcp:127.0.0.1:{h}-:{g}" for g, h in sorted(self.forwards().items()))
+        argv = [
+            "qemu-system-x86_64", "-name", f"rosey-lab-{self.name}",
+            "-accel", "tcg", "-cpu", "max", "-m", str(lab.memory_mb), "-smp", str(lab.cpus),
+            "-nodefaults", "-no-user-config", "-display", "none",
+            "-kernel", str(img.kernel), "-initrd", str(img.initrd), "-append", image.KERNEL_CMDLINE,
+            "-drive", f"file={self.overlay},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
+            "-netdev", f"user,id=net0,{fwd}", "-device", "virtio-net-pci,netdev=net0",
+            "-device", "virtio-rng-pci",
+            "-serial", f"file:{self.serial_log}",
+            "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
+            "-pidfile", str(self.pidfile), "-daemonize",
+        ]  # fmt: skip
+        if incoming is not None:
+            argv += ["-S", "-incoming", f"exec:cat {shlex.quote(str(incoming))}"]
+        return argv
+
+    def _start_qemu(self, img: image.Image, incoming: Path | None = None) -> None:
+        proc = subprocess.run(self._qemu_argv(img, incoming), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise LabError(f"{self.name}: QEMU failed to start: {proc.stderr.strip()}")
+
+    def _resume_after_restore(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        with QMP(self.qmp_socket) as qmp:
+            while True:
+                status = qmp.status()
+                if status in ("paused", "prelaunch", "postmigrate"):
+                    migrate = qmp.execute("query-migrate")
+                    if migrate.get("status") in (None, "completed"):
+                        break
+                if status == "running":
+                    return
+                if time.monotonic() > deadline:
+                    raise LabError(f"{self.name}: snapshot restore stuck in {status!r}")
+                time.sleep(0.05)
+            qmp.execute("cont")
+
+    def _ensure_golden(self, img: image.Image, log) -> Path:
+        lab = self.settings.lab
+        key = f"{img.key}-q{qemu_version()}-m{lab.memory_mb}-c{lab.cpus}-d{DEVICES_VERSION}"
+        golden = paths.golden_dir() / key
+        if (golden / ".done").exists():
+            return golden
+        with debs.locked("golden"):
+            if (golden / ".done").exists():
+                return golden
+            log(f"lab: no golden snapshot yet: cold boot of {self.name} to make one (~1 min)...")
+            started = time.monotonic()
+            shutil.rmtree(golden, ignore_errors=True)
+            golden.mkdir(parents=True)
+            subprocess.run(
+                ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(img.disk), "-F", "raw",
+                 str(golden / "disk.qcow2")], check=True,
+            )  # fmt: skip
+            self._create_overlay_link(golden / "disk.qcow2")
+            try:
+                self._start_qemu(img)
+                self.wait_ssh(timeout=300)
+                self.wait_system_running()
+                self.run("sync", check=True)
+                self._save_state(golden / "state")
+            finally:
+                self._stop_quietly()
+                self._clean_run_dir()
+            for old in paths.golden_dir().iterdir():
+                if old.is_dir() and old.name != key and not old.name.startswith(img.key):
+                    shutil.rmtree(old, ignore_errors=True)
+            (golden / ".done").write_text(f"{time.monotonic() - started:.1f}\n")
+            log(f"lab: golden snapshot saved in {time.monotonic() - started:.0f}s")
+        return golden
+
+    def _save_state(self, state: Path) -> None:
+        partial = state.with_suffix(".partial")
+        with QMP(self.qmp_socket, timeout=120) as qmp:
+            qmp.execute("stop")
+            qmp.execute("migrate", uri=f"exec:cat > {shlex.quote(str(partial))}")
+            deadline = time.monotonic() + 300
+            while True:
+                info = qmp.execute("query-migrate")
+                status = info.get("status")
+                if status == "completed":
+                    break
+                if status in ("failed", "cancelled") or time.monotonic() > deadline:
+                    raise LabError(f"saving the golden snapshot failed: {info}")
+                time.sleep(0.1)
+            qmp.execute("quit")
+        partial.replace(state)
+
+    def _create_overlay(self, backing: Path, fmt: str) -> None:
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(backing), "-F", fmt, str(self.overlay)],
+            check=True,
+        )  # fmt: skip
+
+    def _create_overlay_link(self, disk: Path) -> None:
+        """While making the golden snapshot the VM writes the golden disk itself (later the backing file)."""
+        self.overlay.unlink(missing_ok=True)
+        self.overlay.symlink_to(disk)
+
+    def _stop_quietly(self) -> None:
+        pid = self.pid()
+        if pid:
+            procs.stop_pid(pid)
+
+    def _clean_run_dir(self) -> None:
+        for name in ("overlay.qcow2", "qmp.sock", "qemu.pid"):
+            (self.dir / name).unlink(missing_ok=True)
+
+
+def any_running() -> bool:
+    """Is any lab VM of this cache dir running (by pidfiles)?"""
+    run_root = paths.cache_dir() / "run"
+    return any(
+        procs.read_pid(d / "qemu.pid", str(d)) for d in run_root.iterdir() if d.is_dir()
+    ) if run_root.exists() else False
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
