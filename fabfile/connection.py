@@ -14,8 +14,7 @@ def connect(host: HostSettings, connect_timeout: int | None = None) -> Connectio
     lab key never gets mixed up with the user's own. Host keys are not loaded from known_hosts:
     lab VMs are rebuilt with new host keys on the same 127.0.0.1 ports.
     """
-    kw: dict = {"timeout": connect_timeout or host.ssh.connect_timeout, "banner_timeout": 30,
-                "auth_timeout": 30}
+    kw: dict = {"banner_timeout": 30, "auth_timeout": 30}  # the TCP timeout: connect_timeout below
     if host.ssh.key:
         kw.update(key_filename=host.ssh.key, look_for_keys=False, allow_agent=False)
     config = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}})
