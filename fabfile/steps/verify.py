@@ -1,0 +1,271 @@
+"""verify: the runbook's validation checklist as one pass/fail line per check, from ONE SSH command.
+
+Everything is asked on the server itself (curl to 127.0.0.1, systemctl, ufw), so the answer does not
+depend on what the firewall lets through to us; the JSON is judged here in Python. The basic-auth
+password reaches curl through a 0600 temp file filled from stdin, never through a command line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets as _random
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from fabric import Connection
+
+from fabfile import render, ufw
+from fabfile.inventory import HostSettings
+from fabfile.remote import Out, RemoteError, parse_probe, probe_script, run
+from fabfile.steps.base import StepContext, StepResult
+from fabfile.steps.firewall import SNIPPETS as FIREWALL_SNIPPETS
+from fabfile.versions import parse_version
+from fabfile.webauth import curl_config
+
+STEP = "verify"
+BOT_JOB = "rosey-bot"
+BOT_METRIC = "bot_connected"
+BOT_LABELS = ("env", "instance", "job")
+
+# reads the curl config (basic auth) from stdin into a private temp file, removed on exit
+_PRELUDE = 'umask 077; CFG=$(mktemp /tmp/rosey-verify.XXXXXX); trap \'rm -f "$CFG"\' EXIT; cat > "$CFG"\n'
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.name}: {self.detail}"
+
+
+def _curl(port: int, path: str, *extra: str) -> str:
+    args = " ".join(shlex.quote(a) for a in extra)
+    return (f'curl -sS --max-time 5 -K "$CFG" {args} -w \'\\n%{{http_code}}\' '
+            f"{shlex.quote(f'http://127.0.0.1:{port}{path}')}")
+
+
+def snippets(host: HostSettings) -> dict[str, str]:
+    p, a = host.prometheus.port, host.alertmanager.port
+    services = " ".join(render.SERVICES)
+    out = {f"version_{b}": f"{render.binary_path(b)} --version 2>&1 | head -n 1"
+           for svc in render.SERVICES for b in render.BINARIES[svc]}
+    out.update({
+        "active": f"systemctl is-active {services}",
+        "enabled": f"systemctl is-enabled {services}",
+        "healthy_prometheus": _curl(p, "/-/healthy"),
+        "healthy_alertmanager": _curl(a, "/-/healthy"),
+        "targets": _curl(p, "/api/v1/targets?state=active"),
+        "query": _curl(p, "/api/v1/query", "--data-urlencode", f"query={BOT_METRIC}"),
+        "alertmanagers": _curl(p, "/api/v1/alertmanagers"),
+        "am_status": _curl(a, "/api/v2/status"),
+        "am_receivers": _curl(a, "/api/v2/receivers"),
+        "alerts": _curl(p, "/api/v1/alerts"),
+        "metrics_prometheus": _curl(p, "/metrics") + " | grep -E '^prometheus_config_last_reload|^[0-9]+$'",
+        "metrics_alertmanager": _curl(a, "/metrics")
+        + " | grep -E '^alertmanager_config_last_reload|^[0-9]+$'",
+    })
+    out.update({f"fw_{k}": v for k, v in FIREWALL_SNIPPETS.items()})
+    return out
+
+
+# ---------------------------------------------------------------- judging the answers (pure)
+
+
+def _http(out: str) -> tuple[int, str]:
+    """Body and status of a `_curl` snippet (the status is the last line)."""
+    body, _, code = out.rpartition("\n")
+    return (int(code) if code.strip().isdigit() else 0), body
+
+
+def _json(out: str) -> tuple[Any, str]:
+    """(parsed JSON, "") or (None, why not)."""
+    code, body = _http(out)
+    if code != 200:
+        return None, f"HTTP {code or 'no answer'}" + (f": {body.strip()[:120]}" if body.strip() else "")
+    try:
+        return json.loads(body), ""
+    except ValueError:
+        return None, "not JSON"
+
+
+def check_versions(host: HostSettings, outs: dict[str, str]) -> list[Check]:
+    res = []
+    for svc in render.SERVICES:
+        want = getattr(host, svc).version
+        for b in render.BINARIES[svc]:
+            text = outs.get(f"version_{b}", "")
+            m = re.search(r"version (\S+)", text)
+            got = m.group(1) if m else None
+            ok = bool(got) and parse_version(got) == parse_version(want)
+            res.append(Check(f"{b} version", ok, f"{got} (want {want})" if got else
+                             f"{render.binary_path(b)} missing or not runnable"))
+    return res
+
+
+def check_services(outs: dict[str, str]) -> list[Check]:
+    active = outs.get("active", "").split()
+    enabled = outs.get("enabled", "").split()
+    res = []
+    for i, svc in enumerate(render.SERVICES):
+        a = active[i] if i < len(active) else "unknown"
+        e = enabled[i] if i < len(enabled) else "unknown"
+        res.append(Check(f"{svc} service", a == "active" and e == "enabled", f"{a}, {e} at boot"))
+    return res
+
+
+def check_healthy(outs: dict[str, str]) -> list[Check]:
+    res = []
+    for svc in render.SERVICES:
+        code, body = _http(outs.get(f"healthy_{svc}", ""))
+        res.append(Check(f"{svc} /-/healthy", code == 200,
+                         f"HTTP {code or 'no answer'}" + (f" {body.strip()[:60]}" if body.strip() else "")))
+    return res
+
+
+def check_target(outs: dict[str, str]) -> Check:
+    doc, err = _json(outs.get("targets", ""))
+    if doc is None:
+        return Check(f"target {BOT_JOB}", False, err)
+    active = doc.get("data", {}).get("activeTargets", [])
+    ts = [t for t in active if t.get("labels", {}).get("job") == BOT_JOB]
+    up = [t for t in ts if t.get("health") == "up"]
+    detail = f"{len(up)}/{len(ts)} up"
+    errors = sorted({t.get("lastError", "") for t in ts if t.get("health") != "up" and t.get("lastError")})
+    if errors:
+        detail += f" ({errors[0][:100]})"
+    return Check(f"target {BOT_JOB}", bool(ts) and len(up) == len(ts), detail)
+
+
+def check_query(outs: dict[str, str]) -> Check:
+    doc, err = _json(outs.get("query", ""))
+    if doc is None:
+        return Check(f"query {BOT_METRIC}", False, err)
+    result = doc.get("data", {}).get("result", [])
+    good = [r for r in result if all(k in r.get("metric", {}) for k in BOT_LABELS)]
+    if not good:
+        return Check(f"query {BOT_METRIC}", False, "no sample" if not result else
+                     f"sample lacks labels {', '.join(BOT_LABELS)}: {result[0].get('metric')}")
+    r = good[0]
+    labels = ",".join(f'{k}="{r["metric"][k]}"' for k in BOT_LABELS)
+    return Check(f"query {BOT_METRIC}", True, f"{BOT_METRIC}{{{labels}}} {r.get('value', [None, '?'])[1]}")
+
+
+def check_alertmanagers(host: HostSettings, outs: dict[str, str]) -> Check:
+    doc, err = _json(outs.get("alertmanagers", ""))
+    if doc is None:
+        return Check("prometheus -> alertmanager", False, err)
+    active = [a.get("url", "") for a in doc.get("data", {}).get("activeAlertmanagers", [])]
+    ok = any(f":{host.alertmanager.port}/" in u for u in active)
+    return Check("prometheus -> alertmanager", ok, ", ".join(active) if active else "no active alertmanager")
+
+
+def expected_receivers(alertmanager_yml: str) -> list[str]:
+    doc = yaml.safe_load(alertmanager_yml) or {}
+    return sorted(r["name"] for r in doc.get("receivers", []))
+
+
+def check_am_config(outs: dict[str, str], expected: list[str]) -> Check:
+    doc, err = _json(outs.get("am_status", ""))
+    if doc is None:
+        return Check("alertmanager config", False, err)
+    if not (doc.get("config") or {}).get("original"):
+        return Check("alertmanager config", False, "no config loaded")
+    recv, err = _json(outs.get("am_receivers", ""))
+    if recv is None:
+        return Check("alertmanager config", False, f"receivers: {err}")
+    names = sorted(r.get("name", "") for r in recv)
+    missing = [n for n in expected if n not in names]
+    if missing:
+        return Check("alertmanager config", False, f"receivers missing: {', '.join(missing)} (has {names})")
+    return Check("alertmanager config", True, f"loaded; receivers {', '.join(names)}")
+
+
+def _metric(text: str, name: str) -> float | None:
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    try:
+        return float(m.group(1)) if m else None
+    except ValueError:
+        return None
+
+
+def check_reloads(outs: dict[str, str]) -> list[Check]:
+    res = []
+    for svc in render.SERVICES:
+        code, body = _http(outs.get(f"metrics_{svc}", ""))
+        v = _metric(body, f"{svc}_config_last_reload_successful")
+        name = f"{svc}_config_last_reload_successful"
+        detail = f"{name}={v:g}" if v is not None else f"HTTP {code or 'no answer'}"
+        res.append(Check(f"{svc} last reload", v == 1, detail))
+    return res
+
+
+def check_firewall(host: HostSettings, outs: dict[str, str]) -> Check:
+    if not outs.get("fw_have", "").strip():
+        return Check("firewall", False, "ufw not installed")
+    state = ufw.UfwState(active=ufw.parse_status_active(outs.get("fw_status", "")),
+                         default_incoming=ufw.parse_default_policy(outs.get("fw_defaults", "")),
+                         added=ufw.parse_added(outs.get("fw_added", "")))
+    ports = ufw.ssh_ports(outs.get("fw_session", ""), outs.get("fw_listen", ""))
+    try:
+        plan = ufw.plan(host, state, ports)
+    except ValueError as e:
+        return Check("firewall", False, str(e))
+    if plan.empty:
+        web = ", ".join(host.web.allow_from)
+        return Check("firewall", True, f"ufw active; SSH {'/'.join(map(str, ports))}/tcp; "
+                     f"{host.prometheus.port}/{host.alertmanager.port} from {web}")
+    todo = "; ".join(plan.commands())
+    return Check("firewall", False, f"differs from inventory: {todo} (run firewall)")
+
+
+def check_alerts(outs: dict[str, str]) -> Check:
+    doc, err = _json(outs.get("alerts", ""))
+    if doc is None:
+        return Check("alerts firing", False, err)
+    firing = [a for a in doc.get("data", {}).get("alerts", []) if a.get("state") == "firing"]
+    if not firing:
+        return Check("alerts firing", True, "none")
+    names = sorted({f"{a['labels'].get('alertname')}({a['labels'].get('severity', '?')})" for a in firing})
+    return Check("alerts firing", False, ", ".join(names))
+
+
+def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str]) -> list[Check]:
+    return [*check_versions(host, outs), *check_services(outs), *check_healthy(outs), check_target(outs),
+            check_query(outs), check_alertmanagers(host, outs), check_am_config(outs, receivers),
+            *check_reloads(outs), check_firewall(host, outs), check_alerts(outs)]
+
+
+# ---------------------------------------------------------------- the step
+
+
+def gather(conn: Connection, host: HostSettings, ctx: StepContext) -> dict[str, Out]:
+    """All answers in one SSH command (sudo: ufw and /proc need root)."""
+    snips = snippets(host)
+    marker = f"__ROSEY_VERIFY_{_random.token_hex(6)}__"
+    res = run(conn, _PRELUDE + probe_script(snips, marker), check=False, masker=ctx.masker,
+              what="verify", stdin=curl_config(host, ctx.secrets))
+    if marker not in res.stdout:
+        raise RemoteError(f"verify failed on {conn.host} (exit {res.exited}): "
+                          f"{ctx.masker((res.stderr or res.stdout).strip()[-300:])}")
+    return parse_probe(res.stdout, snips.keys(), marker)
+
+
+def verify(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+    try:
+        rendered = render.render_host(ctx.inventory, host, ctx.secrets)
+        receivers = expected_receivers(rendered.files["alertmanager.yml"])
+        checks = evaluate(host, gather(conn, host, ctx), receivers)
+    except RemoteError as e:
+        return StepResult(STEP, "failed", ctx.masker(str(e)))
+    failed = [c for c in checks if not c.passed]
+    lines = [ctx.masker(c.line()) for c in checks]
+    if failed:
+        return StepResult(STEP, "failed", f"{len(failed)} of {len(checks)} checks failed: "
+                          f"{', '.join(c.name for c in failed)}", lines)
+    return StepResult(STEP, "ok", f"all {len(checks)} checks passed", lines)
