@@ -1,0 +1,95 @@
+"""`inv render` end to end, as a user runs it, from a temporary copy of the project (secrets from env)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fabfile.inventory import PROJECT_ROOT
+from fabfile.render import FILENAMES
+
+pytestmark = pytest.mark.tools
+
+SMTP, WEB = "cli-smtp-S3cr3t-value", "cli-web-S3cr3t-value"
+ANYWHERE = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+AT_ROOT = {"secrets.yml", "rendered", "out", "tests", "bench"}  # no secrets.yml: secrets come from env
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    root = Path(folder) == PROJECT_ROOT
+    return {n for n in names if n in ANYWHERE or (root and n in AT_ROOT)}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("repo") / "repo"
+    shutil.copytree(PROJECT_ROOT, dest, ignore=_ignore)
+    return dest
+
+
+def inv(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROSEY_")}
+    env.update(ROSEY_SMTP_PASSWORD=SMTP, ROSEY_WEB_PASSWORD=WEB)
+    exe = Path(sys.executable).parent / "inv"
+    return subprocess.run([str(exe), *args], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_render_test_and_prod(project: Path) -> None:
+    runs = {alias: inv(project, "render", "-H", alias, "--out", out) for alias, out in (("test", "d1"),
+                                                                                          ("prod", "d2"))}
+    for alias, out, port, env in (("test", "d1", 8001, "test"), ("prod", "d2", 8000, "production")):
+        proc = runs[alias]
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output
+        files = sorted(p.name for p in (project / out).iterdir())
+        assert files == sorted(FILENAMES)
+        for check in ("promtool check config", "promtool check rules", "promtool check web-config",
+                      "amtool check-config", "promtool test rules"):
+            assert f"PASS  {check}" in output, output
+        prom = yaml.safe_load((project / out / "prometheus.yml").read_text())
+        bot = prom["scrape_configs"][0]
+        assert bot["static_configs"][0] == {"targets": [f"localhost:{port}"], "labels": {"env": env}}
+        for secret in (SMTP, WEB):
+            assert secret not in output
+            for f in (project / out).iterdir():
+                assert secret not in f.read_text()
+        assert not list((project / out).glob("secrets*"))  # secret files are never written to --out
+
+
+def test_render_twice_is_byte_identical(project: Path) -> None:
+    for out in ("again1", "again2"):
+        assert inv(project, "render", "-H", "prod", "--out", out).returncode == 0
+    for name in FILENAMES:
+        assert (project / "again1" / name).read_bytes() == (project / "again2" / name).read_bytes()
+
+
+def test_several_hosts_get_a_folder_each(project: Path) -> None:
+    proc = inv(project, "render", "-H", "test,prod", "--out", "both")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in (project / "both").iterdir()) == ["prod", "test"]
+
+
+def test_broken_rule_fails_with_promtool_message(project: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "repo"
+    shutil.copytree(project, broken, ignore=shutil.ignore_patterns("d1", "d2", "again*", "both"))
+    rules = broken / "monitoring" / "alert_rules.yml"
+    rules.write_text(rules.read_text().replace("expr: >-", "expr: rate(bot_errors_total[5m] >-", 1))
+    proc = inv(broken, "render", "-H", "test", "--out", "d")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "FAIL  promtool check rules" in output and "parse error" in output
+    assert "error: test: " in output and WEB not in output
+
+
+def test_unknown_host_is_a_clean_error(project: Path) -> None:
+    proc = inv(project, "render", "-H", "nope", "--out", "x")
+    assert proc.returncode == 2
+    assert "unknown host 'nope'; known hosts: test, prod" in proc.stderr
+    assert not (project / "x").exists()
