@@ -1,0 +1,302 @@
+"""Small HTTP clients for Prometheus (HTTP API v1) and Alertmanager (API v2), reached through SSH tunnels.
+
+Why tunnels: the control machine talks to 127.0.0.1:<port> on the server over the SSH connection, so the
+clients work whatever the firewall allows. Why plain `requests` with short timeouts: every call is one
+line to reason about, and every failure becomes one `ApiError` line with secrets masked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from fabric import Connection
+
+from fabfile.inventory import HostSettings
+from fabfile.masking import Masker
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class ApiError(RuntimeError):
+    """One line: which service, which call, what went wrong (secrets already masked)."""
+
+
+def iso(ts: float | None = None) -> str:
+    """RFC 3339 in UTC, as both APIs expect."""
+    dt = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> float:
+    """RFC 3339 (with or without fractional seconds / nanoseconds) -> epoch seconds."""
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    if not m:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    tz = "+00:00" if m.group(3) == "Z" else m.group(3)
+    base = datetime.fromisoformat(m.group(1) + tz).timestamp()
+    return base + (float("0" + m.group(2)) if m.group(2) else 0.0)
+
+
+@dataclass
+class Http:
+    """One service endpoint: base URL, optional basic auth, masking of every error text."""
+
+    name: str
+    base_url: str
+    auth: tuple[str, str] | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    masker: Masker = field(default_factory=Masker)
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        url = self.base_url.rstrip("/") + path
+        try:
+            r = self.session.request(method, url, auth=self.auth, timeout=self.timeout, **kw)
+        except requests.RequestException as e:
+            reason = type(e).__name__
+            if isinstance(e, requests.ConnectionError):
+                reason = "connection failed (service down or tunnel lost)"
+            elif isinstance(e, requests.Timeout):
+                reason = f"no answer within {self.timeout:g}s"
+            raise ApiError(self.masker(f"{self.name}: {method} {path}: {reason}")) from None
+        if r.status_code == 401:
+            raise ApiError(f"{self.name}: {method} {path}: 401 unauthorized "
+                           f"(check web.username / the web_password secret)")
+        if r.status_code >= 400:
+            body = " ".join(r.text.split())[:200]
+            raise ApiError(self.masker(f"{self.name}: {method} {path}: HTTP {r.status_code}: {body}"))
+        return r
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.request(method, path, **kw)
+        try:
+            return r.json()
+        except ValueError:
+            raise ApiError(f"{self.name}: {method} {path}: answer is not JSON") from None
+
+    def healthy(self) -> bool:
+        try:
+            self.request("GET", "/-/healthy")
+        except ApiError:
+            return False
+        return True
+
+    def metrics(self) -> list[Sample]:
+        return parse_metrics(self.request("GET", "/metrics").text)
+
+
+# ---------------------------------------------------------------- /metrics text format
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+_SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
+_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def _unescape(v: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
+
+
+def parse_metrics(text: str) -> list[Sample]:
+    """Prometheus text exposition -> samples (comments and unparsable lines skipped)."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE_RE.match(line)
+        if not m:
+            continue
+        labels = {k: _unescape(v) for k, v in _LABEL_RE.findall(m.group(3) or "")}
+        try:
+            value = float(m.group(4))
+        except ValueError:
+            continue
+        out.append(Sample(m.group(1), labels, value))
+    return out
+
+
+@dataclass(frozen=True)
+class NotifyCounts:
+    """Alertmanager's notification counters for one integration (summed over other labels such as `code`).
+
+    `notifications_total` is counted when an attempt *starts* and `notifications_failed_total` only when the
+    whole retry loop gives up; the per-request pair tells the outcome of each try as soon as it is known.
+    """
+
+    total: float = 0.0
+    failed: float = 0.0
+    requests: float = 0.0
+    requests_failed: float = 0.0
+
+    @property
+    def succeeded_requests(self) -> float:
+        return self.requests - self.requests_failed
+
+
+_COUNTERS = {
+    "alertmanager_notifications_total": "total",
+    "alertmanager_notifications_failed_total": "failed",
+    "alertmanager_notification_requests_total": "requests",
+    "alertmanager_notification_requests_failed_total": "requests_failed",
+}
+
+
+def notify_counts(samples: list[Sample]) -> dict[str, NotifyCounts]:
+    acc: dict[str, dict[str, float]] = {}
+    for s in samples:
+        attr = _COUNTERS.get(s.name)
+        if attr and "integration" in s.labels:
+            d = acc.setdefault(s.labels["integration"], {})
+            d[attr] = d.get(attr, 0.0) + s.value
+    return {k: NotifyCounts(**v) for k, v in acc.items()}
+
+
+# ---------------------------------------------------------------- Prometheus
+
+
+class PrometheusApi(Http):
+    def query(self, expr: str) -> list[dict]:
+        doc = self.json("GET", "/api/v1/query", params={"query": expr})
+        return doc.get("data", {}).get("result", [])
+
+    def alerts(self, name: str | None = None) -> list[dict]:
+        """Active (pending or firing) alerts; each has labels, state, activeAt."""
+        alerts = self.json("GET", "/api/v1/alerts").get("data", {}).get("alerts", [])
+        return [a for a in alerts if name is None or a.get("labels", {}).get("alertname") == name]
+
+    def targets(self, job: str | None = None) -> list[dict]:
+        active = self.json("GET", "/api/v1/targets", params={"state": "active"})["data"]["activeTargets"]
+        return [t for t in active if job is None or t.get("labels", {}).get("job") == job]
+
+    def alertmanagers(self) -> list[str]:
+        data = self.json("GET", "/api/v1/alertmanagers").get("data", {})
+        return [a.get("url", "") for a in data.get("activeAlertmanagers", [])]
+
+    def external_labels(self) -> dict[str, str]:
+        import yaml
+
+        text = self.json("GET", "/api/v1/status/config").get("data", {}).get("yaml", "")
+        return dict((yaml.safe_load(text) or {}).get("global", {}).get("external_labels") or {})
+
+
+# ---------------------------------------------------------------- Alertmanager
+
+
+def _filters(labels: dict[str, str] | None) -> list[tuple[str, str]]:
+    return [("filter", f'{k}="{v}"') for k, v in (labels or {}).items()]
+
+
+class AlertmanagerApi(Http):
+    def status(self) -> dict:
+        return self.json("GET", "/api/v2/status")
+
+    def config(self) -> dict:
+        """The loaded configuration as Alertmanager reports it (secrets already <secret> there)."""
+        import yaml
+
+        return yaml.safe_load(self.status().get("config", {}).get("original", "")) or {}
+
+    def alerts(self, labels: dict[str, str] | None = None, *, silenced: bool = True,
+               inhibited: bool = True) -> list[dict]:
+        params = _filters(labels) + [("active", "true"), ("silenced", str(silenced).lower()),
+                                     ("inhibited", str(inhibited).lower())]
+        return self.json("GET", "/api/v2/alerts", params=params)
+
+    def post_alerts(self, alerts: list[dict]) -> None:
+        self.request("POST", "/api/v2/alerts", json=alerts)
+
+    def silences(self, state: str | None = "active") -> list[dict]:
+        out = self.json("GET", "/api/v2/silences")
+        return [s for s in out if state is None or s.get("status", {}).get("state") == state]
+
+    def create_silence(self, matchers: list[dict], starts: float, ends: float, created_by: str,
+                       comment: str) -> str:
+        body = {"matchers": matchers, "startsAt": iso(starts), "endsAt": iso(ends),
+                "createdBy": created_by, "comment": comment}
+        return self.json("POST", "/api/v2/silences", json=body)["silenceID"]
+
+    def expire_silence(self, silence_id: str) -> None:
+        self.request("DELETE", f"/api/v2/silence/{silence_id}")
+
+    def notify_counts(self) -> dict[str, NotifyCounts]:
+        return notify_counts(self.metrics())
+
+
+@dataclass
+class Apis:
+    prometheus: PrometheusApi
+    alertmanager: AlertmanagerApi
+
+
+def web_auth(host: HostSettings, secrets: dict[str, str]) -> tuple[str, str] | None:
+    if not host.web.basic_auth:
+        return None
+    return (host.web.username, secrets["web_password"])
+
+
+def local_apis(prom_url: str, am_url: str, auth: tuple[str, str] | None = None,
+               masker: Masker | None = None, timeout: float = DEFAULT_TIMEOUT) -> Apis:
+    """Clients for URLs reachable directly (tests, or tunnels opened elsewhere)."""
+    m = masker or Masker([auth[1]] if auth else [])
+    return Apis(PrometheusApi("prometheus", prom_url, auth, timeout, m),
+                AlertmanagerApi("alertmanager", am_url, auth, timeout, m))
+
+
+# ---------------------------------------------------------------- SSH tunnels
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port: int, seconds: float = 5.0) -> None:
+    """forward_local binds its listener in a thread; wait until it accepts before the first request."""
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > end:
+                raise ApiError(f"SSH tunnel on 127.0.0.1:{port} did not come up") from None
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def tunnel(conn: Connection, remote_port: int) -> Iterator[int]:
+    """127.0.0.1:<ephemeral> here -> 127.0.0.1:<remote_port> on the server; yields the local port."""
+    port = free_port()
+    with conn.forward_local(port, remote_port=remote_port, remote_host="127.0.0.1", local_host="127.0.0.1"):
+        _wait_listening(port)
+        yield port
+
+
+@contextlib.contextmanager
+def open_apis(conn: Connection, host: HostSettings, secrets: dict[str, str],
+              masker: Masker | None = None, timeout: float = DEFAULT_TIMEOUT) -> Iterator[Apis]:
+    """Both clients, each through its own tunnel over `conn`; tunnels close when the block ends."""
+    auth = web_auth(host, secrets)
+    m = masker or Masker(secrets.values())
+    with tunnel(conn, host.prometheus.port) as pp, tunnel(conn, host.alertmanager.port) as ap:
+        apis = local_apis(f"http://127.0.0.1:{pp}", f"http://127.0.0.1:{ap}", auth, m, timeout)
+        try:
+            yield apis
+        finally:
+            apis.prometheus.session.close()
+            apis.alertmanager.session.close()

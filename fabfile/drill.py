@@ -1,0 +1,817 @@
+"""The alert drill (`inv test-alert`): stop the bot, watch BotDown travel to a delivered notification, start
+the bot, watch it resolve — and ALWAYS leave the bot running.
+
+Why the pieces are injectable (`Target`): the waits, counters and timeline are the hard part and are tested
+against real local Prometheus/Alertmanager binaries; only "stop/start the bot", "read Alertmanager's log" and
+"reach the APIs" differ between that test bed and a real server over SSH (`SshTarget`, the default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import yaml
+from fabric import Connection
+
+from fabfile.api import ApiError, Apis, NotifyCounts, iso, open_apis, parse_time
+from fabfile.inventory import PROJECT_ROOT, HostSettings
+from fabfile.masking import Masker
+from fabfile.silences import describe, me, silence_matches
+from fabfile.steps.base import StepContext
+
+DEFAULT_RULES = PROJECT_ROOT / "monitoring" / "alert_rules.yml"
+ALERT = "BotDown"
+BOT_JOB = "rosey-bot"
+BOT_UNIT = "rosey-bot"
+SYNTHETIC = "RoseyMonitoringTest"
+GRACE = 30.0  # seconds on top of the computed bound before a wait gives up (the issue's "bound + 30 s")
+FAIL_GRACE = 10.0  # a failed notification request with no success within this -> the path is failing
+RESTART_BUDGET = 180.0  # how long we keep trying to get the bot running again (reconnecting as needed)
+
+
+class DrillFailed(RuntimeError):
+    """The drill could not prove the path; the message says which step and why (masked)."""
+
+
+class DrillInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM arrived; unwinds like Ctrl-C so every `finally` runs."""
+
+
+# ---------------------------------------------------------------- durations and bounds
+
+_DUR_RE = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_DUR_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def prom_duration(text: str | int | float) -> float:
+    """Prometheus duration (`15s`, `1m30s`, `500ms`) -> seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    t = str(text).strip()
+    if not t or _DUR_RE.sub("", t):
+        raise ValueError(f"not a Prometheus duration: {text!r}")
+    return sum(int(n) * _DUR_UNITS[u] for n, u in _DUR_RE.findall(t))
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    for_: float
+    labels: dict[str, str]
+    group_interval: float | None  # the rule group's own `interval:`, if set
+
+
+def load_rule(path: Path = DEFAULT_RULES, name: str = ALERT) -> Rule:
+    """The alert's `for:`, labels and its group's interval, read from the rules file that gets deployed."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise DrillFailed(f"cannot read alert rules {path}: {e}") from None
+    for group in doc.get("groups") or []:
+        for rule in group.get("rules") or []:
+            if rule.get("alert") == name:
+                gi = group.get("interval")
+                return Rule(name, prom_duration(rule.get("for", "0s")),
+                            {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
+                            prom_duration(gi) if gi else None)
+    raise DrillFailed(f"{path}: no alert rule named {name}; the drill needs it")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the inventory and the rule promise, in seconds."""
+
+    scrape: float
+    evaluation: float
+    rule_for: float
+    group_wait: float
+    group_interval: float
+
+    @property
+    def detect(self) -> float:
+        """stop -> notified: a failed scrape, `for`, the first group flush, plus one evaluation tick."""
+        return self.scrape + self.rule_for + self.group_wait + self.evaluation
+
+    @property
+    def resolve(self) -> float:
+        """start -> resolved notification: a good scrape, an evaluation, the next group flush."""
+        return self.scrape + self.evaluation + self.group_interval
+
+    def detect_text(self) -> str:
+        return (f"scrape {self.scrape:g}s + for {self.rule_for:g}s + group_wait {self.group_wait:g}s "
+                f"+ evaluation {self.evaluation:g}s = {self.detect:g}s")
+
+
+def bounds_for(host: HostSettings, rule: Rule) -> Bounds:
+    p, a = host.prometheus, host.alertmanager
+    evaluation = rule.group_interval or prom_duration(p.evaluation_interval)
+    return Bounds(prom_duration(p.scrape_interval), evaluation, rule.for_, prom_duration(a.group_wait),
+                  prom_duration(a.group_interval))
+
+
+# ---------------------------------------------------------------- progress and timeline
+
+
+class Progress:
+    """One live line on a terminal (`\\r`), or a plain line per phase change / every 15 s otherwise."""
+
+    def __init__(self, stream: IO[str] | None = None, tty: bool | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._phase = ""
+        self._last = 0.0
+        self._width = 0
+
+    def show(self, phase: str, elapsed: float, deadline: float) -> None:
+        text = f"  … {phase}: {elapsed:5.1f}s elapsed, deadline {deadline:.0f}s"
+        if self.tty:
+            pad = max(0, self._width - len(text))
+            self.stream.write("\r" + text + " " * pad)
+            self._width = len(text)
+            self.stream.flush()
+        elif phase != self._phase or time.monotonic() - self._last >= 15:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self._last = time.monotonic()
+        self._phase = phase
+
+    def clear(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
+
+
+@dataclass
+class Timeline:
+    t0: float = field(default_factory=time.monotonic)
+    events: list[tuple[str, float]] = field(default_factory=list)
+
+    def mark(self, name: str) -> float:
+        now = time.monotonic()
+        if not self.events:
+            self.t0 = now
+        self.events.append((name, now - self.t0))
+        return now - self.t0
+
+    def at(self, name: str) -> float | None:
+        return next((t for n, t in self.events if n == name), None)
+
+    def between(self, a: str, b: str) -> float | None:
+        ta, tb = self.at(a), self.at(b)
+        return None if ta is None or tb is None else tb - ta
+
+    def lines(self) -> list[str]:
+        out, prev = [], 0.0
+        for name, t in self.events:
+            out.append(f"  {name:<24} +{t:7.1f}s  (+{t - prev:5.1f}s)")
+            prev = t
+        return out
+
+
+@dataclass
+class DrillResult:
+    ok: bool
+    message: str
+    timeline: Timeline
+    bounds: Bounds | None = None
+    bot_active: bool | None = None  # None: the bot was never touched
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def detection(self) -> float | None:
+        return self.timeline.between("stop", "notified")
+
+
+# ---------------------------------------------------------------- targets
+
+
+class Target(Protocol):
+    """Where the drill runs: how to reach the APIs, control the bot, and read Alertmanager's errors."""
+
+    def apis(self) -> Apis: ...
+    def reconnect(self) -> None: ...
+    def stop_bot(self) -> None: ...
+    def start_bot(self) -> None: ...
+    def bot_active(self) -> bool: ...
+    def notify_errors(self, since: float) -> list[str]: ...
+    def extra_prechecks(self) -> list[str]: ...
+    def close(self) -> None: ...
+
+
+_ERR_RE = re.compile(r'err="((?:[^"\\]|\\.)*)"')
+_RECV_RE = re.compile(r"receiver=(\S+)")
+_INTEG_RE = re.compile(r"integration=(\S+)")
+
+
+def parse_notify_errors(log: str) -> list[str]:
+    """Alertmanager log lines about failed notifications -> 'receiver/integration: error', newest last."""
+    out = []
+    for line in log.splitlines():
+        if "Notify" not in line or ("failed" not in line and "canceled" not in line):
+            continue
+        err = _ERR_RE.search(line)
+        recv, integ = _RECV_RE.search(line), _INTEG_RE.search(line)
+        who = "/".join(m.group(1).strip('"') for m in (recv, integ) if m)
+        text = err.group(1).replace('\\"', '"') if err else line.strip()
+        item = f"{who}: {text}" if who else text
+        if item not in out:
+            out.append(item)
+    return out[-3:]
+
+
+class SshTarget:
+    """The real thing: APIs through SSH tunnels, the bot via `sudo systemctl`, errors from the journal.
+
+    A lost SSH connection is not fatal: `reconnect()` drops the connection and its tunnels and the next
+    call opens fresh ones (the connection is lazy).
+    """
+
+    def __init__(self, conn_factory: Callable[[], Connection], host: HostSettings, ctx: StepContext) -> None:
+        self.conn_factory, self.host, self.ctx = conn_factory, host, ctx
+        self._conn: Connection | None = None
+        self._stack: contextlib.ExitStack | None = None
+        self._apis: Apis | None = None
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.conn_factory()
+        return self._conn
+
+    def apis(self) -> Apis:
+        if self._apis is None:
+            stack = contextlib.ExitStack()
+            try:
+                self._apis = stack.enter_context(
+                    open_apis(self.conn, self.host, self.ctx.secrets, self.ctx.masker))
+            except Exception as e:
+                with contextlib.suppress(Exception):
+                    stack.close()
+                msg = f"cannot open SSH tunnels to {self.host.name}: {_why(e)}"
+                raise ApiError(self.ctx.masker(msg)) from None
+            self._stack = stack
+        return self._apis
+
+    def close(self) -> None:
+        stack, conn = self._stack, self._conn
+        self._stack = self._apis = self._conn = None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                stack.close()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    reconnect = close  # the next call connects again
+
+    def _run(self, script: str, what: str) -> Any:
+        from fabfile.remote import run
+
+        return run(self.conn, script, what=what, masker=self.ctx.masker, timeout=60)
+
+    def stop_bot(self) -> None:
+        self._run(f"systemctl stop {BOT_UNIT}", f"stop {BOT_UNIT}")
+
+    def start_bot(self) -> None:
+        self._run(f"systemctl start {BOT_UNIT}", f"start {BOT_UNIT}")
+
+    def bot_active(self) -> bool:
+        from fabfile.remote import run
+
+        res = run(self.conn, f"systemctl is-active {BOT_UNIT}", sudo=False, check=False, timeout=30)
+        return res.stdout.strip() == "active"
+
+    def notify_errors(self, since: float) -> list[str]:
+        from fabfile.remote import run
+
+        ago = max(1, int(time.time() - since) + 5)
+        res = run(self.conn, f"journalctl -u alertmanager --since '-{ago}s' --no-pager -o cat | tail -n 300",
+                  check=False, timeout=30)
+        return [self.ctx.masker(x) for x in parse_notify_errors(res.stdout)]
+
+    def extra_prechecks(self) -> list[str]:
+        """verify's checks when that step exists (skipping the ones a drill does not depend on)."""
+        try:
+            from fabfile.steps import verify
+        except ImportError:
+            return []
+        fn = getattr(verify, "drill_prechecks", None)
+        if fn is None:
+            return []
+        return list(fn(self.conn, self.host, self.ctx))
+
+
+def _why(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+# ---------------------------------------------------------------- signals
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGINT/SIGTERM -> DrillInterrupted in the main thread (no-op elsewhere, e.g. in a runner thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise DrillInterrupted(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def _signals_deferred(say: Callable[[str], None]) -> Iterator[list[str]]:
+    """While the bot is being restarted, a further Ctrl-C must not abort that: note it, keep going."""
+    import threading
+
+    got: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        got.append(signal.Signals(signum).name)
+        say(f"{signal.Signals(signum).name} received — still making sure {BOT_UNIT} is running, please wait")
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# ---------------------------------------------------------------- the drill
+
+
+_INTEGRATIONS = re.compile(r"^(\w+)_configs$")
+
+
+def receiver_integrations(am_config: dict, receiver: str, resolved: bool = False) -> dict[str, int]:
+    """{integration: number of configs} of a receiver; with resolved=True only configs with send_resolved."""
+    for r in am_config.get("receivers") or []:
+        if r.get("name") != receiver:
+            continue
+        out: dict[str, int] = {}
+        for key, configs in r.items():
+            m = _INTEGRATIONS.match(key)
+            if not m or not configs:
+                continue
+            n = sum(1 for c in configs if not resolved or (c or {}).get("send_resolved"))
+            if n:
+                out[m.group(1)] = out.get(m.group(1), 0) + n
+        return out
+    return {}
+
+
+def _ended(alert: dict) -> bool:
+    try:
+        return parse_time(alert.get("endsAt") or "") <= time.time()
+    except ValueError:
+        return False
+
+
+def _group_key(g: dict) -> tuple:
+    return ((g.get("receiver") or {}).get("name", ""), tuple(sorted((g.get("labels") or {}).items())))
+
+
+class Drill:
+    """One run on one host. `run()` never leaves the bot stopped (see `_ensure_bot`)."""
+
+    def __init__(self, target: Target, host: HostSettings, ctx: StepContext, *, force: bool = False,
+                 timeout: float | None = None, rules_path: Path = DEFAULT_RULES, poll: float = 1.0,
+                 stream: IO[str] | None = None, tty: bool | None = None,
+                 restart_budget: float = RESTART_BUDGET, fail_grace: float = FAIL_GRACE) -> None:
+        self.t, self.host, self.ctx = target, host, ctx
+        self.force, self.timeout, self.rules_path, self.poll = force, timeout, rules_path, poll
+        self.restart_budget, self.fail_grace = restart_budget, fail_grace
+        self.progress = Progress(stream, tty)
+        self.timeline = Timeline()
+        self.mask: Masker = ctx.masker
+        self._am_config: dict | None = None
+
+    # -- output
+    def say(self, text: str) -> None:
+        self.progress.clear()
+        self.ctx.log(self.mask(text))
+
+    # -- polling with reconnects
+    def wait(self, phase: str, deadline: float, t_start: float, check: Callable[[Apis], Any]) -> Any:
+        """Poll `check` until it returns something truthy; DrillFailed at the deadline (monotonic)."""
+        last_err, backoff = "", self.poll
+        while True:
+            now = time.monotonic()
+            self.progress.show(phase, now - t_start, deadline - t_start)
+            try:
+                got = check(self.t.apis())
+                last_err, backoff = "", self.poll
+                if got:
+                    self.progress.clear()
+                    return got
+            except ApiError as e:
+                last_err = str(e)
+                with contextlib.suppress(Exception):
+                    self.t.reconnect()
+                backoff = min(backoff * 2, 10.0)
+            if time.monotonic() >= deadline:
+                self.progress.clear()
+                extra = f" (last error: {last_err})" if last_err else ""
+                raise DrillFailed(self.mask(f"timed out after {deadline - t_start:.0f}s waiting for: "
+                                            f"{phase}{extra}"))
+            time.sleep(min(backoff if last_err else self.poll, max(0.05, deadline - time.monotonic())))
+
+    def am_config(self, apis: Apis) -> dict:
+        if self._am_config is None:
+            self._am_config = apis.alertmanager.config()
+        return self._am_config
+
+    def expected(self, apis: Apis, receivers: list[str], resolved: bool) -> dict[str, int]:
+        need: dict[str, int] = {}
+        cfg = self.am_config(apis)
+        for r in receivers:
+            for integ, n in receiver_integrations(cfg, r, resolved).items():
+                need[integ] = need.get(integ, 0) + n
+        return need
+
+    def active_groups(self, apis: Apis) -> dict[tuple, list[str]]:
+        """Alert groups with at least one alert that will be notified (not silenced/inhibited)."""
+        groups = apis.alertmanager.json("GET", "/api/v2/alerts/groups",
+                                        params={"silenced": "false", "inhibited": "false", "active": "true"})
+        return {_group_key(g): [((a.get("labels") or {}).get("alertname", "")) for a in g.get("alerts", [])]
+                for g in groups if g.get("alerts")}
+
+    def wait_notified(self, phase: str, deadline: float, t_start: float, need: dict[str, int],
+                      base: dict[str, NotifyCounts], base_groups: set[tuple], resolved: bool,
+                      exclude: str) -> dict[str, NotifyCounts]:
+        """Until every needed integration has that many more SUCCESSFUL requests (plus one per new, unrelated
+        alert group routed to it, so another alert's mail is never mistaken for ours); DrillFailed naming the
+        integration and Alertmanager's error when requests to it fail and none succeeds."""
+        first_fail: dict[str, float] = {}
+        since = time.time()
+
+        def check(apis: Apis) -> dict[str, NotifyCounts] | None:
+            now_counts = apis.alertmanager.notify_counts()
+            want = dict(need)
+            cfg = self.am_config(apis)
+            for key, names in self.active_groups(apis).items():
+                if key in base_groups or exclude in names:
+                    continue
+                for integ, n in receiver_integrations(cfg, key[0], False).items():
+                    if integ in want:
+                        want[integ] += n
+            done = True
+            for integ, n in want.items():
+                b, c = base.get(integ, NotifyCounts()), now_counts.get(integ, NotifyCounts())
+                ok = c.succeeded_requests - b.succeeded_requests
+                bad = c.requests_failed - b.requests_failed
+                final_bad = c.failed - b.failed
+                if ok >= n:
+                    continue
+                done = False
+                if bad > 0 or final_bad > 0:
+                    first_fail.setdefault(integ, time.monotonic())
+                    if final_bad > 0 or time.monotonic() - first_fail[integ] >= self.fail_grace:
+                        self._fail_notify(integ, int(bad), int(final_bad), since)
+            return now_counts if done else None
+
+        return self.wait(phase, deadline, t_start, check)
+
+    def _fail_notify(self, integ: str, bad: int, final_bad: int, since: float) -> None:
+        try:
+            errors = [e for e in self.t.notify_errors(since) if integ in e] or self.t.notify_errors(since)
+        except Exception as e:  # reading the log must not hide the real finding
+            errors = [f"(could not read Alertmanager's log: {_why(e)})"]
+        err = "; ".join(errors) if errors else "no error line found in Alertmanager's log"
+        raise DrillFailed(self.mask(
+            f"notifications are FAILING for integration {integ!r} ({bad} failed request(s), "
+            f"{final_bad} notification(s) given up): {err}"))
+
+    # -- pre-checks
+    def expected_labels(self, apis: Apis, rule: Rule) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        targets = apis.prometheus.targets(BOT_JOB)
+        if targets:
+            labels.update(targets[0].get("labels") or {})
+        with contextlib.suppress(ApiError):
+            labels.update(apis.prometheus.external_labels())
+        labels.update(rule.labels)
+        labels["alertname"] = rule.name
+        return labels
+
+    def silence_problems(self, apis: Apis, labels: dict[str, str]) -> list[str]:
+        hits = [s for s in apis.alertmanager.silences("active") if silence_matches(s, labels)]
+        if not hits:
+            return []
+        names = "; ".join(describe(s) for s in hits)
+        if self.force:
+            self.say(f"WARNING: --force: silence(s) would swallow {labels['alertname']}: {names}")
+            return []
+        return [f"an active silence would swallow {labels['alertname']}: {names} "
+                f"(remove it with `inv unsilence -H {self.host.name} ID`, or run with --force)"]
+
+    def prechecks(self, apis: Apis, rule: Rule) -> dict[str, str]:
+        problems = []
+        if not apis.prometheus.healthy():
+            problems.append("Prometheus /-/healthy does not answer")
+        if not apis.alertmanager.healthy():
+            problems.append("Alertmanager /-/healthy does not answer")
+        if problems:
+            raise DrillFailed("pre-check failed: " + "; ".join(problems))
+        targets = apis.prometheus.targets(BOT_JOB)
+        up = [t for t in targets if t.get("health") == "up"]
+        if not targets:
+            problems.append(f"Prometheus has no {BOT_JOB!r} target")
+        elif len(up) != len(targets):
+            errs = "; ".join(t.get("lastError", "") for t in targets if t.get("health") != "up")
+            problems.append(f"target {BOT_JOB} is not up ({errs or 'not scraped yet'})")
+        if not self.t.bot_active():
+            problems.append(f"{BOT_UNIT} is not active")
+        already = apis.prometheus.alerts(rule.name)
+        if already:
+            problems.append(f"{rule.name} is already {already[0].get('state')} in Prometheus; fix that first")
+        if not apis.prometheus.alertmanagers():
+            problems.append("Prometheus has no active Alertmanager to send to")
+        problems += self.t.extra_prechecks()
+        labels = self.expected_labels(apis, rule)
+        problems += self.silence_problems(apis, labels)
+        if problems:
+            raise DrillFailed("pre-check failed: " + "; ".join(problems))
+        return labels
+
+    # -- the bot guarantee
+    def ensure_bot(self) -> bool:
+        """Start the bot and confirm `is-active`, reconnecting with backoff for a bounded time."""
+        end, delay, last = time.monotonic() + self.restart_budget, 1.0, ""
+        while True:
+            try:
+                if not self.t.bot_active():
+                    self.t.start_bot()
+                for _ in range(10):
+                    if self.t.bot_active():
+                        return True
+                    time.sleep(1)
+                last = f"{BOT_UNIT} still not active after start"
+            except Exception as e:  # connection lost, sudo failed, ... -> reconnect and retry
+                last = _why(e)
+                with contextlib.suppress(Exception):
+                    self.t.reconnect()
+            if time.monotonic() + delay > end:
+                self.say(f"!!! could not confirm {BOT_UNIT} active on {self.host.name}: {last}")
+                return False
+            self.say(f"retrying to start {BOT_UNIT} in {delay:.0f}s ({last})")
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+    # -- main flows
+    def run(self, synthetic: bool = False) -> DrillResult:
+        stopped = False
+        result: DrillResult | None = None
+        bounds = None
+        try:
+            with _signals_raise():
+                try:
+                    if synthetic:
+                        bounds, msg = self._synthetic()
+                    else:
+                        rule = load_rule(self.rules_path)
+                        bounds = bounds_for(self.host, rule)
+
+                        def mark_stopped() -> None:
+                            nonlocal stopped
+                            stopped = True
+
+                        msg = self._real(rule, bounds, mark_stopped)
+                    result = DrillResult(True, msg, self.timeline, bounds)
+                except DrillFailed as e:
+                    result = DrillResult(False, str(e), self.timeline, bounds)
+                except ApiError as e:
+                    result = DrillResult(False, str(e), self.timeline, bounds)
+        except DrillInterrupted as e:
+            result = DrillResult(False, f"interrupted by {e.args[0] if e.args else 'signal'}", self.timeline,
+                                 bounds)
+        except KeyboardInterrupt:
+            result = DrillResult(False, "interrupted", self.timeline, bounds)
+        except Exception as e:  # anything else: still restart the bot, then report it
+            result = DrillResult(False, self.mask(f"unexpected error: {_why(e)}"), self.timeline, bounds)
+        finally:
+            self.progress.clear()
+            if stopped:
+                with _signals_deferred(self.say):
+                    active = self.ensure_bot()
+                if result is None:
+                    result = DrillResult(False, "aborted", self.timeline, bounds)
+                result.bot_active = active
+                if not active:
+                    result.ok = False
+                    result.message += (f"; !!! {BOT_UNIT} could NOT be confirmed running on "
+                                       f"{self.host.name} — start it by hand: "
+                                       f"sudo systemctl start {BOT_UNIT}")
+            with contextlib.suppress(Exception):
+                self.t.close()
+        result.message = self.mask(result.message)
+        return result
+
+    def _real(self, rule: Rule, b: Bounds, mark_stopped: Callable[[], None]) -> str:
+        apis = self.t.apis()
+        labels = self.prechecks(apis, rule)
+        self.say(f"pre-checks passed on {self.host.name}; expected {rule.name} labels: "
+                 + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        detect_budget = self.timeout or (b.detect + GRACE)
+        resolve_budget = self.timeout or (b.resolve + GRACE)
+        base = apis.alertmanager.notify_counts()
+        base_groups = set(self.active_groups(apis))
+        tl = self.timeline
+
+        mark_stopped()  # before the call: even a half-done stop gets undone
+        self.t.stop_bot()
+        tl.mark("stop")
+        t_stop = time.monotonic()
+        deadline = t_stop + detect_budget
+        self.say(f"stopped {BOT_UNIT}; expecting a notification within {b.detect_text()} "
+                 f"(giving up after {detect_budget:.0f}s)")
+
+        def firing(a: Apis) -> bool:
+            return any(x.get("state") == "firing" for x in a.prometheus.alerts(rule.name))
+
+        self.wait(f"Prometheus: {rule.name} firing", deadline, t_stop, firing)
+        tl.mark("firing")
+
+        def held(a: Apis) -> list[dict] | None:
+            return a.alertmanager.alerts({"alertname": rule.name}) or None
+
+        am_alerts = self.wait(f"Alertmanager: holds {rule.name}", deadline, t_stop, held)
+        tl.mark("in alertmanager")
+        suppressed = [x for x in am_alerts if (x.get("status") or {}).get("state") == "suppressed"]
+        if suppressed:
+            st = suppressed[0]["status"]
+            why = (f"{rule.name} is suppressed in Alertmanager (silenced by {st.get('silencedBy')}, "
+                   f"inhibited by {st.get('inhibitedBy')}); no notification will be sent")
+            if not self.force:
+                raise DrillFailed(why)
+            self.say(f"WARNING: {why}; --force: skipping the notification checks")
+        receivers = sorted({r["name"] for x in am_alerts for r in x.get("receivers", [])})
+        need = self.expected(apis, receivers, resolved=False)
+        if not need:
+            raise DrillFailed(f"{rule.name} routes to {receivers or 'no receiver'}, which has no integration")
+        notify = not suppressed
+        after = base
+        if notify:
+            self.say(f"{rule.name} routed to {', '.join(receivers)}; waiting for a successful "
+                     + ", ".join(f"{k} x{v}" for k, v in need.items()) + " notification")
+            after = self.wait_notified(f"Alertmanager: {', '.join(need)} notification sent", deadline, t_stop,
+                                       need, base, base_groups, False, rule.name)
+            tl.mark("notified")
+        groups_at_notify = set(self.active_groups(self.t.apis()))
+
+        self.t.start_bot()
+        tl.mark("started")
+        t_start = time.monotonic()
+        deadline = t_start + resolve_budget
+        self.say(f"started {BOT_UNIT}; expecting the resolved notification within ~{b.resolve:g}s "
+                 f"(scrape + evaluation + group_interval; giving up after {resolve_budget:.0f}s)")
+
+        def target_up(a: Apis) -> bool:
+            ts = a.prometheus.targets(BOT_JOB)
+            return bool(ts) and all(t.get("health") == "up" for t in ts)
+
+        self.wait(f"Prometheus: {BOT_JOB} target up", deadline, t_start, target_up)
+        tl.mark("target up")
+        self.wait(f"Prometheus: {rule.name} resolved", deadline, t_start,
+                  lambda a: not a.prometheus.alerts(rule.name))
+        tl.mark("resolved")
+        self.wait(f"Alertmanager: {rule.name} resolved", deadline, t_start,
+                  lambda a: not [x for x in a.alertmanager.alerts({"alertname": rule.name})
+                                 if not _ended(x)])
+        tl.mark("resolved in alertmanager")
+        need_r = self.expected(self.t.apis(), receivers, resolved=True) if notify else {}
+        if need_r:
+            self.wait_notified(f"Alertmanager: resolved {', '.join(need_r)} notification sent", deadline,
+                               t_start, need_r, after, groups_at_notify, True, rule.name)
+            tl.mark("resolved-notified")
+        else:
+            self.say("no routed receiver has send_resolved: true — no resolved notification to wait for")
+        det = tl.between("stop", "notified") or 0.0
+        verdict = "within" if det <= b.detect else "OVER"
+        return (f"drill passed: detection {det:.1f}s ({verdict} the bound of {b.detect:g}s), "
+                f"recovery {tl.between('started', tl.events[-1][0]) or 0:.1f}s")
+
+    def synthetic_labels(self, apis: Apis) -> dict[str, str]:
+        labels = {"alertname": SYNTHETIC, "severity": "critical", "env": self.host.env,
+                  "job": "rosey-drill", "instance": me(), "drill": "true"}
+        with contextlib.suppress(ApiError):
+            labels.update({k: v for k, v in apis.prometheus.external_labels().items() if k not in labels})
+        labels.setdefault("cluster", "rosey-bot")
+        return labels
+
+    def _synthetic(self) -> tuple[Bounds, str]:
+        apis = self.t.apis()
+        if not apis.alertmanager.healthy():
+            raise DrillFailed("pre-check failed: Alertmanager /-/healthy does not answer")
+        a = self.host.alertmanager
+        b = Bounds(0, 0, 0, prom_duration(a.group_wait), prom_duration(a.group_interval))
+        labels = self.synthetic_labels(apis)
+        problems = self.silence_problems(apis, labels)
+        if problems:
+            raise DrillFailed("pre-check failed: " + "; ".join(problems))
+        if apis.alertmanager.alerts({"alertname": SYNTHETIC}):
+            self.say(f"note: a {SYNTHETIC} alert is still active from an earlier run; re-posting it")
+        notify_budget = self.timeout or (b.group_wait + b.group_interval + GRACE)
+        resolve_budget = self.timeout or (b.group_interval + GRACE)
+        annotations = {"summary": f"DRILL: synthetic test alert from `inv test-alert --synthetic` by {me()} "
+                                  f"— no action needed",
+                       "description": "Checks the Alertmanager -> receiver path without touching the bot. "
+                                      "A resolved notification follows."}
+        base = apis.alertmanager.notify_counts()
+        base_groups = set(self.active_groups(apis))
+        tl = self.timeline
+        posted = False
+        try:
+            now = time.time()
+            apis.alertmanager.post_alerts([{"labels": labels, "annotations": annotations,
+                                            "startsAt": iso(now), "endsAt": iso(now + 3600)}])
+            posted = True
+            tl.mark("posted")
+            t0 = time.monotonic()
+            deadline = t0 + notify_budget
+            held = self.wait(f"Alertmanager: holds {SYNTHETIC}", deadline, t0,
+                             lambda x: x.alertmanager.alerts({"alertname": SYNTHETIC}) or None)
+            tl.mark("in alertmanager")
+            receivers = sorted({r["name"] for x in held for r in x.get("receivers", [])})
+            need = self.expected(apis, receivers, resolved=False)
+            if not need:
+                raise DrillFailed(f"{SYNTHETIC} routes to {receivers or 'no receiver'}, "
+                                  f"which has no integration")
+            self.say(f"{SYNTHETIC} routed to {', '.join(receivers)}; waiting for "
+                     + ", ".join(f"{k} x{v}" for k, v in need.items()))
+            after = self.wait_notified(f"Alertmanager: {', '.join(need)} notification sent", deadline, t0,
+                                       need, base, base_groups, False, SYNTHETIC)
+            tl.mark("notified")
+            groups_at_notify = set(self.active_groups(self.t.apis()))
+            self.t.apis().alertmanager.post_alerts([{"labels": labels, "annotations": annotations,
+                                                     "startsAt": iso(now), "endsAt": iso()}])
+            posted = False
+            tl.mark("resolved")
+            t1 = time.monotonic()
+            deadline = t1 + resolve_budget
+            self.wait(f"Alertmanager: {SYNTHETIC} resolved", deadline, t1,
+                      lambda x: not x.alertmanager.alerts({"alertname": SYNTHETIC}))
+            need_r = self.expected(self.t.apis(), receivers, resolved=True)
+            if need_r:
+                self.wait_notified(f"Alertmanager: resolved {', '.join(need_r)} notification sent", deadline,
+                                   t1, need_r, after, groups_at_notify, True, SYNTHETIC)
+                tl.mark("resolved-notified")
+            else:
+                self.say("no routed receiver has send_resolved: true — no resolved notification to wait for")
+        finally:
+            if posted:  # never leave the test alert firing
+                try:
+                    self.t.apis().alertmanager.post_alerts([{"labels": labels, "annotations": annotations,
+                                                             "endsAt": iso()}])
+                except Exception as e:
+                    self.say(f"WARNING: could not resolve the {SYNTHETIC} alert ({_why(e)}); it expires "
+                             f"by itself within the hour")
+        notified = tl.between("posted", "notified") or 0
+        resolved = tl.between("resolved", tl.events[-1][0]) or 0
+        return b, (f"synthetic drill passed: notified {notified:.1f}s after posting, "
+                   f"resolved notification {resolved:.1f}s after resolving")
+
+
+def report(result: DrillResult, log: Callable[[str], None]) -> None:
+    """Timeline and verdict, as the task prints them."""
+    if result.timeline.events:
+        log("timeline:")
+        for line in result.timeline.lines():
+            log(line)
+    if result.bounds and result.detection is not None:
+        log(f"detection (stop → notified): {result.detection:.1f}s; "
+            f"expected bound: {result.bounds.detect_text()}")
+    if result.bot_active is not None:
+        log(f"{BOT_UNIT}: {'active' if result.bot_active else '!!! NOT ACTIVE !!!'}")
+    log(("OK: " if result.ok else "FAILED: ") + result.message)
+
+
+def run_drill(conn_factory: Callable[[], Connection], host: HostSettings, ctx: StepContext, *,
+              synthetic: bool = False, force: bool = False, timeout: float | None = None,
+              target: Target | None = None, rules_path: Path = DEFAULT_RULES, **kw: Any) -> DrillResult:
+    """The drill on one host; `target` replaces the SSH/systemd actions (tests)."""
+    t = target or SshTarget(conn_factory, host, ctx)
+    return Drill(t, host, ctx, force=force, timeout=timeout, rules_path=rules_path, **kw).run(synthetic)

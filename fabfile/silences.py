@@ -1,0 +1,139 @@
+"""Maintenance silences through Alertmanager API v2, and "would this silence swallow that alert?".
+
+Silences are tagged with `createdBy = user@machine` of whoever ran the tool, so `unsilence --all-mine`
+finds exactly the ones this person made from this machine and nobody else's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import re
+import socket
+import time
+from dataclasses import dataclass
+
+from fabfile.api import AlertmanagerApi, parse_time
+
+_MATCHER_RE = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
+_DURATION_RE = re.compile(r"(\d+)(w|d|h|m|s)")
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+class SilenceError(ValueError):
+    """A user mistake (bad matcher, bad duration, unknown id); one line that says what to type instead."""
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    value: str
+    is_regex: bool = False
+    is_equal: bool = True
+
+    @property
+    def op(self) -> str:
+        return {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}[
+            (self.is_regex, self.is_equal)]
+
+    def __str__(self) -> str:
+        return f'{self.name}{self.op}"{self.value}"'
+
+    def api(self) -> dict:
+        return {"name": self.name, "value": self.value, "isRegex": self.is_regex, "isEqual": self.is_equal}
+
+    @classmethod
+    def from_api(cls, d: dict) -> Matcher:
+        return cls(d["name"], d["value"], bool(d.get("isRegex")), bool(d.get("isEqual", True)))
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        """Alertmanager semantics: a missing label is the empty string; regexes are anchored."""
+        v = labels.get(self.name, "")
+        hit = re.fullmatch(self.value, v) is not None if self.is_regex else v == self.value
+        return hit == self.is_equal
+
+
+def parse_matcher(text: str) -> Matcher:
+    m = _MATCHER_RE.match(text)
+    if not m:
+        raise SilenceError(
+            f"bad matcher {text!r}: write name=value, name!=value, name=~regex or name!~regex "
+            f"(e.g. alertname=BotDown env=test)")
+    name, op, value = m.groups()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    is_regex = op in ("=~", "!~")
+    if is_regex:
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise SilenceError(f"bad matcher {text!r}: invalid regular expression ({e})") from None
+    if value == "" and op == "=":
+        raise SilenceError(f"bad matcher {text!r}: an empty value would match alerts WITHOUT that label; "
+                           f"give a value")
+    return Matcher(name, value, is_regex, op in ("=", "=~"))
+
+
+def parse_duration(text: str) -> float:
+    """`2h`, `90m`, `1h30m`, `1d` -> seconds."""
+    t = text.strip()
+    if not t or _DURATION_RE.sub("", t) != "":
+        raise SilenceError(f"bad duration {text!r}: use e.g. 30m, 2h, 1h30m or 1d")
+    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION_RE.findall(t))
+    if seconds <= 0:
+        raise SilenceError(f"bad duration {text!r}: must be longer than 0")
+    return float(seconds)
+
+
+def me() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def silence_matches(silence: dict, labels: dict[str, str]) -> bool:
+    return all(Matcher.from_api(m).matches(labels) for m in silence.get("matchers", []))
+
+
+def describe(silence: dict) -> str:
+    ms = " ".join(str(Matcher.from_api(m)) for m in silence.get("matchers", []))
+    ends = silence.get("endsAt", "")
+    left = ""
+    with contextlib.suppress(ValueError):
+        left = f", {max(0, parse_time(ends) - time.time()) / 60:.0f} min left"
+    return (f"{silence.get('id')} [{ms}] by {silence.get('createdBy')} "
+            f"({silence.get('comment', '')!s}{left})")
+
+
+def swallowing(am: AlertmanagerApi, labels: dict[str, str]) -> list[dict]:
+    """Active silences that would mute an alert with these labels."""
+    return [s for s in am.silences("active") if silence_matches(s, labels)]
+
+
+def create(am: AlertmanagerApi, matchers: list[Matcher], duration: float, comment: str,
+           created_by: str | None = None) -> str:
+    if not matchers:
+        raise SilenceError("give at least one matcher, e.g. alertname=BotDown (a silence without matchers "
+                           "is refused by Alertmanager)")
+    if not comment.strip():
+        raise SilenceError('give --comment "why" (it is shown to everyone who sees the silence)')
+    now = time.time()
+    return am.create_silence([m.api() for m in matchers], now, now + duration, created_by or me(), comment)
+
+
+def remove(am: AlertmanagerApi, ids: list[str] = (), all_mine: bool = False,
+           created_by: str | None = None) -> list[dict]:
+    """Expire the given silences (or all active/pending ones created by this user); returns them."""
+    live = am.silences(None)
+    live = [s for s in live if s.get("status", {}).get("state") in ("active", "pending")]
+    if all_mine:
+        who = created_by or me()
+        chosen = [s for s in live if s.get("createdBy") == who]
+    else:
+        by_id = {s["id"]: s for s in live}
+        unknown = [i for i in ids if i not in by_id]
+        if unknown:
+            raise SilenceError(f"no active silence with id {', '.join(unknown)} "
+                               f"(list them with `amtool silence query` or the Alertmanager UI)")
+        chosen = [by_id[i] for i in ids]
+    for s in chosen:
+        am.expire_silence(s["id"])
+    return chosen
