@@ -29,3 +29,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if IN_CI:
             pytest.fail(f"CI: {reason}", pytrace=False)
         pytest.skip(reason)
+
+
+# The lab-host fixtures (`lab_host`, `lab_host2`) and their end-of-session teardown.
+pytest_plugins = ["tests.lab_fixtures"]
