@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
-from fabfile.cli import HostTask, not_implemented, select_hosts, user_errors
+from fabfile.cli import HostTask, select_hosts, user_errors
 
 HOSTS_HELP = "host alias(es) from hosts.yml, comma-separated (e.g. test,prod)"
 DRY_HELP = "connect and show what would change, change nothing"
@@ -122,11 +122,62 @@ def verify(c: Context, hosts: str = "") -> None:
         raise Exit(code=code)
 
 
-@task(klass=HostTask, help={"hosts": HOSTS_HELP})
-def test_alert(c: Context, hosts: str = "") -> None:
-    """Alert drill: stop the bot, see BotDown fire and notify, start it, see it resolve."""
-    select_hosts(c, hosts)
-    raise not_implemented("test-alert")
+@task(klass=HostTask, help={
+    "hosts": HOSTS_HELP,
+    "synthetic": "post a labelled test alert to Alertmanager instead of stopping the bot",
+    "force": "run even if an active silence would swallow the alert",
+    "timeout": "seconds per wait (stop->notified, start->resolved-notified); default: from the intervals"})
+@user_errors
+def test_alert(c: Context, hosts: str = "", synthetic: bool = False, force: bool = False,
+               timeout: int = 0) -> None:
+    """Alert drill: stop the bot, see BotDown fire and notify, start it, see it resolve (always restarted)."""
+    from invoke.exceptions import Exit
+
+    from fabfile.drill import cli_test_alert
+
+    inv, selected = select_hosts(c, hosts)
+    code = cli_test_alert(inv, selected, synthetic=synthetic, force=force, timeout=timeout or None)
+    if code:
+        raise Exit(code=code)
+
+
+@task(klass=HostTask, positional=["matchers"], help={
+    "hosts": HOSTS_HELP, "duration": "how long, e.g. 30m, 2h, 1d",
+    "comment": "why (shown to everyone who sees the silence)",
+    "matchers": 'one or more of name=value name!=value name=~re name!~re (quote several: "a=b c=d")'})
+@user_errors
+def silence(c: Context, matchers: str, hosts: str = "", duration: str = "2h", comment: str = "") -> None:
+    """Maintenance window: silence matching alerts in Alertmanager (createdBy = you@this-machine)."""
+    from invoke.exceptions import Exit
+
+    from fabfile.silences import SilenceError, cli_silence
+
+    inv, selected = select_hosts(c, hosts)
+    try:
+        code = cli_silence(inv, selected, matchers, duration, comment)
+    except SilenceError as e:
+        raise Exit(f"error: {e}", code=2) from None
+    if code:
+        raise Exit(code=code)
+
+
+@task(klass=HostTask, positional=["which"], help={
+    "hosts": HOSTS_HELP,
+    "which": "silence ID(s), comma-separated, or `all-mine` (every silence you created)"})
+@user_errors
+def unsilence(c: Context, which: str, hosts: str = "") -> None:
+    """End silences early: `inv unsilence -H HOST ID` or `inv unsilence -H HOST all-mine`."""
+    from invoke.exceptions import Exit
+
+    from fabfile.silences import SilenceError, cli_unsilence
+
+    inv, selected = select_hosts(c, hosts)
+    try:
+        code = cli_unsilence(inv, selected, which)
+    except SilenceError as e:
+        raise Exit(f"error: {e}", code=2) from None
+    if code:
+        raise Exit(code=code)
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "dry_run": DRY_HELP})
@@ -143,7 +194,7 @@ def sortie6(c: Context, hosts: str = "", dry_run: bool = False) -> None:
 
 
 ns = Collection(render, install_prometheus, install_alertmanager, deploy_configs, install_services,
-                firewall, verify, test_alert, sortie6)
+                firewall, verify, test_alert, silence, unsilence, sortie6)
 ns.configure({"rosey": {"inventory": None}})
 
 try:  # the lab collection arrives with the lab-host work

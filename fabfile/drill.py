@@ -22,7 +22,7 @@ import yaml
 from fabric import Connection
 
 from fabfile.api import ApiError, Apis, NotifyCounts, iso, open_apis, parse_time
-from fabfile.inventory import PROJECT_ROOT, HostSettings
+from fabfile.inventory import PROJECT_ROOT, HostSettings, Inventory
 from fabfile.masking import Masker
 from fabfile.silences import describe, me, silence_matches
 from fabfile.steps.base import StepContext
@@ -815,3 +815,30 @@ def run_drill(conn_factory: Callable[[], Connection], host: HostSettings, ctx: S
     """The drill on one host; `target` replaces the SSH/systemd actions (tests)."""
     t = target or SshTarget(conn_factory, host, ctx)
     return Drill(t, host, ctx, force=force, timeout=timeout, rules_path=rules_path, **kw).run(synthetic)
+
+
+# ---------------------------------------------------------------- CLI glue (tasks.py stays thin)
+
+
+def cli_test_alert(inventory: Inventory, hosts: list[HostSettings], *, synthetic: bool = False,
+                   force: bool = False, timeout: float | None = None) -> int:
+    """Run the drill on each host in turn (a drill stops a bot: never in parallel); exit code for the task."""
+    from fabfile.connection import connect
+    from fabfile.secrets import load_secrets
+
+    code = 0
+    for host in hosts:
+        secrets = load_secrets(inventory, host)
+        ctx = StepContext(inventory=inventory, secrets=secrets, masker=Masker(secrets.values()),
+                          log=lambda m: print(m, flush=True))
+        kind = "synthetic alert drill" if synthetic else "alert drill"
+        ctx.log(f"== {kind} on {host.name} ({host.address})")
+        result = run_drill(lambda h=host: connect(h), host, ctx, synthetic=synthetic, force=force,
+                           timeout=timeout)
+        report(result, ctx.log)
+        if not result.ok:
+            interrupted = result.message.startswith("interrupted")
+            code = max(code, 130 if interrupted else 1)
+            if interrupted:
+                break
+    return code

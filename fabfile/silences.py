@@ -11,9 +11,11 @@ import getpass
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fabfile.api import AlertmanagerApi, parse_time
+from fabfile.inventory import HostSettings, Inventory
 
 _MATCHER_RE = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 _DURATION_RE = re.compile(r"(\d+)(w|d|h|m|s)")
@@ -137,3 +139,58 @@ def remove(am: AlertmanagerApi, ids: list[str] = (), all_mine: bool = False,
     for s in chosen:
         am.expire_silence(s["id"])
     return chosen
+
+
+# ---------------------------------------------------------------- CLI glue (tasks.py stays thin)
+
+
+def _on_host(inventory: Inventory, host: HostSettings, fn: Callable[[AlertmanagerApi], int]) -> int:
+    from fabfile.api import ApiError, open_apis
+    from fabfile.connection import connect
+    from fabfile.masking import Masker
+    from fabfile.secrets import load_secrets
+
+    secrets = load_secrets(inventory, host)
+    mask = Masker(secrets.values())
+    conn = connect(host)
+    try:
+        with open_apis(conn, host, secrets, mask) as apis:
+            return fn(apis.alertmanager)
+    except ApiError as e:
+        print(f"{host.name}: error: {mask(str(e))}")
+        return 1
+    except Exception as e:  # SSH trouble: one line, masked
+        print(f"{host.name}: error: {mask(f'{type(e).__name__}: {e}')}")
+        return 1
+    finally:
+        conn.close()
+
+
+def cli_silence(inventory: Inventory, hosts: list[HostSettings], matchers: str, duration: str,
+                comment: str) -> int:
+    ms = [parse_matcher(t) for t in re.split(r"[\s,]+", matchers.strip()) if t]
+    seconds = parse_duration(duration)
+    code = 0
+    for host in hosts:
+        def make(am: AlertmanagerApi, host: HostSettings = host) -> int:
+            sid = create(am, ms, seconds, comment)
+            print(f"{host.name}: silence {sid} for {duration} by {me()}: " + " ".join(map(str, ms)))
+            return 0
+        code = max(code, _on_host(inventory, host, make))
+    return code
+
+
+def cli_unsilence(inventory: Inventory, hosts: list[HostSettings], which: str) -> int:
+    all_mine = which.strip().lower() in ("mine", "all-mine", "--all-mine")
+    ids = [] if all_mine else [i for i in re.split(r"[\s,]+", which.strip()) if i]
+    code = 0
+    for host in hosts:
+        def drop(am: AlertmanagerApi, host: HostSettings = host) -> int:
+            gone = remove(am, ids, all_mine=all_mine)
+            if not gone:
+                print(f"{host.name}: no active silence created by {me()}")
+            for s in gone:
+                print(f"{host.name}: expired {describe(s)}")
+            return 0
+        code = max(code, _on_host(inventory, host, drop))
+    return code
