@@ -64,6 +64,9 @@ def parse_matcher(text: str) -> Matcher:
     name, op, value = m.groups()
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         value = value[1:-1]
+    if value[:1] in ("=", "~"):
+        raise SilenceError(f"bad matcher {text!r}: operators are =, !=, =~ and !~ "
+                           f"(the value starts with {value[0]!r})")
     is_regex = op in ("=~", "!~")
     if is_regex:
         try:
