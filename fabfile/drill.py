@@ -299,15 +299,20 @@ class SshTarget:
         return [self.ctx.masker(x) for x in parse_notify_errors(res.stdout)]
 
     def extra_prechecks(self) -> list[str]:
-        """verify's checks when that step exists (skipping the ones a drill does not depend on)."""
+        """verify's checklist (one SSH command), minus what a drill does not depend on: the firewall, and
+        other alerts firing (BotDown already firing is checked separately)."""
+        from fabfile import render
+        from fabfile.steps import verify
+
         try:
-            from fabfile.steps import verify
-        except ImportError:
-            return []
-        fn = getattr(verify, "drill_prechecks", None)
-        if fn is None:
-            return []
-        return list(fn(self.conn, self.host, self.ctx))
+            rendered = render.render_host(self.ctx.inventory, self.host, self.ctx.secrets)
+            receivers = verify.expected_receivers(rendered.files["alertmanager.yml"])
+            checks = verify.evaluate(self.host, verify.gather(self.conn, self.host, self.ctx), receivers)
+        except Exception as e:
+            return [self.ctx.masker(f"verify could not run: {_why(e)}")]
+        skip = {"firewall", "alerts firing"}
+        return [self.ctx.masker(f"verify: {c.name}: {c.detail}") for c in checks
+                if not c.passed and c.name not in skip]
 
 
 def _why(e: BaseException) -> str:
