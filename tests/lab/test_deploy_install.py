@@ -1,0 +1,203 @@
+"""sortie6 / install / install-services against a real lab VM, through the real CLI (`inv ...`).
+
+One VM for the whole module (the steps build on each other, a fresh sortie6 is the expensive part):
+fresh deploy -> no-op re-run -> refused checksum -> upgrade (TSDB kept) -> offline upload -> reboot ->
+unreachable second host; every output of the module is finally searched for the secrets.
+Uses `lab2` (ports 2223/29090/...) so it can run while a `lab` VM is busy with other work.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from fabfile.inventory import DEFAULT_INVENTORY, PROJECT_ROOT, load_inventory
+from fabfile.lab.paths import releases_dir
+from fabfile.secrets import load_secrets
+
+pytestmark = pytest.mark.lab
+HOST = "lab2"
+OUTPUTS: list[str] = []  # every CLI output of this module, searched for secrets at the end
+
+
+@pytest.fixture(scope="module")
+def lab(lab_host2):
+    return lab_host2
+
+
+@pytest.fixture(scope="module")
+def secrets() -> dict[str, str]:
+    inv = load_inventory(os.environ.get("ROSEY_INVENTORY") or DEFAULT_INVENTORY)
+    return load_secrets(inv, inv.host(HOST))
+
+
+def inv(*args: str, inventory: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if inventory:
+        env["ROSEY_INVENTORY"] = str(inventory)
+    r = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    OUTPUTS.append(r.stdout + r.stderr)
+    print(r.stdout, r.stderr)
+    return r
+
+
+def variant(tmp_path: Path, name: str, host_over: dict | None = None,
+            extra_hosts: dict | None = None) -> Path:
+    """A copy of hosts.yml with `HOST`'s settings changed (deep-merged) and extra hosts added."""
+    doc = yaml.safe_load(Path(os.environ.get("ROSEY_INVENTORY") or DEFAULT_INVENTORY).read_text())
+    h = doc["hosts"][HOST]
+    for key, value in (host_over or {}).items():
+        h[key] = {**h.get(key, {}), **value} if isinstance(value, dict) else value
+    doc["hosts"].update(extra_hosts or {})
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def pids(lab) -> dict[str, str]:
+    out = lab.run("systemctl show -p MainPID --value prometheus alertmanager").stdout.split()
+    return dict(zip(("prometheus", "alertmanager"), out, strict=True))
+
+
+def query(lab, secrets, promql: str, at: float | None = None) -> list:
+    params = {"query": promql, **({"time": str(at)} if at else {})}
+    r = requests.get(lab.url(9090, "/api/v1/query"), params=params, auth=("admin", secrets["web_password"]),
+                     timeout=10)
+    r.raise_for_status()
+    return r.json()["data"]["result"]
+
+
+def wait_for(fn, timeout: float = 90):
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+        except requests.RequestException:
+            pass
+        if time.monotonic() > end:
+            return fn()
+        time.sleep(2)
+
+
+def test_fresh_sortie6_deploys_and_scrapes_the_bot(lab, secrets):
+    t0 = time.monotonic()
+    r = inv("sortie6", "-H", HOST)
+    print(f"fresh sortie6: {time.monotonic() - t0:.0f}s")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{HOST}  ok=" in r.stdout and "failed=0" in r.stdout
+    assert "install-prometheus: changed — prometheus none → 2.42.0" in r.stdout
+    result = wait_for(lambda: query(lab, secrets, "bot_connected"))
+    assert result and result[0]["value"][1] == "1"
+    assert lab.run("stat -c %U:%G /opt/rosey-bot/monitoring/data").stdout.strip() == "prometheus:prometheus"
+    assert "/usr/sbin/nologin" in lab.run("getent passwd prometheus alertmanager").stdout
+
+
+def test_second_run_changes_and_restarts_nothing(lab):
+    before = pids(lab)
+    r = inv("sortie6", "-H", HOST)
+    assert r.returncode == 0, r.stdout
+    assert "changed=0 failed=0" in r.stdout and ": changed" not in r.stdout
+    assert pids(lab) == before
+
+
+def test_dry_run_changes_nothing(lab, tmp_path):
+    path = variant(tmp_path, "dry", {"prometheus": {"version": "2.53.3"}})
+    before = lab.run("readlink /usr/local/bin/prometheus").stdout
+    r = inv("install-prometheus", "-H", HOST, "--dry-run", inventory=path)
+    assert r.returncode == 0 and "would: prometheus 2.42.0 → 2.53.3" in r.stdout
+    assert lab.run("readlink /usr/local/bin/prometheus").stdout == before
+    new_release = "/usr/local/lib/rosey-monitoring/prometheus-2.53.3.linux-amd64"
+    assert lab.run(f"test -e {new_release}", check=False).returncode
+
+
+def test_checksum_mismatch_is_refused_and_changes_nothing(lab, tmp_path):
+    path = variant(tmp_path, "badsum", {"prometheus": {"version": "2.53.3", "sha256": "0" * 64}})
+    state = "readlink /usr/local/bin/prometheus /usr/local/bin/promtool; ls /usr/local/lib/rosey-monitoring"
+    before, pid = lab.run(state).stdout, pids(lab)
+    r = inv("install-prometheus", "-H", HOST, inventory=path)
+    assert r.returncode != 0
+    want = f"checksum mismatch for prometheus-2.53.3.linux-amd64.tar.gz: expected {'0' * 64}, got "
+    assert want in r.stdout
+    assert "nothing was installed" in r.stdout
+    assert lab.run(state).stdout == before and pids(lab) == pid
+
+
+def test_upgrade_switches_restarts_and_keeps_tsdb(lab, secrets, tmp_path):
+    if not (releases_dir() / "prometheus" / "v2.53.3").is_dir():
+        pytest.skip("no second Prometheus release in the lab (inv lab.build makes 2.53.3 from trixie)")
+    sample = wait_for(lambda: query(lab, secrets, "bot_connected"))[0]
+    t_before = float(sample["value"][0])
+    pid = pids(lab)
+    path = variant(tmp_path, "upgrade", {"prometheus": {"version": "2.53.3"}})
+    r = inv("sortie6", "-H", HOST, inventory=path)
+    assert r.returncode == 0, r.stdout
+    assert "install-prometheus: changed — prometheus 2.42.0 → 2.53.3" in r.stdout
+    assert "binary changed" in r.stdout and "restarted" in r.stdout
+    assert "2.53.3" in lab.run("/usr/local/bin/prometheus --version").stdout
+    after = pids(lab)
+    assert after["prometheus"] != pid["prometheus"] and after["alertmanager"] == pid["alertmanager"]
+    # the previous release is kept for a rollback; the data written before the switch is still there
+    lab.run("test -x /usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64/prometheus")
+    old = wait_for(lambda: query(lab, secrets, "bot_connected", at=t_before))
+    assert old and old[0]["value"][1] == "1"
+    r = inv("sortie6", "-H", HOST, inventory=path)  # and the upgraded host is steady again
+    assert r.returncode == 0 and "changed=0" in r.stdout and pids(lab) == after
+
+
+def test_offline_upload_path_installs_from_this_machine(lab, tmp_path):
+    if not (releases_dir() / "alertmanager" / "v0.28.1").is_dir():
+        pytest.skip("no second Alertmanager release in the lab")
+    path = variant(tmp_path, "upload", {
+        "prometheus": {"version": "2.53.3"},
+        "alertmanager": {"version": "0.28.1", "source": "upload",
+                         "release_url": "http://127.0.0.1:9/unreachable/v{version}",  # must not be used
+                         "archive_dir": str(releases_dir() / "alertmanager" / "v0.28.1")}})
+    # the guest must not be able to download it: nothing is served for it under that URL
+    r = inv("sortie6", "-H", HOST, inventory=path)
+    assert r.returncode == 0, r.stdout
+    assert "uploading alertmanager-0.28.1.linux-amd64.tar.gz" in r.stdout
+    assert "install-alertmanager: changed — alertmanager 0.25.0 → 0.28.1" in r.stdout
+    assert "0.28.1" in lab.run("/usr/local/bin/amtool --version 2>&1").stdout
+
+
+def test_services_come_back_after_reboot(lab, tmp_path):
+    lab.vm.reboot()
+    state = lab.run("systemctl is-active prometheus alertmanager; "
+                    "systemctl is-enabled prometheus alertmanager", check=False).stdout.split()
+    assert state == ["active", "active", "enabled", "enabled"]
+    path = variant(tmp_path, "after-reboot", {"prometheus": {"version": "2.53.3"},
+                                              "alertmanager": {"version": "0.28.1"}})
+    r = inv("verify", "-H", HOST, inventory=path)
+    assert r.returncode == 0, r.stdout
+
+
+def test_unreachable_host_fails_clearly_and_the_other_completes(lab, tmp_path):
+    path = variant(tmp_path, "ghost",
+                   {"prometheus": {"version": "2.53.3"}, "alertmanager": {"version": "0.28.1"}},
+                   extra_hosts={"ghost": {"address": "127.0.0.1", "ssh": {"port": 2299},
+                                          "secrets_file": "~/.cache/rosey-lab/secrets.yml"}})
+    r = inv("sortie6", "-H", f"{HOST},ghost", inventory=path)
+    assert r.returncode != 0
+    assert ("[ghost] install-prometheus: FAILED — cannot connect to host ghost (127.0.0.1:2299): connection "
+            "refused — check ssh.address/ssh.port in hosts.yml or that the server is up") in r.stdout
+    assert f"[{HOST}] verify: ok" in r.stdout
+    recap = r.stdout.split("recap:")[1]
+    assert "ghost" in recap and "FAILED" in recap and "failed=0  done" in recap
+
+
+def test_no_secret_in_any_output_or_guest_log(lab, secrets):
+    assert OUTPUTS, "run the module's other tests first"
+    for value in secrets.values():
+        assert all(value not in out for out in OUTPUTS)
+        found = lab.run("sudo journalctl --no-pager | grep -cF -f /dev/stdin || true", stdin=value + "\n")
+        assert found.stdout.strip() == "0"
