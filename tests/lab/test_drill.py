@@ -1,0 +1,154 @@
+"""`inv test-alert`, `silence`, `unsilence` against the real lab host (deployed once with sortie6).
+
+Each test runs the CLI like a user and then looks at the host itself: `systemctl is-active rosey-bot`,
+the mails in the guest's SMTP catcher, Alertmanager's alerts and silences.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from fabfile.api import iso, local_apis
+
+from .deployed import INV, REPO, Deployed, deployed_lab_fixture  # noqa: F401
+
+pytestmark = pytest.mark.lab
+
+CRITICAL = "🚨 [CRITICAL] Rosey Bot: "
+
+
+def apis(d: Deployed):
+    return local_apis(d.lab.url(9090, ""), d.lab.url(9093, ""), d.auth, timeout=10)
+
+
+def bot_active(d: Deployed) -> bool:
+    return d.lab.run("systemctl is-active rosey-bot", check=False).stdout.strip() == "active"
+
+
+def wait_quiet(d: Deployed, timeout: float = 300) -> None:
+    """Bot running, target up, BotDown neither in Prometheus nor Alertmanager: where every drill starts."""
+    a, end = apis(d), time.monotonic() + timeout
+    d.lab.run("sudo systemctl start rosey-bot smtp-catcher")
+    while time.monotonic() < end:
+        try:
+            ts = a.prometheus.targets("rosey-bot")
+            if (ts and all(t["health"] == "up" for t in ts) and not a.prometheus.alerts("BotDown")
+                    and not a.alertmanager.alerts({"alertname": "BotDown"})):
+                return
+        except Exception:
+            pass
+        time.sleep(3)
+    raise AssertionError("lab host did not settle (BotDown still active)")
+
+
+def all_mail(d: Deployed) -> bytes:
+    return b"".join(m.raw for m in d.lab.mails())
+
+
+@pytest.fixture
+def quiet(deployed_lab: Deployed) -> Deployed:
+    wait_quiet(deployed_lab)
+    deployed_lab.lab.clear_mails()
+    return deployed_lab
+
+
+def test_full_drill_within_bound_with_mails_and_no_secret(quiet: Deployed) -> None:
+    d = quiet
+    p = d.inv("test-alert", "-H", d.lab.name)
+    assert p.returncode == 0
+    m = re.search(r"detection \(stop → notified\): ([\d.]+)s; expected bound: .* = ([\d.]+)s", p.stdout)
+    assert m, "no detection line in the output"
+    detection, bound = float(m.group(1)), float(m.group(2))
+    assert detection <= bound + 30
+    for event in ("stop", "firing", "notified", "started", "resolved", "resolved-notified"):
+        assert re.search(rf"^\s+{re.escape(event)}\s+\+", p.stdout, re.M), event
+    assert bot_active(d)
+    mails = [x for x in d.lab.mails() if x.subject == CRITICAL + "BotDown"]
+    assert len(mails) >= 2  # firing, then resolved
+    assert "resolved" in mails[-1].body.lower()
+    d.assert_no_secret(p.stdout)
+    d.assert_no_secret(all_mail(d).decode("utf-8", "replace"))
+
+
+def test_default_route_subject(quiet: Deployed) -> None:
+    """BotDown is critical and routes to email-critical only; the default route's subject is checked with a
+    labelled warning-level test alert sent through Alertmanager's API."""
+    d, a = quiet, apis(quiet)
+    labels = {"alertname": "RoseyMonitoringTest", "severity": "warning", "env": d.lab.settings.env,
+              "cluster": "rosey-bot", "drill": "true"}
+    a.alertmanager.post_alerts([{"labels": labels, "annotations": {"summary": "DRILL default route"}}])
+    try:
+        end = time.monotonic() + 90
+        while time.monotonic() < end and not any(
+                x.subject == "[Rosey Bot] RoseyMonitoringTest" for x in d.lab.mails()):
+            time.sleep(3)
+        assert any(x.subject == "[Rosey Bot] RoseyMonitoringTest" for x in d.lab.mails())
+    finally:
+        a.alertmanager.post_alerts([{"labels": labels, "endsAt": iso()}])
+
+
+def test_synthetic_passes_and_leaves_nothing_firing(quiet: Deployed) -> None:
+    d = quiet
+    p = d.inv("test-alert", "-H", d.lab.name, "--synthetic")
+    assert p.returncode == 0 and "synthetic drill passed" in p.stdout
+    assert not apis(d).alertmanager.alerts({"alertname": "RoseyMonitoringTest"})
+    subjects = [x.subject for x in d.lab.mails()]
+    assert subjects.count(CRITICAL + "RoseyMonitoringTest") >= 2
+    d.assert_no_secret(p.stdout)
+
+
+def test_silence_blocks_drill_and_unsilence_removes_it(quiet: Deployed) -> None:
+    d = quiet
+    p = d.inv("silence", "-H", d.lab.name, "--duration", "10m", "--comment", "drill test", "alertname=BotDown")
+    assert p.returncode == 0
+    sid = re.search(r"silence (\S+) for 10m", p.stdout).group(1)
+    p = d.inv("test-alert", "-H", d.lab.name)
+    assert p.returncode != 0 and "silence would swallow BotDown" in p.stdout and sid in p.stdout
+    assert "stopped rosey-bot" not in p.stdout and bot_active(d)
+    p = d.inv("unsilence", "-H", d.lab.name, sid)
+    assert p.returncode == 0 and f"expired {sid}" in p.stdout
+    assert not [s for s in apis(d).alertmanager.silences("active") if s["id"] == sid]
+
+
+def test_interrupted_drill_restarts_the_bot(quiet: Deployed) -> None:
+    d = quiet
+    proc = subprocess.Popen([*INV, "test-alert", "-H", d.lab.name], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    out = []
+    try:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            out.append(line)
+            if line.startswith("stopped rosey-bot"):
+                break
+        time.sleep(5)  # mid-wait
+        assert not bot_active(d)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = "".join(out) + rest
+    print(text)
+    assert proc.returncode != 0 and "interrupted by SIGINT" in text
+    assert "rosey-bot: active" in text and bot_active(d)
+    d.assert_no_secret(text)
+
+
+def test_smtp_catcher_down_is_reported_and_bot_restarted(quiet: Deployed) -> None:
+    d = quiet
+    d.lab.run("sudo systemctl stop smtp-catcher")
+    try:
+        p = d.inv("test-alert", "-H", d.lab.name)
+        assert p.returncode != 0
+        assert "FAILING for integration 'email'" in p.stdout
+        assert "connection refused" in p.stdout  # Alertmanager's own error, from its journal
+        assert bot_active(d) and "rosey-bot: active" in p.stdout
+        d.assert_no_secret(p.stdout)
+    finally:
+        d.lab.run("sudo systemctl start smtp-catcher")
+    wait_quiet(d)
