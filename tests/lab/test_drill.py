@@ -104,7 +104,8 @@ def test_synthetic_passes_and_leaves_nothing_firing(quiet: Deployed) -> None:
 
 def test_silence_blocks_drill_and_unsilence_removes_it(quiet: Deployed) -> None:
     d = quiet
-    p = d.inv("silence", "-H", d.lab.name, "--duration", "10m", "--comment", "drill test", "alertname=BotDown")
+    p = d.inv("silence", "-H", d.lab.name, "--duration", "10m", "--comment", "drill test",
+              "alertname=BotDown")
     assert p.returncode == 0
     sid = re.search(r"silence (\S+) for 10m", p.stdout).group(1)
     p = d.inv("test-alert", "-H", d.lab.name)
