@@ -50,12 +50,18 @@ class Stats:
         self.per_label[self.label] = self.per_label.get(self.label, 0) + 1
 
 
+def _keep(conn: Connection, name: str, value: object) -> None:
+    """Attach our state to the Connection object itself. A plain `conn.x = v` goes through invoke's
+    DataProxy into the config, which hands back a copy on every read (counters were lost)."""
+    object.__setattr__(conn, name, value)
+
+
 def stats(conn: Connection) -> Stats:
     """The counters of this connection (created on first use)."""
     st = getattr(conn, "_rosey_stats", None)
     if st is None:
         st = Stats()
-        conn._rosey_stats = st  # type: ignore[attr-defined]
+        _keep(conn, "_rosey_stats", st)
     return st
 
 
@@ -167,7 +173,7 @@ def _stage_dir(conn: Connection, sftp) -> str:
         d = f"{STAGE_ROOT}/rosey-stage.{_random.token_hex(8)}"
         sftp.mkdir(d, 0o700)
         sftp.chmod(d, 0o700)  # mkdir's mode is subject to the umask
-        conn._rosey_stage = d  # type: ignore[attr-defined]
+        _keep(conn, "_rosey_stage", d)
     return d
 
 
@@ -242,7 +248,7 @@ def cleanup(conn: Connection) -> None:
     d = getattr(conn, "_rosey_stage", None)
     if d:
         run(conn, f"rm -rf {shlex.quote(d)}", sudo=True, what="clean staging dir", check=False)
-        conn._rosey_stage = None  # type: ignore[attr-defined]
+        _keep(conn, "_rosey_stage", None)
 
 
 # ---------------------------------------------------------------- checksums
