@@ -6,6 +6,7 @@ the mails in the guest's SMTP catcher, Alertmanager's alerts and silences.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -48,6 +49,14 @@ def wait_quiet(d: Deployed, timeout: float = 300) -> None:
 
 def all_mail(d: Deployed) -> bytes:
     return b"".join(m.raw for m in d.lab.mails())
+
+
+@pytest.fixture(scope="module")
+def lab_host():
+    """The `lab` host, or another lab host via ROSEY_DRILL_LAB_HOST (to run beside other lab tests)."""
+    from tests.lab_fixtures import _lab_fixture
+
+    yield from _lab_fixture(os.environ.get("ROSEY_DRILL_LAB_HOST", "lab"))
 
 
 @pytest.fixture
