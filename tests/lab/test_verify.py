@@ -1,0 +1,51 @@
+"""verify on a real server: all checks pass after sortie6, a stopped service fails it, in one command."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
+
+pytestmark = pytest.mark.lab
+
+
+def test_verify_all_pass_after_sortie6(deployed_lab):
+    d = deployed_lab
+    p = d.inv("verify", "-H", "lab")
+    assert p.returncode == 0, p.stdout
+    lines = [ln for ln in p.stdout.splitlines() if re.search(r"\b(PASS|FAIL)\b", ln)]
+    assert len(lines) >= 15 and all("PASS" in ln for ln in lines)
+    assert re.search(r'bot_connected\{env="test",instance="localhost:8001",job="rosey-bot"\} 1\b', p.stdout)
+    assert "target rosey-bot: 1/1 up" in p.stdout
+    d.assert_no_secret(p.stdout)
+
+
+def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
+    from fabfile import remote
+    from fabfile.connection import connect
+    from fabfile.inventory import load_inventory
+    from fabfile.masking import Masker
+    from fabfile.steps.base import StepContext
+    from fabfile.steps.verify import verify
+
+    d = deployed_lab
+    inv = load_inventory()
+    host = inv.host("lab")
+    ctx = StepContext(inventory=inv, secrets=d.secrets, masker=Masker(d.secrets.values()))
+    d.lab.run("sudo systemctl stop alertmanager", check=True)
+    try:
+        conn = connect(host)
+        try:
+            res = verify(conn, host, ctx)
+            assert remote.stats(conn).commands == 1
+        finally:
+            conn.close()
+        assert res.status == "failed"
+        failed = [ln for ln in res.details if ln.startswith("FAIL")]
+        assert any("alertmanager service" in ln for ln in failed)
+        assert any("alertmanager /-/healthy" in ln for ln in failed)
+        assert all(not ln.startswith("FAIL  prometheus service") for ln in failed)
+    finally:
+        d.lab.run("sudo systemctl start alertmanager", check=True)
