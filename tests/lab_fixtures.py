@@ -3,6 +3,9 @@
 `lab_host` / `lab_host2` (module-scoped): the `lab` / `lab2` host of hosts.yml, restored from the golden
 snapshot (a clean guest every module), always stopped afterwards. Anything started here is also stopped at
 session end, by PID from its pidfile; nothing is ever killed by name.
+
+`ROSEY_LAB_HOSTS=a,b` (with `ROSEY_INVENTORY` naming an inventory that defines them) makes the fixtures use
+other lab hosts, so a test run does not reset the `lab`/`lab2` VMs someone uses on the same machine.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from fabfile.lab.hosts import lab_settings
 from fabfile.lab.vm import LabVM
 
 _started: dict[str, LabVM] = {}
+_NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2").split(",")
 
 
 def start_lab_host(name: str) -> LabHost:
@@ -43,12 +47,12 @@ def _lab_fixture(name: str) -> Iterator[LabHost]:
 
 @pytest.fixture(scope="module")
 def lab_host() -> Iterator[LabHost]:
-    yield from _lab_fixture("lab")
+    yield from _lab_fixture(_NAMES[0])
 
 
 @pytest.fixture(scope="module")
 def lab_host2() -> Iterator[LabHost]:
-    yield from _lab_fixture("lab2")
+    yield from _lab_fixture(_NAMES[1])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
