@@ -28,6 +28,7 @@ from fabfile.steps.base import StepContext, StepResult
 STEP = "install-services"
 HEALTH_TIMEOUT = 120  # seconds; Prometheus replays its WAL before answering, slow under emulation
 JOURNAL_LINES = 20
+SETTLE_TIMEOUT = 45  # seconds to wait for the first scrape after a Prometheus (re)start
 
 
 def probe_snippets(host: HostSettings) -> dict[str, str]:
@@ -140,6 +141,16 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
             f"{HEALTH_TIMEOUT}s ($(systemctl is-active {unit})); last journal lines:\" >&2; "
             f"journalctl -u {unit} -n {JOURNAL_LINES} --no-pager -o short-iso >&2 || true; exit 1; fi",
         ]
+        if p.service == render.PROMETHEUS:
+            # healthy != working: give a restarted Prometheus (bounded, non-fatal) time for its service
+            # discovery to find the bot target and Alertmanager, so `verify` right after sees them
+            api = f"http://127.0.0.1:{port}/api/v1"
+            lines.append(
+                f"for i in $(seq {SETTLE_TIMEOUT}); do "
+                f"t=$(curl -fsS -m 3 -K \"$cfg\" '{api}/targets?state=active' 2>/dev/null || true); "
+                f"a=$(curl -fsS -m 3 -K \"$cfg\" {api}/alertmanagers 2>/dev/null || true); "
+                f"case \"$t|$a\" in *'\"health\":\"up\"'*'\"activeAlertmanagers\":[{{'*) break;; esac; "
+                f"sleep 1; done")
     return "\n".join(lines)
 
 
