@@ -65,10 +65,13 @@ class Printer:
 def preflight(inventory: Inventory,
               hosts: Sequence[HostSettings]) -> tuple[dict[str, dict[str, str]], list[str]]:
     """Secrets of every host, and every problem found (all of them, not just the first)."""
+    from fabfile.render import render_host  # pure: catches settings the templates cannot honour
+
     secrets, problems = {}, []
     for h in hosts:
         try:
             secrets[h.name] = load_secrets(inventory, h)
+            render_host(inventory, h, secrets[h.name])
         except InventoryError as e:
             problems.append(str(e))
     return secrets, problems
