@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -124,6 +125,22 @@ def test_smtp_catcher_keeps_mail_and_never_the_password(lab_host):
     assert leak.stdout.strip() == "0"
     lab_host.clear_mails()
     assert lab_host.mails() == []
+
+
+def test_smtp_catcher_speaks_login_like_real_servers(lab_host):
+    """Go's client (Alertmanager) insists on the "Username:"/"Password:" challenges of AUTH LOGIN."""
+    code = (
+        "import base64,smtplib\n"
+        "s=smtplib.SMTP('localhost',2525,timeout=10); s.ehlo()\n"
+        "print(s.esmtp_features['auth'])\n"
+        "b=lambda x: base64.b64encode(x).decode()\n"
+        "for cmd in (('AUTH','LOGIN'),(b(b'lab'),),(b(b'pw'),)):\n"
+        "    c,r=s.docmd(*cmd); print(c, base64.b64decode(r).decode() if c==334 else r.decode())\n"
+    )
+    out = lab_host.run(f"python3 -c {shlex.quote(code)}").stdout.splitlines()
+    assert set(out[0].split()) == {"LOGIN", "PLAIN"}
+    assert out[1:3] == ["334 Username:", "334 Password:"]
+    assert out[3].startswith("235")
 
 
 def test_guest_downloads_release_archives_and_checksums_verify(lab_host):

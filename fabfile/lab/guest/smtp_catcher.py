@@ -10,12 +10,14 @@ import asyncio
 import itertools
 import os
 import time
+import warnings
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult
 
 SPOOL = os.environ.get("SMTP_CATCHER_DIR", "/var/lib/smtp-catcher")
 _seq = itertools.count()
+warnings.filterwarnings("ignore", message="Session.login_data")  # aiosmtpd internals, noise
 
 
 def accept_any(server, session, envelope, mechanism, auth_data) -> AuthResult:
@@ -40,8 +42,20 @@ class Keep:
         return "250 Message accepted for delivery"
 
 
+class LabSMTP(SMTP):
+    # aiosmtpd's LOGIN prompts ("User Name\0") are not the "Username:"/"Password:" that real servers send and
+    # Go's client (Alertmanager) expects ("unexpected server challenge"): speak like the real ones.
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
+
+
+class LabController(Controller):
+    def factory(self) -> SMTP:
+        return LabSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def main() -> None:
-    controller = Controller(
+    controller = LabController(
         Keep(),
         hostname="127.0.0.1",
         port=int(os.environ.get("SMTP_CATCHER_PORT", "2525")),
