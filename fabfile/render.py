@@ -221,6 +221,10 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
         routes.append({"matchers": [critical], "receiver": extra["name"], "continue": True, "active": None})
     routes.append({"matchers": ['severity="info"'], "receiver": "email-info", "continue": False,
                    "active": ["business-hours"]})
+    # Catch-all last: critical alerts continued past their routes reach the default email too, as the
+    # runbook intends ("critical alerts go to multiple channels"; its drill expects "[Rosey Bot] BotDown").
+    # Without it a matched child route means the parent's receiver is never used.
+    routes.append({"matchers": [], "receiver": "email-default", "continue": False, "active": None})
     return {
         "host": host.name,
         "resolve_timeout": am.resolve_timeout,

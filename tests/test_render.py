@@ -113,8 +113,10 @@ def test_alertmanager_routing_shape(tmp_path: Path, rules: Path) -> None:
     assert route["receiver"] == "email-default"
     assert route["group_by"] == ["alertname", "cluster", "env"]
     assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("10s", "10s", "3h")
-    assert route["routes"][-1] == {"matchers": ['severity="info"'], "receiver": "email-info",
+    assert route["routes"][-2] == {"matchers": ['severity="info"'], "receiver": "email-info",
                                    "active_time_intervals": ["business-hours"]}
+    # the catch-all that lets continued critical alerts reach the default email too
+    assert route["routes"][-1] == {"matchers": [], "receiver": "email-default"}
     assert am["time_intervals"] == [{"name": "business-hours", "time_intervals": [
         {"weekdays": ["monday:friday"], "times": [{"start_time": "08:30", "end_time": "18:00"}],
          "location": "Europe/Berlin"}]}]

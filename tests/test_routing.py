@@ -76,7 +76,7 @@ def routes(config: Path, *labels: str, amtool: str = "amtool") -> list[str]:
 
 @pytest.mark.parametrize(("labels", "expected"), [
     (("alertname=BotDown", "severity=critical", "component=bot", "env=test", "cluster=rosey-bot"),
-     ["email-critical"]),
+     ["email-critical", "email-default"]),
     (("alertname=HighErrorRate", "severity=warning", "component=bot"), ["email-default"]),
     (("alertname=ChannelEmpty", "severity=info", "component=bot"), ["email-info"]),
     (("alertname=Unlabelled",), ["email-default"]),
@@ -106,7 +106,7 @@ def test_chat_receivers_join_the_critical_route(tmp_path: Path, receiver: str, n
     check = subprocess.run([newest_amtool, "check-config", str(config)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     critical = routes(config, "alertname=BotDown", "severity=critical", amtool=newest_amtool)
-    assert critical == ["email-critical", f"{receiver}-critical"]
+    assert critical == ["email-critical", f"{receiver}-critical", "email-default"]
     assert routes(config, "alertname=HighErrorRate", "severity=warning", amtool=newest_amtool) == [
         "email-default"]
     assert routes(config, "alertname=ChannelEmpty", "severity=info", amtool=newest_amtool) == ["email-info"]
