@@ -163,14 +163,18 @@ def silence(c: Context, matchers: str, hosts: str = "", duration: str = "2h", co
 
 @task(klass=HostTask, positional=["which"], help={
     "hosts": HOSTS_HELP,
-    "which": "silence ID(s), comma-separated, or `all-mine` (every silence you created)"})
+    "which": "silence ID(s), comma-separated",
+    "all_mine": "every silence you (this user@machine) created"})
 @user_errors
-def unsilence(c: Context, which: str, hosts: str = "") -> None:
-    """End silences early: `inv unsilence -H HOST ID` or `inv unsilence -H HOST all-mine`."""
+def unsilence(c: Context, which: str = "", hosts: str = "", all_mine: bool = False) -> None:
+    """End silences early: `inv unsilence -H HOST ID` or `inv unsilence -H HOST --all-mine`."""
     from invoke.exceptions import Exit
 
     from fabfile.silences import SilenceError, cli_unsilence
 
+    if bool(which) == all_mine:
+        raise Exit("error: unsilence takes a silence ID or --all-mine (one of them)", code=2)
+    which = which or "all-mine"
     inv, selected = select_hosts(c, hosts)
     try:
         code = cli_unsilence(inv, selected, which)
