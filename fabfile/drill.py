@@ -21,13 +21,13 @@ from typing import IO, Any, Protocol
 import yaml
 from fabric import Connection
 
+from fabfile import render
 from fabfile.api import ApiError, Apis, NotifyCounts, iso, open_apis, parse_time
-from fabfile.inventory import PROJECT_ROOT, HostSettings, Inventory
+from fabfile.inventory import HostSettings, Inventory
 from fabfile.masking import Masker
 from fabfile.silences import describe, me, silence_matches
 from fabfile.steps.base import StepContext
 
-DEFAULT_RULES = PROJECT_ROOT / "monitoring" / "alert_rules.yml"
 ALERT = "BotDown"
 BOT_JOB = "rosey-bot"
 BOT_UNIT = "rosey-bot"
@@ -69,8 +69,9 @@ class Rule:
     group_interval: float | None  # the rule group's own `interval:`, if set
 
 
-def load_rule(path: Path = DEFAULT_RULES, name: str = ALERT) -> Rule:
+def load_rule(path: Path | None = None, name: str = ALERT) -> Rule:
     """The alert's `for:`, labels and its group's interval, read from the rules file that gets deployed."""
+    path = path or render.rules_source()
     try:
         doc = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as e:
@@ -403,11 +404,12 @@ class Drill:
     """One run on one host. `run()` never leaves the bot stopped (see `_ensure_bot`)."""
 
     def __init__(self, target: Target, host: HostSettings, ctx: StepContext, *, force: bool = False,
-                 timeout: float | None = None, rules_path: Path = DEFAULT_RULES, poll: float = 1.0,
+                 timeout: float | None = None, rules_path: Path | None = None, poll: float = 1.0,
                  stream: IO[str] | None = None, tty: bool | None = None,
                  restart_budget: float = RESTART_BUDGET, fail_grace: float = FAIL_GRACE) -> None:
         self.t, self.host, self.ctx = target, host, ctx
-        self.force, self.timeout, self.rules_path, self.poll = force, timeout, rules_path, poll
+        self.force, self.timeout, self.poll = force, timeout, poll
+        self.rules_path = rules_path or render.rules_source()
         self.restart_budget, self.fail_grace = restart_budget, fail_grace
         self.progress = Progress(stream, tty)
         self.timeline = Timeline()
@@ -816,7 +818,7 @@ def report(result: DrillResult, log: Callable[[str], None]) -> None:
 
 def run_drill(conn_factory: Callable[[], Connection], host: HostSettings, ctx: StepContext, *,
               synthetic: bool = False, force: bool = False, timeout: float | None = None,
-              target: Target | None = None, rules_path: Path = DEFAULT_RULES, **kw: Any) -> DrillResult:
+              target: Target | None = None, rules_path: Path | None = None, **kw: Any) -> DrillResult:
     """The drill on one host; `target` replaces the SSH/systemd actions (tests)."""
     t = target or SshTarget(conn_factory, host, ctx)
     return Drill(t, host, ctx, force=force, timeout=timeout, rules_path=rules_path, **kw).run(synthetic)

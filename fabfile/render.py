@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,13 @@ UNIT_FILES = ("prometheus.service", "alertmanager.service")
 FILENAMES = CONFIG_FILES + UNIT_FILES
 
 RULES_SOURCE = PROJECT_ROOT / "monitoring" / "alert_rules.yml"
+RULES_ENV = "ROSEY_RULES_FILE"  # trial another rules file without editing the repo (render, deploy, drill)
+
+
+def rules_source() -> Path:
+    """The alert rules every consumer uses: `ROSEY_RULES_FILE` if set, else monitoring/alert_rules.yml."""
+    override = os.environ.get(RULES_ENV)
+    return Path(override).expanduser() if override else RULES_SOURCE
 SYSTEMD_DIR = "/etc/systemd/system"
 BIN_DIR = "/usr/local/bin"
 BINARIES = {PROMETHEUS: ("prometheus", "promtool"), ALERTMANAGER: ("alertmanager", "amtool")}
@@ -325,7 +333,7 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
     """Everything deployed to `host`: the six files and the secret files its configs point at."""
     where = inventory.path.name
     _check_versions(host, where)
-    rules_path = rules_path or RULES_SOURCE
+    rules_path = rules_path or rules_source()
     try:
         rules = rules_path.read_text()
     except FileNotFoundError:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
-import os
 import secrets
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 from fabric import Connection
 
@@ -38,7 +36,6 @@ from fabfile.steps.base import StepContext, StepResult
 from fabfile.webauth import curl_config
 
 STEP = "deploy-configs"
-RULES_ENV = "ROSEY_RULES_FILE"  # alert rules to deploy instead of monitoring/alert_rules.yml (trials)
 RUNNING = ("active", "reloading")
 RELOAD_WAIT_S = 45  # emulated lab VMs are slow; a real server confirms in well under a second
 _MARK = "__ROSEY_CFG__"
@@ -251,9 +248,7 @@ def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext,
     """Make the server's configs match the rendered ones; see the module docstring for the order."""
     m = ctx.masker
     try:
-        rules = os.environ.get(RULES_ENV)
-        rendered = rendered or render.render_host(ctx.inventory, host, ctx.secrets,
-                                                  rules_path=Path(rules) if rules else None)
+        rendered = rendered or render.render_host(ctx.inventory, host, ctx.secrets)
         tgts = targets(host, rendered)
         state = probe(conn, _probe_snippets([t.path for t in tgts]), masker=m, what="read config state")
         changes = plan(tgts, parse_sha256(state["sha"]), parse_stat(state["stat"]))

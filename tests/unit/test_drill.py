@@ -18,7 +18,6 @@ import pytest
 from fabfile import silences
 from fabfile.api import ApiError, local_apis, notify_counts, parse_metrics, parse_time
 from fabfile.drill import (
-    DEFAULT_RULES,
     SYNTHETIC,
     Bounds,
     Progress,
@@ -80,7 +79,7 @@ alertmanager_notifications_total{integration="slack"} 0
 
 
 def test_rule_and_bounds_come_from_the_deployed_rules_and_inventory() -> None:
-    rule = load_rule(DEFAULT_RULES)
+    rule = load_rule()
     assert rule.name == "BotDown" and rule.labels["severity"] == "critical"
     host = load_inventory().host("lab")
     b = bounds_for(host, rule)
