@@ -64,7 +64,13 @@ def unpack(suite: str, package: str) -> Unpacked | None:
             return None
         root = base / "x" / f"{package}_{version}"
         if not (root / ".done").exists():
-            deb = apt.download(package, version, base / "debs")
+            try:
+                deb = apt.download(package, version, base / "debs")
+            except subprocess.CalledProcessError:
+                apt.update()  # an old index can name a .deb the mirror no longer has: re-read and retry once
+                version = apt.candidate(package)
+                root = base / "x" / f"{package}_{version}"
+                deb = apt.download(package, version, base / "debs")
             if root.exists():
                 shutil.rmtree(root)
             root.mkdir(parents=True)
