@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 control machine: system packages, the project's virtualenv, promtool/amtool.
+# Sets up a fresh Debian 12 control machine: system packages, the project's virtualenv, promtool/amtool,
+# the lab image.
 # Safe to run again: every step checks first. Needs root or sudo for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,4 +41,6 @@ if [ ! -e "$stamp" ]; then
   .venv/bin/pip install -q '.[dev]'
   rm -f .venv/.deps-* && touch "$stamp"
 fi
+# The lab image and release archives (cached under ~/.cache/rosey-lab; ~1.5 min the first time).
+.venv/bin/python -m fabfile.lab build
 echo "bootstrap: ok (activate with: . .venv/bin/activate)"
