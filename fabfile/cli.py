@@ -45,17 +45,28 @@ def select_hosts(c: Context, hosts: str | None) -> tuple[Inventory, list[HostSet
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn an InventoryError raised inside a task into a one-line message and exit code 2."""
+    """Turn bad input raised inside a task (inventory, secrets, silence matchers) into one line, exit 2."""
+    from fabfile.silences import SilenceError
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except InventoryError as e:
+        except (InventoryError, SilenceError) as e:
             raise Exit(f"error: {e}", code=2) from None
 
     return wrapper
 
 
-def not_implemented(step: str) -> Exit:
-    return Exit(f"error: {step} is not implemented yet (see the open issues)", code=3)
+def exit_with(code: int) -> None:
+    """Hand a library exit code to Invoke (0: return normally)."""
+    if code:
+        raise Exit(code=code)
+
+
+def run_steps(c: Context, hosts: str, steps: list[str], dry_run: bool = False) -> None:
+    """What every step task does: select hosts, run the named steps on them in parallel, exit with it."""
+    from fabfile.runner import run_named
+
+    inv, selected = select_hosts(c, hosts)
+    exit_with(run_named(inv, selected, steps, dry_run=dry_run))

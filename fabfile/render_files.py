@@ -1,0 +1,36 @@
+"""`inv render`: render hosts into a directory and check the files with the local promtool/amtool."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fabfile.checks import CheckFailed, validate_rendered
+from fabfile.inventory import HostSettings, Inventory
+from fabfile.masking import Masker
+from fabfile.render import render_host
+from fabfile.secrets import load_secrets
+
+
+def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path) -> list[str]:
+    """Write each host's files (one sub-directory per host when several) and check them.
+
+    Every host is rendered before anything is written, so bad input or a missing secret stops the run
+    with nothing on disk. Returns the first line of each failed check (already masked).
+    """
+    jobs = []
+    for host in hosts:
+        secrets = load_secrets(inventory, host)
+        jobs.append((host, secrets, render_host(inventory, host, secrets)))
+    failures = []
+    for host, secrets, rendered in jobs:
+        dest = out / host.name if len(hosts) > 1 else out
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, text in rendered.files.items():
+            (dest / name).write_bytes(text.encode())
+        print(f"{host.name}: wrote {len(rendered.files)} files to {dest}/ ({', '.join(rendered.files)})")
+        try:
+            validate_rendered(rendered, host, Masker(secrets.values()), shown_dir=dest)
+        except CheckFailed as e:
+            failures.append(str(e).splitlines()[0])
+    return failures
