@@ -98,19 +98,20 @@ def silence(c: Context, matchers: str, hosts: str = "", duration: str = "2h", co
     exit_with(cli_silence(inv, selected, matchers, duration, comment))
 
 
-@task(klass=HostTask, positional=["which"], help={
+@task(klass=HostTask, help={
     "hosts": HOSTS_HELP,
-    "which": "silence ID(s), comma-separated",
+    "id": "silence ID(s), comma-separated (as `inv silence` printed them)",
     "all_mine": "every silence you (this user@machine) created"})
 @user_errors
-def unsilence(c: Context, which: str = "", hosts: str = "", all_mine: bool = False) -> None:
-    """End silences early: `inv unsilence -H HOST ID` or `inv unsilence -H HOST --all-mine`."""
+def unsilence(c: Context, hosts: str = "", id: str = "", all_mine: bool = False) -> None:  # noqa: A002
+    """End silences early: `inv unsilence -H HOST --id ID` or `inv unsilence -H HOST --all-mine`."""
+    # Both are flags: Invoke has no optional positionals, and a bare ID would be read as a task name.
     from fabfile.silences import cli_unsilence
 
-    if bool(which) == all_mine:
-        raise Exit("error: unsilence takes a silence ID or --all-mine (one of them)", code=2)
+    if bool(id) == all_mine:
+        raise Exit("error: unsilence takes --id ID or --all-mine (one of them)", code=2)
     inv, selected = select_hosts(c, hosts)
-    exit_with(cli_unsilence(inv, selected, which or "all-mine"))
+    exit_with(cli_unsilence(inv, selected, id or "all-mine"))
 
 
 ns = Collection(render, install_prometheus, install_alertmanager, deploy_configs, install_services,

@@ -533,7 +533,7 @@ class Drill:
             self.say(f"WARNING: --force: silence(s) would swallow {labels['alertname']}: {names}")
             return []
         return [f"an active silence would swallow {labels['alertname']}: {names} "
-                f"(remove it with `inv unsilence -H {self.host.name} ID`, or run with --force)"]
+                f"(remove it with `inv unsilence -H {self.host.name} --id ID`, or run with --force)"]
 
     def prechecks(self, apis: Apis, rule: Rule) -> dict[str, str]:
         problems = []

@@ -120,7 +120,7 @@ def test_silence_blocks_drill_and_unsilence_removes_it(quiet: Deployed) -> None:
     p = d.inv("test-alert", "-H", d.lab.name)
     assert p.returncode != 0 and "silence would swallow BotDown" in p.stdout and sid in p.stdout
     assert "stopped rosey-bot" not in p.stdout and bot_active(d)
-    p = d.inv("unsilence", "-H", d.lab.name, sid)
+    p = d.inv("unsilence", "-H", d.lab.name, "--id", sid)
     assert p.returncode == 0 and f"expired {sid}" in p.stdout
     assert not [s for s in apis(d).alertmanager.silences("active") if s["id"] == sid]
 
