@@ -7,6 +7,7 @@ round trips countable (`stats(conn)`; the bench reads it).
 - `run(conn, script, ...)`      one shell command (sudo -n by default), output hidden, RemoteError on failure
 - `probe(conn, {key: snippet})` several snippets in ONE command; `{key: Out}` (a str with `.rc`)
 - `stage(conn, data)`           SFTP bytes into a private staging dir (mode 0600), returns the staged path
+- `forget_stage(conn)`          a remote script removed the staging dir; the next `stage` makes a new one
 - `install_snippet(src, dest, owner, group, mode)`  shell text: atomic install of a staged file
 - `put_files(conn, [FileSpec])` stage several files + one sudo command installing them all
 - `sha256_snippet(paths)` / `parse_sha256(out)` / `sha256(conn, paths)`  checksums of remote files
@@ -241,6 +242,11 @@ def put_files(conn: Connection, files: Iterable[FileSpec], *, masker: Masker | N
         cmds.append(install_snippet(src, f.dest, f.owner, f.group, f.mode))
     script = "set -e\n" + "\n".join(cmds) + (f"\n{after}" if after else "")
     run(conn, script, what=what, masker=masker)
+
+
+def forget_stage(conn: Connection) -> None:
+    """A remote script removed this connection's staging dir: the next `stage` makes a new one."""
+    _keep(conn, "_rosey_stage", None)
 
 
 def cleanup(conn: Connection) -> None:

@@ -5,6 +5,11 @@ One probe reads the server's state (checksums, owners/modes, which services run)
 sudo script lays them out like the real directory (so the relative `rule_files` resolve), runs the
 server's own promtool/amtool on that copy, and only if every check passes moves the files into place
 and reloads the affected running services, confirming the reload through their metrics.
+
+Nothing is lost: the same script first keeps copies of the files it replaces. If activation breaks off,
+or a service does not confirm its reload (it can reject a config for reasons the validator cannot see:
+it reads the files as its own user, under systemd hardening, and may simply not answer in time), the
+previous files go back atomically, the services are reloaded again and must confirm the old config.
 Unit files are install-services' business and are left alone here.
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import posixpath
 import secrets
 import shlex
 from dataclasses import dataclass
@@ -24,6 +30,7 @@ from fabfile.inventory import HostSettings
 from fabfile.masking import Masker
 from fabfile.remote import (
     RemoteError,
+    forget_stage,
     install_snippet,
     one_line,
     parse_sha256,
@@ -151,41 +158,79 @@ def _parse_active(text: str) -> dict[str, bool]:
     return out
 
 
-_CONFIRM = r"""
-confirm() {  # name port metric-prefix t0
-  ok=""; ts=0
-  for _ in $(seq 1 TRIES); do
-    m=$(curl -sS --max-time 3 ${CFG:+-K "$CFG"} "http://127.0.0.1:$2/metrics" 2>/dev/null \
-        | grep -E "^$3_config_last_reload_(successful|success_timestamp_seconds) ")
-    ok=$(printf '%s\n' "$m" | awk '/_successful /{print $2}')
-    ts=$(printf '%s\n' "$m" | awk '/_timestamp_seconds /{printf "%d", $2}')
-    if [ "$ok" = 1 ] && [ "${ts:-0}" -ge "$4" ]; then
-      echo "reloaded $1 (last reload successful)"; return 0
-    fi
+_RELOAD = r"""
+reload_state() {  # port prefix -> "<successful> <last success, unix s>" from the service's own metrics
+  curl -sS --max-time 3 ${CFG:+-K "$CFG"} "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v p="$2" '
+    $1 == p "_config_last_reload_successful" { ok = $2 }
+    $1 == p "_config_last_reload_success_timestamp_seconds" { ts = sprintf("%d", $2) }
+    END { print (ok == "" ? "?" : ok), (ts == "" ? 0 : ts) }'
+}
+reload_svc() {  # name port: ask for a reload, then wait (at most WAIT s) until the metrics confirm it
+  local t0 prev st ok="?" ts=0 end why="not confirmed within WAIT s"
+  t0=$(date +%s); prev=$(reload_state "$2" "$1"); prev=${prev%% *}
+  systemctl reload "$1" || kill -HUP "$(systemctl show -p MainPID --value "$1")"
+  end=$(( $(date +%s) + WAIT ))
+  while :; do
+    st=$(reload_state "$2" "$1"); ok=${st%% *}; ts=${st##* }
+    if [ "$ok" = 1 ] && [ "$ts" -ge "$t0" ]; then echo "reloaded $1 (last reload successful)"; return 0; fi
+    # 1 before we asked, 0 now: the service read the files and rejected them; no point in waiting
+    if [ "$prev" = 1 ] && [ "$ok" = 0 ]; then why="rejected"; break; fi
+    [ "$(date +%s)" -lt "$end" ] || break
     sleep 0.5
   done
-  echo "$1: reload not confirmed: $3_config_last_reload_successful=${ok:-?}, last success at ${ts:-?}, \
-requested at $4"
-  journalctl -u "$1" -n 5 --no-pager -o cat 2>/dev/null | sed 's/^/  journal: /'
+  echo "$1: reload $why ($1_config_last_reload_successful=$ok)"
+  journalctl -u "$1" -n JOURNAL --no-pager -o cat 2>/dev/null | sed 's/^/  journal: /'
   return 1
 }
 """
+JOURNAL_LINES = 6
 
 
-def _confirm_fn() -> str:
-    """Shell function: wait until <svc>'s metrics say the last reload succeeded at/after t0."""
-    return _CONFIRM.replace("TRIES", str(RELOAD_WAIT_S * 2))
+def _reload_fns() -> str:
+    """Shell functions: read a service's reload metrics; reload it and wait for its confirmation
+    (a real deadline, so an unresponsive service cannot stretch the wait; early exit on a rejection)."""
+    return _RELOAD.replace("WAIT", str(RELOAD_WAIT_S)).replace("JOURNAL", str(JOURNAL_LINES))
+
+
+def _restore_fn(changes: list[Change], keep: str) -> str:
+    """Shell function `restore`: put every file this run touched back as it was before, each by an
+    atomic rename of a copy (owner, mode, ACLs, timestamps kept by `cp -a`); a file that did not exist
+    before is removed. Configs first, secrets last: the reverse of activation. rc 1 if anything failed."""
+    q = shlex.quote
+    body = ["restore() {", "  r=0"]
+    for i, c in reversed(list(enumerate(changes))):
+        dest, old = q(c.path), q(c.path + ".rosey-old")
+        body.append(f"  if [ -e {keep}/{i} ] || [ -L {keep}/{i} ]; then "
+                    f"{{ cp -a -- {keep}/{i} {old} && mv -fT {old} {dest}; }} || "
+                    f"{{ echo {q('could not restore ' + c.path)}; r=1; }}")
+        body.append(f"  elif [ -e {keep}/{i}.absent ]; then rm -f -- {dest} || r=1; fi")
+    body += ["  return $r", "}"]
+    return "\n".join(body)
 
 
 def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Change], reload: list[str],
                  with_auth: bool, secret_targets: list[Target]) -> str:
-    """One sudo script: lay out, validate, activate, reload+confirm. Exit 10 = validation failed
-    (nothing activated), 20 = activation failed, 30 = a reload was not confirmed."""
+    """One sudo script: lay out, validate, keep the current files, activate, reload+confirm, and put the
+    previous files back if activation or a reload fails.
+
+    Exit codes: 10 validation failed (nothing activated); 20 activation failed, previous files restored
+    (21: restoring failed too); 30 a reload was not confirmed, previous config restored and confirmed
+    (31: restoring the files failed; 32: restored, but the old config's reload was not confirmed either).
+    """
     q = shlex.quote
     base = host.base_dir.rstrip("/")
     v = f"/tmp/rosey-validate.{secrets.token_hex(6)}"  # literal: the check argv is quoted, no $VARS
-    lines = ["set -u", "umask 077", f"mkdir -m 0700 {v}/ {v}/secrets || exit 20", 'CFG=""',
-             f'trap \'rm -rf {v} ${{CFG:+"$CFG"}}\' EXIT']
+    keep = f"{v}/prev"  # root-only copies of the files about to be replaced
+    # the staged uploads go whatever happens (they may hold secrets); their dir too once it is empty
+    unstage = [f"rm -f -- {' '.join(q(p) for p in staged.values())}"] if staged else []
+    unstage += [f"rmdir {q(d)} 2>/dev/null && echo {_MARK} unstaged"
+                for d in sorted({posixpath.dirname(p) for p in staged.values()})]
+    lines = ["set -u", "umask 077", "exec 2>&1",  # one stream: messages stay in their section
+             "trap '' HUP PIPE",  # a dropped SSH connection must not stop us halfway (or mid-restore)
+             'CFG=""',
+             "cleanup() {", f"  rm -rf {v} ${{CFG:+\"$CFG\"}}", *(f"  {u}" for u in unstage), "}",
+             "trap cleanup EXIT", "trap 'exit 143' INT TERM",
+             f"mkdir -m 0700 {v}/ {v}/secrets {keep}/ || exit 20"]
     if with_auth:
         lines.append('CFG=$(mktemp /tmp/rosey-curl.XXXXXX); cat > "$CFG"')  # basic auth arrives on stdin
     # The validation copy: staged new files, current ones for the rest, named as in the real dir (so
@@ -207,25 +252,42 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
         lines.append(f"out=$({chk.shell()} 2>&1) || {{ printf '%s\\n' \"$out\" | sed 's#{v}/secrets/#{base}/"
                      f"secrets/#g; s#{v}/#{base}/#g'; echo {q(chk.name + ' failed')}; exit 10; }}")
     lines.append(f"echo {_MARK} activate")
+    lines.append(_restore_fn(changes, keep))
+    lines.append("fail() { restore && exit $1; exit $(( $1 + 1 )); }  # activation broke off: undo it")
+    # Keep what is there now (before anything moves; a failure here has changed nothing yet).
+    for i, c in enumerate(changes):
+        p = q(c.path)
+        lines.append(f"if [ -e {p} ] || [ -L {p} ]; then cp -a -- {p} {keep}/{i} || "
+                     f"{{ echo {q('could not keep a copy of ' + c.path)}; exit 20; }}; "
+                     f"else : > {keep}/{i}.absent; fi")
     lines.append(f"install -d -o root -g root -m 0755 {q(base)} {q(base + '/secrets')} || exit 20")
     for c in changes:
         if c.name in staged:
             lines.append(install_snippet(staged[c.name], c.path, c.owner, c.group, c.mode)
-                         .replace("|| exit 1", "|| exit 20"))
+                         .replace("|| exit 1", "|| fail 20"))
         else:  # owner/mode drift only: same bytes
             lines.append(f"{{ chown {q(c.owner)}:{q(c.group)} {q(c.path)} && "
-                         f"chmod {c.mode:04o} {q(c.path)}; }} || exit 20")
+                         f"chmod {c.mode:04o} {q(c.path)}; }} || fail 20")
     lines.append(f"echo {_MARK} reload")
     if reload:
-        lines.append(_confirm_fn())
-        lines.append("rc=0")
-        for svc in reload:
+        lines += [_reload_fns(), _restore_reload_fn(host, reload), 'did=""']
+        for svc in reload:  # stop at the first failure: later services still run their old config
             port = getattr(host, svc).port
-            lines.append(f"t0=$(date +%s); systemctl reload {svc} || "
-                         f"kill -HUP \"$(systemctl show -p MainPID --value {svc})\"")
-            lines.append(f"confirm {svc} {port} {svc} \"$t0\" || rc=30")
-        lines.append("exit $rc")
+            lines.append(f'did="$did {svc}"; reload_svc {svc} {port} || {{ restore_reload; exit $?; }}')
+    lines.append("exit 0")
     return "\n".join(lines)
+
+
+def _restore_reload_fn(host: HostSettings, reload: list[str]) -> str:
+    """Shell function `restore_reload`: a reload failed -> previous files back, then reload again every
+    service reloaded so far (even one that took the new config: its files are the old ones again) and
+    make it confirm the old config. Returns the script's exit code (30, 31 or 32)."""
+    body = ["restore_reload() {", f"  echo {_MARK} restore", "  restore || return 31", "  rr=30"]
+    for svc in reload:
+        port = getattr(host, svc).port
+        body.append(f'  case " $did " in *" {svc} "*) reload_svc {svc} {port} || rr=32;; esac')
+    body += ["  return $rr", "}"]
+    return "\n".join(body)
 
 
 def _sections(stdout: str) -> dict[str, str]:
@@ -263,7 +325,10 @@ def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext,
         script = apply_script(host, staged, changes, reload, auth, [t for t in tgts if t.secret])
         res = run(conn, script, check=False, masker=m, what="validate and activate configs",
                   stdin=curl_config(host, ctx.secrets) if auth else None)
-        return _outcome(res.exited, _sections(m(res.stdout + res.stderr)), changes, reload, idle, m)
+        sec = _sections(m(res.stdout + res.stderr))
+        if "unstaged" in sec:  # the script removed the (then empty) staging dir
+            forget_stage(conn)
+        return _outcome(res.exited, sec, changes, reload, idle, m)
     except RemoteError as e:
         return StepResult(STEP, "failed", m(str(e)))
 
@@ -288,17 +353,41 @@ def _dry_run(conn: Connection, changes: list[Change], reload: list[str], idle: l
     return StepResult(STEP, "changed", f"would update {len(changes)} file(s) (dry run)", details)
 
 
+def reload_failure(text: str) -> str:
+    """The script's one-line verdict on the reload that failed (the journal lines follow it)."""
+    for line in text.splitlines():
+        if ": reload rejected" in line or ": reload not confirmed" in line:
+            return line.strip()
+    return one_line(text)
+
+
+def _lines(text: str, m: Masker) -> list[str]:
+    return [m(ln) for ln in text.splitlines() if ln.strip()]
+
+
 def _outcome(rc: int, sec: dict[str, str], changes: list[Change], reload: list[str], idle: list[str],
              m: Masker) -> StepResult:
+    """Exit code + the script's sections -> the step's verdict (see `apply_script` for the codes)."""
     names = ", ".join(c.label() for c in changes)
     if rc == 10:
         msg = sec.get("validate", "") or sec.get("", "")
         return StepResult(STEP, "failed", "validation failed on the server; nothing activated, nothing "
                           f"reloaded: {one_line(msg, m, limit=600)}", m(msg).splitlines())
-    if rc == 30:
-        msg = sec.get("reload", "")
-        return StepResult(STEP, "failed", f"files updated ({names}) but a reload did not take",
-                          m(msg).splitlines())
+    if rc in (30, 31, 32):
+        why = m(reload_failure(sec.get("reload", "")))
+        after = {
+            30: "previous config restored and active again (reload confirmed)",
+            31: "restoring the previous files FAILED, new files may still be in place: check the server",
+            32: "previous files restored, but their reload was not confirmed either: check the server",
+        }[rc]
+        details = [ln for ln in _lines(sec.get("reload", ""), m) if ln.strip() != why]
+        return StepResult(STEP, "failed", f"{why}; {after}; not kept: {names}",
+                          details + _lines(sec.get("restore", ""), m))
+    if rc in (20, 21):
+        after = "the previous files are in place, nothing reloaded" if rc == 20 else \
+            "restoring the previous files FAILED too: check the server"
+        return StepResult(STEP, "failed", f"could not activate configs: "
+                          f"{one_line(sec.get('activate') or sec.get('') or '', m)}; {after}")
     if rc != 0:
         return StepResult(STEP, "failed", f"could not activate configs (exit {rc}): "
                           f"{one_line(sec.get('activate') or sec.get('') or '', m)}")
@@ -308,4 +397,3 @@ def _outcome(rc: int, sec: dict[str, str], changes: list[Change], reload: list[s
         details.append(f"not running (placed only): {', '.join(idle)}")
     how = f"reloaded {', '.join(reload)}" if reload else "no reload needed"
     return StepResult(STEP, "changed", f"updated {len(changes)} file(s); {how}", details)
-

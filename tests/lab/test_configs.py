@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,75 @@ def test_broken_rule_is_refused_with_promtools_message(deployed_lab, tmp_path):
     assert d.lab.run(f"sudo sha256sum {RULES}", check=True).stdout == before
     assert d.main_pids() == pids
     assert rule_names(d) == live and "BrokenRule" not in live
+
+
+# A real reload failure the validator cannot see: the new rules file is readable by root (promtool ran as
+# root, so validation passes) but not by the `prometheus` user, so Prometheus itself rejects the reload.
+# The step cannot be made to install such a file (its modes are fixed, and `install -m` drops inherited
+# ACLs), so a helper on the server does it the moment the new file lands: it freezes Prometheus, waits
+# for the rename, makes the new file 0600 root:root, then lets Prometheus go. Freezing only orders
+# events (the SIGHUP cannot be handled before the chmod); the rejection is Prometheus's own.
+UNREADABLE = """
+f={rules}; pid={pid}; ino=$(stat -c %i "$f")
+kill -STOP "$pid"; trap 'kill -CONT "$pid"' EXIT
+for _ in $(seq 1 1200); do
+  if [ "$(stat -c %i "$f")" != "$ino" ]; then chmod 0600 "$f"; echo "made the new file unreadable"; break; fi
+  sleep 0.05
+done
+"""
+HELPER = "rosey-test-unreadable-rules"
+RELOAD_RULE = """
+  - name: deploy_test_reload
+    rules:
+      - alert: ReloadTestRule
+        expr: vector(1) == 3
+        labels:
+          severity: info
+"""
+STATE = "sudo sha256sum /opt/rosey-bot/monitoring/*.yml /opt/rosey-bot/monitoring/secrets/*; " \
+        "sudo stat -c '%U %G %a %n' /opt/rosey-bot/monitoring/*.yml /opt/rosey-bot/monitoring/secrets/*"
+
+
+def reload_ok(d) -> dict[str, str]:
+    out = {}
+    for port, name in ((9090, "prometheus"), (9093, "alertmanager")):
+        r = d.get(port, "/metrics")
+        r.raise_for_status()
+        m = re.search(rf"^{name}_config_last_reload_successful (\S+)$", r.text, re.M)
+        out[name] = m.group(1) if m else "?"
+    return out
+
+
+def test_reload_rejected_after_validation_restores_the_previous_config(deployed_lab, tmp_path):
+    d = deployed_lab
+    pids = d.main_pids()
+    before = d.lab.run(STATE, check=True).stdout
+    live = rule_names(d)
+    assert reload_ok(d) == {"prometheus": "1", "alertmanager": "1"}
+    script = UNREADABLE.format(rules=RULES, pid=pids["prometheus"])
+    d.lab.run(f"sudo systemd-run --quiet --collect --unit={HELPER} bash -c {shlex.quote(script)}", check=True)
+    try:
+        frozen = d.lab.run(f"for _ in $(seq 1 100); do ps -o stat= -p {pids['prometheus']} | grep -q T && "
+                           "exit 0; sleep 0.1; done; exit 1")
+        assert frozen.ok, "the helper did not freeze prometheus"
+        t0 = time.monotonic()
+        p = d.inv("deploy-configs", "-H", "lab", env={RULES_ENV: str(rules_file(tmp_path, RELOAD_RULE))})
+        took = time.monotonic() - t0
+    finally:
+        d.lab.run(f"sudo systemctl stop {HELPER}; sudo kill -CONT {pids['prometheus']}")
+    helper_log = d.lab.run(f"sudo journalctl -u {HELPER} -o cat --no-pager").stdout
+    assert "made the new file unreadable" in helper_log, helper_log
+    assert p.returncode != 0
+    assert "deploy-configs: FAILED" in p.stdout
+    assert "prometheus: reload rejected (prometheus_config_last_reload_successful=0)" in p.stdout
+    assert "previous config restored and active again" in p.stdout
+    assert "permission denied" in p.stdout  # Prometheus's own reason, from its journal
+    assert "reloaded prometheus (last reload successful)" in p.stdout  # the old config, confirmed
+    d.assert_no_secret(p.stdout)
+    assert took < 60, "a rejected reload is detected at once, not after the confirmation timeout"
+    assert d.lab.run(STATE, check=True).stdout == before  # byte-identical, same owners and modes
+    assert d.main_pids() == pids  # nothing restarted
+    assert reload_ok(d) == {"prometheus": "1", "alertmanager": "1"}
+    assert rule_names(d) == live and "ReloadTestRule" not in live
+    leftovers = d.lab.run("ls -d /tmp/rosey-* /opt/rosey-bot/monitoring/*.rosey-* 2>/dev/null; true").stdout
+    assert leftovers.strip() == ""  # staging and validation dirs, temp files: all gone

@@ -102,9 +102,9 @@ def test_apply_script_validates_before_activating(setup):
     script = configs.apply_script(host, {"alert_rules.yml": "/tmp/rosey-stage.x/ab-alert_rules.yml"},
                                   changes, ["prometheus"], True, [t for t in tgts if t.secret])
     assert script.index("promtool check config") < script.index("install -o root") < script.index(
-        "systemctl reload prometheus")
+        "reload_svc prometheus 9090")
     assert "systemctl restart" not in script
-    assert "systemctl reload alertmanager" not in script
+    assert "reload_svc alertmanager" not in script
     assert "pw-Very-Secret-1" not in script  # the password reaches curl via stdin only
     assert "/usr/local/bin/promtool" in script and "/usr/local/bin/amtool" in script
 
@@ -114,3 +114,51 @@ def test_probe_parsers():
         "/opt/x/secrets/web_password": ("root", "prometheus", 0o640)}
     assert configs._parse_active("prometheus active\nalertmanager inactive") == {
         "prometheus": True, "alertmanager": False}
+
+
+def test_apply_script_keeps_copies_before_anything_moves(setup):
+    host, _, tgts = setup
+    sha, stat = server_state(tgts, edit=lambda t: b"x" if t.name == "alert_rules.yml" else t.data)
+    changes = configs.plan(tgts, sha, stat)
+    script = configs.apply_script(host, {"alert_rules.yml": "/tmp/rosey-stage.x/ab-alert_rules.yml"},
+                                  changes, ["prometheus"], True, [t for t in tgts if t.secret])
+    keep = script.index("cp -a -- /opt/rosey-bot/monitoring/alert_rules.yml")
+    assert script.index("promtool check rules") < keep
+    assert script.index("cp -a --") < script.index("install -o root")
+    assert "|| fail 20" in script and "|| exit 20" in script.split("install -o root")[0]
+    assert "reload_svc prometheus 9090 || { restore_reload; exit $?; }" in script
+    assert "reload_svc alertmanager" not in script
+    assert "rm -f -- /tmp/rosey-stage.x/ab-alert_rules.yml" in script  # in the EXIT trap: always
+    assert "rmdir /tmp/rosey-stage.x" in script
+
+
+def test_no_reload_means_no_restore_reload(setup):
+    host, _, tgts = setup
+    sha, stat = server_state(tgts)
+    path = next(t.path for t in tgts if t.name == "smtp_password")
+    stat[path] = ("root", "root", 0o644)
+    changes = configs.plan(tgts, sha, stat)
+    script = configs.apply_script(host, {}, changes, [], False, [t for t in tgts if t.secret])
+    assert "restore_reload" not in script and "reload_svc" not in script
+    assert "rmdir" not in script  # nothing staged, no staging dir of ours to remove
+
+
+def test_reload_failure_picks_the_verdict_line():
+    verdict = "prometheus: reload rejected (prometheus_config_last_reload_successful=0)"
+    assert configs.reload_failure(verdict + '\n  journal: msg="Error reloading config"') == verdict
+    assert configs.reload_failure("alertmanager: reload not confirmed within 45 s (x=?)\n").startswith(
+        "alertmanager: reload not confirmed")
+    assert configs.reload_failure("") == "no output"
+
+
+def test_outcome_of_a_failed_restore_says_to_check_the_server(setup):
+    sec = {"reload": "prometheus: reload rejected (prometheus_config_last_reload_successful=0)",
+           "restore": "could not restore /opt/rosey-bot/monitoring/alert_rules.yml"}
+    _, _, tgts = setup
+    sha, stat = server_state(tgts, edit=lambda t: b"x" if t.name == "alert_rules.yml" else t.data)
+    changes = configs.plan(tgts, sha, stat)
+    res = configs._outcome(31, sec, changes, ["prometheus"], [], Masker())
+    assert res.failed and "restoring the previous files FAILED" in res.summary
+    assert "could not restore /opt/rosey-bot/monitoring/alert_rules.yml" in res.details
+    res = configs._outcome(32, sec, changes, ["prometheus"], [], Masker())
+    assert "their reload was not confirmed either" in res.summary

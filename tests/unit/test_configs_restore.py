@@ -1,0 +1,188 @@
+"""deploy-configs' "nothing is lost" path, by running the real generated script against a temp directory.
+
+Why run it instead of reading it: the restore is shell, and only executing it shows that the previous
+files really come back byte for byte, that the services are asked to reload the old config, and that the
+staging dir goes away. systemctl/curl/journalctl are stubs that act like a service which rejects files
+containing REJECT, never answers for files containing HANG, and accepts anything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fabfile import render
+from fabfile.inventory import load_inventory
+from fabfile.masking import Masker
+from fabfile.steps import configs
+
+SECRETS = {"web_password": "pw-Very-Secret-1", "smtp_password": "smtp-Secret-2"}
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the script installs files as root:root")
+
+# A service stand-in: reload reads the config dir like the real one would; metrics come from a state file.
+SYSTEMCTL = r"""#!/bin/bash
+state=$STUB_STATE
+case "$1" in
+  reload)
+    echo "$2" >> "$state/reloads"
+    if grep -qs HANG "$STUB_BASE"/*.yml; then exit 0; fi
+    if grep -qs REJECT "$STUB_BASE"/*.yml; then
+      ts=$(cat "$state/$2.ts" 2>/dev/null || echo 0); echo "0 $ts" > "$state/$2"
+      echo "error loading config: pw-Very-Secret-1 was rejected" > "$state/journal"
+    else
+      now=$(date +%s); echo "$now" > "$state/$2.ts"; echo "1 $now" > "$state/$2"
+    fi ;;
+  show) echo 4242 ;;
+esac
+"""
+CURL = r"""#!/bin/bash
+for f in "$STUB_STATE"/prometheus "$STUB_STATE"/alertmanager; do
+  [ -f "$f" ] || continue
+  n=$(basename "$f"); read -r ok ts < "$f"
+  echo "${n}_config_last_reload_successful $ok"
+  echo "${n}_config_last_reload_success_timestamp_seconds $ts"
+done
+"""
+JOURNALCTL = """#!/bin/bash
+cat "$STUB_STATE/journal" 2>/dev/null
+"""
+KILL_NOTHING = "#!/bin/bash\nexit 0\n"
+
+
+@dataclasses.dataclass
+class Box:
+    host: object
+    base: Path
+    stage: Path
+    state: Path
+    env: dict[str, str]
+    targets: list
+
+
+@pytest.fixture
+def box(tmp_path, monkeypatch) -> Box:
+    inv = load_inventory()
+    base, stage, state, stubs, bins = (tmp_path / n for n in ("base", "stage", "state", "stubs", "bin"))
+    for d in (base, stage, state, stubs, bins):
+        d.mkdir()
+    host = dataclasses.replace(inv.host("lab"), base_dir=str(base))
+    rendered = render.render_host(inv, host, SECRETS)
+    for name in render.CONFIG_FILES:  # the server's current, working config
+        (base / name).write_text(rendered.files[name])
+        (base / name).chmod(render.CONFIG_MODE)
+    for name, text in (("systemctl", SYSTEMCTL), ("curl", CURL), ("journalctl", JOURNALCTL)):
+        (stubs / name).write_text(text)
+        (stubs / name).chmod(0o755)
+    for tool in ("promtool", "amtool"):  # validation passes: the point is what happens after it
+        (bins / tool).write_text(KILL_NOTHING)
+        (bins / tool).chmod(0o755)
+    monkeypatch.setattr(render, "BIN_DIR", str(bins))
+    monkeypatch.setattr(configs, "RELOAD_WAIT_S", 2)
+    for svc in render.SERVICES:  # both running a successfully loaded config
+        (state / svc).write_text("1 1000\n")
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "STUB_STATE": str(state),
+           "STUB_BASE": str(base)}
+    return Box(host, base, stage, state, env, configs.targets(host, rendered))
+
+
+def shas(d: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+def deploy(box: Box, new: dict[str, str], missing: str = "") -> tuple[int, dict[str, str], list]:
+    """Stage `new` {filename: text} (but not `missing`), plan against the temp dir, run the script;
+    (rc, sections, changes)."""
+    tgts = [dataclasses.replace(t, data=new[t.name].encode()) if t.name in new else t
+            for t in box.targets if not t.secret]
+    sha = {t.path: hashlib.sha256(Path(t.path).read_bytes()).hexdigest() for t in tgts}
+    stat = {t.path: (t.owner, t.group, t.mode) for t in tgts}
+    changes = configs.plan(tgts, sha, stat)
+    staged = {}
+    for c in changes:
+        p = box.stage / f"ab-{c.name}"
+        if c.name != missing:
+            p.write_bytes(c.data)
+        staged[c.name] = str(p)
+    reload, _ = configs.services_to_reload(changes, {s: True for s in render.SERVICES})
+    script = configs.apply_script(box.host, staged, changes, reload, False, [])
+    p = subprocess.run(["bash", "-c", script], env=box.env, capture_output=True, text=True, timeout=60)
+    return p.returncode, configs._sections(p.stdout + p.stderr), changes
+
+
+def reloads(box: Box) -> list[str]:
+    f = box.state / "reloads"
+    return f.read_text().split() if f.exists() else []
+
+
+def rules_with(word: str, box: Box) -> str:
+    return (box.base / "alert_rules.yml").read_text() + f"# {word}\n"
+
+
+def test_rejected_reload_restores_the_previous_files_and_reloads_them(box):
+    before = shas(box.base)
+    rc, sec, changes = deploy(box, {"alert_rules.yml": rules_with("REJECT", box)})
+    assert rc == 30, sec
+    assert shas(box.base) == before  # byte-identical, and no .rosey-new/.rosey-old left behind
+    assert reloads(box) == ["prometheus", "prometheus"]  # the new config, then the old one again
+    assert (box.state / "prometheus").read_text().startswith("1 ")  # the old config confirmed
+    assert "reloaded prometheus" in sec["restore"]
+    assert not box.stage.exists() and "unstaged" in sec  # the staging dir is gone
+    res = configs._outcome(rc, sec, changes, ["prometheus"], [], Masker(SECRETS.values()))
+    assert res.failed
+    assert res.summary.startswith("prometheus: reload rejected (prometheus_config_last_reload_successful=0)")
+    assert "previous config restored and active again" in res.summary
+    assert any("journal: error loading config: ******** was rejected" in d for d in res.details)
+    assert "pw-Very-Secret-1" not in res.summary + "\n".join(res.details)
+
+
+def test_unanswered_reload_times_out_and_is_rolled_back(box):
+    before = shas(box.base)
+    rc, sec, changes = deploy(box, {"alert_rules.yml": rules_with("HANG", box)})
+    # the restored files no longer hang the stand-in, so the old config confirms
+    assert rc == 30, sec
+    assert "prometheus: reload not confirmed within 2 s" in sec["reload"]
+    assert shas(box.base) == before
+
+
+def test_web_yml_rejected_by_prometheus_rolls_back_both_services(box):
+    """A file two services read: the one that took it (or was not reached) ends up on the old config too."""
+    before = shas(box.base)
+    web = (box.base / "web.yml").read_text() + "# REJECT\n"
+    rc, sec, _ = deploy(box, {"web.yml": web})
+    assert rc == 30, sec
+    # prometheus rejected it first, so alertmanager was never asked: only prometheus reloads again
+    assert reloads(box) == ["prometheus", "prometheus"]
+    assert shas(box.base) == before
+
+
+def test_success_keeps_the_new_files_and_leaves_nothing_behind(box):
+    new = rules_with("fine", box)
+    rc, sec, _ = deploy(box, {"alert_rules.yml": new})
+    assert rc == 0, sec
+    assert (box.base / "alert_rules.yml").read_text() == new
+    assert oct((box.base / "alert_rules.yml").stat().st_mode & 0o777) == oct(render.CONFIG_MODE)
+    assert sorted(p.name for p in box.base.iterdir() if p.is_file()) == sorted(render.CONFIG_FILES)
+    assert reloads(box) == ["prometheus"]
+    assert not box.stage.exists()
+    assert "restore" not in sec
+
+
+def test_activation_breaking_off_puts_back_what_was_already_moved(box):
+    before = shas(box.base)
+    new = {"prometheus.yml": (box.base / "prometheus.yml").read_text() + "# new\n",
+           "alert_rules.yml": rules_with("new", box)}
+    # the second staged file is missing: its install fails after prometheus.yml was already moved
+    rc, sec, changes = deploy(box, new, missing="alert_rules.yml")
+    assert [c.name for c in changes] == ["prometheus.yml", "alert_rules.yml"]
+    assert rc == 20, sec
+    assert shas(box.base) == before
+    assert reloads(box) == []
+    res = configs._outcome(rc, sec, changes, ["prometheus"], [], Masker())
+    assert "the previous files are in place, nothing reloaded" in res.summary
+
