@@ -11,9 +11,11 @@ import contextlib
 import re
 import socket
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -45,6 +47,65 @@ def parse_time(text: str) -> float:
     return base + (float("0" + m.group(2)) if m.group(2) else 0.0)
 
 
+def local_now() -> float:
+    """This machine's clock (one seam, so tests can pretend it disagrees with the server's)."""
+    return time.time()
+
+
+class ServerClock:
+    """The server's clock, learnt from the HTTP `Date` headers of its answers.
+
+    Why: times we send (an alert's `endsAt`, a silence's `startsAt`) are judged by the SERVER's clock, and a
+    laptop's clock is routinely seconds off a VPS's. `Date` has a 1 s resolution, so each answer bounds the
+    offset (server - local): `Date - t_received <= offset < Date + 1 - t_sent`. Intersecting the recent
+    answers' bounds narrows it to well under a second after a few polls; a window (not all history) lets a
+    stepped or drifting server clock move the estimate.
+    """
+
+    def __init__(self, window: int = 30) -> None:
+        self._samples: deque[tuple[float, float]] = deque(maxlen=window)
+
+    def observe(self, date_header: str | None, t_sent: float, t_received: float) -> None:
+        if not date_header:
+            return
+        try:
+            server = parsedate_to_datetime(date_header).timestamp()
+        except (TypeError, ValueError):
+            return
+        self._samples.append((server - t_received, server + 1.0 - t_sent))
+
+    @property
+    def known(self) -> bool:
+        return bool(self._samples)
+
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of offset = server - local, in seconds; (0, 0) before any answer."""
+        if not self._samples:
+            return 0.0, 0.0
+        lo = max(s[0] for s in self._samples)
+        hi = min(s[1] for s in self._samples)
+        if lo > hi:  # the server's clock moved within the window: trust the newest answer alone
+            lo, hi = self._samples[-1]
+        return lo, hi
+
+    @property
+    def offset(self) -> float:
+        lo, hi = self.bounds()
+        return (lo + hi) / 2
+
+    def now(self) -> float:
+        """Best estimate of the server's time now (epoch seconds)."""
+        return local_now() + self.offset
+
+    def past(self, margin: float = 1.0) -> float:
+        """A time certainly already past on the server: the lower bound minus `margin`."""
+        return local_now() + self.bounds()[0] - margin
+
+    def describe(self) -> str:
+        lo, hi = self.bounds()
+        return f"server clock {self.offset:+.1f}s vs this machine (between {lo:+.2f}s and {hi:+.2f}s)"
+
+
 @dataclass
 class Http:
     """One service endpoint: base URL, optional basic auth, masking of every error text."""
@@ -55,11 +116,14 @@ class Http:
     timeout: float = DEFAULT_TIMEOUT
     masker: Masker = field(default_factory=Masker)
     session: requests.Session = field(default_factory=requests.Session, repr=False)
+    clock: ServerClock = field(default_factory=ServerClock, repr=False)
 
     def request(self, method: str, path: str, **kw: Any) -> requests.Response:
         url = self.base_url.rstrip("/") + path
         try:
+            t_sent = local_now()
             r = self.session.request(method, url, auth=self.auth, timeout=self.timeout, **kw)
+            self.clock.observe(r.headers.get("Date"), t_sent, local_now())
         except requests.RequestException as e:
             reason = type(e).__name__
             if isinstance(e, requests.ConnectionError):
@@ -81,6 +145,21 @@ class Http:
             return r.json()
         except ValueError:
             raise ApiError(f"{self.name}: {method} {path}: answer is not JSON") from None
+
+    def _learn_clock(self) -> None:
+        """A fresh client (first call, or after a reconnect) has not seen the server's clock: ask once."""
+        if not self.clock.known:
+            self.request("GET", "/-/healthy")
+
+    def server_now(self) -> float:
+        """The server's time now (best estimate)."""
+        self._learn_clock()
+        return self.clock.now()
+
+    def server_past(self, margin: float = 1.0) -> float:
+        """A time certainly already past on the server (see `ServerClock.past`)."""
+        self._learn_clock()
+        return self.clock.past(margin)
 
     def healthy(self) -> bool:
         try:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_hex
 from typing import IO, Any, Protocol
 
 import yaml
@@ -32,6 +33,7 @@ ALERT = "BotDown"
 BOT_JOB = "rosey-bot"
 BOT_UNIT = "rosey-bot"
 SYNTHETIC = "RoseyMonitoringTest"
+RESTART_ECHO = "BotRestarting"  # fires after every restart of the bot, the drill's own included
 GRACE = 30.0  # seconds on top of the computed bound before a wait gives up (the issue's "bound + 30 s")
 FAIL_GRACE = 10.0  # a failed notification request with no success within this -> the path is failing
 RESTART_BUDGET = 180.0  # how long we keep trying to get the bot running again (reconnecting as needed)
@@ -389,9 +391,10 @@ def receiver_integrations(am_config: dict, receiver: str, resolved: bool = False
     return {}
 
 
-def _ended(alert: dict) -> bool:
+def _ended(alert: dict, server_now: float) -> bool:
+    """Judged by the server's clock (Alertmanager's), never this machine's."""
     try:
-        return parse_time(alert.get("endsAt") or "") <= time.time()
+        return parse_time(alert.get("endsAt") or "") <= server_now
     except ValueError:
         return False
 
@@ -528,7 +531,7 @@ class Drill:
         hits = [s for s in apis.alertmanager.silences("active") if silence_matches(s, labels)]
         if not hits:
             return []
-        names = "; ".join(describe(s) for s in hits)
+        names = "; ".join(describe(s, apis.alertmanager.clock.now()) for s in hits)
         if self.force:
             self.say(f"WARNING: --force: silence(s) would swallow {labels['alertname']}: {names}")
             return []
@@ -588,6 +591,18 @@ class Drill:
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
 
+    def restart_echo_note(self) -> str:
+        """Why: every restart — the drill's own — trips the restart alert a few minutes later; say so before
+        whoever reads the mail takes it for a new problem."""
+        try:
+            rule = load_rule(self.rules_path, RESTART_ECHO)
+        except DrillFailed:
+            return f"note: {BOT_UNIT} was restarted; restart alerts that follow are expected, not a problem"
+        sev = rule.labels.get("severity", "")
+        sev = f" ({sev})" if sev else ""
+        return (f"note: {RESTART_ECHO}{sev} will fire for a few minutes — the expected echo of this drill's "
+                f"restart of {BOT_UNIT}, not a problem")
+
     # -- main flows
     def run(self, synthetic: bool = False) -> DrillResult:
         stopped = False
@@ -627,6 +642,8 @@ class Drill:
                 if result is None:
                     result = DrillResult(False, "aborted", self.timeline, bounds)
                 result.bot_active = active
+                if active:
+                    result.details.append(self.restart_echo_note())
                 if not active:
                     result.ok = False
                     result.message += (f"; !!! {BOT_UNIT} could NOT be confirmed running on "
@@ -707,7 +724,7 @@ class Drill:
         tl.mark("resolved")
         self.wait(f"Alertmanager: {rule.name} resolved", deadline, t_start,
                   lambda a: not [x for x in a.alertmanager.alerts({"alertname": rule.name})
-                                 if not _ended(x)])
+                                 if not _ended(x, a.alertmanager.server_now())])
         tl.mark("resolved in alertmanager")
         need_r = self.expected(self.t.apis(), receivers, resolved=True) if notify else {}
         if need_r:
@@ -721,9 +738,42 @@ class Drill:
         return (f"drill passed: detection {det:.1f}s ({verdict} the bound of {b.detect:g}s), "
                 f"recovery {tl.between('started', tl.events[-1][0]) or 0:.1f}s")
 
+    def resolve_synthetic(self, labels: dict[str, str], annotations: dict[str, str], starts: float,
+                          firing_ends: float) -> None:
+        """Post the test alert again with `endsAt` certainly in Alertmanager's past, and check it took.
+
+        Why not "now" on this machine: if this clock is ahead of the server's even by 0.3 s, that endsAt
+        is still in the server's future, and Alertmanager's merge keeps the LATER end of the two postings
+        (the firing one's, an hour away) — the resolve is answered 200 and silently ignored.
+        """
+        am = self.t.apis().alertmanager
+        ends = max(starts, am.server_past(margin=1.0))
+        try:
+            am.post_alerts([{"labels": labels, "annotations": annotations,
+                             "startsAt": iso(starts), "endsAt": iso(ends)}])
+        except ApiError as e:
+            raise DrillFailed(f"Alertmanager rejected the resolve of {SYNTHETIC} (endsAt {iso(ends)}, "
+                              f"{am.clock.describe()}): {e}") from None
+        self._still_held(self.t.apis(), labels, firing_ends)  # an ignored resolve fails here, at once
+
+    @staticmethod
+    def _still_held(apis: Apis, labels: dict[str, str], firing_ends: float) -> bool:
+        """Still active; DrillFailed at once if Alertmanager kept the firing posting's end (resolve ignored),
+        instead of waiting out the deadline in silence."""
+        held = apis.alertmanager.alerts(labels)
+        for a in held:
+            with contextlib.suppress(ValueError):
+                if parse_time(a.get("endsAt") or "") >= firing_ends - 1:
+                    raise DrillFailed(
+                        f"Alertmanager ignored the resolve of {SYNTHETIC}: it still ends at "
+                        f"{a.get('endsAt')} (the firing posting's end); {apis.alertmanager.clock.describe()}")
+        return bool(held)
+
     def synthetic_labels(self, apis: Apis) -> dict[str, str]:
+        """`drill_run` makes each run a NEW alert: re-posting one Alertmanager already notified would be
+        deduplicated (no mail until repeat_interval) and the drill would wait for nothing."""
         labels = {"alertname": SYNTHETIC, "severity": "critical", "env": self.host.env,
-                  "job": "rosey-drill", "instance": me(), "drill": "true"}
+                  "job": "rosey-drill", "instance": me(), "drill": "true", "drill_run": token_hex(4)}
         with contextlib.suppress(ApiError):
             labels.update({k: v for k, v in apis.prometheus.external_labels().items() if k not in labels})
         labels.setdefault("cluster", "rosey-bot")
@@ -739,8 +789,13 @@ class Drill:
         problems = self.silence_problems(apis, labels)
         if problems:
             raise DrillFailed("pre-check failed: " + "; ".join(problems))
-        if apis.alertmanager.alerts({"alertname": SYNTHETIC}):
-            self.say(f"note: a {SYNTHETIC} alert is still active from an earlier run; re-posting it")
+        mine = {k: labels[k] for k in ("alertname", "job", "instance")}
+        for old in apis.alertmanager.alerts(mine):  # an earlier run's, e.g. killed before its clean-up
+            self.say(f"note: resolving a {SYNTHETIC} alert left active by an earlier run "
+                     f"(drill_run={(old.get('labels') or {}).get('drill_run', '?')})")
+            old_start = parse_time(old.get("startsAt") or iso(apis.alertmanager.server_now()))
+            apis.alertmanager.post_alerts([{"labels": old.get("labels") or {}, "startsAt": iso(old_start),
+                                            "endsAt": iso(max(old_start, apis.alertmanager.server_past()))}])
         notify_budget = self.timeout or (b.group_wait + b.group_interval + GRACE)
         resolve_budget = self.timeout or (b.group_interval + GRACE)
         annotations = {"summary": f"DRILL: synthetic test alert from `inv test-alert --synthetic` by {me()} "
@@ -751,16 +806,18 @@ class Drill:
         base_groups = set(self.active_groups(apis))
         tl = self.timeline
         posted = False
+        # Both times come from Alertmanager's clock: it alone decides whether our endsAt is past.
+        starts = apis.alertmanager.server_now() - 1.0
+        firing_ends = starts + 3600
         try:
-            now = time.time()
             apis.alertmanager.post_alerts([{"labels": labels, "annotations": annotations,
-                                            "startsAt": iso(now), "endsAt": iso(now + 3600)}])
+                                            "startsAt": iso(starts), "endsAt": iso(firing_ends)}])
             posted = True
             tl.mark("posted")
             t0 = time.monotonic()
             deadline = t0 + notify_budget
             held = self.wait(f"Alertmanager: holds {SYNTHETIC}", deadline, t0,
-                             lambda x: x.alertmanager.alerts({"alertname": SYNTHETIC}) or None)
+                             lambda x: x.alertmanager.alerts(labels) or None)
             tl.mark("in alertmanager")
             receivers = sorted({r["name"] for x in held for r in x.get("receivers", [])})
             need = self.expected(apis, receivers, resolved=False)
@@ -773,14 +830,13 @@ class Drill:
                                        need, base, base_groups, False, SYNTHETIC)
             tl.mark("notified")
             groups_at_notify = set(self.active_groups(self.t.apis()))
-            self.t.apis().alertmanager.post_alerts([{"labels": labels, "annotations": annotations,
-                                                     "startsAt": iso(now), "endsAt": iso()}])
+            self.resolve_synthetic(labels, annotations, starts, firing_ends)
             posted = False
             tl.mark("resolved")
             t1 = time.monotonic()
             deadline = t1 + resolve_budget
             self.wait(f"Alertmanager: {SYNTHETIC} resolved", deadline, t1,
-                      lambda x: not x.alertmanager.alerts({"alertname": SYNTHETIC}))
+                      lambda x: not self._still_held(x, labels, firing_ends))
             need_r = self.expected(self.t.apis(), receivers, resolved=True)
             if need_r:
                 self.wait_notified(f"Alertmanager: resolved {', '.join(need_r)} notification sent", deadline,
@@ -791,8 +847,7 @@ class Drill:
         finally:
             if posted:  # never leave the test alert firing
                 try:
-                    self.t.apis().alertmanager.post_alerts([{"labels": labels, "annotations": annotations,
-                                                             "endsAt": iso()}])
+                    self.resolve_synthetic(labels, annotations, starts, firing_ends)
                 except Exception as e:
                     self.say(f"WARNING: could not resolve the {SYNTHETIC} alert ({_why(e)}); it expires "
                              f"by itself within the hour")
@@ -813,6 +868,8 @@ def report(result: DrillResult, log: Callable[[str], None]) -> None:
             f"expected bound: {result.bounds.detect_text()}")
     if result.bot_active is not None:
         log(f"{BOT_UNIT}: {'active' if result.bot_active else '!!! NOT ACTIVE !!!'}")
+    for line in result.details:
+        log(line)
     log(("OK: " if result.ok else "FAILED: ") + result.message)
 
 

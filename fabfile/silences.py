@@ -98,12 +98,14 @@ def silence_matches(silence: dict, labels: dict[str, str]) -> bool:
     return all(Matcher.from_api(m).matches(labels) for m in silence.get("matchers", []))
 
 
-def describe(silence: dict) -> str:
+def describe(silence: dict, server_now: float | None = None) -> str:
+    """One line; "min left" by the server's clock when known (`server_now`)."""
     ms = " ".join(str(Matcher.from_api(m)) for m in silence.get("matchers", []))
     ends = silence.get("endsAt", "")
     left = ""
+    now = time.time() if server_now is None else server_now
     with contextlib.suppress(ValueError):
-        left = f", {max(0, parse_time(ends) - time.time()) / 60:.0f} min left"
+        left = f", {max(0, parse_time(ends) - now) / 60:.0f} min left"
     return (f"{silence.get('id')} [{ms}] by {silence.get('createdBy')} "
             f"({silence.get('comment', '')!s}{left})")
 
@@ -120,7 +122,9 @@ def create(am: AlertmanagerApi, matchers: list[Matcher], duration: float, commen
                            "is refused by Alertmanager)")
     if not comment.strip():
         raise SilenceError('give --comment "why" (it is shown to everyone who sees the silence)')
-    now = time.time()
+    # The server's clock, not ours: with ours ahead, the silence would sit "pending" (not yet muting) and end
+    # that much later. A start slightly past is clamped to "now" by Alertmanager.
+    now = am.server_now() - 1.0
     return am.create_silence([m.api() for m in matchers], now, now + duration, created_by or me(), comment)
 
 
@@ -193,7 +197,7 @@ def cli_unsilence(inventory: Inventory, hosts: list[HostSettings], which: str) -
             if not gone:
                 print(f"{host.name}: no active silence created by {me()}")
             for s in gone:
-                print(f"{host.name}: expired {describe(s)}")
+                print(f"{host.name}: expired {describe(s, am.clock.now())}")
             return 0
         code = max(code, _on_host(inventory, host, drop))
     return code

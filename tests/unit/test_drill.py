@@ -12,11 +12,13 @@ import os
 import signal
 import threading
 import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 
 from fabfile import silences
-from fabfile.api import ApiError, local_apis, notify_counts, parse_metrics, parse_time
+from fabfile.api import ApiError, iso, local_apis, notify_counts, parse_metrics, parse_time
 from fabfile.drill import (
     SYNTHETIC,
     Bounds,
@@ -320,3 +322,110 @@ def test_silence_cli_refuses_bad_input_before_connecting() -> None:
         silences.cli_silence(inv, [inv.host("lab")], "alertname", "2h", "x")
     with pytest.raises(silences.SilenceError):
         silences.cli_silence(inv, [inv.host("lab")], "alertname=BotDown", "2 hours", "x")
+
+
+# ---------------------------------------------------------------- clocks: the server's, never ours
+
+
+def test_server_clock_bounds_narrow_from_date_headers() -> None:
+    from fabfile.api import ServerClock
+
+    c = ServerClock()
+    assert not c.known and c.bounds() == (0.0, 0.0)
+    # Server 30.4 s ahead; answers taking 0.1 s; `Date` truncated to the second.
+    for local in (1000.0, 1000.3, 1000.75, 1001.2):
+        server = local + 30.4
+        c.observe(format_datetime(datetime.fromtimestamp(int(server), UTC), usegmt=True), local - 0.05,
+                  local + 0.05)
+    lo, hi = c.bounds()
+    assert lo <= 30.4 < hi and hi - lo < 0.6
+    c.observe("not a date", 0, 0)  # ignored
+    c.observe(format_datetime(datetime.fromtimestamp(5000, UTC), usegmt=True), 5000, 5000.01)  # stepped
+    assert c.bounds()[0] == pytest.approx(-0.01)  # the newest answer wins over contradicting history
+
+
+@needs_binaries
+def test_alertmanager_ignores_a_resolve_stamped_in_its_future(quiet) -> None:
+    """Why the drill never stamps endsAt with this machine's "now": 0.5 s ahead of the server is enough for
+    Alertmanager to keep the earlier posting's later end — HTTP 200, alert still active."""
+    am = quiet.apis().alertmanager
+    labels = {"alertname": "ClockSkewProof", "drill": "true"}
+    start = am.server_now() - 1
+    am.post_alerts([{"labels": labels, "startsAt": iso(start), "endsAt": iso(start + 3600)}])
+    try:
+        am.post_alerts([{"labels": labels, "startsAt": iso(start), "endsAt": iso(am.clock.now() + 0.5)}])
+        time.sleep(1.5)
+        held = am.alerts(labels)
+        assert held and parse_time(held[0]["endsAt"]) == pytest.approx(start + 3600, abs=0.01)
+    finally:
+        am.post_alerts([{"labels": labels, "startsAt": iso(start), "endsAt": iso(am.server_past())}])
+    assert not am.alerts(labels)
+
+
+@needs_binaries
+@pytest.mark.parametrize("skew", [30.0, -30.0])
+def test_synthetic_drill_does_not_trust_this_machines_clock(quiet, monkeypatch, skew: float) -> None:
+    """This machine's clock 30 s ahead of / behind the server's: times are taken from Alertmanager's."""
+    monkeypatch.setattr("fabfile.api.local_now", lambda: time.time() + skew)
+    out = Out()
+    r = drill(quiet, out, synthetic=True)
+    assert r.ok, out.text
+    assert [n for n, _ in r.timeline.events][-1] == "resolved-notified"
+    assert not quiet.apis().alertmanager.alerts({"alertname": SYNTHETIC})
+
+
+@needs_binaries
+def test_silence_is_active_at_once_with_this_machines_clock_ahead(quiet, monkeypatch) -> None:
+    monkeypatch.setattr("fabfile.api.local_now", lambda: time.time() + 120)
+    am = quiet.apis().alertmanager
+    sid = silences.create(am, [silences.parse_matcher("alertname=Nothing")], 600, "skew", created_by="t@x")
+    try:
+        s = next(x for x in am.silences(None) if x["id"] == sid)
+        assert s["status"]["state"] == "active"  # with our clock's "now" it would be pending for 2 minutes
+        assert parse_time(s["endsAt"]) == pytest.approx(time.time() + 600, abs=5)
+    finally:
+        am.expire_silence(sid)
+
+
+@needs_binaries
+def test_rejected_resolve_is_reported_not_waited_out(quiet, monkeypatch) -> None:
+    """A resolve Alertmanager refuses (here a real 400: endsAt before startsAt) ends the drill at once,
+    saying so — and the clean-up still tries to resolve the test alert."""
+    from fabfile.api import AlertmanagerApi
+
+    real_post = AlertmanagerApi.post_alerts
+    posts: list[str] = []
+
+    def post(self: AlertmanagerApi, alerts: list[dict]) -> None:
+        posts.append(alerts[0]["endsAt"])
+        if len(posts) == 2:  # the resolve: break it the way a skewed clock would
+            alerts = [{**alerts[0], "endsAt": iso(parse_time(alerts[0]["startsAt"]) - 60)}]
+        real_post(self, alerts)
+
+    monkeypatch.setattr(AlertmanagerApi, "post_alerts", post)
+    out = Out()
+    t0 = time.monotonic()
+    r = drill(quiet, out, synthetic=True)
+    assert not r.ok and "Alertmanager rejected the resolve of RoseyMonitoringTest" in r.message, out.text
+    assert "HTTP 400" in r.message and "server clock" in r.message
+    assert time.monotonic() - t0 < 20
+    assert len(posts) == 3  # the clean-up resolve went out too ...
+    assert not quiet.apis().alertmanager.alerts({"alertname": SYNTHETIC})  # ... and worked
+
+
+@needs_binaries
+def test_synthetic_drill_clears_an_earlier_runs_leftover_and_still_gets_its_mail(quiet) -> None:
+    """A test alert left firing (a killed run) was already notified: re-posting the same alert would be
+    deduplicated. The drill resolves the leftover and posts a new one (its own drill_run)."""
+    from fabfile.silences import me
+
+    am = quiet.apis().alertmanager
+    start = am.server_now() - 1
+    old = {"alertname": SYNTHETIC, "severity": "critical", "env": "test", "job": "rosey-drill",
+           "instance": me(), "drill": "true", "drill_run": "killed00", "cluster": "rosey-bot"}
+    am.post_alerts([{"labels": old, "startsAt": iso(start), "endsAt": iso(start + 3600)}])
+    out = Out()
+    r = drill(quiet, out, synthetic=True)
+    assert r.ok, out.text
+    assert "left active by an earlier run (drill_run=killed00)" in out.text
+    assert not am.alerts({"alertname": SYNTHETIC})
