@@ -41,6 +41,7 @@ SYSTEMD_DIR = "/etc/systemd/system"
 BIN_DIR = "/usr/local/bin"
 BINARIES = {PROMETHEUS: ("prometheus", "promtool"), ALERTMANAGER: ("alertmanager", "amtool")}
 SERVICE_USERS = {PROMETHEUS: "prometheus", ALERTMANAGER: "alertmanager"}  # system user == group
+BOT_JOB = "rosey-bot"  # scrape job of the bot; the alert rules and verify name it too
 CLUSTER_LABEL = "rosey-bot"  # external label `cluster`, the inhibit rule's and routing's grouping key
 CONFIG_MODE = 0o644  # configs hold no secret (web.yml: a bcrypt hash only) and both services read web.yml
 SECRET_MODE = 0o640  # root:<service group>
@@ -187,7 +188,7 @@ def _prometheus_context(host: HostSettings) -> dict[str, Any]:
     if host.web.basic_auth:
         auth = {"username": host.web.username, "password_file": secret_path(host, "web_password")}
     jobs = [
-        {"name": "rosey-bot", "target": f"localhost:{host.bot_port}", "metrics_path": "/api/metrics",
+        {"name": BOT_JOB, "target": f"localhost:{host.bot_port}", "metrics_path": "/api/metrics",
          "basic_auth": None},
         {"name": "prometheus", "target": f"localhost:{p.port}", "metrics_path": None, "basic_auth": auth},
         {"name": "alertmanager", "target": f"localhost:{am.port}", "metrics_path": None, "basic_auth": auth},

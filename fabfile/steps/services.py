@@ -142,14 +142,19 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
             f"journalctl -u {unit} -n {JOURNAL_LINES} --no-pager -o short-iso >&2 || true; exit 1; fi",
         ]
         if p.service == render.PROMETHEUS:
-            # healthy != working: give a restarted Prometheus (bounded, non-fatal) time for its service
-            # discovery to find the bot target and Alertmanager, so `verify` right after sees them
+            # healthy != working: give a restarted Prometheus (bounded, non-fatal) time to scrape the bot
+            # and discover Alertmanager, so `verify` right after sees them. Only the targets API speaks
+            # for the new process: `up` samples from before the restart stay queryable for minutes.
+            # Wait until every active target (bot, self, Alertmanager) reports health "up".
             api = f"http://127.0.0.1:{port}/api/v1"
             lines.append(
                 f"for i in $(seq {SETTLE_TIMEOUT}); do "
                 f"t=$(curl -fsS -m 3 -K \"$cfg\" '{api}/targets?state=active' 2>/dev/null || true); "
                 f"a=$(curl -fsS -m 3 -K \"$cfg\" {api}/alertmanagers 2>/dev/null || true); "
-                f"case \"$t|$a\" in *'\"health\":\"up\"'*'\"activeAlertmanagers\":[{{'*) break;; esac; "
+                f"all=$(printf %s \"$t\" | grep -o '\"health\":\"' | wc -l); "
+                f"up=$(printf %s \"$t\" | grep -o '\"health\":\"up\"' | wc -l); "
+                f"case \"$a\" in *'\"activeAlertmanagers\":[{{'*) "
+                f"[ \"$all\" -gt 0 ] && [ \"$up\" -eq \"$all\" ] && break;; esac; "
                 f"sleep 1; done")
     return "\n".join(lines)
 
