@@ -111,8 +111,10 @@ class LabVM:
             self._create_overlay(golden / "disk.qcow2", "qcow2")
             self._start_qemu(img, incoming=golden / "state")
             self._resume_after_restore()
-            # The first command is the clock fix itself: a restored guest's clock is frozen at snapshot time.
+            # The first command is a coarse clock fix (a restored guest's clock is frozen at snapshot time,
+            # minutes or days behind); sync_clock then takes out the seconds the SSH handshake cost.
             self.wait_ssh(timeout=60, probe=lambda: f"sudo -n date -u -s @{time.time():.3f} >/dev/null")
+            self.sync_clock()
             self.timings["ssh"] = time.monotonic() - started
         self.timings["ready"] = time.monotonic() - started
         return self.timings["ready"]
@@ -191,9 +193,36 @@ class LabVM:
             raise LabError(f"{self.name}: system is {state!r}, failed units: {failed or 'none'}")
         return state
 
-    def sync_clock(self) -> None:
-        """A restored guest's clock is frozen at snapshot time: set it from the host."""
-        self.run(f"sudo date -u -s @{time.time():.3f} >/dev/null", check=True, timeout=30)
+    def sync_clock(self, rounds: int = 5) -> float:
+        """Set the guest clock from the host to within half an SSH round trip; returns the offset fixed.
+
+        A timestamp sent with a new SSH command is stale by the whole handshake (seconds under
+        emulation), so measure over one open session instead: the guest answers each line with its
+        time, the best round trip gives the offset, and the guest corrects itself by that offset.
+        """
+        proc = subprocess.Popen(self.ssh_argv(f"sudo -n python3 -u -c {shlex.quote(_CLOCK_AGENT)}"),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdin and proc.stdout
+        try:
+            if proc.stdout.readline().strip() != "ready":
+                raise LabError(f"{self.name}: clock agent did not start (passwordless sudo and python3?)")
+            best: tuple[float, float] | None = None  # (round trip, offset)
+            for _ in range(rounds):
+                t0 = time.time()
+                proc.stdin.write("?\n")
+                proc.stdin.flush()
+                guest = float(proc.stdout.readline())
+                t1 = time.time()
+                sample = (t1 - t0, guest - (t0 + t1) / 2)
+                best = sample if best is None or sample[0] < best[0] else best
+            assert best is not None
+            proc.stdin.write(f"{best[1]:.6f}\n")
+            proc.stdin.flush()
+            proc.stdout.readline()
+            return best[1]
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=30)
 
     # ---- internals ---------------------------------------------------------------------------------------
     def _qemu_argv(self, img: image.Image, incoming: Path | None) -> list[str]:
@@ -320,3 +349,17 @@ def _text(value: bytes | str | None) -> str:
     if value is None:
         return ""
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+# Runs in the guest as root: answers "?" with its time, then applies the offset it is sent (guest - host).
+_CLOCK_AGENT = """
+import sys, time
+print("ready")
+for line in sys.stdin:
+    if line.strip() == "?":
+        print(repr(time.time()))
+        continue
+    time.clock_settime(time.CLOCK_REALTIME, time.time() - float(line))
+    print("set")
+    break
+"""
