@@ -4,6 +4,7 @@ the bot, watch it resolve — and ALWAYS leave the bot running.
 Why the pieces are injectable (`Target`): the waits, counters and timeline are the hard part and are tested
 against real local Prometheus/Alertmanager binaries; only "stop/start the bot", "read Alertmanager's log" and
 "reach the APIs" differ between that test bed and a real server over SSH (`SshTarget`, the default).
+Bounds, the timeline and the targets live in `alert_bounds`, `timeline` and `drill_target`.
 """
 
 from __future__ import annotations
@@ -11,27 +12,28 @@ from __future__ import annotations
 import contextlib
 import re
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
-import yaml
 from fabric import Connection
 
 from fabfile import render
-from fabfile.api import ApiError, Apis, NotifyCounts, iso, open_apis, parse_time
+from fabfile.alert_bounds import ALERT as ALERT  # `X as X`: re-exported for `from fabfile.drill import`
+from fabfile.alert_bounds import Bounds, DrillFailed, Rule, bounds_for, load_rule, prom_duration
+from fabfile.api import ApiError, Apis, NotifyCounts, iso, parse_time
+from fabfile.drill_target import BOT_UNIT, SshTarget, Target, _why
+from fabfile.drill_target import parse_notify_errors as parse_notify_errors
 from fabfile.inventory import HostSettings, Inventory
 from fabfile.masking import Masker
 from fabfile.silences import describe, me, silence_matches
 from fabfile.steps.base import StepContext
+from fabfile.timeline import Progress, Timeline
 
-ALERT = "BotDown"
 BOT_JOB = "rosey-bot"
-BOT_UNIT = "rosey-bot"
 SYNTHETIC = "RoseyMonitoringTest"
 RESTART_ECHO = "BotRestarting"  # fires after every restart of the bot, the drill's own included
 GRACE = 30.0  # seconds on top of the computed bound before a wait gives up (the issue's "bound + 30 s")
@@ -39,145 +41,8 @@ FAIL_GRACE = 10.0  # a failed notification request with no success within this -
 RESTART_BUDGET = 180.0  # how long we keep trying to get the bot running again (reconnecting as needed)
 
 
-class DrillFailed(RuntimeError):
-    """The drill could not prove the path; the message says which step and why (masked)."""
-
-
 class DrillInterrupted(KeyboardInterrupt):
     """SIGINT/SIGTERM arrived; unwinds like Ctrl-C so every `finally` runs."""
-
-
-# ---------------------------------------------------------------- durations and bounds
-
-_DUR_RE = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
-_DUR_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def prom_duration(text: str | int | float) -> float:
-    """Prometheus duration (`15s`, `1m30s`, `500ms`) -> seconds."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    t = str(text).strip()
-    if not t or _DUR_RE.sub("", t):
-        raise ValueError(f"not a Prometheus duration: {text!r}")
-    return sum(int(n) * _DUR_UNITS[u] for n, u in _DUR_RE.findall(t))
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    for_: float
-    labels: dict[str, str]
-    group_interval: float | None  # the rule group's own `interval:`, if set
-
-
-def load_rule(path: Path | None = None, name: str = ALERT) -> Rule:
-    """The alert's `for:`, labels and its group's interval, read from the rules file that gets deployed."""
-    path = path or render.rules_source()
-    try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise DrillFailed(f"cannot read alert rules {path}: {e}") from None
-    for group in doc.get("groups") or []:
-        for rule in group.get("rules") or []:
-            if rule.get("alert") == name:
-                gi = group.get("interval")
-                return Rule(name, prom_duration(rule.get("for", "0s")),
-                            {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
-                            prom_duration(gi) if gi else None)
-    raise DrillFailed(f"{path}: no alert rule named {name}; the drill needs it")
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """What the inventory and the rule promise, in seconds."""
-
-    scrape: float
-    evaluation: float
-    rule_for: float
-    group_wait: float
-    group_interval: float
-
-    @property
-    def detect(self) -> float:
-        """stop -> notified: a failed scrape, `for`, the first group flush, plus one evaluation tick."""
-        return self.scrape + self.rule_for + self.group_wait + self.evaluation
-
-    @property
-    def resolve(self) -> float:
-        """start -> resolved notification: a good scrape, an evaluation, the next group flush."""
-        return self.scrape + self.evaluation + self.group_interval
-
-    def detect_text(self) -> str:
-        return (f"scrape {self.scrape:g}s + for {self.rule_for:g}s + group_wait {self.group_wait:g}s "
-                f"+ evaluation {self.evaluation:g}s = {self.detect:g}s")
-
-
-def bounds_for(host: HostSettings, rule: Rule) -> Bounds:
-    p, a = host.prometheus, host.alertmanager
-    evaluation = rule.group_interval or prom_duration(p.evaluation_interval)
-    return Bounds(prom_duration(p.scrape_interval), evaluation, rule.for_, prom_duration(a.group_wait),
-                  prom_duration(a.group_interval))
-
-
-# ---------------------------------------------------------------- progress and timeline
-
-
-class Progress:
-    """One live line on a terminal (`\\r`), or a plain line per phase change / every 15 s otherwise."""
-
-    def __init__(self, stream: IO[str] | None = None, tty: bool | None = None) -> None:
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty() if tty is None else tty
-        self._phase = ""
-        self._last = 0.0
-        self._width = 0
-
-    def show(self, phase: str, elapsed: float, deadline: float) -> None:
-        text = f"  … {phase}: {elapsed:5.1f}s elapsed, deadline {deadline:.0f}s"
-        if self.tty:
-            pad = max(0, self._width - len(text))
-            self.stream.write("\r" + text + " " * pad)
-            self._width = len(text)
-            self.stream.flush()
-        elif phase != self._phase or time.monotonic() - self._last >= 15:
-            self.stream.write(text + "\n")
-            self.stream.flush()
-            self._last = time.monotonic()
-        self._phase = phase
-
-    def clear(self) -> None:
-        if self.tty and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-            self._width = 0
-
-
-@dataclass
-class Timeline:
-    t0: float = field(default_factory=time.monotonic)
-    events: list[tuple[str, float]] = field(default_factory=list)
-
-    def mark(self, name: str) -> float:
-        now = time.monotonic()
-        if not self.events:
-            self.t0 = now
-        self.events.append((name, now - self.t0))
-        return now - self.t0
-
-    def at(self, name: str) -> float | None:
-        return next((t for n, t in self.events if n == name), None)
-
-    def between(self, a: str, b: str) -> float | None:
-        ta, tb = self.at(a), self.at(b)
-        return None if ta is None or tb is None else tb - ta
-
-    def lines(self) -> list[str]:
-        out, prev = [], 0.0
-        for name, t in self.events:
-            out.append(f"  {name:<24} +{t:7.1f}s  (+{t - prev:5.1f}s)")
-            prev = t
-        return out
 
 
 @dataclass
@@ -192,135 +57,6 @@ class DrillResult:
     @property
     def detection(self) -> float | None:
         return self.timeline.between("stop", "notified")
-
-
-# ---------------------------------------------------------------- targets
-
-
-class Target(Protocol):
-    """Where the drill runs: how to reach the APIs, control the bot, and read Alertmanager's errors."""
-
-    def apis(self) -> Apis: ...
-    def reconnect(self) -> None: ...
-    def stop_bot(self) -> None: ...
-    def start_bot(self) -> None: ...
-    def bot_active(self) -> bool: ...
-    def notify_errors(self, since: float) -> list[str]: ...
-    def extra_prechecks(self) -> list[str]: ...
-    def close(self) -> None: ...
-
-
-_ERR_RE = re.compile(r'err="((?:[^"\\]|\\.)*)"')
-_RECV_RE = re.compile(r"receiver=(\S+)")
-_INTEG_RE = re.compile(r"integration=(\S+)")
-
-
-def parse_notify_errors(log: str) -> list[str]:
-    """Alertmanager log lines about failed notifications -> 'receiver/integration: error', newest last."""
-    out = []
-    for line in log.splitlines():
-        if "Notify" not in line or ("failed" not in line and "canceled" not in line):
-            continue
-        err = _ERR_RE.search(line)
-        recv, integ = _RECV_RE.search(line), _INTEG_RE.search(line)
-        who = "/".join(m.group(1).strip('"') for m in (recv, integ) if m)
-        text = err.group(1).replace('\\"', '"') if err else line.strip()
-        item = f"{who}: {text}" if who else text
-        if item not in out:
-            out.append(item)
-    return out[-3:]
-
-
-class SshTarget:
-    """The real thing: APIs through SSH tunnels, the bot via `sudo systemctl`, errors from the journal.
-
-    A lost SSH connection is not fatal: `reconnect()` drops the connection and its tunnels and the next
-    call opens fresh ones (the connection is lazy).
-    """
-
-    def __init__(self, conn_factory: Callable[[], Connection], host: HostSettings, ctx: StepContext) -> None:
-        self.conn_factory, self.host, self.ctx = conn_factory, host, ctx
-        self._conn: Connection | None = None
-        self._stack: contextlib.ExitStack | None = None
-        self._apis: Apis | None = None
-
-    @property
-    def conn(self) -> Connection:
-        if self._conn is None:
-            self._conn = self.conn_factory()
-        return self._conn
-
-    def apis(self) -> Apis:
-        if self._apis is None:
-            stack = contextlib.ExitStack()
-            try:
-                self._apis = stack.enter_context(
-                    open_apis(self.conn, self.host, self.ctx.secrets, self.ctx.masker))
-            except Exception as e:
-                with contextlib.suppress(Exception):
-                    stack.close()
-                msg = f"cannot open SSH tunnels to {self.host.name}: {_why(e)}"
-                raise ApiError(self.ctx.masker(msg)) from None
-            self._stack = stack
-        return self._apis
-
-    def close(self) -> None:
-        stack, conn = self._stack, self._conn
-        self._stack = self._apis = self._conn = None
-        if stack is not None:
-            with contextlib.suppress(Exception):
-                stack.close()
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-
-    reconnect = close  # the next call connects again
-
-    def _run(self, script: str, what: str) -> Any:
-        from fabfile.remote import run
-
-        return run(self.conn, script, what=what, masker=self.ctx.masker, timeout=60)
-
-    def stop_bot(self) -> None:
-        self._run(f"systemctl stop {BOT_UNIT}", f"stop {BOT_UNIT}")
-
-    def start_bot(self) -> None:
-        self._run(f"systemctl start {BOT_UNIT}", f"start {BOT_UNIT}")
-
-    def bot_active(self) -> bool:
-        from fabfile.remote import run
-
-        res = run(self.conn, f"systemctl is-active {BOT_UNIT}", sudo=False, check=False, timeout=30)
-        return res.stdout.strip() == "active"
-
-    def notify_errors(self, since: float) -> list[str]:
-        from fabfile.remote import run
-
-        ago = max(1, int(time.time() - since) + 5)
-        res = run(self.conn, f"journalctl -u alertmanager --since '-{ago}s' --no-pager -o cat | tail -n 300",
-                  check=False, timeout=30)
-        return [self.ctx.masker(x) for x in parse_notify_errors(res.stdout)]
-
-    def extra_prechecks(self) -> list[str]:
-        """verify's checklist (one SSH command), minus what a drill does not depend on: the firewall, and
-        other alerts firing (BotDown already firing is checked separately)."""
-        from fabfile import render
-        from fabfile.steps import verify
-
-        try:
-            rendered = render.render_host(self.ctx.inventory, self.host, self.ctx.secrets)
-            receivers = verify.expected_receivers(rendered.files["alertmanager.yml"])
-            checks = verify.evaluate(self.host, verify.gather(self.conn, self.host, self.ctx), receivers)
-        except Exception as e:
-            return [self.ctx.masker(f"verify could not run: {_why(e)}")]
-        skip = {"firewall", "alerts firing"}
-        return [self.ctx.masker(f"verify: {c.name}: {c.detail}") for c in checks
-                if not c.passed and c.name not in skip]
-
-
-def _why(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
 # ---------------------------------------------------------------- signals

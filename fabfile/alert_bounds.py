@@ -1,0 +1,91 @@
+"""What the inventory and the alert rules promise, in seconds: the drill's deadlines are computed from these,
+never guessed, so a slow path is reported against the bound it broke.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from fabfile import render
+from fabfile.inventory import HostSettings
+
+ALERT = "BotDown"
+
+
+class DrillFailed(RuntimeError):
+    """The drill could not prove the path; the message says which step and why (masked)."""
+
+
+_DUR_RE = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_DUR_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def prom_duration(text: str | int | float) -> float:
+    """Prometheus duration (`15s`, `1m30s`, `500ms`) -> seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    t = str(text).strip()
+    if not t or _DUR_RE.sub("", t):
+        raise ValueError(f"not a Prometheus duration: {text!r}")
+    return sum(int(n) * _DUR_UNITS[u] for n, u in _DUR_RE.findall(t))
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    for_: float
+    labels: dict[str, str]
+    group_interval: float | None  # the rule group's own `interval:`, if set
+
+
+def load_rule(path: Path | None = None, name: str = ALERT) -> Rule:
+    """The alert's `for:`, labels and its group's interval, read from the rules file that gets deployed."""
+    path = path or render.rules_source()
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise DrillFailed(f"cannot read alert rules {path}: {e}") from None
+    for group in doc.get("groups") or []:
+        for rule in group.get("rules") or []:
+            if rule.get("alert") == name:
+                gi = group.get("interval")
+                return Rule(name, prom_duration(rule.get("for", "0s")),
+                            {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
+                            prom_duration(gi) if gi else None)
+    raise DrillFailed(f"{path}: no alert rule named {name}; the drill needs it")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the inventory and the rule promise, in seconds."""
+
+    scrape: float
+    evaluation: float
+    rule_for: float
+    group_wait: float
+    group_interval: float
+
+    @property
+    def detect(self) -> float:
+        """stop -> notified: a failed scrape, `for`, the first group flush, plus one evaluation tick."""
+        return self.scrape + self.rule_for + self.group_wait + self.evaluation
+
+    @property
+    def resolve(self) -> float:
+        """start -> resolved notification: a good scrape, an evaluation, the next group flush."""
+        return self.scrape + self.evaluation + self.group_interval
+
+    def detect_text(self) -> str:
+        return (f"scrape {self.scrape:g}s + for {self.rule_for:g}s + group_wait {self.group_wait:g}s "
+                f"+ evaluation {self.evaluation:g}s = {self.detect:g}s")
+
+
+def bounds_for(host: HostSettings, rule: Rule) -> Bounds:
+    p, a = host.prometheus, host.alertmanager
+    evaluation = rule.group_interval or prom_duration(p.evaluation_interval)
+    return Bounds(prom_duration(p.scrape_interval), evaluation, rule.for_, prom_duration(a.group_wait),
+                  prom_duration(a.group_interval))

@@ -1,0 +1,145 @@
+"""Where the drill runs: the `Target` protocol, and `SshTarget`, the real server (the bot via systemd, errors
+from the journal, the APIs through SSH tunnels). Tests swap in a local target; the drill logic stays put.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from fabric import Connection
+
+from fabfile.api import ApiError, Apis, open_apis
+from fabfile.inventory import HostSettings
+from fabfile.steps.base import StepContext
+
+BOT_UNIT = "rosey-bot"
+
+
+class Target(Protocol):
+    """Where the drill runs: how to reach the APIs, control the bot, and read Alertmanager's errors."""
+
+    def apis(self) -> Apis: ...
+    def reconnect(self) -> None: ...
+    def stop_bot(self) -> None: ...
+    def start_bot(self) -> None: ...
+    def bot_active(self) -> bool: ...
+    def notify_errors(self, since: float) -> list[str]: ...
+    def extra_prechecks(self) -> list[str]: ...
+    def close(self) -> None: ...
+
+
+_ERR_RE = re.compile(r'err="((?:[^"\\]|\\.)*)"')
+_RECV_RE = re.compile(r"receiver=(\S+)")
+_INTEG_RE = re.compile(r"integration=(\S+)")
+
+
+def parse_notify_errors(log: str) -> list[str]:
+    """Alertmanager log lines about failed notifications -> 'receiver/integration: error', newest last."""
+    out = []
+    for line in log.splitlines():
+        if "Notify" not in line or ("failed" not in line and "canceled" not in line):
+            continue
+        err = _ERR_RE.search(line)
+        recv, integ = _RECV_RE.search(line), _INTEG_RE.search(line)
+        who = "/".join(m.group(1).strip('"') for m in (recv, integ) if m)
+        text = err.group(1).replace('\\"', '"') if err else line.strip()
+        item = f"{who}: {text}" if who else text
+        if item not in out:
+            out.append(item)
+    return out[-3:]
+
+
+class SshTarget:
+    """The real thing: APIs through SSH tunnels, the bot via `sudo systemctl`, errors from the journal.
+
+    A lost SSH connection is not fatal: `reconnect()` drops the connection and its tunnels and the next
+    call opens fresh ones (the connection is lazy).
+    """
+
+    def __init__(self, conn_factory: Callable[[], Connection], host: HostSettings, ctx: StepContext) -> None:
+        self.conn_factory, self.host, self.ctx = conn_factory, host, ctx
+        self._conn: Connection | None = None
+        self._stack: contextlib.ExitStack | None = None
+        self._apis: Apis | None = None
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.conn_factory()
+        return self._conn
+
+    def apis(self) -> Apis:
+        if self._apis is None:
+            stack = contextlib.ExitStack()
+            try:
+                self._apis = stack.enter_context(
+                    open_apis(self.conn, self.host, self.ctx.secrets, self.ctx.masker))
+            except Exception as e:
+                with contextlib.suppress(Exception):
+                    stack.close()
+                msg = f"cannot open SSH tunnels to {self.host.name}: {_why(e)}"
+                raise ApiError(self.ctx.masker(msg)) from None
+            self._stack = stack
+        return self._apis
+
+    def close(self) -> None:
+        stack, conn = self._stack, self._conn
+        self._stack = self._apis = self._conn = None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                stack.close()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    reconnect = close  # the next call connects again
+
+    def _run(self, script: str, what: str) -> Any:
+        from fabfile.remote import run
+
+        return run(self.conn, script, what=what, masker=self.ctx.masker, timeout=60)
+
+    def stop_bot(self) -> None:
+        self._run(f"systemctl stop {BOT_UNIT}", f"stop {BOT_UNIT}")
+
+    def start_bot(self) -> None:
+        self._run(f"systemctl start {BOT_UNIT}", f"start {BOT_UNIT}")
+
+    def bot_active(self) -> bool:
+        from fabfile.remote import run
+
+        res = run(self.conn, f"systemctl is-active {BOT_UNIT}", sudo=False, check=False, timeout=30)
+        return res.stdout.strip() == "active"
+
+    def notify_errors(self, since: float) -> list[str]:
+        from fabfile.remote import run
+
+        ago = max(1, int(time.time() - since) + 5)
+        res = run(self.conn, f"journalctl -u alertmanager --since '-{ago}s' --no-pager -o cat | tail -n 300",
+                  check=False, timeout=30)
+        return [self.ctx.masker(x) for x in parse_notify_errors(res.stdout)]
+
+    def extra_prechecks(self) -> list[str]:
+        """verify's checklist (one SSH command), minus what a drill does not depend on: the firewall, and
+        other alerts firing (BotDown already firing is checked separately)."""
+        from fabfile import render
+        from fabfile.steps import verify
+
+        try:
+            rendered = render.render_host(self.ctx.inventory, self.host, self.ctx.secrets)
+            receivers = verify.expected_receivers(rendered.files["alertmanager.yml"])
+            checks = verify.evaluate(self.host, verify.gather(self.conn, self.host, self.ctx), receivers)
+        except Exception as e:
+            return [self.ctx.masker(f"verify could not run: {_why(e)}")]
+        skip = {"firewall", "alerts firing"}
+        return [self.ctx.masker(f"verify: {c.name}: {c.detail}") for c in checks
+                if not c.passed and c.name not in skip]
+
+
+def _why(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
