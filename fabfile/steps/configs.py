@@ -49,24 +49,6 @@ _MARK = "__ROSEY_CFG__"
 
 
 @dataclass(frozen=True)
-class Change:
-    """One file that differs from the server (content, or only owner/group/mode)."""
-
-    name: str  # config filename, or secret name
-    path: str
-    data: bytes
-    owner: str
-    group: str
-    mode: int
-    secret: bool
-    content_changed: bool  # False: same bytes, only owner/group/mode drifted -> fix, no reload
-
-    def label(self) -> str:
-        what = "" if self.content_changed else " (owner/mode only)"
-        return f"{self.path}{what}"
-
-
-@dataclass(frozen=True)
 class Target:
     name: str
     path: str
@@ -75,6 +57,17 @@ class Target:
     group: str
     mode: int
     secret: bool
+
+
+@dataclass(frozen=True)
+class Change(Target):
+    """One file that differs from the server (content, or only owner/group/mode)."""
+
+    content_changed: bool  # False: same bytes, only owner/group/mode drifted -> fix, no reload
+
+    def label(self) -> str:
+        what = "" if self.content_changed else " (owner/mode only)"
+        return f"{self.path}{what}"
 
 
 def targets(host: HostSettings, rendered: render.Rendered) -> list[Target]:
