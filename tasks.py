@@ -18,7 +18,7 @@ STEP_HELP = {"hosts": HOSTS_HELP, "dry_run": DRY_HELP}
 @user_errors
 def render(c: Context, hosts: str = "", out: str = "rendered") -> None:
     """Write the files that would be deployed to a host, then check them with promtool/amtool."""
-    from fabfile.render_files import render_to_dir
+    from fabfile.config.render_to_dir import render_to_dir
 
     inv, selected = select_hosts(c, hosts)
     failures = render_to_dir(inv, selected, Path(out))
@@ -65,7 +65,7 @@ def verify(c: Context, hosts: str = "") -> None:
 @task(klass=HostTask, help=STEP_HELP)
 def sortie6(c: Context, hosts: str = "", dry_run: bool = False) -> None:
     """The whole deployment: install, configs, services, firewall, then verify; hosts in parallel."""
-    from fabfile.runner import SORTIE6
+    from fabfile.deploy.runner import SORTIE6
 
     run_steps(c, hosts, list(SORTIE6), dry_run)
 
@@ -79,7 +79,7 @@ def sortie6(c: Context, hosts: str = "", dry_run: bool = False) -> None:
 def test_alert(c: Context, hosts: str = "", synthetic: bool = False, force: bool = False,
                timeout: int = 0) -> None:
     """Alert drill: stop the bot, see BotDown fire and notify, start it, see it resolve (always restarted)."""
-    from fabfile.drill import cli_test_alert
+    from fabfile.drill.scenarios import cli_test_alert
 
     inv, selected = select_hosts(c, hosts)
     exit_with(cli_test_alert(inv, selected, synthetic=synthetic, force=force, timeout=timeout or None))
@@ -92,7 +92,7 @@ def test_alert(c: Context, hosts: str = "", synthetic: bool = False, force: bool
 @user_errors
 def silence(c: Context, matchers: str, hosts: str = "", duration: str = "2h", comment: str = "") -> None:
     """Maintenance window: silence matching alerts in Alertmanager (createdBy = you@this-machine)."""
-    from fabfile.silences import cli_silence
+    from fabfile.alerting.silences import cli_silence
 
     inv, selected = select_hosts(c, hosts)
     exit_with(cli_silence(inv, selected, matchers, duration, comment))
@@ -106,7 +106,7 @@ def silence(c: Context, matchers: str, hosts: str = "", duration: str = "2h", co
 def unsilence(c: Context, hosts: str = "", id: str = "", all_mine: bool = False) -> None:  # noqa: A002
     """End silences early: `inv unsilence -H HOST --id ID` or `inv unsilence -H HOST --all-mine`."""
     # Both are flags: Invoke has no optional positionals, and a bare ID would be read as a task name.
-    from fabfile.silences import cli_unsilence
+    from fabfile.alerting.silences import cli_unsilence
 
     if bool(id) == all_mine:
         raise Exit("error: unsilence takes --id ID or --all-mine (one of them)", code=2)

@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fabfile import runner  # noqa: E402
-from fabfile.inventory import load_inventory  # noqa: E402
-from fabfile.lab.hosts import lab_settings  # noqa: E402
+from fabfile.config.inventory import load_inventory  # noqa: E402
+from fabfile.lab.settings import lab_settings  # noqa: E402
 from fabfile.lab.vm import LabVM  # noqa: E402
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fabfile.lab import image, paths  # noqa: E402
-from fabfile.lab.hosts import lab_settings  # noqa: E402
+from fabfile.lab.settings import lab_settings  # noqa: E402
 from fabfile.lab.vm import LabVM  # noqa: E402
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from invoke import Context, Task
 from invoke.exceptions import Exit
 
-from fabfile.inventory import HostSettings, Inventory, InventoryError, load_inventory
+from fabfile.config.inventory import HostSettings, Inventory, InventoryError, load_inventory
 
 
 class HostTask(Task):
@@ -46,7 +46,7 @@ def select_hosts(c: Context, hosts: str | None) -> tuple[Inventory, list[HostSet
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn bad input raised inside a task (inventory, secrets, silence matchers) into one line, exit 2."""
-    from fabfile.silences import SilenceError
+    from fabfile.alerting.silences import SilenceError
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -66,7 +66,7 @@ def exit_with(code: int) -> None:
 
 def run_steps(c: Context, hosts: str, steps: list[str], dry_run: bool = False) -> None:
     """What every step task does: select hosts, run the named steps on them in parallel, exit with it."""
-    from fabfile.runner import run_named
+    from fabfile.deploy.runner import run_named
 
     inv, selected = select_hosts(c, hosts)
     exit_with(run_named(inv, selected, steps, dry_run=dry_run))

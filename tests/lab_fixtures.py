@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from fabfile.lab.host import LabHost
-from fabfile.lab.hosts import lab_settings
+from fabfile.lab.live_host import LabHost
+from fabfile.lab.settings import lab_settings
 from fabfile.lab.vm import LabVM
 
 _started: dict[str, LabVM] = {}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.inventory import DEFAULT_INVENTORY, InventoryError, load_inventory
-from fabfile.secrets import env_var, load_secrets
+from fabfile.config.inventory import DEFAULT_INVENTORY, InventoryError, load_inventory
+from fabfile.config.secrets import env_var, load_secrets
 
 BASE = """\
 defaults:

@@ -8,9 +8,9 @@ import bcrypt
 import pytest
 import yaml
 
-from fabfile import render
-from fabfile.inventory import InventoryError, load_inventory
-from fabfile.versions import at_least, parse_version
+from fabfile.config import render
+from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.versions import at_least, parse_version
 
 SECRETS = {"smtp_password": "smtp-Pa55-word", "web_password": "web-Pa55-word",
            "slack_webhook_url": "https://hooks.slack.example/T0/B0/slack-secret-path",
@@ -45,7 +45,7 @@ def inventory(tmp_path: Path, extra: str = ""):
 def render_alias(tmp_path: Path, rules: Path, alias: str, extra: str = "", secrets=None) -> render.Rendered:
     inv = inventory(tmp_path, extra)
     host = inv.host(alias)
-    from fabfile.secrets import required_secrets
+    from fabfile.config.secrets import required_secrets
     wanted = secrets or {k: SECRETS[k] for k in required_secrets(host)}
     return render.render_host(inv, host, wanted, rules_path=rules)
 
@@ -171,7 +171,7 @@ def host_with(tmp_path: Path, yaml_items: str):
 
 
 def render_x(tmp_path: Path, rules: Path, yaml_items: str) -> render.Rendered:
-    from fabfile.secrets import required_secrets
+    from fabfile.config.secrets import required_secrets
     inv, host = host_with(tmp_path, yaml_items)
     return render.render_host(inv, host, {k: SECRETS[k] for k in required_secrets(host)}, rules_path=rules)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fabfile.inventory import PROJECT_ROOT
-from fabfile.render import FILENAMES
+from fabfile.config.inventory import PROJECT_ROOT
+from fabfile.config.render import FILENAMES
 
 pytestmark = pytest.mark.tools
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import render
-from fabfile.inventory import load_inventory
-from fabfile.secrets import required_secrets
-from fabfile.versions import at_least
+from fabfile.config import render
+from fabfile.config.inventory import load_inventory
+from fabfile.config.secrets import required_secrets
+from fabfile.config.versions import at_least
 
 pytestmark = pytest.mark.tools
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from fabfile.inventory import load_inventory
-from fabfile.secrets import load_secrets
+from fabfile.config.inventory import load_inventory
+from fabfile.config.secrets import load_secrets
 
 REPO = Path(__file__).resolve().parents[2]
 INV = [sys.executable, str(REPO / ".venv" / "bin" / "inv")] if (REPO / ".venv" / "bin" / "inv").exists() \

@@ -18,9 +18,9 @@ import pytest
 import requests
 import yaml
 
-from fabfile.inventory import DEFAULT_INVENTORY, PROJECT_ROOT, load_inventory
+from fabfile.config.inventory import DEFAULT_INVENTORY, PROJECT_ROOT, load_inventory
+from fabfile.config.secrets import load_secrets
 from fabfile.lab.paths import releases_dir
-from fabfile.secrets import load_secrets
 
 pytestmark = pytest.mark.lab
 HOST = "lab2"

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from fabfile.api import iso, local_apis
+from fabfile.alerting.api import iso, local_apis
 
 from .deployed import INV, REPO, Deployed, deployed_lab_fixture  # noqa: F401
 

@@ -23,12 +23,12 @@ def test_verify_all_pass_after_sortie6(deployed_lab):
 
 
 def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
-    from fabfile import remote
-    from fabfile.connection import connect
-    from fabfile.inventory import load_inventory
-    from fabfile.masking import Masker
-    from fabfile.steps.base import StepContext
-    from fabfile.steps.verify import verify
+    from fabfile.config.inventory import load_inventory
+    from fabfile.deploy.steps.base import StepContext
+    from fabfile.deploy.steps.verify import verify
+    from fabfile.ssh import remote
+    from fabfile.ssh.connection import connect
+    from fabfile.ssh.masking import Masker
 
     d = deployed_lab
     inv = load_inventory()

@@ -24,9 +24,9 @@ import bcrypt
 import requests
 from aiosmtpd.controller import Controller
 
-from fabfile.api import Apis, local_apis
-from fabfile.drill import parse_notify_errors
-from fabfile.inventory import Alertmanager, Email, HostSettings, Prometheus, Receivers
+from fabfile.alerting.api import Apis, local_apis
+from fabfile.config.inventory import Alertmanager, Email, HostSettings, Prometheus, Receivers
+from fabfile.drill.scenarios import parse_notify_errors
 
 PROM = "/usr/bin/prometheus"
 AM = "/usr/bin/prometheus-alertmanager"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import render
-from fabfile.inventory import load_inventory
-from fabfile.masking import Masker
-from fabfile.steps import configs
+from fabfile.config import render
+from fabfile.config.inventory import load_inventory
+from fabfile.deploy.steps import configs
+from fabfile.ssh.masking import Masker
 
 SECRETS = {"web_password": "pw-Very-Secret-1", "smtp_password": "smtp-Secret-2"}
 

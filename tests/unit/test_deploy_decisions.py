@@ -8,9 +8,10 @@ import subprocess
 
 import pytest
 
-from fabfile import remote, render
-from fabfile.inventory import load_inventory
-from fabfile.steps import install, services
+from fabfile.config import render
+from fabfile.config.inventory import load_inventory
+from fabfile.deploy.steps import install, services
+from fabfile.ssh import remote
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import textwrap
 import paramiko
 import pytest
 
-from fabfile import runner
-from fabfile.inventory import load_inventory
-from fabfile.steps.base import StepResult
+from fabfile.config.inventory import load_inventory
+from fabfile.deploy import runner
+from fabfile.deploy.steps.base import StepResult
 
 SECRET = "s3cret-pa55word"
 
@@ -134,7 +134,7 @@ def _renamed(host, name):
 def test_named_steps_resolve_and_missing_ones_fail_softly():
     steps = dict(runner.named_steps(["install-prometheus", "install-services"]))
     assert steps["install-prometheus"].__name__ == "install_prometheus"
-    runner.STEP_FUNCTIONS["nope"] = ("fabfile.steps.nope", "nope")
+    runner.STEP_FUNCTIONS["nope"] = ("fabfile.deploy.steps.nope", "nope")
     try:
         (_, fn), = runner.named_steps(["nope"])
         assert fn(None, None, None).status == "failed"

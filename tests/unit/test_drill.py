@@ -17,9 +17,11 @@ from email.utils import format_datetime
 
 import pytest
 
-from fabfile import silences
-from fabfile.api import ApiError, iso, local_apis, notify_counts, parse_metrics, parse_time
-from fabfile.drill import (
+from fabfile.alerting import silences
+from fabfile.alerting.api import ApiError, iso, local_apis, notify_counts, parse_metrics, parse_time
+from fabfile.config.inventory import load_inventory
+from fabfile.deploy.steps.base import StepContext
+from fabfile.drill.scenarios import (
     SYNTHETIC,
     Bounds,
     Progress,
@@ -31,9 +33,7 @@ from fabfile.drill import (
     report,
     run_drill,
 )
-from fabfile.inventory import load_inventory
-from fabfile.masking import Masker
-from fabfile.steps.base import StepContext
+from fabfile.ssh.masking import Masker
 
 from .localstack import AM, PASSWORD, PROM, USER, LocalTarget, start_stack
 
@@ -328,7 +328,7 @@ def test_silence_cli_refuses_bad_input_before_connecting() -> None:
 
 
 def test_server_clock_bounds_narrow_from_date_headers() -> None:
-    from fabfile.api import ServerClock
+    from fabfile.alerting.api import ServerClock
 
     c = ServerClock()
     assert not c.known and c.bounds() == (0.0, 0.0)
@@ -366,7 +366,7 @@ def test_alertmanager_ignores_a_resolve_stamped_in_its_future(quiet) -> None:
 @pytest.mark.parametrize("skew", [30.0, -30.0])
 def test_synthetic_drill_does_not_trust_this_machines_clock(quiet, monkeypatch, skew: float) -> None:
     """This machine's clock 30 s ahead of / behind the server's: times are taken from Alertmanager's."""
-    monkeypatch.setattr("fabfile.api.local_now", lambda: time.time() + skew)
+    monkeypatch.setattr("fabfile.alerting.api.local_now", lambda: time.time() + skew)
     out = Out()
     r = drill(quiet, out, synthetic=True)
     assert r.ok, out.text
@@ -376,7 +376,7 @@ def test_synthetic_drill_does_not_trust_this_machines_clock(quiet, monkeypatch, 
 
 @needs_binaries
 def test_silence_is_active_at_once_with_this_machines_clock_ahead(quiet, monkeypatch) -> None:
-    monkeypatch.setattr("fabfile.api.local_now", lambda: time.time() + 120)
+    monkeypatch.setattr("fabfile.alerting.api.local_now", lambda: time.time() + 120)
     am = quiet.apis().alertmanager
     sid = silences.create(am, [silences.parse_matcher("alertname=Nothing")], 600, "skew", created_by="t@x")
     try:
@@ -391,7 +391,7 @@ def test_silence_is_active_at_once_with_this_machines_clock_ahead(quiet, monkeyp
 def test_rejected_resolve_is_reported_not_waited_out(quiet, monkeypatch) -> None:
     """A resolve Alertmanager refuses (here a real 400: endsAt before startsAt) ends the drill at once,
     saying so — and the clean-up still tries to resolve the test alert."""
-    from fabfile.api import AlertmanagerApi
+    from fabfile.alerting.api import AlertmanagerApi
 
     real_post = AlertmanagerApi.post_alerts
     posts: list[str] = []
@@ -417,7 +417,7 @@ def test_rejected_resolve_is_reported_not_waited_out(quiet, monkeypatch) -> None
 def test_synthetic_drill_clears_an_earlier_runs_leftover_and_still_gets_its_mail(quiet) -> None:
     """A test alert left firing (a killed run) was already notified: re-posting the same alert would be
     deduplicated. The drill resolves the leftover and posts a new one (its own drill_run)."""
-    from fabfile.silences import me
+    from fabfile.alerting.silences import me
 
     am = quiet.apis().alertmanager
     start = am.server_now() - 1

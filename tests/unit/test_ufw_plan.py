@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from fabfile import ufw
-from fabfile.inventory import load_inventory
+from fabfile.config.inventory import load_inventory
+from fabfile.deploy import ufw_plan as ufw
 
 SS_LISTEN = """LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=412,fd=3))
 LISTEN 0 4096 *:9090 *:* users:(("prometheus",pid=900,fd=7))

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fabfile.inventory import load_inventory
-from fabfile.steps import verify as v
+from fabfile.config.inventory import load_inventory
+from fabfile.deploy.steps import verify as v
 
 
 def http(doc: object, code: int = 200) -> str:

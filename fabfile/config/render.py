@@ -18,8 +18,8 @@ from typing import Any
 import bcrypt
 import jinja2
 
-from fabfile.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
-from fabfile.versions import FEATURES, PROMETHEUS_CONSOLES_UNTIL, at_least, supports
+from fabfile.config.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
+from fabfile.config.versions import FEATURES, PROMETHEUS_CONSOLES_UNTIL, at_least, supports
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"
@@ -353,7 +353,7 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
         "prometheus.service": tpl("systemd/prometheus.service.j2", _unit_context(host, PROMETHEUS)),
         "alertmanager.service": tpl("systemd/alertmanager.service.j2", _unit_context(host, ALERTMANAGER)),
     }
-    from fabfile.secrets import required_secrets  # local import: secrets imports inventory, not us
+    from fabfile.config.secrets import required_secrets  # local import: secrets imports inventory, not us
 
     secret_files = []
     for name in required_secrets(host):

@@ -8,8 +8,8 @@ from typing import Literal
 
 from fabric import Connection
 
-from fabfile.inventory import HostSettings, Inventory
-from fabfile.masking import Masker
+from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.ssh.masking import Masker
 
 Status = Literal["ok", "changed", "failed"]
 

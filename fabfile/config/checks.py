@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fabfile.inventory import PROJECT_ROOT, HostSettings
-from fabfile.render import Rendered, secret_path
+from fabfile.config.inventory import PROJECT_ROOT, HostSettings
+from fabfile.config.render import Rendered, secret_path
 
 RULE_TESTS_DIR = PROJECT_ROOT / "monitoring" / "tests"
 PLACEHOLDER = "placeholder-not-a-secret"

@@ -6,7 +6,7 @@ A password in argv is visible in `ps` to every user of the server; a curl config
 
 from __future__ import annotations
 
-from fabfile.inventory import HostSettings
+from fabfile.config.inventory import HostSettings
 
 
 def _quote(value: str) -> str:

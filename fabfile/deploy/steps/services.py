@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 from fabric import Connection
 
-from fabfile import remote, render
-from fabfile.inventory import HostSettings
-from fabfile.steps.base import StepContext, StepResult
+from fabfile.config import render
+from fabfile.config.inventory import HostSettings
+from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.ssh import remote
 
 STEP = "install-services"
 HEALTH_TIMEOUT = 120  # seconds; Prometheus replays its WAL before answering, slow under emulation

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fabfile.checks import CheckFailed, validate_rendered
-from fabfile.inventory import HostSettings, Inventory
-from fabfile.masking import Masker
-from fabfile.render import render_host
-from fabfile.secrets import load_secrets
+from fabfile.config.checks import CheckFailed, validate_rendered
+from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.render import render_host
+from fabfile.config.secrets import load_secrets
+from fabfile.ssh.masking import Masker
 
 
 def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path) -> list[str]:

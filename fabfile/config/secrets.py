@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from fabfile.inventory import HostSettings, Inventory, InventoryError
+from fabfile.config.inventory import HostSettings, Inventory, InventoryError
 
 SECRET_NAMES = ("smtp_password", "web_password", "slack_webhook_url", "discord_webhook_url", "webhook_url")
 

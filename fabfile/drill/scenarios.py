@@ -21,17 +21,19 @@ from typing import IO, Any
 
 from fabric import Connection
 
-from fabfile import render
-from fabfile.alert_bounds import ALERT as ALERT  # `X as X`: re-exported for `from fabfile.drill import`
-from fabfile.alert_bounds import Bounds, DrillFailed, Rule, bounds_for, load_rule, prom_duration
-from fabfile.api import ApiError, Apis, NotifyCounts, iso, parse_time
-from fabfile.drill_target import BOT_UNIT, SshTarget, Target, _why
-from fabfile.drill_target import parse_notify_errors as parse_notify_errors
-from fabfile.inventory import HostSettings, Inventory
-from fabfile.masking import Masker
-from fabfile.silences import describe, me, silence_matches
-from fabfile.steps.base import StepContext
-from fabfile.timeline import Progress, Timeline
+from fabfile.alerting.api import ApiError, Apis, NotifyCounts, iso, parse_time
+from fabfile.alerting.silences import describe, me, silence_matches
+from fabfile.config import render
+from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.deploy.steps.base import StepContext
+from fabfile.drill.bounds import (
+    ALERT as ALERT,  # `X as X`: re-exported for `from fabfile.drill.scenarios import`
+)
+from fabfile.drill.bounds import Bounds, DrillFailed, Rule, bounds_for, load_rule, prom_duration
+from fabfile.drill.target import BOT_UNIT, SshTarget, Target, _why
+from fabfile.drill.target import parse_notify_errors as parse_notify_errors
+from fabfile.drill.timeline import Progress, Timeline
+from fabfile.ssh.masking import Masker
 
 BOT_JOB = "rosey-bot"
 SYNTHETIC = "RoseyMonitoringTest"
@@ -623,8 +625,8 @@ def run_drill(conn_factory: Callable[[], Connection], host: HostSettings, ctx: S
 def cli_test_alert(inventory: Inventory, hosts: list[HostSettings], *, synthetic: bool = False,
                    force: bool = False, timeout: float | None = None) -> int:
     """Run the drill on each host in turn (a drill stops a bot: never in parallel); exit code for the task."""
-    from fabfile.connection import connect
-    from fabfile.secrets import load_secrets
+    from fabfile.config.secrets import load_secrets
+    from fabfile.ssh.connection import connect
 
     code = 0
     for host in hosts:

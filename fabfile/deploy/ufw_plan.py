@@ -10,7 +10,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from fabfile.inventory import HostSettings
+from fabfile.config.inventory import HostSettings
 
 
 @dataclass(frozen=True, order=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fabric import Config, Connection
 
-from fabfile.inventory import HostSettings
+from fabfile.config.inventory import HostSettings
 
 
 def connect(host: HostSettings, connect_timeout: int | None = None) -> Connection:

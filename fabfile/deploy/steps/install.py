@@ -1,6 +1,6 @@
 """install-prometheus / install-alertmanager: a checksum-verified release in a versioned dir, symlinked.
 
-Layout (paths from fabfile.render): the archive is unpacked into `release_dir` (e.g.
+Layout (paths from fabfile.config.render): the archive is unpacked into `release_dir` (e.g.
 /usr/local/lib/rosey-monitoring/prometheus-2.48.0.linux-amd64/), and /usr/local/bin/{prometheus,promtool}
 are symlinks into it. An upgrade unpacks the new release next to the old one and swaps the symlinks
 atomically (`ln -sfn` to a temp name + `mv -T`), so the previous release stays for a rollback.
@@ -21,9 +21,10 @@ from pathlib import Path
 
 from fabric import Connection
 
-from fabfile import remote, render
-from fabfile.inventory import Component, HostSettings, InventoryError
-from fabfile.steps.base import StepContext, StepResult
+from fabfile.config import render
+from fabfile.config.inventory import Component, HostSettings, InventoryError
+from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.ssh import remote
 
 CACHE_DIR = Path("~/.cache/rosey-monitoring").expanduser()
 SUMS = "sha256sums.txt"

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 from fabric import Connection
 
-from fabfile import checks, render
-from fabfile.inventory import HostSettings
-from fabfile.masking import Masker
-from fabfile.remote import (
+from fabfile.config import checks, render
+from fabfile.config.inventory import HostSettings
+from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.ssh.masking import Masker
+from fabfile.ssh.remote import (
     RemoteError,
     forget_stage,
     install_snippet,
@@ -39,8 +40,7 @@ from fabfile.remote import (
     sha256_snippet,
     stage,
 )
-from fabfile.steps.base import StepContext, StepResult
-from fabfile.webauth import curl_config
+from fabfile.ssh.webauth import curl_config
 
 STEP = "deploy-configs"
 RUNNING = ("active", "reloading")

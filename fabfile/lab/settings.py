@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fabfile.inventory import load_inventory
+from fabfile.config.inventory import load_inventory
 
 
 def lab_settings(name: str = "lab", inventory: str | None = None) -> Any:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from fabfile import render
-from fabfile.inventory import HostSettings
+from fabfile.config import render
+from fabfile.config.inventory import HostSettings
 
 ALERT = "BotDown"
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fabfile.api import AlertmanagerApi, parse_time
-from fabfile.inventory import HostSettings, Inventory
+from fabfile.alerting.api import AlertmanagerApi, parse_time
+from fabfile.config.inventory import HostSettings, Inventory
 
 _MATCHER_RE = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 _DURATION_RE = re.compile(r"(\d+)(w|d|h|m|s)")
@@ -152,10 +152,10 @@ def remove(am: AlertmanagerApi, ids: list[str] = (), all_mine: bool = False,
 
 
 def _on_host(inventory: Inventory, host: HostSettings, fn: Callable[[AlertmanagerApi], int]) -> int:
-    from fabfile.api import ApiError, open_apis
-    from fabfile.connection import connect
-    from fabfile.masking import Masker
-    from fabfile.secrets import load_secrets
+    from fabfile.alerting.api import ApiError, open_apis
+    from fabfile.config.secrets import load_secrets
+    from fabfile.ssh.connection import connect
+    from fabfile.ssh.masking import Masker
 
     secrets = load_secrets(inventory, host)
     mask = Masker(secrets.values())

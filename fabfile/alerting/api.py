@@ -21,8 +21,8 @@ from typing import Any
 import requests
 from fabric import Connection
 
-from fabfile.inventory import HostSettings
-from fabfile.masking import Masker
+from fabfile.config.inventory import HostSettings
+from fabfile.ssh.masking import Masker
 
 DEFAULT_TIMEOUT = 5.0
 

@@ -17,12 +17,12 @@ from typing import TextIO
 
 from fabric import Connection
 
-from fabfile import remote
-from fabfile.connection import connect
-from fabfile.inventory import HostSettings, Inventory, InventoryError
-from fabfile.masking import Masker
-from fabfile.secrets import load_secrets
-from fabfile.steps.base import Step, StepContext, StepResult
+from fabfile.config.inventory import HostSettings, Inventory, InventoryError
+from fabfile.config.secrets import load_secrets
+from fabfile.deploy.steps.base import Step, StepContext, StepResult
+from fabfile.ssh import remote
+from fabfile.ssh.connection import connect
+from fabfile.ssh.masking import Masker
 
 ALWAYS_RUN = ("verify",)  # still runs (and reports) after an earlier step of that host failed
 SYMBOL = {"ok": "ok", "changed": "changed", "failed": "FAILED"}
@@ -65,7 +65,7 @@ class Printer:
 def preflight(inventory: Inventory,
               hosts: Sequence[HostSettings]) -> tuple[dict[str, dict[str, str]], list[str]]:
     """Secrets of every host, and every problem found (all of them, not just the first)."""
-    from fabfile.render import render_host  # pure: catches settings the templates cannot honour
+    from fabfile.config.render import render_host  # pure: catches settings the templates cannot honour
 
     secrets, problems = {}, []
     for h in hosts:
@@ -188,12 +188,12 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
 
 # step name -> (module, function); imported lazily so a step still being written never breaks `inv --list`
 STEP_FUNCTIONS: dict[str, tuple[str, str]] = {
-    "install-prometheus": ("fabfile.steps.install", "install_prometheus"),
-    "install-alertmanager": ("fabfile.steps.install", "install_alertmanager"),
-    "deploy-configs": ("fabfile.steps.configs", "deploy_configs"),
-    "install-services": ("fabfile.steps.services", "install_services"),
-    "firewall": ("fabfile.steps.firewall", "firewall"),
-    "verify": ("fabfile.steps.verify", "verify"),
+    "install-prometheus": ("fabfile.deploy.steps.install", "install_prometheus"),
+    "install-alertmanager": ("fabfile.deploy.steps.install", "install_alertmanager"),
+    "deploy-configs": ("fabfile.deploy.steps.configs", "deploy_configs"),
+    "install-services": ("fabfile.deploy.steps.services", "install_services"),
+    "firewall": ("fabfile.deploy.steps.firewall", "firewall"),
+    "verify": ("fabfile.deploy.steps.verify", "verify"),
 }
 SORTIE6 = ("install-prometheus", "install-alertmanager", "deploy-configs", "install-services", "firewall",
            "verify")

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from fabric import Connection
 
-from fabfile import ufw
-from fabfile.inventory import HostSettings
-from fabfile.remote import RemoteError, one_line, probe, run
-from fabfile.steps.base import StepContext, StepResult
+from fabfile.config.inventory import HostSettings
+from fabfile.deploy import ufw_plan as ufw
+from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.ssh.remote import RemoteError, one_line, probe, run
 
 STEP = "firewall"
 

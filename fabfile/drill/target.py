@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from fabric import Connection
 
-from fabfile.api import ApiError, Apis, open_apis
-from fabfile.inventory import HostSettings
-from fabfile.steps.base import StepContext
+from fabfile.alerting.api import ApiError, Apis, open_apis
+from fabfile.config.inventory import HostSettings
+from fabfile.deploy.steps.base import StepContext
 
 BOT_UNIT = "rosey-bot"
 
@@ -99,7 +99,7 @@ class SshTarget:
     reconnect = close  # the next call connects again
 
     def _run(self, script: str, what: str) -> Any:
-        from fabfile.remote import run
+        from fabfile.ssh.remote import run
 
         return run(self.conn, script, what=what, masker=self.ctx.masker, timeout=60)
 
@@ -110,13 +110,13 @@ class SshTarget:
         self._run(f"systemctl start {BOT_UNIT}", f"start {BOT_UNIT}")
 
     def bot_active(self) -> bool:
-        from fabfile.remote import run
+        from fabfile.ssh.remote import run
 
         res = run(self.conn, f"systemctl is-active {BOT_UNIT}", sudo=False, check=False, timeout=30)
         return res.stdout.strip() == "active"
 
     def notify_errors(self, since: float) -> list[str]:
-        from fabfile.remote import run
+        from fabfile.ssh.remote import run
 
         ago = max(1, int(time.time() - since) + 5)
         res = run(self.conn, f"journalctl -u alertmanager --since '-{ago}s' --no-pager -o cat | tail -n 300",
@@ -126,8 +126,8 @@ class SshTarget:
     def extra_prechecks(self) -> list[str]:
         """verify's checklist (one SSH command), minus what a drill does not depend on: the firewall, and
         other alerts firing (BotDown already firing is checked separately)."""
-        from fabfile import render
-        from fabfile.steps import verify
+        from fabfile.config import render
+        from fabfile.deploy.steps import verify
 
         try:
             rendered = render.render_host(self.ctx.inventory, self.host, self.ctx.secrets)

@@ -17,13 +17,14 @@ from typing import Any
 import yaml
 from fabric import Connection
 
-from fabfile import render, ufw
-from fabfile.inventory import HostSettings
-from fabfile.remote import Out, RemoteError, parse_probe, probe_script, run
-from fabfile.steps.base import StepContext, StepResult
-from fabfile.steps.firewall import SNIPPETS as FIREWALL_SNIPPETS
-from fabfile.versions import parse_version
-from fabfile.webauth import curl_config
+from fabfile.config import render
+from fabfile.config.inventory import HostSettings
+from fabfile.config.versions import parse_version
+from fabfile.deploy import ufw_plan as ufw
+from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.deploy.steps.firewall import SNIPPETS as FIREWALL_SNIPPETS
+from fabfile.ssh.remote import Out, RemoteError, parse_probe, probe_script, run
+from fabfile.ssh.webauth import curl_config
 
 STEP = "verify"
 BOT_JOB = "rosey-bot"

@@ -1,0 +1,1 @@
+"""Prometheus/Alertmanager HTTP API clients over SSH tunnels, and silences."""
