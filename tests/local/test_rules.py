@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "monitoring" / "alert_rules.yml"
 TESTS_DIR = ROOT / "monitoring" / "tests"
 RUNBOOK_RULES = ROOT / "tests" / "data" / "runbook_alert_rules.yml"

@@ -1,6 +1,6 @@
 """The drill, API clients and silences — pure parts, then against REAL local Prometheus/Alertmanager binaries.
 
-The stack (tests/unit/localstack.py) runs Debian's prometheus and prometheus-alertmanager on loopback with
+The stack (tests/local/localstack.py) runs Debian's prometheus and prometheus-alertmanager on loopback with
 1 s intervals and `for: 5s`, a stand-in bot served from this process and an aiosmtpd mail catcher. Only
 "stop/start the bot" is local instead of systemd over SSH.
 """
