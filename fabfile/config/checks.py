@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fabfile.config.inventory import PROJECT_ROOT, HostSettings
-from fabfile.config.render import Rendered, secret_path
+from fabfile.config.layout import secret_path
+from fabfile.config.render import Rendered
 
 RULE_TESTS_DIR = PROJECT_ROOT / "monitoring" / "tests"
 PLACEHOLDER = "placeholder-not-a-secret"

@@ -19,15 +19,18 @@ import bcrypt
 import jinja2
 
 from fabfile.config.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
+from fabfile.config.layout import (
+    ALERTMANAGER,
+    PROMETHEUS,
+    SECRET_MODE,
+    SERVICE_USERS,
+    binary_path,
+    data_dir,
+    release_dir,
+    secret_path,
+    services_for,
+)
 from fabfile.config.versions import FEATURES, PROMETHEUS_CONSOLES_UNTIL, at_least, supports
-
-PROMETHEUS = "prometheus"
-ALERTMANAGER = "alertmanager"
-SERVICES = (PROMETHEUS, ALERTMANAGER)
-
-CONFIG_FILES = ("prometheus.yml", "alert_rules.yml", "alertmanager.yml", "web.yml")
-UNIT_FILES = ("prometheus.service", "alertmanager.service")
-FILENAMES = CONFIG_FILES + UNIT_FILES
 
 RULES_SOURCE = PROJECT_ROOT / "monitoring" / "alert_rules.yml"
 RULES_ENV = "ROSEY_RULES_FILE"  # trial another rules file without editing the repo (render, deploy, drill)
@@ -37,31 +40,11 @@ def rules_source() -> Path:
     """The alert rules every consumer uses: `ROSEY_RULES_FILE` if set, else monitoring/alert_rules.yml."""
     override = os.environ.get(RULES_ENV)
     return Path(override).expanduser() if override else RULES_SOURCE
-SYSTEMD_DIR = "/etc/systemd/system"
-BIN_DIR = "/usr/local/bin"
-BINARIES = {PROMETHEUS: ("prometheus", "promtool"), ALERTMANAGER: ("alertmanager", "amtool")}
-SERVICE_USERS = {PROMETHEUS: "prometheus", ALERTMANAGER: "alertmanager"}  # system user == group
+
+
 BOT_JOB = "rosey-bot"  # scrape job of the bot; the alert rules and verify name it too
 CLUSTER_LABEL = "rosey-bot"  # external label `cluster`, the inhibit rule's and routing's grouping key
-CONFIG_MODE = 0o644  # configs hold no secret (web.yml: a bcrypt hash only) and both services read web.yml
-SECRET_MODE = 0o640  # root:<service group>
 BCRYPT_COST = 10  # Prometheus/Alertmanager verify it on authenticated requests (the self-scrapes too)
-
-# which service must reload/restart when a file changes (web.yml is re-read per request, but both use it)
-_SERVICES_OF: dict[str, tuple[str, ...]] = {
-    "prometheus.yml": (PROMETHEUS,),
-    "alert_rules.yml": (PROMETHEUS,),
-    "alertmanager.yml": (ALERTMANAGER,),
-    "web.yml": (PROMETHEUS, ALERTMANAGER),
-    "prometheus.service": (PROMETHEUS,),
-    "alertmanager.service": (ALERTMANAGER,),
-    # secrets, by name: the service whose config points at them
-    "web_password": (PROMETHEUS,),
-    "smtp_password": (ALERTMANAGER,),
-    "slack_webhook_url": (ALERTMANAGER,),
-    "discord_webhook_url": (ALERTMANAGER,),
-    "webhook_url": (ALERTMANAGER,),
-}
 
 
 @dataclass(frozen=True)
@@ -76,66 +59,14 @@ class SecretFile:
 
     @property
     def service(self) -> str:
-        return _SERVICES_OF[self.name][0]
+        return services_for(self.name)[0]
 
 
 @dataclass(frozen=True)
 class Rendered:
     host: str
-    files: dict[str, str]  # FILENAMES, in that order
+    files: dict[str, str]  # layout.FILENAMES, in that order
     secret_files: list[SecretFile]
-
-
-# ---------------------------------------------------------------- where things go (used by the deploy steps)
-
-
-def secret_path(host: HostSettings, name: str) -> str:
-    return f"{host.base_dir.rstrip('/')}/secrets/{name}"
-
-
-def remote_path(host: HostSettings, filename: str) -> str:
-    """Server path of a rendered file (units under /etc/systemd/system) or of a secret (by name)."""
-    if filename in UNIT_FILES:
-        return f"{SYSTEMD_DIR}/{filename}"
-    if filename in CONFIG_FILES:
-        return f"{host.base_dir.rstrip('/')}/{filename}"
-    if filename in _SERVICES_OF:
-        return secret_path(host, filename)
-    raise KeyError(f"not a deployed file: {filename!r}")
-
-
-def services_for(filename: str) -> tuple[str, ...]:
-    """The services to reload (configs) or restart (units) when `filename` (or a secret name) changes."""
-    return _SERVICES_OF[filename]
-
-
-def is_unit(filename: str) -> bool:
-    return filename in UNIT_FILES
-
-
-def data_dir(host: HostSettings, service: str) -> str:
-    base = host.base_dir.rstrip("/")
-    return {PROMETHEUS: f"{base}/data", ALERTMANAGER: f"{base}/alertmanager-data"}[service]
-
-
-def data_dirs(host: HostSettings) -> dict[str, str]:
-    """{path: owning system user}; never deleted by anything in this project."""
-    return {data_dir(host, s): SERVICE_USERS[s] for s in SERVICES}
-
-
-def binary_path(name: str) -> str:
-    """Stable path of a binary (a symlink into the installed release), e.g. /usr/local/bin/promtool."""
-    return f"{BIN_DIR}/{name}"
-
-
-def service_user(service: str) -> str:
-    return SERVICE_USERS[service]
-
-
-def release_dir(host: HostSettings, service: str) -> str:
-    """Where the release archive of this host's version is unpacked (the binaries' symlinks point here)."""
-    comp = getattr(host, service)
-    return f"/usr/local/lib/rosey-monitoring/{comp.archive_name(service)}"
 
 
 # ---------------------------------------------------------------- rendering
@@ -359,7 +290,7 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
     for name in required_secrets(host):
         if name not in secrets:
             raise InventoryError(f"missing secret {name!r} for host {host.name} (load it with load_secrets)")
-        svc = _SERVICES_OF[name][0]
+        svc = services_for(name)[0]
         secret_files.append(SecretFile(name=name, path=secret_path(host, name), content=secrets[name],
                                        group=SERVICE_USERS[svc]))
     return Rendered(host=host.name, files=files, secret_files=secret_files)

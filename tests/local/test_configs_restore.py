@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.config import render
+from fabfile.config import layout, render
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import configs
 from fabfile.ssh.masking import Masker
@@ -73,9 +73,9 @@ def box(tmp_path, monkeypatch) -> Box:
         d.mkdir()
     host = dataclasses.replace(inv.host("lab"), base_dir=str(base))
     rendered = render.render_host(inv, host, SECRETS)
-    for name in render.CONFIG_FILES:  # the server's current, working config
+    for name in layout.CONFIG_FILES:  # the server's current, working config
         (base / name).write_text(rendered.files[name])
-        (base / name).chmod(render.CONFIG_MODE)
+        (base / name).chmod(layout.CONFIG_MODE)
     for name, text in (("systemctl", SYSTEMCTL), ("curl", CURL), ("journalctl", JOURNALCTL)):
         (stubs / name).write_text(text)
         (stubs / name).chmod(0o755)
@@ -84,7 +84,7 @@ def box(tmp_path, monkeypatch) -> Box:
         (bins / tool).chmod(0o755)
     monkeypatch.setattr(render, "BIN_DIR", str(bins))
     monkeypatch.setattr(configs, "RELOAD_WAIT_S", 2)
-    for svc in render.SERVICES:  # both running a successfully loaded config
+    for svc in layout.SERVICES:  # both running a successfully loaded config
         (state / svc).write_text("1 1000\n")
     env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "STUB_STATE": str(state),
            "STUB_BASE": str(base)}
@@ -109,7 +109,7 @@ def deploy(box: Box, new: dict[str, str], missing: str = "") -> tuple[int, dict[
         if c.name != missing:
             p.write_bytes(c.data)
         staged[c.name] = str(p)
-    reload, _ = configs.services_to_reload(changes, {s: True for s in render.SERVICES})
+    reload, _ = configs.services_to_reload(changes, {s: True for s in layout.SERVICES})
     script = configs.apply_script(box.host, staged, changes, reload, False, [])
     p = subprocess.run(["bash", "-c", script], env=box.env, capture_output=True, text=True, timeout=60)
     return p.returncode, configs._sections(p.stdout + p.stderr), changes
@@ -166,8 +166,8 @@ def test_success_keeps_the_new_files_and_leaves_nothing_behind(box):
     rc, sec, _ = deploy(box, {"alert_rules.yml": new})
     assert rc == 0, sec
     assert (box.base / "alert_rules.yml").read_text() == new
-    assert oct((box.base / "alert_rules.yml").stat().st_mode & 0o777) == oct(render.CONFIG_MODE)
-    assert sorted(p.name for p in box.base.iterdir() if p.is_file()) == sorted(render.CONFIG_FILES)
+    assert oct((box.base / "alert_rules.yml").stat().st_mode & 0o777) == oct(layout.CONFIG_MODE)
+    assert sorted(p.name for p in box.base.iterdir() if p.is_file()) == sorted(layout.CONFIG_FILES)
     assert reloads(box) == ["prometheus"]
     assert not box.stage.exists()
     assert "restore" not in sec

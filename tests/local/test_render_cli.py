@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fabfile.config.inventory import PROJECT_ROOT
-from fabfile.config.render import FILENAMES
+from fabfile.config.layout import FILENAMES
 
 pytestmark = pytest.mark.tools
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from fabfile.config import render
+from fabfile.config import layout
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import install, services
 from fabfile.ssh import remote
@@ -91,7 +91,7 @@ def test_local_archive_refuses_a_mismatch(tmp_path, host):
 
 def svc_state(units, *, active="active", enabled="enabled", exe_same=True, unit_same=True, newer=False):
     out = {}
-    for svc in render.SERVICES:
+    for svc in layout.SERVICES:
         sha = hashlib.sha256(units[f"{svc}.service"].encode()).hexdigest() if unit_same else "f" * 64
         out[f"{svc}_show"] = (f"ActiveState={active}\nUnitFileState={enabled}\nMainPID=42\n"
                               "NeedDaemonReload=no")

@@ -8,7 +8,7 @@ import bcrypt
 import pytest
 import yaml
 
-from fabfile.config import render
+from fabfile.config import layout, render
 from fabfile.config.inventory import InventoryError, load_inventory
 from fabfile.config.versions import at_least, parse_version
 
@@ -264,13 +264,13 @@ def test_version_helper_rejects_garbage() -> None:
 
 def test_deploy_path_helpers(tmp_path: Path) -> None:
     inv, host = host_with(tmp_path, "base_dir: /srv/mon")
-    assert render.remote_path(host, "prometheus.yml") == "/srv/mon/prometheus.yml"
-    assert render.remote_path(host, "alertmanager.service") == "/etc/systemd/system/alertmanager.service"
-    assert render.remote_path(host, "smtp_password") == "/srv/mon/secrets/smtp_password"
-    assert render.data_dirs(host) == {"/srv/mon/data": "prometheus",
+    assert layout.remote_path(host, "prometheus.yml") == "/srv/mon/prometheus.yml"
+    assert layout.remote_path(host, "alertmanager.service") == "/etc/systemd/system/alertmanager.service"
+    assert layout.remote_path(host, "smtp_password") == "/srv/mon/secrets/smtp_password"
+    assert layout.data_dirs(host) == {"/srv/mon/data": "prometheus",
                                       "/srv/mon/alertmanager-data": "alertmanager"}
-    assert render.services_for("alert_rules.yml") == ("prometheus",)
-    assert render.services_for("web.yml") == ("prometheus", "alertmanager")
-    assert render.binary_path("amtool") == "/usr/local/bin/amtool"
+    assert layout.services_for("alert_rules.yml") == ("prometheus",)
+    assert layout.services_for("web.yml") == ("prometheus", "alertmanager")
+    assert layout.binary_path("amtool") == "/usr/local/bin/amtool"
     with pytest.raises(KeyError):
-        render.remote_path(host, "other.yml")
+        layout.remote_path(host, "other.yml")

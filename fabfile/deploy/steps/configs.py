@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from fabric import Connection
 
-from fabfile.config import checks, render
+from fabfile.config import checks, layout, render
 from fabfile.config.inventory import HostSettings
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.ssh.masking import Masker
@@ -75,9 +75,9 @@ def targets(host: HostSettings, rendered: render.Rendered) -> list[Target]:
     so a config never points at a password file that is not there yet."""
     out = [Target(s.name, s.path, s.content.encode(), "root", s.group, s.mode, True)
            for s in rendered.secret_files]
-    for name in render.CONFIG_FILES:
-        out.append(Target(name, render.remote_path(host, name), rendered.files[name].encode(),
-                          "root", "root", render.CONFIG_MODE, False))
+    for name in layout.CONFIG_FILES:
+        out.append(Target(name, layout.remote_path(host, name), rendered.files[name].encode(),
+                          "root", "root", layout.CONFIG_MODE, False))
     return out
 
 
@@ -105,8 +105,8 @@ def plan(tgts: list[Target], remote_sha: dict[str, str],
 
 def services_to_reload(changes: list[Change], running: dict[str, bool]) -> tuple[list[str], list[str]]:
     """(reload now, changed but not running) in a stable order; only content changes count."""
-    affected = {s for c in changes if c.content_changed for s in render.services_for(c.name)}
-    order = [s for s in render.SERVICES if s in affected]
+    affected = {s for c in changes if c.content_changed for s in layout.services_for(c.name)}
+    order = [s for s in layout.SERVICES if s in affected]
     return [s for s in order if running.get(s)], [s for s in order if not running.get(s)]
 
 
@@ -134,7 +134,7 @@ def diff_lines(changes: list[Change], remote: dict[str, str], masker: Masker) ->
 
 def _probe_snippets(paths: list[str]) -> dict[str, str]:
     q = " ".join(shlex.quote(p) for p in paths)
-    services = " ".join(render.SERVICES)
+    services = " ".join(layout.SERVICES)
     return {
         "sha": sha256_snippet(paths),
         "stat": f"stat -c '%U %G %a %n' -- {q} 2>/dev/null; true",
@@ -228,7 +228,7 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
         lines.append('CFG=$(mktemp /tmp/rosey-curl.XXXXXX); cat > "$CFG"')  # basic auth arrives on stdin
     # The validation copy: staged new files, current ones for the rest, named as in the real dir (so
     # rule_files resolve), secret paths pointed at copies inside it (a first deploy has none in place yet).
-    for name in render.CONFIG_FILES:
+    for name in layout.CONFIG_FILES:
         src = staged.get(name) or f"{base}/{name}"
         lines.append(f"cp -- {q(src)} {v}/{q(name)} 2>/dev/null || true")
     for t in secret_targets:
@@ -236,7 +236,7 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
         lines.append(f"cp -- {q(src)} {v}/secrets/{q(t.name)} 2>/dev/null || true")
     lines.append(f"sed -i 's#{base}/secrets/#{v}/secrets/#g' {v}/*.yml")
     lines.append(f"echo {_MARK} validate")
-    promtool, amtool = render.binary_path("promtool"), render.binary_path("amtool")
+    promtool, amtool = layout.binary_path("promtool"), layout.binary_path("amtool")
     for tool in (promtool, amtool):
         lines.append(f"[ -x {tool} ] || {{ echo '{tool} not found on the server: run install-prometheus/"
                      f"install-alertmanager first'; exit 10; }}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fabric import Connection
 
-from fabfile.config import render
+from fabfile.config import layout
 from fabfile.config.inventory import Component, HostSettings, InventoryError
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.ssh import remote
@@ -52,11 +52,11 @@ class Plan:
     def changes(self) -> list[str]:
         out = []
         if self.user:
-            out.append(f"create system user {render.service_user(self.service)}")
+            out.append(f"create system user {layout.service_user(self.service)}")
         if self.fetch:
             out.append(f"fetch and unpack {self.service} {self.want}")
         if self.switch:
-            out.append(f"switch {'/'.join(render.BINARIES[self.service])} to {self.want}")
+            out.append(f"switch {'/'.join(layout.BINARIES[self.service])} to {self.want}")
         out.extend(f"create/fix data dir {d}" for d in self.dirs)
         return out
 
@@ -76,14 +76,14 @@ def _version_of(text: str) -> str | None:
 def probe_snippets(host: HostSettings, service: str) -> dict[str, str]:
     """Everything install needs to know, as snippets for one `remote.probe`."""
     q = shlex.quote
-    rel = render.release_dir(host, service)
-    user = render.service_user(service)
+    rel = layout.release_dir(host, service)
+    user = layout.service_user(service)
     snippets = {
-        "links": "; ".join(f"printf '%s\\n' \"$(readlink {q(render.binary_path(b))})\""
-                           for b in render.BINARIES[service]),
-        "current": f"{q(render.binary_path(service))} --version 2>&1 | head -n1",
+        "links": "; ".join(f"printf '%s\\n' \"$(readlink {q(layout.binary_path(b))})\""
+                           for b in layout.BINARIES[service]),
+        "current": f"{q(layout.binary_path(service))} --version 2>&1 | head -n1",
         "release": "; ".join(f"{q(rel + '/' + b)} --version 2>&1 | head -n1"
-                             for b in render.BINARIES[service]),
+                             for b in layout.BINARIES[service]),
         "user": f"getent passwd {q(user)} | cut -d: -f1,7; getent group {q(user)} | cut -d: -f1",
         "dirs": " ; ".join(f"stat -c '%U:%G' {q(d)} 2>/dev/null || echo missing"
                            for d in _dirs_of(host, service)),
@@ -92,15 +92,15 @@ def probe_snippets(host: HostSettings, service: str) -> dict[str, str]:
 
 
 def _dirs_of(host: HostSettings, service: str) -> list[str]:
-    return [render.data_dir(host, service)]
+    return [layout.data_dir(host, service)]
 
 
 def decide(host: HostSettings, service: str, state: dict[str, str]) -> Plan:
     """Pure decision from probe answers (unit-tested without a server)."""
     comp: Component = getattr(host, service)
-    rel = render.release_dir(host, service)
-    user = render.service_user(service)
-    bins = render.BINARIES[service]
+    rel = layout.release_dir(host, service)
+    user = layout.service_user(service)
+    bins = layout.BINARIES[service]
     links = state["links"].split("\n")
     links += [""] * (len(bins) - len(links))
     linked = all(links[i] == f"{rel}/{b}" for i, b in enumerate(bins))
@@ -197,10 +197,10 @@ def apply_script(host: HostSettings, plan: Plan, *, fetch_cmd: str = "", expecte
     service = plan.service
     comp: Component = getattr(host, service)
     name = comp.archive_name(service)
-    rel = render.release_dir(host, service)
+    rel = layout.release_dir(host, service)
     parent = rel.rsplit("/", 1)[0]
-    user = render.service_user(service)
-    bins = render.BINARIES[service]
+    user = layout.service_user(service)
+    bins = layout.BINARIES[service]
     lines = ["set -eu", "umask 022"]
     if plan.fetch:
         lines += [
@@ -244,10 +244,10 @@ def apply_script(host: HostSettings, plan: Plan, *, fetch_cmd: str = "", expecte
                      f"else install -d -o {q(user)} -g {q(user)} -m 0750 {q(d)}; fi")
     if plan.switch:
         for b in bins:
-            link = render.binary_path(b)
+            link = layout.binary_path(b)
             lines.append(f"ln -sfn {q(rel + '/' + b)} {q(link)}.rosey-new && "
                          f"mv -T {q(link)}.rosey-new {q(link)}")
-    lines.append(f"{q(render.binary_path(service))} --version 2>&1 | head -n1")
+    lines.append(f"{q(layout.binary_path(service))} --version 2>&1 | head -n1")
     return "\n".join(lines)
 
 
@@ -293,8 +293,8 @@ def install_component(conn: Connection, host: HostSettings, ctx: StepContext, se
 
 
 def install_prometheus(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
-    return install_component(conn, host, ctx, render.PROMETHEUS)
+    return install_component(conn, host, ctx, layout.PROMETHEUS)
 
 
 def install_alertmanager(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
-    return install_component(conn, host, ctx, render.ALERTMANAGER)
+    return install_component(conn, host, ctx, layout.ALERTMANAGER)

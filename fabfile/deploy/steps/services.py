@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from fabric import Connection
 
-from fabfile.config import render
+from fabfile.config import layout, render
 from fabfile.config.inventory import HostSettings
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.ssh import remote
@@ -35,9 +35,9 @@ SETTLE_TIMEOUT = 45  # seconds to wait for the first scrape after a Prometheus (
 def probe_snippets(host: HostSettings) -> dict[str, str]:
     q = shlex.quote
     out = {}
-    for svc in render.SERVICES:
+    for svc in layout.SERVICES:
         unit = f"{svc}.service"
-        path = render.remote_path(host, unit)
+        path = layout.remote_path(host, unit)
         out[f"{svc}_show"] = ("systemctl show -p ActiveState -p UnitFileState -p MainPID "
                               f"-p NeedDaemonReload {q(unit)}")
         out[f"{svc}_unit"] = f"sha256sum {q(path)} 2>/dev/null | cut -d' ' -f1"
@@ -46,7 +46,7 @@ def probe_snippets(host: HostSettings) -> dict[str, str]:
                                f"$(date -d \"$s\" +%s 2>/dev/null || echo 0)\"")
         out[f"{svc}_exe"] = (f"p=$(systemctl show -p MainPID --value {q(unit)}); "
                              f"echo \"exe=$(readlink /proc/$p/exe 2>/dev/null)\"; "
-                             f"echo \"bin=$(readlink -f {q(render.binary_path(svc))})\"")
+                             f"echo \"bin=$(readlink -f {q(layout.binary_path(svc))})\"")
     return out
 
 
@@ -77,7 +77,7 @@ def _props(text: str) -> dict[str, str]:
 def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> list[ServicePlan]:
     """Pure decision from the rendered units and the probe answers (unit-tested without a server)."""
     plans = []
-    for svc in render.SERVICES:
+    for svc in layout.SERVICES:
         p = ServicePlan(svc)
         want_sha = hashlib.sha256(units[f"{svc}.service"].encode()).hexdigest()
         props = _props(state[f"{svc}_show"])
@@ -142,7 +142,7 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
             f"{HEALTH_TIMEOUT}s ($(systemctl is-active {unit})); last journal lines:\" >&2; "
             f"journalctl -u {unit} -n {JOURNAL_LINES} --no-pager -o short-iso >&2 || true; exit 1; fi",
         ]
-        if p.service == render.PROMETHEUS:
+        if p.service == layout.PROMETHEUS:
             # healthy != working: give a restarted Prometheus (bounded, non-fatal) time to scrape the bot
             # and discover Alertmanager, so `verify` right after sees them. Only the targets API speaks
             # for the new process: `up` samples from before the restart stay queryable for minutes.
@@ -175,7 +175,7 @@ def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> 
         if p.upload_unit:
             unit = f"{p.service}.service"
             staged = remote.stage(conn, rendered.files[unit].encode(), unit)
-            installs.append(remote.install_snippet(staged, render.remote_path(host, unit), mode=0o644))
+            installs.append(remote.install_snippet(staged, layout.remote_path(host, unit), mode=0o644))
     res = remote.run(conn, apply_script(host, plans, installs), what=STEP, masker=ctx.masker, check=False,
                      stdin=_curl_config(host, ctx.secrets), timeout=HEALTH_TIMEOUT * 2 + 120)
     if res.exited != 0:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from fabric import Connection
 
-from fabfile.config import render
+from fabfile.config import layout, render
 from fabfile.config.inventory import HostSettings
 from fabfile.config.versions import parse_version
 from fabfile.deploy import ufw_plan as ufw
@@ -53,9 +53,9 @@ def _curl(port: int, path: str, *extra: str) -> str:
 
 def snippets(host: HostSettings) -> dict[str, str]:
     p, a = host.prometheus.port, host.alertmanager.port
-    services = " ".join(render.SERVICES)
-    out = {f"version_{b}": f"{render.binary_path(b)} --version 2>&1 | head -n 1"
-           for svc in render.SERVICES for b in render.BINARIES[svc]}
+    services = " ".join(layout.SERVICES)
+    out = {f"version_{b}": f"{layout.binary_path(b)} --version 2>&1 | head -n 1"
+           for svc in layout.SERVICES for b in layout.BINARIES[svc]}
     out.update({
         "active": f"systemctl is-active {services}",
         "enabled": f"systemctl is-enabled {services}",
@@ -97,15 +97,15 @@ def _json(out: str) -> tuple[Any, str]:
 
 def check_versions(host: HostSettings, outs: dict[str, str]) -> list[Check]:
     res = []
-    for svc in render.SERVICES:
+    for svc in layout.SERVICES:
         want = getattr(host, svc).version
-        for b in render.BINARIES[svc]:
+        for b in layout.BINARIES[svc]:
             text = outs.get(f"version_{b}", "")
             m = re.search(r"version (\S+)", text)
             got = m.group(1) if m else None
             ok = bool(got) and parse_version(got) == parse_version(want)
             res.append(Check(f"{b} version", ok, f"{got} (want {want})" if got else
-                             f"{render.binary_path(b)} missing or not runnable"))
+                             f"{layout.binary_path(b)} missing or not runnable"))
     return res
 
 
@@ -113,7 +113,7 @@ def check_services(outs: dict[str, str]) -> list[Check]:
     active = outs.get("active", "").split()
     enabled = outs.get("enabled", "").split()
     res = []
-    for i, svc in enumerate(render.SERVICES):
+    for i, svc in enumerate(layout.SERVICES):
         a = active[i] if i < len(active) else "unknown"
         e = enabled[i] if i < len(enabled) else "unknown"
         res.append(Check(f"{svc} service", a == "active" and e == "enabled", f"{a}, {e} at boot"))
@@ -122,7 +122,7 @@ def check_services(outs: dict[str, str]) -> list[Check]:
 
 def check_healthy(outs: dict[str, str]) -> list[Check]:
     res = []
-    for svc in render.SERVICES:
+    for svc in layout.SERVICES:
         code, body = _http(outs.get(f"healthy_{svc}", ""))
         res.append(Check(f"{svc} /-/healthy", code == 200,
                          f"HTTP {code or 'no answer'}" + (f" {body.strip()[:60]}" if body.strip() else "")))
@@ -197,7 +197,7 @@ def _metric(text: str, name: str) -> float | None:
 
 def check_reloads(outs: dict[str, str]) -> list[Check]:
     res = []
-    for svc in render.SERVICES:
+    for svc in layout.SERVICES:
         code, body = _http(outs.get(f"metrics_{svc}", ""))
         v = _metric(body, f"{svc}_config_last_reload_successful")
         name = f"{svc}_config_last_reload_successful"

@@ -1,0 +1,86 @@
+"""The server's file layout: where binaries, configs, units, secrets and data live, and who owns them.
+
+Render writes files for these paths and the deploy steps put them there; both read the layout from here,
+so moving a file on the server is one change.
+"""
+
+from __future__ import annotations
+
+from fabfile.config.inventory import HostSettings
+
+PROMETHEUS = "prometheus"
+ALERTMANAGER = "alertmanager"
+SERVICES = (PROMETHEUS, ALERTMANAGER)
+
+CONFIG_FILES = ("prometheus.yml", "alert_rules.yml", "alertmanager.yml", "web.yml")
+UNIT_FILES = ("prometheus.service", "alertmanager.service")
+FILENAMES = CONFIG_FILES + UNIT_FILES
+
+SYSTEMD_DIR = "/etc/systemd/system"
+BIN_DIR = "/usr/local/bin"
+RELEASES_DIR = "/usr/local/lib/rosey-monitoring"
+BINARIES = {PROMETHEUS: ("prometheus", "promtool"), ALERTMANAGER: ("alertmanager", "amtool")}
+SERVICE_USERS = {PROMETHEUS: "prometheus", ALERTMANAGER: "alertmanager"}  # system user == group
+CONFIG_MODE = 0o644  # configs hold no secret (web.yml: a bcrypt hash only) and both services read web.yml
+SECRET_MODE = 0o640  # root:<service group>
+
+# which service must reload/restart when a file changes (web.yml is re-read per request, but both use it)
+_SERVICES_OF: dict[str, tuple[str, ...]] = {
+    "prometheus.yml": (PROMETHEUS,),
+    "alert_rules.yml": (PROMETHEUS,),
+    "alertmanager.yml": (ALERTMANAGER,),
+    "web.yml": (PROMETHEUS, ALERTMANAGER),
+    "prometheus.service": (PROMETHEUS,),
+    "alertmanager.service": (ALERTMANAGER,),
+    # secrets, by name: the service whose config points at them
+    "web_password": (PROMETHEUS,),
+    "smtp_password": (ALERTMANAGER,),
+    "slack_webhook_url": (ALERTMANAGER,),
+    "discord_webhook_url": (ALERTMANAGER,),
+    "webhook_url": (ALERTMANAGER,),
+}
+
+
+def secret_path(host: HostSettings, name: str) -> str:
+    return f"{host.base_dir.rstrip('/')}/secrets/{name}"
+
+
+def remote_path(host: HostSettings, filename: str) -> str:
+    """Server path of a rendered file (units under /etc/systemd/system) or of a secret (by name)."""
+    if filename in UNIT_FILES:
+        return f"{SYSTEMD_DIR}/{filename}"
+    if filename in CONFIG_FILES:
+        return f"{host.base_dir.rstrip('/')}/{filename}"
+    if filename in _SERVICES_OF:
+        return secret_path(host, filename)
+    raise KeyError(f"not a deployed file: {filename!r}")
+
+
+def services_for(filename: str) -> tuple[str, ...]:
+    """The services to reload (configs) or restart (units) when `filename` (or a secret name) changes."""
+    return _SERVICES_OF[filename]
+
+
+def data_dir(host: HostSettings, service: str) -> str:
+    base = host.base_dir.rstrip("/")
+    return {PROMETHEUS: f"{base}/data", ALERTMANAGER: f"{base}/alertmanager-data"}[service]
+
+
+def data_dirs(host: HostSettings) -> dict[str, str]:
+    """{path: owning system user}; never deleted by anything in this project."""
+    return {data_dir(host, s): SERVICE_USERS[s] for s in SERVICES}
+
+
+def binary_path(name: str) -> str:
+    """Stable path of a binary (a symlink into the installed release), e.g. /usr/local/bin/promtool."""
+    return f"{BIN_DIR}/{name}"
+
+
+def service_user(service: str) -> str:
+    return SERVICE_USERS[service]
+
+
+def release_dir(host: HostSettings, service: str) -> str:
+    """Where the release archive of this host's version is unpacked (the binaries' symlinks point here)."""
+    comp = getattr(host, service)
+    return f"{RELEASES_DIR}/{comp.archive_name(service)}"
