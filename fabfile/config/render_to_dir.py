@@ -9,10 +9,12 @@ from fabfile.config.checks import CheckFailed, validate_rendered
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.config.render import render_host
 from fabfile.config.secrets import load_secrets
+from fabfile.output import Output
 from fabfile.ssh.masking import Masker
 
 
-def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path) -> list[str]:
+def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path,
+                  output: Output | None = None) -> list[str]:
     """Write each host's files (one sub-directory per host when several) and check them.
 
     Every host is rendered before anything is written, so bad input or a missing secret stops the run
@@ -22,13 +24,15 @@ def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path
     for host in hosts:
         secrets = load_secrets(inventory, host)
         jobs.append((host, secrets, render_host(inventory, host, secrets)))
+    output = output or Output()
     failures = []
     for host, secrets, rendered in jobs:
         dest = out / host.name if len(hosts) > 1 else out
         dest.mkdir(parents=True, exist_ok=True)
         for name, text in rendered.files.items():
             (dest / name).write_bytes(text.encode())
-        print(f"{host.name}: wrote {len(rendered.files)} files to {dest}/ ({', '.join(rendered.files)})")
+        names = ", ".join(rendered.files)
+        output.line(f"{host.name}: wrote {len(rendered.files)} files to {dest}/ ({names})")
         try:
             validate_rendered(rendered, host, Masker(secrets.values()), shown_dir=dest)
         except CheckFailed as e:

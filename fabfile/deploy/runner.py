@@ -8,7 +8,6 @@ any server. The exit code is 0 only when no host failed.
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from fabric import Connection
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError
 from fabfile.config.secrets import load_secrets
 from fabfile.deploy.steps.base import Step, StepContext, StepResult
+from fabfile.output import Output, RecapRow
 from fabfile.ssh import remote
 from fabfile.ssh.connection import connect
 from fabfile.ssh.masking import Masker
@@ -42,24 +42,6 @@ class HostReport:
     @property
     def failed(self) -> bool:
         return any(r.failed for r in self.results)
-
-
-class Printer:
-    """Thread-safe line printer that prefixes `[host] ` and masks that host's secrets."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream
-        self.lock = threading.Lock()
-
-    def line(self, text: str) -> None:
-        with self.lock:
-            print(text, file=self.stream or sys.stdout, flush=True)
-
-    def for_host(self, name: str, masker: Masker) -> Callable[[str], None]:
-        def log(text: str) -> None:
-            for ln in str(text).splitlines() or [""]:
-                self.line(f"[{name}] {masker(ln)}")
-        return log
 
 
 def preflight(inventory: Inventory,
@@ -129,42 +111,41 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
     return report
 
 
-def recap_lines(reports: Sequence[HostReport]) -> list[str]:
-    width = max((len(r.host) for r in reports), default=4)
-    lines = ["recap:"]
-    for r in reports:
-        state = "FAILED" if r.failed else "done"
-        lines.append(f"  {r.host:<{width}}  ok={r.count('ok')} changed={r.count('changed')} "
-                     f"failed={r.count('failed')}  {state} ({r.seconds:.0f}s)")
-    return lines
+def recap_rows(reports: Sequence[HostReport]) -> list[RecapRow]:
+    return [RecapRow(r.host, r.count("ok"), r.count("changed"), r.count("failed"), r.seconds)
+            for r in reports]
 
 
 def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tuple[str, Step]], *,
         dry_run: bool = False, stream: TextIO | None = None,
         connector: Callable[[HostSettings], Connection] = connect,
-        reports_out: list[HostReport] | None = None) -> int:
+        reports_out: list[HostReport] | None = None, output: Output | None = None) -> int:
     """Run `steps` on every host in parallel; print results and a recap; return the exit code.
 
     2: a pre-flight problem (nothing was contacted); 1: some host failed; 0: all good.
+    `output` (default: a new one on `stream`) also keeps every step result as a record for `--json`.
     """
-    printer = Printer(stream)
+    out = output or Output(stream)
     secrets, problems = preflight(inventory, hosts)
     if problems:
         for p in problems:
-            printer.line(f"error: {p}")
-        printer.line("nothing was changed: fix the above first")
+            out.error(p)
+        out.line("nothing was changed: fix the above first")
         return 2
     reports: dict[str, HostReport] = {}
 
     def work(h: HostSettings) -> None:
         masker = Masker(secrets[h.name].values())
         ctx = StepContext(inventory=inventory, secrets=secrets[h.name], dry_run=dry_run,
-                          log=printer.for_host(h.name, masker), masker=masker)
+                          log=out.for_host(h.name, masker), masker=masker)
         try:
             reports[h.name] = run_host(h, steps, ctx, connector)
         except Exception as e:  # noqa: BLE001 — e.g. a bad key file: report it as this host's failure
             ctx.log(f"{type(e).__name__}: {e}")
             reports[h.name] = HostReport(h.name, [StepResult("connect", "failed", masker(str(e)))])
+        for res in reports[h.name].results:
+            out.record("step", host=h.name, step=res.step, status=res.status, summary=masker(res.summary),
+                       details=[masker(d) for d in res.details])
 
     if len(hosts) == 1:
         work(hosts[0])
@@ -176,9 +157,8 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
             t.join()
     ordered = [reports[h.name] for h in hosts]
     if dry_run:
-        printer.line("dry run: nothing was changed")
-    for ln in recap_lines(ordered):
-        printer.line(ln)
+        out.line("dry run: nothing was changed")
+    out.recap(recap_rows(ordered))
     if reports_out is not None:
         reports_out.extend(ordered)
     return 1 if any(r.failed for r in ordered) else 0

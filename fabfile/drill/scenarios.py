@@ -32,7 +32,8 @@ from fabfile.drill.bounds import (
 from fabfile.drill.bounds import Bounds, DrillFailed, Rule, bounds_for, load_rule, prom_duration
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target, _why
 from fabfile.drill.target import parse_notify_errors as parse_notify_errors
-from fabfile.drill.timeline import Progress, Timeline
+from fabfile.drill.timeline import Timeline
+from fabfile.output import Progress
 from fabfile.ssh.masking import Masker
 
 BOT_JOB = "rosey-bot"

@@ -1,41 +1,9 @@
-"""What the drill shows while it waits (one live progress line) and what it reports after (the timeline)."""
+"""What the drill reports after a run: the timeline of its events (the live progress line: fabfile.output)."""
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
-from typing import IO
-
-
-class Progress:
-    """One live line on a terminal (`\\r`), or a plain line per phase change / every 15 s otherwise."""
-
-    def __init__(self, stream: IO[str] | None = None, tty: bool | None = None) -> None:
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty() if tty is None else tty
-        self._phase = ""
-        self._last = 0.0
-        self._width = 0
-
-    def show(self, phase: str, elapsed: float, deadline: float) -> None:
-        text = f"  … {phase}: {elapsed:5.1f}s elapsed, deadline {deadline:.0f}s"
-        if self.tty:
-            pad = max(0, self._width - len(text))
-            self.stream.write("\r" + text + " " * pad)
-            self._width = len(text)
-            self.stream.flush()
-        elif phase != self._phase or time.monotonic() - self._last >= 15:
-            self.stream.write(text + "\n")
-            self.stream.flush()
-            self._last = time.monotonic()
-        self._phase = phase
-
-    def clear(self) -> None:
-        if self.tty and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-            self._width = 0
 
 
 @dataclass

@@ -1,0 +1,139 @@
+"""The one place that prints: plain lines, `error:` lines, `[host] ` lines (masked), the recap, a live
+progress line, and the same facts kept as JSON-able records for `--json`.
+
+Why one place: hosts run in parallel threads and the drill redraws a progress line, so every write must
+take the same lock and a live progress line must be cleared before any other line lands on it; and a
+script that wants JSON should get the facts the human reads, not a second code path that drifts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import IO, Any
+
+
+class Progress:
+    """One live line on a terminal (`\\r`), or a plain line per phase change / every 15 s otherwise."""
+
+    def __init__(self, stream: IO[str] | None = None, tty: bool | None = None,
+                 lock: threading.RLock | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.lock = lock or threading.RLock()
+        self._phase = ""
+        self._last = 0.0
+        self._width = 0
+
+    def show(self, phase: str, elapsed: float, deadline: float) -> None:
+        text = f"  … {phase}: {elapsed:5.1f}s elapsed, deadline {deadline:.0f}s"
+        with self.lock:
+            if self.tty:
+                pad = max(0, self._width - len(text))
+                self.stream.write("\r" + text + " " * pad)
+                self._width = len(text)
+                self.stream.flush()
+            elif phase != self._phase or time.monotonic() - self._last >= 15:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+                self._last = time.monotonic()
+            self._phase = phase
+
+    def clear(self) -> None:
+        with self.lock:
+            if self.tty and self._width:
+                self.stream.write("\r" + " " * self._width + "\r")
+                self.stream.flush()
+                self._width = 0
+
+
+@dataclass(frozen=True)
+class RecapRow:
+    """One host's line of the recap."""
+
+    host: str
+    ok: int
+    changed: int
+    failed: int
+    seconds: float
+
+    @property
+    def state(self) -> str:
+        return "FAILED" if self.failed else "done"
+
+
+def recap_lines(rows: Sequence[RecapRow]) -> list[str]:
+    width = max((len(r.host) for r in rows), default=4)
+    return ["recap:"] + [f"  {r.host:<{width}}  ok={r.ok} changed={r.changed} failed={r.failed}  "
+                         f"{r.state} ({r.seconds:.0f}s)" for r in rows]
+
+
+class Output:
+    """Thread-safe printer for one command's output.
+
+    `stream=None` means "sys.stdout at the time of writing" (so pytest's capture and redirections work).
+    Every line goes out whole under one lock; a live progress line handed out by `progress()` is cleared
+    before any other line is printed. `record()` keeps JSON-able facts alongside (see `records`, `json()`).
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._stream = stream
+        self.lock = threading.RLock()
+        self.records: list[dict[str, Any]] = []
+        self._live: list[Progress] = []
+
+    @property
+    def stream(self) -> IO[str]:
+        return self._stream or sys.stdout
+
+    # -- lines
+    def line(self, text: str = "") -> None:
+        with self.lock:
+            for p in self._live:
+                p.clear()
+            print(text, file=self.stream, flush=True)
+
+    def lines(self, texts: Iterable[str]) -> None:
+        with self.lock:
+            for t in texts:
+                self.line(t)
+
+    def error(self, text: str) -> None:
+        """`error: <text>` — the one-line shape of every user-facing failure."""
+        self.line(f"error: {text}")
+        self.record("error", message=text)
+
+    def for_host(self, name: str, masker: Callable[[str], str] = str) -> Callable[[str], None]:
+        """A `log(text)` that prefixes every line with `[name] ` and masks that host's secrets."""
+        def log(text: str) -> None:
+            with self.lock:
+                for ln in str(text).splitlines() or [""]:
+                    self.line(f"[{name}] {masker(ln)}")
+        return log
+
+    # -- recap and progress
+    def recap(self, rows: Sequence[RecapRow]) -> None:
+        self.lines(recap_lines(rows))
+        for r in rows:
+            self.record("recap", **asdict(r), state=r.state)
+
+    def progress(self, tty: bool | None = None) -> Progress:
+        """A live progress line on this output's stream, sharing its lock (cleared before other lines)."""
+        p = Progress(self.stream, tty, self.lock)
+        with self.lock:
+            self._live.append(p)
+        return p
+
+    # -- data for scripts
+    def record(self, kind: str, **data: Any) -> None:
+        """Keep one JSON-able fact (`{"kind": kind, **data}`) for `--json`; prints nothing."""
+        with self.lock:
+            self.records.append({"kind": kind, **data})
+
+    def json(self) -> str:
+        with self.lock:
+            return json.dumps(self.records, indent=2, default=str)

@@ -1,0 +1,62 @@
+"""The output layer: whole lines under parallel writers, masking, progress cleared first, JSON records."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+from fabfile.output import Output, RecapRow
+from fabfile.ssh.masking import Masker
+
+
+def test_parallel_host_lines_stay_whole_and_masked():
+    buf = io.StringIO()
+    out = Output(buf)
+
+    def talk(name: str) -> None:
+        log = out.for_host(name, Masker(["pa55word"]))
+        for i in range(200):
+            log(f"line {i} pa55word\nsecond {i}")
+
+    threads = [threading.Thread(target=talk, args=(n,)) for n in ("a", "bb", "ccc")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 3 * 200 * 2
+    assert all(ln.startswith(("[a] ", "[bb] ", "[ccc] ")) for ln in lines)
+    assert "pa55word" not in buf.getvalue() and "[bb] line 7 ********" in lines
+
+
+def test_error_recap_and_records():
+    buf = io.StringIO()
+    out = Output(buf)
+    out.error("hosts.yml: hosts.x.bot_port: bad")
+    out.recap([RecapRow("lab", 5, 1, 0, 12.4), RecapRow("lab22", 2, 0, 1, 3.0)])
+    assert buf.getvalue().splitlines() == [
+        "error: hosts.yml: hosts.x.bot_port: bad",
+        "recap:",
+        "  lab    ok=5 changed=1 failed=0  done (12s)",
+        "  lab22  ok=2 changed=0 failed=1  FAILED (3s)",
+    ]
+    records = json.loads(out.json())
+    assert records[0] == {"kind": "error", "message": "hosts.yml: hosts.x.bot_port: bad"}
+    assert records[2]["host"] == "lab22" and records[2]["state"] == "FAILED"
+
+
+def test_a_line_clears_the_live_progress_line_first():
+    buf = io.StringIO()
+    out = Output(buf)
+    p = out.progress(tty=True)
+    p.show("waiting", 1.0, 10)
+    out.line("done")
+    text = buf.getvalue()
+    assert text.endswith("\r" + " " * len("  … waiting:   1.0s elapsed, deadline 10s") + "\rdone\n")
+
+
+def test_default_stream_is_stdout_at_write_time(capsys):
+    out = Output()
+    out.line("hello")
+    assert capsys.readouterr().out == "hello\n"
