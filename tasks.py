@@ -79,7 +79,7 @@ def sortie6(c: Context, hosts: str = "", dry_run: bool = False) -> None:
 def test_alert(c: Context, hosts: str = "", synthetic: bool = False, force: bool = False,
                timeout: int = 0) -> None:
     """Alert drill: stop the bot, see BotDown fire and notify, start it, see it resolve (always restarted)."""
-    from fabfile.drill.scenarios import cli_test_alert
+    from fabfile.drill.runner import cli_test_alert
 
     inv, selected = select_hosts(c, hosts)
     exit_with(cli_test_alert(inv, selected, synthetic=synthetic, force=force, timeout=timeout or None))

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fabfile.config.inventory import load_inventory  # noqa: E402
 from fabfile.config.secrets import load_secrets  # noqa: E402
 from fabfile.deploy.steps.base import StepContext  # noqa: E402
-from fabfile.drill.scenarios import run_drill  # noqa: E402
+from fabfile.drill.runner import run_drill  # noqa: E402
 from fabfile.ssh.connection import connect  # noqa: E402
 from fabfile.ssh.masking import Masker  # noqa: E402
 

@@ -12,12 +12,9 @@ import yaml
 
 from fabfile.config import render
 from fabfile.config.inventory import HostSettings
+from fabfile.drill.errors import DrillFailed
 
 ALERT = "BotDown"
-
-
-class DrillFailed(RuntimeError):
-    """The drill could not prove the path; the message says which step and why (masked)."""
 
 
 _DUR_RE = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")

@@ -15,6 +15,7 @@ from fabric import Connection
 from fabfile.alerting.api import ApiError, Apis, open_apis
 from fabfile.config.inventory import HostSettings
 from fabfile.deploy.steps.base import StepContext
+from fabfile.drill.errors import why
 
 BOT_UNIT = "rosey-bot"
 
@@ -81,7 +82,7 @@ class SshTarget:
             except Exception as e:
                 with contextlib.suppress(Exception):
                     stack.close()
-                msg = f"cannot open SSH tunnels to {self.host.name}: {_why(e)}"
+                msg = f"cannot open SSH tunnels to {self.host.name}: {why(e)}"
                 raise ApiError(self.ctx.masker(msg)) from None
             self._stack = stack
         return self._apis
@@ -134,12 +135,7 @@ class SshTarget:
             receivers = verify.expected_receivers(rendered.files["alertmanager.yml"])
             checks = verify.evaluate(self.host, verify.gather(self.conn, self.host, self.ctx), receivers)
         except Exception as e:
-            return [self.ctx.masker(f"verify could not run: {_why(e)}")]
+            return [self.ctx.masker(f"verify could not run: {why(e)}")]
         skip = {"firewall", "alerts firing"}
         return [self.ctx.masker(f"verify: {c.name}: {c.detail}") for c in checks
                 if not c.passed and c.name not in skip]
-
-
-def _why(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

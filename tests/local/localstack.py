@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 
 from fabfile.alerting.api import Apis, local_apis
 from fabfile.config.inventory import Alertmanager, Email, HostSettings, Prometheus, Receivers
-from fabfile.drill.scenarios import parse_notify_errors
+from fabfile.drill.target import parse_notify_errors
 
 PROM = "/usr/bin/prometheus"
 AM = "/usr/bin/prometheus-alertmanager"

@@ -21,18 +21,12 @@ from fabfile.alerting import silences
 from fabfile.alerting.api import ApiError, iso, local_apis, notify_counts, parse_metrics, parse_time
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps.base import StepContext
-from fabfile.drill.scenarios import (
-    SYNTHETIC,
-    Bounds,
-    Progress,
-    bounds_for,
-    load_rule,
-    parse_notify_errors,
-    prom_duration,
-    receiver_integrations,
-    report,
-    run_drill,
-)
+from fabfile.drill.bounds import Bounds, bounds_for, load_rule, prom_duration
+from fabfile.drill.notifications import receiver_integrations
+from fabfile.drill.runner import report, run_drill
+from fabfile.drill.scenarios import SYNTHETIC
+from fabfile.drill.target import parse_notify_errors
+from fabfile.output import Progress
 from fabfile.ssh.masking import Masker
 
 from .localstack import AM, PASSWORD, PROM, USER, LocalTarget, start_stack

@@ -1,0 +1,127 @@
+"""Was a notification for this alert successfully sent, per integration? Read from Alertmanager's own
+counters (`alertmanager_notification_requests_*`), and when requests fail, its log says why.
+
+Why counters and not the mail box: the drill runs against real receivers (mail, chat) it cannot read; the
+counters are what Alertmanager itself knows about delivery. Another alert's notification must never be taken
+for ours, so alert groups that appear meanwhile raise the number of requests we wait for.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fabfile.alerting.api import Apis, NotifyCounts
+from fabfile.drill.errors import DrillFailed, why
+from fabfile.drill.target import Target
+
+_INTEGRATIONS = re.compile(r"^(\w+)_configs$")
+
+
+def receiver_integrations(am_config: dict, receiver: str, resolved: bool = False) -> dict[str, int]:
+    """{integration: number of configs} of a receiver; with resolved=True only configs with send_resolved."""
+    for r in am_config.get("receivers") or []:
+        if r.get("name") != receiver:
+            continue
+        out: dict[str, int] = {}
+        for key, configs in r.items():
+            m = _INTEGRATIONS.match(key)
+            if not m or not configs:
+                continue
+            n = sum(1 for c in configs if not resolved or (c or {}).get("send_resolved"))
+            if n:
+                out[m.group(1)] = out.get(m.group(1), 0) + n
+        return out
+    return {}
+
+
+def _group_key(g: dict) -> tuple:
+    return ((g.get("receiver") or {}).get("name", ""), tuple(sorted((g.get("labels") or {}).items())))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Counters and alert groups at one moment; notifications are counted from here."""
+
+    counts: dict[str, NotifyCounts]
+    groups: set[tuple]
+
+
+class NotificationWatch:
+    """Delivery as one Alertmanager (the `target`'s) sees it."""
+
+    def __init__(self, target: Target, mask: Callable[[str], str], fail_grace: float) -> None:
+        self.t, self.mask, self.fail_grace = target, mask, fail_grace
+        self._config: dict | None = None
+
+    def config(self, apis: Apis) -> dict:
+        if self._config is None:
+            self._config = apis.alertmanager.config()
+        return self._config
+
+    def expected(self, apis: Apis, receivers: list[str], resolved: bool) -> dict[str, int]:
+        """{integration: notifications} the receivers send (resolved=True: only those with send_resolved)."""
+        need: dict[str, int] = {}
+        cfg = self.config(apis)
+        for r in receivers:
+            for integ, n in receiver_integrations(cfg, r, resolved).items():
+                need[integ] = need.get(integ, 0) + n
+        return need
+
+    def active_groups(self, apis: Apis) -> dict[tuple, list[str]]:
+        """Alert groups with at least one alert that will be notified (not silenced/inhibited)."""
+        groups = apis.alertmanager.json("GET", "/api/v2/alerts/groups",
+                                        params={"silenced": "false", "inhibited": "false", "active": "true"})
+        return {_group_key(g): [((a.get("labels") or {}).get("alertname", "")) for a in g.get("alerts", [])]
+                for g in groups if g.get("alerts")}
+
+    def baseline(self, apis: Apis, counts: dict[str, NotifyCounts] | None = None) -> Baseline:
+        return Baseline(apis.alertmanager.notify_counts() if counts is None else counts,
+                        set(self.active_groups(apis)))
+
+    def sent(self, need: dict[str, int], base: Baseline,
+             exclude: str) -> Callable[[Apis], dict[str, NotifyCounts] | None]:
+        """A check for `Drill.wait`: the counters once every needed integration has that many more SUCCESSFUL
+        requests (plus one per new, unrelated alert group routed to it); DrillFailed naming the integration
+        and Alertmanager's error when requests to it fail and none succeeds."""
+        first_fail: dict[str, float] = {}
+        since = time.time()
+
+        def check(apis: Apis) -> dict[str, NotifyCounts] | None:
+            now_counts = apis.alertmanager.notify_counts()
+            want = dict(need)
+            cfg = self.config(apis)
+            for key, names in self.active_groups(apis).items():
+                if key in base.groups or exclude in names:
+                    continue
+                for integ, n in receiver_integrations(cfg, key[0], False).items():
+                    if integ in want:
+                        want[integ] += n
+            done = True
+            for integ, n in want.items():
+                b, c = base.counts.get(integ, NotifyCounts()), now_counts.get(integ, NotifyCounts())
+                ok = c.succeeded_requests - b.succeeded_requests
+                bad = c.requests_failed - b.requests_failed
+                final_bad = c.failed - b.failed
+                if ok >= n:
+                    continue
+                done = False
+                if bad > 0 or final_bad > 0:
+                    first_fail.setdefault(integ, time.monotonic())
+                    if final_bad > 0 or time.monotonic() - first_fail[integ] >= self.fail_grace:
+                        self._fail(integ, int(bad), int(final_bad), since)
+            return now_counts if done else None
+
+        return check
+
+    def _fail(self, integ: str, bad: int, final_bad: int, since: float) -> None:
+        try:
+            errors = [e for e in self.t.notify_errors(since) if integ in e] or self.t.notify_errors(since)
+        except Exception as e:  # reading the log must not hide the real finding
+            errors = [f"(could not read Alertmanager's log: {why(e)})"]
+        err = "; ".join(errors) if errors else "no error line found in Alertmanager's log"
+        raise DrillFailed(self.mask(
+            f"notifications are FAILING for integration {integ!r} ({bad} failed request(s), "
+            f"{final_bad} notification(s) given up): {err}"))

@@ -1,0 +1,281 @@
+"""Runs one drill scenario on one host (`inv test-alert`) and ALWAYS puts back what it broke.
+
+The frame is the same for every scenario: pre-checks, break something, watch the alert travel to a delivered
+notification, restore, watch it resolve and the resolved notification go out — and whatever happens (Ctrl-C,
+SIGTERM, timeout, error, lost connection) the scenario's `make_whole` runs. What differs per scenario (what to
+break, which alert from which host's Alertmanager, how to restore) lives in `scenarios`.
+
+Why the pieces are injectable (`Target`): the waits, counters and timeline are the hard part and are tested
+against real local Prometheus/Alertmanager binaries; only "stop/start the bot", "read Alertmanager's log" and
+"reach the APIs" differ between that test bed and a real server over SSH (`SshTarget`, the default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from fabric import Connection
+
+from fabfile.alerting.api import ApiError, Apis
+from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.deploy.steps.base import StepContext
+from fabfile.drill.bounds import Bounds
+from fabfile.drill.errors import DrillFailed, DrillInterrupted, why
+from fabfile.drill.notifications import Baseline, NotificationWatch
+from fabfile.drill.scenarios import BotDown, Expectation, Scenario, Synthetic
+from fabfile.drill.signals import interrupt, signals_to
+from fabfile.drill.target import BOT_UNIT, SshTarget, Target
+from fabfile.drill.timeline import Timeline
+from fabfile.output import Progress
+from fabfile.ssh.masking import Masker
+
+FAIL_GRACE = 10.0  # a failed notification request with no success within this -> the path is failing
+RESTART_BUDGET = 180.0  # how long we keep trying to get the bot running again (reconnecting as needed)
+
+
+@dataclass
+class DrillResult:
+    ok: bool
+    message: str
+    timeline: Timeline
+    bounds: Bounds | None = None
+    bot_active: bool | None = None  # None: the bot was never touched
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def detection(self) -> float | None:
+        return self.timeline.between("stop", "notified")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the firing notification left for the resolved one to be counted against."""
+
+    receivers: list[str]
+    notified: bool  # False: suppressed and --force, no notification was waited for
+    after: Baseline
+
+
+class Drill:
+    """One run of one scenario on one host. `run()` never leaves things broken (see `Scenario.make_whole`)."""
+
+    def __init__(self, target: Target, host: HostSettings, ctx: StepContext, *, force: bool = False,
+                 timeout: float | None = None, poll: float = 1.0,
+                 stream: IO[str] | None = None, tty: bool | None = None,
+                 restart_budget: float = RESTART_BUDGET, fail_grace: float = FAIL_GRACE) -> None:
+        self.t, self.host, self.ctx = target, host, ctx
+        self.force, self.timeout, self.poll = force, timeout, poll
+        self.restart_budget, self.fail_grace = restart_budget, fail_grace
+        self.progress = Progress(stream, tty)
+        self.timeline = Timeline()
+        self.mask: Masker = ctx.masker
+        self._watches: dict[int, NotificationWatch] = {}
+
+    # -- output
+    def say(self, text: str) -> None:
+        self.progress.clear()
+        self.ctx.log(self.mask(text))
+
+    # -- polling with reconnects
+    def wait(self, phase: str, deadline: float, t_start: float, check: Callable[[Apis], Any],
+             target: Target | None = None) -> Any:
+        """Poll `check` until it returns something truthy; DrillFailed at the deadline (monotonic)."""
+        t = target or self.t
+        last_err, backoff = "", self.poll
+        while True:
+            now = time.monotonic()
+            self.progress.show(phase, now - t_start, deadline - t_start)
+            try:
+                got = check(t.apis())
+                last_err, backoff = "", self.poll
+                if got:
+                    self.progress.clear()
+                    return got
+            except ApiError as e:
+                last_err = str(e)
+                with contextlib.suppress(Exception):
+                    t.reconnect()
+                backoff = min(backoff * 2, 10.0)
+            if time.monotonic() >= deadline:
+                self.progress.clear()
+                extra = f" (last error: {last_err})" if last_err else ""
+                raise DrillFailed(self.mask(f"timed out after {deadline - t_start:.0f}s waiting for: "
+                                            f"{phase}{extra}"))
+            time.sleep(min(backoff if last_err else self.poll, max(0.05, deadline - time.monotonic())))
+
+    def ensure_running(self, unit: str, active: Callable[[], bool], start: Callable[[], None]) -> bool:
+        """Start `unit` and confirm it active, reconnecting with backoff within the restart budget."""
+        end, delay, last = time.monotonic() + self.restart_budget, 1.0, ""
+        while True:
+            try:
+                if not active():
+                    start()
+                for _ in range(10):
+                    if active():
+                        return True
+                    time.sleep(1)
+                last = f"{unit} still not active after start"
+            except Exception as e:  # connection lost, sudo failed, ... -> reconnect and retry
+                last = why(e)
+                with contextlib.suppress(Exception):
+                    self.t.reconnect()
+            if time.monotonic() + delay > end:
+                self.say(f"!!! could not confirm {unit} active on {self.host.name}: {last}")
+                return False
+            self.say(f"retrying to start {unit} in {delay:.0f}s ({last})")
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+    # -- the delivery path every scenario shares
+    def watch(self, expect: Expectation) -> NotificationWatch:
+        """The notification watch of the Alertmanager that should deliver (`expect.target`, default ours)."""
+        t = expect.target or self.t
+        if id(t) not in self._watches:
+            self._watches[id(t)] = NotificationWatch(t, self.mask, self.fail_grace)
+        return self._watches[id(t)]
+
+    def baseline(self, expect: Expectation) -> Baseline:
+        """Taken before anything is broken: only notifications after it count."""
+        return self.watch(expect).baseline((expect.target or self.t).apis())
+
+    def deliver(self, expect: Expectation, base: Baseline, deadline: float, t0: float) -> Delivery:
+        """The alert reaches Alertmanager, is routed, and every integration of its receivers sends it."""
+        name, t, watch = expect.alert, expect.target or self.t, self.watch(expect)
+        held = self.wait(f"Alertmanager: holds {name}", deadline, t0,
+                         lambda a: a.alertmanager.alerts(expect.labels) or None, t)
+        self.timeline.mark("in alertmanager")
+        suppressed = [x for x in held if (x.get("status") or {}).get("state") == "suppressed"]
+        if suppressed:
+            st = suppressed[0]["status"]
+            reason = (f"{name} is suppressed in Alertmanager (silenced by {st.get('silencedBy')}, "
+                      f"inhibited by {st.get('inhibitedBy')}); no notification will be sent")
+            if not self.force:
+                raise DrillFailed(reason)
+            self.say(f"WARNING: {reason}; --force: skipping the notification checks")
+        receivers = sorted({r["name"] for x in held for r in x.get("receivers", [])})
+        need = watch.expected(t.apis(), receivers, resolved=False)
+        if not need:
+            raise DrillFailed(f"{name} routes to {receivers or 'no receiver'}, which has no integration")
+        after = base.counts
+        if not suppressed:
+            self.say(f"{name} routed to {', '.join(receivers)}; waiting for a successful "
+                     + ", ".join(f"{k} x{v}" for k, v in need.items()) + " notification")
+            after = self.wait(f"Alertmanager: {', '.join(need)} notification sent", deadline, t0,
+                              watch.sent(need, base, name), t)
+            self.timeline.mark("notified")
+        return Delivery(receivers, not suppressed, watch.baseline(t.apis(), after))
+
+    def deliver_resolved(self, expect: Expectation, d: Delivery, deadline: float, t0: float) -> None:
+        """Every integration with send_resolved sends the resolved notification."""
+        t, watch = expect.target or self.t, self.watch(expect)
+        need = watch.expected(t.apis(), d.receivers, resolved=True) if d.notified else {}
+        if not need:
+            self.say("no routed receiver has send_resolved: true — no resolved notification to wait for")
+            return
+        self.wait(f"Alertmanager: resolved {', '.join(need)} notification sent", deadline, t0,
+                  watch.sent(need, d.after, expect.alert), t)
+        self.timeline.mark("resolved-notified")
+
+    def _drive(self, sc: Scenario) -> str:
+        expect = sc.prepare(self)
+        base = self.baseline(expect)
+        sc.break_it(self)
+        t0 = time.monotonic()
+        deadline = t0 + sc.firing_budget
+        sc.until_alerting(self, deadline, t0)
+        delivery = self.deliver(expect, base, deadline, t0)
+        sc.restore(self)
+        t1 = time.monotonic()
+        deadline = t1 + sc.resolve_budget
+        sc.until_cleared(self, deadline, t1)
+        self.deliver_resolved(expect, delivery, deadline, t1)
+        return sc.verdict(self.timeline)
+
+    # -- the frame: whatever happens, make whole
+    def run(self, sc: Scenario) -> DrillResult:
+        result: DrillResult | None = None
+        try:
+            with signals_to(interrupt):
+                try:
+                    result = DrillResult(True, self._drive(sc), self.timeline, sc.bounds)
+                except (DrillFailed, ApiError) as e:
+                    result = DrillResult(False, str(e), self.timeline, sc.bounds)
+        except DrillInterrupted as e:
+            result = DrillResult(False, f"interrupted by {e.args[0] if e.args else 'signal'}", self.timeline,
+                                 sc.bounds)
+        except KeyboardInterrupt:
+            result = DrillResult(False, "interrupted", self.timeline, sc.bounds)
+        except Exception as e:  # anything else: still make whole, then report it
+            result = DrillResult(False, self.mask(f"unexpected error: {why(e)}"), self.timeline, sc.bounds)
+        finally:
+            self.progress.clear()
+            if result is None:
+                result = DrillResult(False, "aborted", self.timeline, sc.bounds)
+            if sc.broken:
+                def noted(name: str) -> None:
+                    self.say(f"{name} received — still {sc.restoring}, please wait")
+
+                with signals_to(noted):
+                    sc.make_whole(self, result)
+            with contextlib.suppress(Exception):
+                self.t.close()
+        result.message = self.mask(result.message)
+        return result
+
+
+def report(result: DrillResult, log: Callable[[str], None]) -> None:
+    """Timeline and verdict, as the task prints them."""
+    if result.timeline.events:
+        log("timeline:")
+        for line in result.timeline.lines():
+            log(line)
+    if result.bounds and result.detection is not None:
+        log(f"detection (stop → notified): {result.detection:.1f}s; "
+            f"expected bound: {result.bounds.detect_text()}")
+    if result.bot_active is not None:
+        log(f"{BOT_UNIT}: {'active' if result.bot_active else '!!! NOT ACTIVE !!!'}")
+    for line in result.details:
+        log(line)
+    log(("OK: " if result.ok else "FAILED: ") + result.message)
+
+
+def run_drill(conn_factory: Callable[[], Connection], host: HostSettings, ctx: StepContext, *,
+              synthetic: bool = False, force: bool = False, timeout: float | None = None,
+              target: Target | None = None, rules_path: Path | None = None,
+              scenario: Scenario | None = None, **kw: Any) -> DrillResult:
+    """The drill on one host; `target` replaces the SSH/systemd actions (tests)."""
+    t = target or SshTarget(conn_factory, host, ctx)
+    sc = scenario or (Synthetic() if synthetic else BotDown(rules_path))
+    return Drill(t, host, ctx, force=force, timeout=timeout, **kw).run(sc)
+
+
+# ---------------------------------------------------------------- CLI glue (tasks.py stays thin)
+
+
+def cli_test_alert(inventory: Inventory, hosts: list[HostSettings], *, synthetic: bool = False,
+                   force: bool = False, timeout: float | None = None) -> int:
+    """Run the drill on each host in turn (a drill stops a bot: never in parallel); exit code for the task."""
+    from fabfile.config.secrets import load_secrets
+    from fabfile.ssh.connection import connect
+
+    code = 0
+    for host in hosts:
+        secrets = load_secrets(inventory, host)
+        ctx = StepContext(inventory=inventory, secrets=secrets, masker=Masker(secrets.values()),
+                          log=lambda m: print(m, flush=True))
+        kind = "synthetic alert drill" if synthetic else "alert drill"
+        ctx.log(f"== {kind} on {host.name} ({host.address})")
+        result = run_drill(lambda h=host: connect(h), host, ctx, synthetic=synthetic, force=force,
+                           timeout=timeout)
+        report(result, ctx.log)
+        if not result.ok:
+            interrupted = result.message.startswith("interrupted")
+            code = max(code, 130 if interrupted else 1)
+            if interrupted:
+                break
+    return code
