@@ -43,6 +43,8 @@ def rules_source() -> Path:
 
 
 BOT_JOB = "rosey-bot"  # scrape job of the bot; the alert rules and verify name it too
+HEARTBEAT_ALERT = "Watchdog"  # always-firing rule; routed only to HEARTBEAT_RECEIVER, never mailed
+HEARTBEAT_RECEIVER = "heartbeat"  # no integration (a sink) unless a heartbeat URL is configured
 CLUSTER_LABEL = "rosey-bot"  # external label `cluster`, the inhibit rule's and routing's grouping key
 BCRYPT_COST = 10  # Prometheus/Alertmanager verify it on authenticated requests (the self-scrapes too)
 
@@ -144,7 +146,10 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
     receivers: list[dict[str, Any]] = [
         {"name": name, "email": {"to": to, "subject": subject}} for name, subject in subjects.items()]
     critical = 'severity="critical"'
+    # The Watchdog first and final (no continue): it must never reach a mail receiver.
     routes: list[dict[str, Any]] = [
+        {"matchers": [f'alertname="{HEARTBEAT_ALERT}"'], "receiver": HEARTBEAT_RECEIVER, "continue": False,
+         "active": None},
         {"matchers": [critical], "receiver": "email-critical", "continue": True, "active": None}]
     # extra critical channels: their own receivers and routes (continue), so amtool shows each one and a
     # failing chat webhook never delays or retries the critical email
@@ -159,6 +164,7 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
             "url_file": secret_path(host, "webhook_url"), "send_resolved": r.webhook.send_resolved}})
     for extra in receivers[3:]:
         routes.append({"matchers": [critical], "receiver": extra["name"], "continue": True, "active": None})
+    receivers.append({"name": HEARTBEAT_RECEIVER})
     routes.append({"matchers": ['severity="info"'], "receiver": "email-info", "continue": False,
                    "active": ["business-hours"]})
     # Catch-all last: critical alerts continued past their routes reach the default email too, as the

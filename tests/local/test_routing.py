@@ -80,6 +80,9 @@ def routes(config: Path, *labels: str, amtool: str = "amtool") -> list[str]:
     (("alertname=HighErrorRate", "severity=warning", "component=bot"), ["email-default"]),
     (("alertname=ChannelEmpty", "severity=info", "component=bot"), ["email-info"]),
     (("alertname=Unlabelled",), ["email-default"]),
+    # never mailed, whatever its severity
+    (("alertname=Watchdog", "severity=none", "component=monitoring"), ["heartbeat"]),
+    (("alertname=Watchdog", "severity=critical"), ["heartbeat"]),
 ])
 def test_routes_by_severity(tmp_path: Path, labels: tuple[str, ...], expected: list[str]) -> None:
     config = rendered_config(tmp_path, "env: test")

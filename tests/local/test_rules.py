@@ -22,6 +22,7 @@ TESTS_DIR = ROOT / "monitoring" / "tests"
 RUNBOOK_RULES = ROOT / "tests" / "data" / "runbook_alert_rules.yml"
 TEST_FILES = sorted(TESTS_DIR.glob("*.yml"))
 
+HEARTBEAT = "Watchdog"  # always firing, severity none: routed only to the heartbeat receiver
 BOT_ALERTS = {
     "BotDown": "critical",
     "BotRestarting": "warning",
@@ -35,6 +36,8 @@ MONITORING_ALERTS = {
     "AlertmanagerConfigReloadFailed",
     "PrometheusAlertmanagerUnreachable",
     "MonitoringTargetDown",
+    "MonitoringPeerDown",
+    HEARTBEAT,
 }
 # The part of each runbook description that our description keeps word for word.
 RUNBOOK_DESCRIPTION_KEPT = {
@@ -60,6 +63,10 @@ REQUIRED_SCENARIOS = {
     "config reload failed",
     "alertmanager not discovered",
     "alert sending fails",
+    "peer prometheus down",
+    "peer host down",
+    "peers healthy",
+    "watchdog always fires",
 }
 
 # promtool prints one block per failed expectation: "name: <test group>,\n    alertname: X, time: T,"
@@ -86,7 +93,8 @@ def test_every_rule_has_labels_and_annotations() -> None:
     assert set(rules) == set(BOT_ALERTS) | MONITORING_ALERTS
     for name, rule in rules.items():
         labels, annotations = rule.get("labels", {}), rule.get("annotations", {})
-        assert labels.get("severity") in {"critical", "warning", "info"}, name
+        severities = {"none"} if name == HEARTBEAT else {"critical", "warning", "info"}
+        assert labels.get("severity") in severities, name
         expected_component = "bot" if name in BOT_ALERTS else "monitoring"
         assert labels.get("component") == expected_component, name
         for key in ("summary", "description", "runbook"):
@@ -115,6 +123,8 @@ def test_for_durations_match_the_issue() -> None:
     assert rules["HighErrorRate"]["for"] == "5m"
     assert rules["CriticalErrorRate"]["for"] == "1m"
     assert rules["ChannelEmpty"]["for"] == "10m"
+    assert rules["MonitoringPeerDown"]["for"] == "1m"
+    assert rules[HEARTBEAT]["expr"] == "vector(1)" and "for" not in rules[HEARTBEAT]
     assert "0.1" in rules["HighErrorRate"]["expr"] and "> 1" in rules["CriticalErrorRate"]["expr"]
 
 
@@ -143,7 +153,9 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
             (firing if case.get("exp_alerts") else silent).add(case["alertname"])
     for name in set(BOT_ALERTS) | MONITORING_ALERTS:
         assert name in firing, f"{name}: no test where it fires"
-        assert name in silent, f"{name}: no test where it stays silent"
+        if name != HEARTBEAT:
+            assert name in silent, f"{name}: no test where it stays silent"
+    assert HEARTBEAT not in silent, "the Watchdog must fire in every test that asks"
 
 
 def test_firing_expectations_carry_full_labels_and_annotations() -> None:

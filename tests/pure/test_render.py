@@ -126,11 +126,15 @@ def test_alertmanager_routing_shape(tmp_path: Path, rules: Path) -> None:
     g = am["global"]
     assert g["smtp_auth_password_file"] == "/opt/rosey-bot/monitoring/secrets/smtp_password"
     assert "smtp_auth_password" not in g
-    subjects = {r["name"]: r["email_configs"][0]["headers"]["Subject"] for r in am["receivers"]}
+    # the Watchdog goes first to the heartbeat receiver, which has no integration unless configured
+    assert route["routes"][0] == {"matchers": ['alertname="Watchdog"'], "receiver": "heartbeat"}
+    assert am["receivers"][-1] == {"name": "heartbeat"}
+    mail = [r for r in am["receivers"] if r["name"] != "heartbeat"]
+    subjects = {r["name"]: r["email_configs"][0]["headers"]["Subject"] for r in mail}
     assert subjects == {"email-default": "[Rosey Bot] {{ .GroupLabels.alertname }}",
                         "email-critical": "🚨 [CRITICAL] Rosey Bot: {{ .GroupLabels.alertname }}",
                         "email-info": "ℹ️ [INFO] Rosey Bot: {{ .GroupLabels.alertname }}"}
-    for r in am["receivers"]:
+    for r in mail:
         assert r["email_configs"][0]["send_resolved"] is True
         assert r["email_configs"][0]["to"] == "ops@example.com, dev@example.com"
 

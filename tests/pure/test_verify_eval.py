@@ -84,3 +84,12 @@ def test_firing_alerts_are_listed(host):
 def test_password_never_in_snippets(host):
     text = "\n".join(v.snippets(host).values())
     assert "-u " not in text and "--user" not in text and '-K "$CFG"' in text
+
+
+def test_the_always_firing_watchdog_is_not_a_problem(host):
+    watchdog = {"state": "firing", "labels": {"alertname": "Watchdog", "severity": "none"}}
+    bot_down = {"state": "firing", "labels": {"alertname": "BotDown", "severity": "critical"}}
+    ok = v.check_alerts({"alerts": http({"data": {"alerts": [watchdog]}})})
+    assert ok.passed and ok.detail == "none"
+    bad = v.check_alerts({"alerts": http({"data": {"alerts": [watchdog, bot_down]}})})
+    assert not bad.passed and bad.detail == "BotDown(critical)"
