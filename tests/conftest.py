@@ -1,34 +1,66 @@
-"""Shared test setup: marker policy (skip locally, fail in CI) and the lab-host fixtures."""
+"""Shared test setup: tiers marked by folder, what each marker needs (skip locally, fail in CI), lab fixtures.
+
+Never `pytest.mark.skipif` for a missing tool or privilege: use a marker from NEEDS (add one if needed), so
+CI fails instead of silently skipping.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, skip_or_fail
 
-# what each marker needs on this machine
-NEEDS = {
-    "tools": ("promtool", "amtool"),
-    "lab": ("qemu-system-x86_64", "qemu-img", "mmdebstrap"),
+TESTS = Path(__file__).resolve().parent
+
+def _on_path(*tools: str) -> Callable[[], list[str]]:
+    def missing() -> list[str]:
+        gone = [t for t in tools if shutil.which(t) is None]
+        return [f"{', '.join(gone)} on PATH (run scripts/bootstrap.sh)"] if gone else []
+    return missing
+
+
+def _files(*paths: str) -> Callable[[], list[str]]:
+    def missing() -> list[str]:
+        gone = [p for p in paths if not os.path.exists(p)]
+        return [f"{', '.join(gone)} (run scripts/bootstrap.sh)"] if gone else []
+    return missing
+
+
+def _root() -> list[str]:
+    return [] if os.geteuid() == 0 else ["root (files are installed as root:root)"]
+
+
+# what each marker needs on this machine: a check returning what is missing
+NEEDS: dict[str, Callable[[], list[str]]] = {
+    "tools": _on_path("promtool", "amtool"),
+    "servers": _files(PROMETHEUS_BIN, ALERTMANAGER_BIN),
+    "root": _root,
+    "lab": _on_path("qemu-system-x86_64", "qemu-img", "mmdebstrap"),
 }
 
+# every test in a tier's folder gets the tier's marker, so nobody has to remember it
+TIER_MARKERS = {"local": "tools", "lab": "lab"}
 
-def _missing(item: pytest.Item) -> list[str]:
-    return [t for marker, tools in NEEDS.items() if item.get_closest_marker(marker)
-            for t in tools if shutil.which(t) is None]
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        tier = path.relative_to(TESTS).parts[0] if TESTS in path.parents else None
+        marker = TIER_MARKERS.get(tier or "")
+        if marker and not item.get_closest_marker(marker):
+            item.add_marker(marker)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Without the tools a test needs: skip on a developer's machine, fail in CI (a CI skip hides a gap)."""
-    missing = _missing(item)
+    """Without what a test needs: skip on a developer's machine, fail in CI (a CI skip hides a gap)."""
+    missing = [m for marker, check in NEEDS.items() if item.get_closest_marker(marker) for m in check()]
     if missing:
-        reason = f"needs {', '.join(missing)} on PATH (run scripts/bootstrap.sh)"
-        if IN_CI:
-            pytest.fail(f"CI: {reason}", pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(f"needs {'; '.join(missing)}")
 
 
 # The lab-host fixtures (`lab_host`, `lab_host2`) and their end-of-session teardown.

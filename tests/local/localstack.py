@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -24,20 +23,14 @@ import bcrypt
 import requests
 from aiosmtpd.controller import Controller
 
-from fabfile.alerting.api import Apis, local_apis
+from fabfile.alerting.api import Apis, free_port, local_apis
 from fabfile.config.inventory import Alertmanager, Email, HostSettings, Prometheus, Receivers
 from fabfile.drill.target import parse_notify_errors
+from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
 
-PROM = "/usr/bin/prometheus"
-AM = "/usr/bin/prometheus-alertmanager"
+PROM, AM = PROMETHEUS_BIN, ALERTMANAGER_BIN
 USER, PASSWORD = "admin", "s3cret-Web-Pw-42"
 RULE_FOR = "5s"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _BotHandler(BaseHTTPRequestHandler):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import yaml
 
 from fabfile.config.inventory import PROJECT_ROOT
 from fabfile.config.layout import FILENAMES
+from tests import helpers
 
 pytestmark = pytest.mark.tools
 
@@ -34,11 +34,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def inv(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROSEY_")}
+    """`inv` in the project copy with secrets from the environment only (no other ROSEY_* leaks in)."""
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ROSEY_")}
     env.update(ROSEY_SMTP_PASSWORD=SMTP, ROSEY_WEB_PASSWORD=WEB)
-    exe = Path(sys.executable).parent / "inv"
-    return subprocess.run([str(exe), *args], cwd=project, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return helpers.inv(*args, cwd=project, env=env, timeout=300)
 
 
 def test_render_test_and_prod(project: Path) -> None:
@@ -46,7 +45,7 @@ def test_render_test_and_prod(project: Path) -> None:
                                                                                           ("prod", "d2"))}
     for alias, out, port, env in (("test", "d1", 8001, "test"), ("prod", "d2", 8000, "production")):
         proc = runs[alias]
-        output = proc.stdout + proc.stderr
+        output = proc.stdout  # stdout then stderr
         assert proc.returncode == 0, output
         files = sorted(p.name for p in (project / out).iterdir())
         assert files == sorted(FILENAMES)
@@ -72,7 +71,7 @@ def test_render_twice_is_byte_identical(project: Path) -> None:
 
 def test_several_hosts_get_a_folder_each(project: Path) -> None:
     proc = inv(project, "render", "-H", "test,prod", "--out", "both")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout
     assert sorted(p.name for p in (project / "both").iterdir()) == ["prod", "test"]
 
 
@@ -82,7 +81,7 @@ def test_broken_rule_fails_with_promtool_message(project: Path, tmp_path: Path) 
     rules = broken / "monitoring" / "alert_rules.yml"
     rules.write_text(rules.read_text().replace("expr: >-", "expr: rate(bot_errors_total[5m] >-", 1))
     proc = inv(broken, "render", "-H", "test", "--out", "d")
-    output = proc.stdout + proc.stderr
+    output = proc.stdout  # stdout then stderr
     assert proc.returncode != 0
     assert "FAIL  promtool check rules" in output and "parse error" in output
     assert "error: test: " in output and WEB not in output

@@ -1,0 +1,61 @@
+"""What several test modules share: the CI policy, running `inv` like a user, the services' PIDs.
+
+One copy each, so a fix (a timeout, how output is captured) reaches every tier at once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# `CI=true` (or 1/yes): a test that cannot run here fails instead of skipping (a CI skip hides a gap).
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Debian's daemons (packages prometheus, prometheus-alertmanager): the local stack of tests/local runs them
+PROMETHEUS_BIN = "/usr/bin/prometheus"
+ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
+
+# The task runner of the interpreter running the tests (the project's virtualenv), wherever it lives.
+INV = [sys.executable, "-m", "invoke"]
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """A test that cannot run on this machine: skipped on a developer's machine, failed in CI."""
+    if IN_CI:
+        pytest.fail(f"CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def inv(*args: str, cwd: Path = REPO, env: Mapping[str, str | None] | None = None,
+        timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run `inv <args>` in a new process, like a user would.
+
+    `env` goes on top of this process's environment (a value None removes that variable). The result's
+    `.stdout` holds stdout then stderr (what the user saw), `.stderr` stderr alone; both are printed so a
+    failing test shows them.
+    """
+    full_env = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
+    p = subprocess.run([*INV, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                       timeout=timeout)
+    p.stdout = p.stdout + p.stderr
+    print(p.stdout)
+    return p
+
+
+def main_pids(host: Any) -> dict[str, str]:
+    """systemd's MainPID of prometheus and alertmanager on a host (anything with `.run(cmd, check=)`)."""
+    out = host.run("systemctl show -p MainPID --value prometheus alertmanager", check=True).stdout
+    return dict(zip(("prometheus", "alertmanager"), out.split(), strict=True))
