@@ -82,7 +82,7 @@ def box(tmp_path, monkeypatch) -> Box:
     for tool in ("promtool", "amtool"):  # validation passes: the point is what happens after it
         (bins / tool).write_text(KILL_NOTHING)
         (bins / tool).chmod(0o755)
-    monkeypatch.setattr(render, "BIN_DIR", str(bins))
+    monkeypatch.setattr(layout, "BIN_DIR", str(bins))
     monkeypatch.setattr(configs, "RELOAD_WAIT_S", 2)
     for svc in layout.SERVICES:  # both running a successfully loaded config
         (state / svc).write_text("1 1000\n")
