@@ -11,6 +11,7 @@ from invoke import Context, Task
 from invoke.exceptions import Exit
 
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError, load_inventory
+from fabfile.errors import UserError
 
 
 class HostTask(Task):
@@ -45,14 +46,13 @@ def select_hosts(c: Context, hosts: str | None) -> tuple[Inventory, list[HostSet
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn bad input raised inside a task (inventory, secrets, silence matchers) into one line, exit 2."""
-    from fabfile.alerting.silences import SilenceError
+    """Turn bad input raised inside a task (any UserError) into one line, exit 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (InventoryError, SilenceError) as e:
+        except UserError as e:
             raise Exit(f"error: {e}", code=2) from None
 
     return wrapper

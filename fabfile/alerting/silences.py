@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 from fabfile.alerting.api import AlertmanagerApi, parse_time
 from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.errors import UserError
 
 _MATCHER_RE = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 _DURATION_RE = re.compile(r"(\d+)(w|d|h|m|s)")
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
-class SilenceError(ValueError):
+class SilenceError(UserError):
     """A user mistake (bad matcher, bad duration, unknown id); one line that says what to type instead."""
 
 

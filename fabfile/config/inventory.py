@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from fabfile.errors import UserError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = PROJECT_ROOT / "hosts.yml"
 
@@ -30,8 +32,8 @@ OFFICIAL_RELEASES = {
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-class InventoryError(ValueError):
-    """A problem with hosts.yml or the secrets; the message is one line and says what to do."""
+class InventoryError(UserError):
+    """A problem with hosts.yml (or settings its releases cannot run); one line that says what to do."""
 
 
 # ---------------------------------------------------------------- validators

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,8 @@ from fabfile.config.layout import (
     secret_path,
     services_for,
 )
+from fabfile.config.rules_file import read_rules
 from fabfile.config.versions import FEATURES, PROMETHEUS_CONSOLES_UNTIL, at_least, supports
-
-RULES_SOURCE = PROJECT_ROOT / "monitoring" / "alert_rules.yml"
-RULES_ENV = "ROSEY_RULES_FILE"  # trial another rules file without editing the repo (render, deploy, drill)
-
-
-def rules_source() -> Path:
-    """The alert rules every consumer uses: `ROSEY_RULES_FILE` if set, else monitoring/alert_rules.yml."""
-    override = os.environ.get(RULES_ENV)
-    return Path(override).expanduser() if override else RULES_SOURCE
-
 
 BOT_JOB = "rosey-bot"  # scrape job of the bot; the alert rules and verify name it too
 HEARTBEAT_ALERT = "Watchdog"  # always-firing rule; routed only to HEARTBEAT_RECEIVER, never mailed
@@ -271,12 +261,7 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
     """Everything deployed to `host`: the six files and the secret files its configs point at."""
     where = inventory.path.name
     _check_versions(host, where)
-    rules_path = rules_path or rules_source()
-    try:
-        rules = rules_path.read_text()
-    except FileNotFoundError:
-        raise InventoryError(
-            f"{rules_path}: alert rules not found; restore monitoring/alert_rules.yml") from None
+    rules = read_rules(rules_path)
     env = _env()
 
     def tpl(path: str, context: dict[str, Any]) -> str:

@@ -14,6 +14,11 @@ import yaml
 
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError
 
+
+class SecretsError(InventoryError):
+    """A missing secret or a bad secrets file. Part of the host's settings, so also an InventoryError."""
+
+
 SECRET_NAMES = ("smtp_password", "web_password", "slack_webhook_url", "discord_webhook_url", "webhook_url")
 
 
@@ -45,14 +50,14 @@ def _read_file(path: Path) -> dict:
     except FileNotFoundError:
         return {}
     except yaml.YAMLError:
-        raise InventoryError(f"{path}: not valid YAML; fix the syntax (values are not shown)") from None
+        raise SecretsError(f"{path}: not valid YAML; fix the syntax (values are not shown)") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise InventoryError(f"{path}: expected a mapping of secret names to values")
+        raise SecretsError(f"{path}: expected a mapping of secret names to values")
     for key in doc:
         if key != "hosts" and key not in SECRET_NAMES:
-            raise InventoryError(f"{path}: {key}: unknown secret; known: {', '.join(SECRET_NAMES)}")
+            raise SecretsError(f"{path}: {key}: unknown secret; known: {', '.join(SECRET_NAMES)}")
     return doc
 
 
@@ -62,16 +67,16 @@ def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
     doc = _read_file(path)
     per_host = (doc.get("hosts") or {}).get(host.name) or {}
     if not isinstance(per_host, dict):
-        raise InventoryError(f"{path}: hosts.{host.name}: expected a mapping of secret names to values")
+        raise SecretsError(f"{path}: hosts.{host.name}: expected a mapping of secret names to values")
     out: dict[str, str] = {}
     for name in required_secrets(host):
         value = (os.environ.get(env_var(name, host.name)) or os.environ.get(env_var(name))
                  or per_host.get(name) or doc.get(name))
         if value in (None, ""):
-            raise InventoryError(
+            raise SecretsError(
                 f"missing secret {name!r} for host {host.name}: set {env_var(name)} "
                 f"(or {env_var(name, host.name)}) or add '{name}:' to {path}")
         if not isinstance(value, str):
-            raise InventoryError(f"{path}: {name}: expected text (quote it)")
+            raise SecretsError(f"{path}: {name}: expected text (quote it)")
         out[name] = value
     return out

@@ -16,9 +16,10 @@ from typing import TextIO
 
 from fabric import Connection
 
-from fabfile.config.inventory import HostSettings, Inventory, InventoryError
+from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.config.secrets import load_secrets
 from fabfile.deploy.steps.base import Step, StepContext, StepResult
+from fabfile.errors import UserError
 from fabfile.output import Output, RecapRow
 from fabfile.ssh import remote
 from fabfile.ssh.connection import connect
@@ -54,7 +55,7 @@ def preflight(inventory: Inventory,
         try:
             secrets[h.name] = load_secrets(inventory, h)
             render_host(inventory, h, secrets[h.name])
-        except InventoryError as e:
+        except UserError as e:
             problems.append(str(e))
     return secrets, problems
 
@@ -83,7 +84,7 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                 result = step(conn, host, ctx)
             except remote.RemoteError as e:
                 result = StepResult(name, "failed", ctx.masker(str(e)))
-            except InventoryError as e:
+            except UserError as e:
                 result = StepResult(name, "failed", ctx.masker(str(e)))
             except Exception as e:  # noqa: BLE001 — one host's surprise must not kill the others
                 msg = remote.describe_connect_error(e, host.name, host.address, host.ssh.port)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from fabfile.config import render
 from fabfile.config.inventory import HostSettings
+from fabfile.config.rules_file import rules_source
 from fabfile.drill.errors import DrillFailed
 
 ALERT = "BotDown"
@@ -41,7 +41,7 @@ class Rule:
 
 def load_rule(path: Path | None = None, name: str = ALERT) -> Rule:
     """The alert's `for:`, labels and its group's interval, read from the rules file that gets deployed."""
-    path = path or render.rules_source()
+    path = path or rules_source()
     try:
         doc = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as e:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from fabfile.alerting.api import ApiError, Apis, iso, parse_time
 from fabfile.alerting.silences import describe, me, swallowing
 from fabfile.config import render
+from fabfile.config.rules_file import rules_source
 from fabfile.drill.bounds import ALERT, Bounds, Rule, bounds_for, load_rule, prom_duration
 from fabfile.drill.errors import DrillFailed, why
 from fabfile.drill.target import BOT_UNIT, Target
@@ -92,7 +93,7 @@ class BotDown:
     restoring = f"making sure {BOT_UNIT} is running"
 
     def __init__(self, rules_path: Path | None = None, alert: str = ALERT) -> None:
-        self.rules_path = rules_path or render.rules_source()
+        self.rules_path = rules_path or rules_source()
         self.alert = alert
         self.bounds: Bounds | None = None
         self.broken = False

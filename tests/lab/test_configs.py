@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.config.render import RULES_ENV, RULES_SOURCE
+from fabfile.config.rules_file import RULES_ENV, RULES_SOURCE
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 
 pytestmark = pytest.mark.lab

@@ -10,6 +10,7 @@ import yaml
 
 from fabfile.config import layout, render
 from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.rules_file import RulesFileError
 from fabfile.config.versions import at_least, parse_version
 
 SECRETS = {"smtp_password": "smtp-Pa55-word", "web_password": "web-Pa55-word",
@@ -248,7 +249,7 @@ def test_too_old_releases_are_refused(tmp_path: Path, rules: Path) -> None:
 
 
 def test_missing_rules_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(InventoryError, match="alert rules not found"):
+    with pytest.raises(RulesFileError, match="alert rules not found"):
         render_x(tmp_path, tmp_path / "nope.yml", "env: test")
 
 

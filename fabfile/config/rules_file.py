@@ -1,0 +1,36 @@
+"""Which alert rules file render, deploy-configs and the drill use, and reading it with a clear error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fabfile.config.inventory import PROJECT_ROOT
+from fabfile.errors import UserError
+
+RULES_SOURCE = PROJECT_ROOT / "monitoring" / "alert_rules.yml"
+RULES_ENV = "ROSEY_RULES_FILE"  # trial another rules file without editing the repo (render, deploy, drill)
+
+
+class RulesFileError(UserError):
+    """The alert rules file is missing or unreadable (not an inventory problem)."""
+
+
+def rules_source() -> Path:
+    """The alert rules every consumer uses: `ROSEY_RULES_FILE` if set, else monitoring/alert_rules.yml."""
+    override = os.environ.get(RULES_ENV)
+    return Path(override).expanduser() if override else RULES_SOURCE
+
+
+def read_rules(path: Path | None = None) -> str:
+    """The rules file's text, or one RulesFileError line naming the file and the fix."""
+    path = path or rules_source()
+    fix = (f"fix {RULES_ENV} or unset it" if os.environ.get(RULES_ENV)
+           else "restore monitoring/alert_rules.yml")
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise RulesFileError(f"{path}: alert rules not found; {fix}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise RulesFileError(f"{path}: alert rules cannot be read ({why}); {fix}") from None
