@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fabfile.alerting.api import AlertmanagerApi, parse_time
+from fabfile.config import durations
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.errors import UserError
 
 _MATCHER_RE = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
-_DURATION_RE = re.compile(r"(\d+)(w|d|h|m|s)")
-_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 class SilenceError(UserError):
@@ -81,11 +80,11 @@ def parse_matcher(text: str) -> Matcher:
 
 
 def parse_duration(text: str) -> float:
-    """`2h`, `90m`, `1h30m`, `1d` -> seconds."""
-    t = text.strip()
-    if not t or _DURATION_RE.sub("", t) != "":
-        raise SilenceError(f"bad duration {text!r}: use e.g. 30m, 2h, 1h30m or 1d")
-    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION_RE.findall(t))
+    """`2h`, `90m`, `1h30m`, `1d` -> seconds; a SilenceError names what to type instead."""
+    try:
+        seconds = durations.parse_duration(text)
+    except ValueError:
+        raise SilenceError(f"bad duration {text!r}: use e.g. 30m, 2h, 1h30m or 1d") from None
     if seconds <= 0:
         raise SilenceError(f"bad duration {text!r}: must be longer than 0")
     return float(seconds)

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from fabfile.config.durations import is_duration
+from fabfile.config.versions import is_release_version
 from fabfile.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -39,8 +41,6 @@ class InventoryError(UserError):
 # ---------------------------------------------------------------- validators
 # Each takes the (already type-converted) value and returns an error text or None.
 
-_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
-_DURATION_RE = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-]+:(\d{1,5})$")
@@ -54,11 +54,11 @@ def _port(v: int) -> str | None:
 
 
 def _version(v: str) -> str | None:
-    return None if _VERSION_RE.match(v) else f"expected a release version like 2.48.0, got {v!r}"
+    return None if is_release_version(v) else f"expected a release version like 2.48.0, got {v!r}"
 
 
 def _duration(v: str) -> str | None:
-    if v and _DURATION_RE.match(v):
+    if is_duration(v):
         return None
     return f"expected a Prometheus duration like 15s, 5m or 15d, got {v!r}"
 

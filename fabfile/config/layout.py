@@ -23,6 +23,7 @@ BINARIES = {PROMETHEUS: ("prometheus", "promtool"), ALERTMANAGER: ("alertmanager
 SERVICE_USERS = {PROMETHEUS: "prometheus", ALERTMANAGER: "alertmanager"}  # system user == group
 CONFIG_MODE = 0o644  # configs hold no secret (web.yml: a bcrypt hash only) and both services read web.yml
 SECRET_MODE = 0o640  # root:<service group>
+RUNNING_STATES = ("active", "reloading")  # systemd ActiveState values of a unit whose process is up
 
 # which service must reload/restart when a file changes (web.yml is re-read per request, but both use it)
 _SERVICES_OF: dict[str, tuple[str, ...]] = {

@@ -18,6 +18,7 @@ import bcrypt
 import jinja2
 
 from fabfile.config.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
+from fabfile.config.labels import BOT_JOB, CLUSTER_LABEL
 from fabfile.config.layout import (
     ALERTMANAGER,
     PROMETHEUS,
@@ -32,10 +33,8 @@ from fabfile.config.layout import (
 from fabfile.config.rules_file import read_rules
 from fabfile.config.versions import FEATURES, PROMETHEUS_CONSOLES_UNTIL, at_least, supports
 
-BOT_JOB = "rosey-bot"  # scrape job of the bot; the alert rules and verify name it too
 HEARTBEAT_ALERT = "Watchdog"  # always-firing rule; routed only to HEARTBEAT_RECEIVER, never mailed
 HEARTBEAT_RECEIVER = "heartbeat"  # no integration (a sink) unless a heartbeat URL is configured
-CLUSTER_LABEL = "rosey-bot"  # external label `cluster`, the inhibit rule's and routing's grouping key
 BCRYPT_COST = 10  # Prometheus/Alertmanager verify it on authenticated requests (the self-scrapes too)
 
 

@@ -10,6 +10,20 @@ import re
 from dataclasses import dataclass
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
+RELEASE_VERSION = r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?"  # as hosts.yml names a release: 2.48.0, 3.0.0-rc.0
+_REPORTED = re.compile(rf"version ({RELEASE_VERSION})")
+
+
+def is_release_version(text: str) -> bool:
+    """How hosts.yml must spell a version: the release's own number (no `v`, no build suffix like `+ds`)."""
+    return re.fullmatch(RELEASE_VERSION, text) is not None
+
+
+def reported_version(text: str | None) -> str | None:
+    """`--version` output -> the release it reports: 'prometheus, version 2.42.0+ds (branch: ...)' -> '2.42.0'
+    (Debian's '+ds' is the same release); None when the output names no version (binary missing)."""
+    m = _REPORTED.search(text or "")
+    return m.group(1) if m else None
 
 
 def parse_version(version: str) -> tuple[int, int, int]:

@@ -4,31 +4,17 @@ never guessed, so a slow path is reported against the bound it broke.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from fabfile.config.durations import parse_duration
 from fabfile.config.inventory import HostSettings
 from fabfile.config.rules_file import rules_source
 from fabfile.drill.errors import DrillFailed
 
 ALERT = "BotDown"
-
-
-_DUR_RE = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
-_DUR_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def prom_duration(text: str | int | float) -> float:
-    """Prometheus duration (`15s`, `1m30s`, `500ms`) -> seconds."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    t = str(text).strip()
-    if not t or _DUR_RE.sub("", t):
-        raise ValueError(f"not a Prometheus duration: {text!r}")
-    return sum(int(n) * _DUR_UNITS[u] for n, u in _DUR_RE.findall(t))
 
 
 @dataclass(frozen=True)
@@ -50,9 +36,9 @@ def load_rule(path: Path | None = None, name: str = ALERT) -> Rule:
         for rule in group.get("rules") or []:
             if rule.get("alert") == name:
                 gi = group.get("interval")
-                return Rule(name, prom_duration(rule.get("for", "0s")),
+                return Rule(name, parse_duration(rule.get("for", "0s")),
                             {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
-                            prom_duration(gi) if gi else None)
+                            parse_duration(gi) if gi else None)
     raise DrillFailed(f"{path}: no alert rule named {name}; the drill needs it")
 
 
@@ -83,6 +69,6 @@ class Bounds:
 
 def bounds_for(host: HostSettings, rule: Rule) -> Bounds:
     p, a = host.prometheus, host.alertmanager
-    evaluation = rule.group_interval or prom_duration(p.evaluation_interval)
-    return Bounds(prom_duration(p.scrape_interval), evaluation, rule.for_, prom_duration(a.group_wait),
-                  prom_duration(a.group_interval))
+    evaluation = rule.group_interval or parse_duration(p.evaluation_interval)
+    return Bounds(parse_duration(p.scrape_interval), evaluation, rule.for_, parse_duration(a.group_wait),
+                  parse_duration(a.group_interval))

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from fabfile.alerting.api import ApiError, Apis, iso, parse_time
 from fabfile.alerting.silences import describe, me, swallowing
-from fabfile.config import render
+from fabfile.config.durations import parse_duration
+from fabfile.config.labels import BOT_JOB, CLUSTER_LABEL
 from fabfile.config.rules_file import rules_source
-from fabfile.drill.bounds import ALERT, Bounds, Rule, bounds_for, load_rule, prom_duration
+from fabfile.drill.bounds import ALERT, Bounds, Rule, bounds_for, load_rule
 from fabfile.drill.errors import DrillFailed, why
 from fabfile.drill.target import BOT_UNIT, Target
 from fabfile.drill.timeline import Timeline
@@ -107,13 +108,13 @@ class BotDown:
             problems.append("Alertmanager /-/healthy does not answer")
         if problems:
             raise DrillFailed("pre-check failed: " + "; ".join(problems))
-        targets = apis.prometheus.targets(render.BOT_JOB)
+        targets = apis.prometheus.targets(BOT_JOB)
         up = [t for t in targets if t.get("health") == "up"]
         if not targets:
-            problems.append(f"Prometheus has no {render.BOT_JOB!r} target")
+            problems.append(f"Prometheus has no {BOT_JOB!r} target")
         elif len(up) != len(targets):
             errs = "; ".join(t.get("lastError", "") for t in targets if t.get("health") != "up")
-            problems.append(f"target {render.BOT_JOB} is not up ({errs or 'not scraped yet'})")
+            problems.append(f"target {BOT_JOB} is not up ({errs or 'not scraped yet'})")
         if not d.t.bot_active():
             problems.append(f"{BOT_UNIT} is not active")
         already = apis.prometheus.alerts(rule.name)
@@ -131,7 +132,7 @@ class BotDown:
     @staticmethod
     def expected_labels(apis: Apis, rule: Rule) -> dict[str, str]:
         labels: dict[str, str] = {}
-        targets = apis.prometheus.targets(render.BOT_JOB)
+        targets = apis.prometheus.targets(BOT_JOB)
         if targets:
             labels.update(targets[0].get("labels") or {})
         with contextlib.suppress(ApiError):
@@ -174,10 +175,10 @@ class BotDown:
 
     def until_cleared(self, d: Drill, deadline: float, t0: float) -> None:
         def target_up(a: Apis) -> bool:
-            ts = a.prometheus.targets(render.BOT_JOB)
+            ts = a.prometheus.targets(BOT_JOB)
             return bool(ts) and all(t.get("health") == "up" for t in ts)
 
-        d.wait(f"Prometheus: {render.BOT_JOB} target up", deadline, t0, target_up)
+        d.wait(f"Prometheus: {BOT_JOB} target up", deadline, t0, target_up)
         d.timeline.mark("target up")
         d.wait(f"Prometheus: {self.alert} resolved", deadline, t0,
                lambda a: not a.prometheus.alerts(self.alert))
@@ -245,7 +246,7 @@ class Synthetic:
                   "job": "rosey-drill", "instance": me(), "drill": "true", "drill_run": token_hex(4)}
         with contextlib.suppress(ApiError):
             labels.update({k: v for k, v in apis.prometheus.external_labels().items() if k not in labels})
-        labels.setdefault("cluster", render.CLUSTER_LABEL)
+        labels.setdefault("cluster", CLUSTER_LABEL)
         return labels
 
     def prepare(self, d: Drill) -> Expectation:
@@ -253,7 +254,7 @@ class Synthetic:
         if not apis.alertmanager.healthy():
             raise DrillFailed("pre-check failed: Alertmanager /-/healthy does not answer")
         a = d.host.alertmanager
-        self.bounds = b = Bounds(0, 0, 0, prom_duration(a.group_wait), prom_duration(a.group_interval))
+        self.bounds = b = Bounds(0, 0, 0, parse_duration(a.group_wait), parse_duration(a.group_interval))
         self.labels = labels = self.labels_for(d, apis)
         problems = silence_problems(d, apis, labels)
         if problems:

@@ -19,9 +19,10 @@ import pytest
 
 from fabfile.alerting import silences
 from fabfile.alerting.api import ApiError, iso, local_apis, notify_counts, parse_metrics, parse_time
+from fabfile.config.durations import parse_duration
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps.base import StepContext
-from fabfile.drill.bounds import Bounds, bounds_for, load_rule, prom_duration
+from fabfile.drill.bounds import Bounds, bounds_for, load_rule
 from fabfile.drill.notifications import receiver_integrations
 from fabfile.drill.runner import report, run_drill
 from fabfile.drill.scenarios import SYNTHETIC
@@ -57,7 +58,7 @@ def test_durations() -> None:
     for bad in ("", "2x", "h", "0m"):
         with pytest.raises(silences.SilenceError):
             silences.parse_duration(bad)
-    assert prom_duration("1m30s") == 90 and prom_duration("500ms") == 0.5
+    assert parse_duration("1m30s") == 90 and parse_duration("500ms") == 0.5
 
 
 def test_metrics_parsing_sums_over_extra_labels() -> None:
@@ -79,7 +80,7 @@ def test_rule_and_bounds_come_from_the_deployed_rules_and_inventory() -> None:
     assert rule.name == "BotDown" and rule.labels["severity"] == "critical"
     host = load_inventory().host("lab")
     b = bounds_for(host, rule)
-    assert b.rule_for == rule.for_ and b.group_wait == prom_duration(host.alertmanager.group_wait)
+    assert b.rule_for == rule.for_ and b.group_wait == parse_duration(host.alertmanager.group_wait)
     assert b.detect == b.scrape + b.rule_for + b.group_wait + b.evaluation
 
 

@@ -43,7 +43,6 @@ from fabfile.ssh.remote import (
 from fabfile.ssh.webauth import curl_config
 
 STEP = "deploy-configs"
-RUNNING = ("active", "reloading")
 RELOAD_WAIT_S = 45  # emulated lab VMs are slow; a real server confirms in well under a second
 _MARK = "__ROSEY_CFG__"
 
@@ -147,7 +146,7 @@ def _parse_active(text: str) -> dict[str, bool]:
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2:
-            out[parts[0]] = parts[1] in RUNNING
+            out[parts[0]] = parts[1] in layout.RUNNING_STATES
     return out
 
 

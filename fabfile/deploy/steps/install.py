@@ -23,6 +23,7 @@ from fabric import Connection
 
 from fabfile.config import layout
 from fabfile.config.inventory import Component, HostSettings, InventoryError
+from fabfile.config.versions import reported_version
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.ssh import remote
 
@@ -67,12 +68,6 @@ class Plan:
         return f"{self.service} {self.current or 'none'} → {self.want}"
 
 
-def _version_of(text: str) -> str | None:
-    """'prometheus, version 2.42.0+ds (branch: ...)' -> '2.42.0' (Debian's '+ds' is the same release)."""
-    m = re.search(r"version (\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)", text or "")
-    return m.group(1) if m else None
-
-
 def probe_snippets(host: HostSettings, service: str) -> dict[str, str]:
     """Everything install needs to know, as snippets for one `remote.probe`."""
     q = shlex.quote
@@ -104,9 +99,9 @@ def decide(host: HostSettings, service: str, state: dict[str, str]) -> Plan:
     links = state["links"].split("\n")
     links += [""] * (len(bins) - len(links))
     linked = all(links[i] == f"{rel}/{b}" for i, b in enumerate(bins))
-    rel_versions = [_version_of(v) for v in state["release"].split("\n")]
+    rel_versions = [reported_version(v) for v in state["release"].split("\n")]
     release_ok = len(rel_versions) >= len(bins) and all(v == comp.version for v in rel_versions[:len(bins)])
-    current = _version_of(state["current"])
+    current = reported_version(state["current"])
     users = state["user"].split("\n")
     has_user = bool(users) and users[0].startswith(f"{user}:") and f"{user}" in users[1:]
     dirs = [d for d, owner in zip(_dirs_of(host, service), state["dirs"].split("\n"), strict=False)

@@ -81,7 +81,7 @@ def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> 
         p = ServicePlan(svc)
         want_sha = hashlib.sha256(units[f"{svc}.service"].encode()).hexdigest()
         props = _props(state[f"{svc}_show"])
-        running = props.get("ActiveState") in ("active", "reloading")
+        running = props.get("ActiveState") in layout.RUNNING_STATES
         if state[f"{svc}_unit"].strip() != want_sha:
             p.upload_unit = p.daemon_reload = True
             p.reasons.append("unit updated" if state[f"{svc}_unit"].strip() else "unit installed")

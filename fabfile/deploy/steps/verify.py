@@ -19,7 +19,8 @@ from fabric import Connection
 
 from fabfile.config import layout, render
 from fabfile.config.inventory import HostSettings
-from fabfile.config.versions import parse_version
+from fabfile.config.labels import BOT_JOB
+from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.deploy.steps.firewall import SNIPPETS as FIREWALL_SNIPPETS
@@ -27,7 +28,6 @@ from fabfile.ssh.remote import Out, RemoteError, parse_probe, probe_script, run
 from fabfile.ssh.webauth import curl_config
 
 STEP = "verify"
-BOT_JOB = "rosey-bot"
 BOT_METRIC = "bot_connected"
 BOT_LABELS = ("env", "instance", "job")
 
@@ -101,9 +101,8 @@ def check_versions(host: HostSettings, outs: dict[str, str]) -> list[Check]:
         want = getattr(host, svc).version
         for b in layout.BINARIES[svc]:
             text = outs.get(f"version_{b}", "")
-            m = re.search(r"version (\S+)", text)
-            got = m.group(1) if m else None
-            ok = bool(got) and parse_version(got) == parse_version(want)
+            got = reported_version(text)
+            ok = got is not None and parse_version(got) == parse_version(want)
             res.append(Check(f"{b} version", ok, f"{got} (want {want})" if got else
                              f"{layout.binary_path(b)} missing or not runnable"))
     return res
