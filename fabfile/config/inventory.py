@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from fabfile.config.durations import is_duration
+from fabfile.config.receivers import RECEIVER_TYPES
 from fabfile.config.versions import is_release_version
 from fabfile.errors import UserError
 
@@ -227,27 +228,11 @@ class Email:
     require_tls: bool = True
 
 
-@dataclass(frozen=True)
-class Slack:
-    channel: str = _check(_nonempty, default="#alerts")  # URL comes from secret slack_webhook_url
-
-
-@dataclass(frozen=True)
-class Discord:
-    pass  # URL comes from secret discord_webhook_url
-
-
-@dataclass(frozen=True)
-class Webhook:
-    send_resolved: bool = True  # URL comes from secret webhook_url
-
-
-@dataclass(frozen=True)
-class Receivers:
-    email: Email
-    slack: Slack | None = None
-    discord: Discord | None = None
-    webhook: Webhook | None = None
+# `receivers`: email (required) plus one optional field per entry of the receiver table, off unless set
+Receivers = dataclasses.make_dataclass(
+    "Receivers", [("email", Email)] + [(t.name, t.settings | None, None) for t in RECEIVER_TYPES],
+    frozen=True)
+Receivers.__module__ = __name__  # so typing.get_type_hints resolves its fields here
 
 
 @dataclass(frozen=True)

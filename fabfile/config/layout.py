@@ -6,6 +6,7 @@ so moving a file on the server is one change.
 
 from __future__ import annotations
 
+from fabfile.config import receivers
 from fabfile.config.inventory import HostSettings
 
 PROMETHEUS = "prometheus"
@@ -33,12 +34,10 @@ _SERVICES_OF: dict[str, tuple[str, ...]] = {
     "web.yml": (PROMETHEUS, ALERTMANAGER),
     "prometheus.service": (PROMETHEUS,),
     "alertmanager.service": (ALERTMANAGER,),
-    # secrets, by name: the service whose config points at them
+    # secrets, by name: the service whose config points at them (every receiver's is Alertmanager's)
     "web_password": (PROMETHEUS,),
     "smtp_password": (ALERTMANAGER,),
-    "slack_webhook_url": (ALERTMANAGER,),
-    "discord_webhook_url": (ALERTMANAGER,),
-    "webhook_url": (ALERTMANAGER,),
+    **{name: (ALERTMANAGER,) for name in receivers.SECRETS},
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import bcrypt
 import jinja2
 
+from fabfile.config import receivers
 from fabfile.config.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
 from fabfile.config.labels import BOT_JOB, CLUSTER_LABEL
 from fabfile.config.layout import (
@@ -30,6 +31,7 @@ from fabfile.config.layout import (
     secret_path,
     services_for,
 )
+from fabfile.config.needed_secrets import required_secrets
 from fabfile.config.rules_file import read_rules
 from fabfile.config.versions import FEATURES, PROMETHEUS_CONSOLES_UNTIL, at_least, supports
 
@@ -95,13 +97,10 @@ def _check_versions(host: HostSettings, where: str) -> None:
     if r.email.auth_username:
         _need(host, where, "alertmanager smtp_auth_password_file", "receivers.email.auth_username",
               "set alertmanager.version to 0.25.0 or newer (the password must stay out of alertmanager.yml)")
-    for receiver, what in (("slack", "slack api_url_file"), ("discord", "discord webhook_url_file"),
-                           ("webhook", "webhook url_file")):
-        if getattr(r, receiver) is not None:
-            key = f"alertmanager {what}"
-            since = FEATURES[key].since
-            _need(host, where, key, f"receivers.{receiver}",
-                  f"set alertmanager.version to {since} or newer, or remove receivers.{receiver}")
+    for rtype, settings in receivers.enabled(r):
+        integration = rtype.integration(settings)
+        _need(host, where, f"alertmanager {integration.what}", f"receivers.{rtype.name}",
+              f"set alertmanager.version to {integration.since} or newer, or remove receivers.{rtype.name}")
 
 
 def _prometheus_context(host: HostSettings) -> dict[str, Any]:
@@ -132,34 +131,34 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
         "email-critical": "🚨 [CRITICAL] Rosey Bot: {{ .GroupLabels.alertname }}",
         "email-info": "ℹ️ [INFO] Rosey Bot: {{ .GroupLabels.alertname }}",
     }
-    receivers: list[dict[str, Any]] = [
+    blocks: list[dict[str, Any]] = [
         {"name": name, "email": {"to": to, "subject": subject}} for name, subject in subjects.items()]
-    critical = 'severity="critical"'
     # The Watchdog first and final (no continue): it must never reach a mail receiver.
-    routes: list[dict[str, Any]] = [
+    first: list[dict[str, Any]] = [
         {"matchers": [f'alertname="{HEARTBEAT_ALERT}"'], "receiver": HEARTBEAT_RECEIVER, "continue": False,
-         "active": None},
-        {"matchers": [critical], "receiver": "email-critical", "continue": True, "active": None}]
-    # extra critical channels: their own receivers and routes (continue), so amtool shows each one and a
-    # failing chat webhook never delays or retries the critical email
-    if r.slack:
-        receivers.append({"name": "slack-critical", "slack": {
-            "api_url_file": secret_path(host, "slack_webhook_url"), "channel": r.slack.channel}})
-    if r.discord:
-        receivers.append({"name": "discord-critical", "discord": {
-            "webhook_url_file": secret_path(host, "discord_webhook_url")}})
-    if r.webhook:
-        receivers.append({"name": "webhook-critical", "webhook": {
-            "url_file": secret_path(host, "webhook_url"), "send_resolved": r.webhook.send_resolved}})
-    for extra in receivers[3:]:
-        routes.append({"matchers": [critical], "receiver": extra["name"], "continue": True, "active": None})
-    receivers.append({"name": HEARTBEAT_RECEIVER})
+         "active": None, "options": []}]
+    routes: list[dict[str, Any]] = [
+        {"matchers": ['severity="critical"'], "receiver": "email-critical", "continue": True, "active": None,
+         "options": []}]
+    # the receiver table's types: each its own receiver and route (critical ones continue), so amtool shows
+    # each one and a failing chat webhook never delays or retries the critical email
+    for rtype, settings in receivers.enabled(r):
+        integration = rtype.integration(settings)
+        blocks.append({"name": rtype.receiver, "integration": {
+            "key": integration.config_key, "file_option": integration.file_option,
+            "file": secret_path(host, rtype.secret), "options": rtype.options(settings)}})
+        route = {"matchers": list(rtype.route.matchers), "receiver": rtype.receiver,
+                 "continue": rtype.route.continue_, "active": None, "options": rtype.route_options(settings)}
+        (first if rtype.route.first else routes).append(route)
+    routes = first + routes
+    blocks.append({"name": HEARTBEAT_RECEIVER})
     routes.append({"matchers": ['severity="info"'], "receiver": "email-info", "continue": False,
-                   "active": ["business-hours"]})
+                   "active": ["business-hours"], "options": []})
     # Catch-all last: critical alerts continued past their routes reach the default email too, as the
     # runbook intends ("critical alerts go to multiple channels"; its drill expects "[Rosey Bot] BotDown").
     # Without it a matched child route means the parent's receiver is never used.
-    routes.append({"matchers": [], "receiver": "email-default", "continue": False, "active": None})
+    routes.append({"matchers": [], "receiver": "email-default", "continue": False, "active": None,
+                   "options": []})
     return {
         "host": host.name,
         "resolve_timeout": am.resolve_timeout,
@@ -169,7 +168,7 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
         "group_by": ["alertname", "cluster", "env"],
         "group_wait": am.group_wait, "group_interval": am.group_interval,
         "repeat_interval": am.repeat_interval,
-        "routes": routes, "receivers": receivers,
+        "routes": routes, "receivers": blocks,
         "business_hours": {"name": "business-hours", "weekdays": [w.lower() for w in bh.weekdays],
                            "start": bh.start, "end": bh.end, "location": bh.timezone},
         "inhibit": {"source": ['alertname="BotDown"'], "target": ['component="bot"', 'alertname!="BotDown"'],
@@ -274,8 +273,6 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
         "prometheus.service": tpl("systemd/prometheus.service.j2", _unit_context(host, PROMETHEUS)),
         "alertmanager.service": tpl("systemd/alertmanager.service.j2", _unit_context(host, ALERTMANAGER)),
     }
-    from fabfile.config.secrets import required_secrets  # local import: secrets imports inventory, not us
-
     secret_files = []
     for name in required_secrets(host):
         if name not in secrets:

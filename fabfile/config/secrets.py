@@ -13,35 +13,16 @@ from pathlib import Path
 import yaml
 
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError
+from fabfile.config.needed_secrets import SECRET_NAMES, required_secrets
 
 
 class SecretsError(InventoryError):
     """A missing secret or a bad secrets file. Part of the host's settings, so also an InventoryError."""
 
 
-SECRET_NAMES = ("smtp_password", "web_password", "slack_webhook_url", "discord_webhook_url", "webhook_url")
-
-
 def env_var(name: str, alias: str | None = None) -> str:
     parts = ["ROSEY"] + ([re.sub(r"[^A-Za-z0-9]", "_", alias)] if alias else []) + [name]
     return "_".join(parts).upper()
-
-
-def required_secrets(host: HostSettings) -> list[str]:
-    """Which secrets this host's settings need; nothing more is ever read."""
-    r = host.receivers
-    need = []
-    if r.email.auth_username:
-        need.append("smtp_password")
-    if host.web.basic_auth:
-        need.append("web_password")
-    if r.slack:
-        need.append("slack_webhook_url")
-    if r.discord:
-        need.append("discord_webhook_url")
-    if r.webhook:
-        need.append("webhook_url")
-    return need
 
 
 def _read_file(path: Path) -> dict:

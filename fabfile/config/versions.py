@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from fabfile.config.receivers import RECEIVER_TYPES
+
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
 RELEASE_VERSION = r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?"  # as hosts.yml names a release: 2.48.0, 3.0.0-rc.0
 _REPORTED = re.compile(rf"version ({RELEASE_VERSION})")
@@ -56,13 +58,9 @@ FEATURES: dict[str, Feature] = {f"{f.component} {f.what}": f for f in (
             "alertmanager#3038 (SMTP password file fields), released in 0.25.0"),
     Feature("alertmanager", "time_intervals location", "0.25.0",
             "alertmanager#2782 (time zone `location` in time intervals), released in 0.25.0"),
-    Feature("alertmanager", "slack api_url_file", "0.22.0",
-            "alertmanager#2534 (Slack URL from a file), released in 0.22.0"),
-    Feature("alertmanager", "webhook url_file", "0.26.0",
-            "alertmanager#3223 (webhook `url_file`), released in 0.26.0"),
-    Feature("alertmanager", "discord webhook_url_file", "0.28.0",
-            "added by alertmanager#3555 in 0.27.0 but rejected at load time ('no discord webhook URL "
-            "provided') until the fix alertmanager#3728, released in 0.28.0"),
+    # each receiver type's `*_configs` block with its `*_file` option, from the receiver table
+    *(Feature("alertmanager", i.what, i.since, i.source)
+      for t in RECEIVER_TYPES for i in t.integrations.values()),
 )}
 
 # Console template/library flags: only meaningful before 3.0, whose release archives no longer ship the

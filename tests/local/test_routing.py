@@ -11,7 +11,8 @@ import pytest
 
 from fabfile.config import render
 from fabfile.config.inventory import load_inventory
-from fabfile.config.secrets import required_secrets
+from fabfile.config.needed_secrets import required_secrets
+from fabfile.config.receivers import RECEIVER_TYPES
 from fabfile.config.versions import at_least
 
 pytestmark = pytest.mark.tools
@@ -23,8 +24,8 @@ defaults:
             auth_username: am@example.com}
 hosts:
 """
-SECRETS = {"smtp_password": "x-smtp", "web_password": "x-web", "slack_webhook_url": "https://s.example/x",
-           "discord_webhook_url": "https://d.example/x", "webhook_url": "https://w.example/x"}
+SECRETS = {"smtp_password": "x-smtp", "web_password": "x-web",
+           **{t.secret: f"https://{t.name}.example/x" for t in RECEIVER_TYPES}}
 
 
 def rendered_config(tmp_path: Path, host_items: str) -> Path:
@@ -96,18 +97,23 @@ def test_check_config_passes(tmp_path: Path) -> None:
     assert "SUCCESS" in proc.stdout
 
 
-@pytest.mark.parametrize(("receiver", "needs"), [("slack", "0.22.0"), ("webhook", "0.26.0"),
-                                                 ("discord", "0.28.0")])
-def test_chat_receivers_join_the_critical_route(tmp_path: Path, receiver: str, needs: str,
-                                                newest_amtool: str) -> None:
+TABLE = [pytest.param(t.name, f"{{{t.variant_setting}: {v}}}" if v else "{}", i.since, i.config_key,
+                      id=f"{t.name}-{v}".rstrip("-"))
+         for t in RECEIVER_TYPES for v, i in t.integrations.items()]
+
+
+@pytest.mark.parametrize(("receiver", "settings", "needs", "config_key"), TABLE)
+def test_chat_receivers_join_the_critical_route(tmp_path: Path, receiver: str, settings: str, needs: str,
+                                                config_key: str, newest_amtool: str) -> None:
     # Debian 12's amtool (0.25.0) cannot even parse webhook/Discord `*_file` options, which is exactly
     # why render refuses them for older hosts; a newer real amtool checks the rendered config here.
     assert at_least(amtool_version(newest_amtool), needs)
     version = needs if at_least(needs, "0.26.0") else "0.26.0"
-    items = f"alertmanager: {{version: {version}}}, receivers: {{{receiver}: {{}}}}"
+    items = f"alertmanager: {{version: {version}}}, receivers: {{{receiver}: {settings}}}"
     config = rendered_config(tmp_path, items)
     check = subprocess.run([newest_amtool, "check-config", str(config)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+    assert config_key in config.read_text()  # the integration the table names, read by the real amtool
     critical = routes(config, "alertname=BotDown", "severity=critical", amtool=newest_amtool)
     assert critical == ["email-critical", f"{receiver}-critical", "email-default"]
     assert routes(config, "alertname=HighErrorRate", "severity=warning", amtool=newest_amtool) == [

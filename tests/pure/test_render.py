@@ -10,13 +10,15 @@ import yaml
 
 from fabfile.config import layout, render
 from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.receivers import RECEIVER_TYPES
 from fabfile.config.rules_file import RulesFileError
 from fabfile.config.versions import at_least, parse_version
 
 SECRETS = {"smtp_password": "smtp-Pa55-word", "web_password": "web-Pa55-word",
            "slack_webhook_url": "https://hooks.slack.example/T0/B0/slack-secret-path",
            "discord_webhook_url": "https://discord.example/api/webhooks/1/discord-secret-path",
-           "webhook_url": "https://hooks.example/alert/webhook-secret-path"}
+           "webhook_url": "https://hooks.example/alert/webhook-secret-path",
+           "pagerduty_routing_key": "pd-routing-key-secret", "teams_webhook_url": "https://teams.example/secret"}
 
 BASE = """\
 defaults:
@@ -46,7 +48,7 @@ def inventory(tmp_path: Path, extra: str = ""):
 def render_alias(tmp_path: Path, rules: Path, alias: str, extra: str = "", secrets=None) -> render.Rendered:
     inv = inventory(tmp_path, extra)
     host = inv.host(alias)
-    from fabfile.config.secrets import required_secrets
+    from fabfile.config.needed_secrets import required_secrets
     wanted = secrets or {k: SECRETS[k] for k in required_secrets(host)}
     return render.render_host(inv, host, wanted, rules_path=rules)
 
@@ -94,7 +96,8 @@ def test_web_hash_is_stable_verifiable_and_per_host(tmp_path: Path, rules: Path)
 
 
 def test_no_secret_value_in_any_file(tmp_path: Path, rules: Path) -> None:
-    all_chats = "alertmanager: {version: 0.28.0}, receivers: {slack: {}, discord: {}, webhook: {}}"
+    every = ", ".join(f"{t.name}: {{}}" for t in RECEIVER_TYPES)
+    all_chats = f"alertmanager: {{version: 0.28.0}}, receivers: {{{every}}}"
     r = render_x(tmp_path, rules, all_chats)
     assert {s.name for s in r.secret_files} == set(SECRETS)
     for text in r.files.values():
@@ -176,7 +179,7 @@ def host_with(tmp_path: Path, yaml_items: str):
 
 
 def render_x(tmp_path: Path, rules: Path, yaml_items: str) -> render.Rendered:
-    from fabfile.config.secrets import required_secrets
+    from fabfile.config.needed_secrets import required_secrets
     inv, host = host_with(tmp_path, yaml_items)
     return render.render_host(inv, host, {k: SECRETS[k] for k in required_secrets(host)}, rules_path=rules)
 
@@ -214,26 +217,54 @@ def test_alertmanager_unit_clustering(tmp_path: Path, rules: Path) -> None:
     assert "--cluster.peer=a.invalid:9094" in unit and "--cluster.peer=b.invalid:9094" in unit
 
 
-@pytest.mark.parametrize(("receiver", "ok_version", "too_old", "option"), [
-    ("discord", "0.28.0", "0.27.0", "webhook_url_file"),
-    ("webhook", "0.26.0", "0.25.0", "url_file"),
-    ("slack", "0.25.0", None, "api_url_file"),
-])
-def test_chat_receivers_need_their_file_option(tmp_path: Path, rules: Path, receiver: str, ok_version: str,
-                                               too_old: str | None, option: str) -> None:
-    r = render_x(tmp_path, rules, f"alertmanager: {{version: {ok_version}}}, receivers: {{{receiver}: {{}}}}")
+OLDEST_AM = "0.25.0"  # time_intervals location: no host runs an older Alertmanager
+
+
+def _table_cases() -> list:
+    """Every receiver type and variant of the table: its settings, the version that loads it, one too old."""
+    cases = []
+    for t in RECEIVER_TYPES:
+        for variant, integ in t.integrations.items():
+            settings = f"{{{t.variant_setting}: {variant}}}" if variant else "{}"
+            ok = integ.since if at_least(integ.since, OLDEST_AM) else OLDEST_AM
+            major, minor, _ = parse_version(integ.since)
+            too_old = f"{major}.{minor - 1}.0" if at_least(integ.since, "0.26.0") else None
+            cases.append(pytest.param(t, settings, integ, ok, too_old, id=f"{t.name}-{variant}".rstrip("-")))
+    return cases
+
+
+def test_table_holds_what_upstream_says() -> None:
+    """The minimum versions, checked against Alertmanager's source history (see each entry's `source`)."""
+    got = {(t.name, v): (i.config_key, i.file_option, i.since)
+           for t in RECEIVER_TYPES for v, i in t.integrations.items()}
+    assert got == {
+        ("slack", ""): ("slack_configs", "api_url_file", "0.22.0"),
+        ("discord", ""): ("discord_configs", "webhook_url_file", "0.28.0"),
+        ("webhook", ""): ("webhook_configs", "url_file", "0.26.0"),
+        ("pagerduty", ""): ("pagerduty_configs", "routing_key_file", "0.25.0"),
+        ("teams", "workflows"): ("msteamsv2_configs", "webhook_url_file", "0.28.0"),
+        ("teams", "connector"): ("msteams_configs", "webhook_url_file", "0.28.0"),
+    }
+
+
+@pytest.mark.parametrize(("rtype", "settings", "integ", "ok_version", "too_old"), _table_cases())
+def test_chat_receivers_need_their_file_option(tmp_path: Path, rules: Path, rtype, settings: str, integ,
+                                               ok_version: str, too_old: str | None) -> None:
+    receiver = rtype.name
+    items = f"alertmanager: {{version: {ok_version}}}, receivers: {{{receiver}: {settings}}}"
+    r = render_x(tmp_path, rules, items)
     am = yaml.safe_load(r.files["alertmanager.yml"])
     extra = next(x for x in am["receivers"] if x["name"] == f"{receiver}-critical")
-    cfg = extra[f"{receiver}_configs"][0]
-    secret = {"discord": "discord_webhook_url", "webhook": "webhook_url",
-              "slack": "slack_webhook_url"}[receiver]
-    assert cfg[option] == f"/opt/rosey-bot/monitoring/secrets/{secret}"
+    assert list(extra) == ["name", integ.config_key]
+    cfg = extra[integ.config_key][0]
+    assert cfg[integ.file_option] == f"/opt/rosey-bot/monitoring/secrets/{rtype.secret}"
+    assert [s.name for s in r.secret_files if s.name == rtype.secret] == [rtype.secret]
     assert {"matchers": ['severity="critical"'], "receiver": f"{receiver}-critical", "continue": True} \
         in am["route"]["routes"]
     if too_old:
         with pytest.raises(InventoryError) as e:
             render_x(tmp_path, rules,
-                     f"alertmanager: {{version: {too_old}}}, receivers: {{{receiver}: {{}}}}")
+                     f"alertmanager: {{version: {too_old}}}, receivers: {{{receiver}: {settings}}}")
         msg = str(e.value)
         assert msg.startswith(f"hosts.yml: hosts.x.receivers.{receiver}: needs ")
         assert f"alertmanager {too_old} lacks (since {ok_version})" in msg
