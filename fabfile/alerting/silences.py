@@ -18,6 +18,7 @@ from fabfile.alerting.api import AlertmanagerApi, parse_time
 from fabfile.config import durations
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.errors import UserError
+from fabfile.output import Output
 
 _MATCHER_RE = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 
@@ -151,7 +152,8 @@ def remove(am: AlertmanagerApi, ids: list[str] = (), all_mine: bool = False,
 # ---------------------------------------------------------------- CLI glue (tasks.py stays thin)
 
 
-def _on_host(inventory: Inventory, host: HostSettings, fn: Callable[[AlertmanagerApi], int]) -> int:
+def _on_host(inventory: Inventory, host: HostSettings, fn: Callable[[AlertmanagerApi], int],
+             out: Output) -> int:
     from fabfile.alerting.api import ApiError, open_apis
     from fabfile.config.secrets import load_secrets
     from fabfile.ssh.connection import connect
@@ -164,10 +166,10 @@ def _on_host(inventory: Inventory, host: HostSettings, fn: Callable[[Alertmanage
         with open_apis(conn, host, secrets, mask) as apis:
             return fn(apis.alertmanager)
     except ApiError as e:
-        print(f"{host.name}: error: {mask(str(e))}")
+        out.line(f"{host.name}: error: {mask(str(e))}")
         return 1
     except Exception as e:  # SSH trouble: one line, masked
-        print(f"{host.name}: error: {mask(f'{type(e).__name__}: {e}')}")
+        out.line(f"{host.name}: error: {mask(f'{type(e).__name__}: {e}')}")
         return 1
     finally:
         conn.close()
@@ -177,27 +179,27 @@ def cli_silence(inventory: Inventory, hosts: list[HostSettings], matchers: str, 
                 comment: str) -> int:
     ms = [parse_matcher(t) for t in re.split(r"[\s,]+", matchers.strip()) if t]
     seconds = parse_duration(duration)
-    code = 0
+    out, code = Output(), 0
     for host in hosts:
         def make(am: AlertmanagerApi, host: HostSettings = host) -> int:
             sid = create(am, ms, seconds, comment)
-            print(f"{host.name}: silence {sid} for {duration} by {me()}: " + " ".join(map(str, ms)))
+            out.line(f"{host.name}: silence {sid} for {duration} by {me()}: " + " ".join(map(str, ms)))
             return 0
-        code = max(code, _on_host(inventory, host, make))
+        code = max(code, _on_host(inventory, host, make, out))
     return code
 
 
 def cli_unsilence(inventory: Inventory, hosts: list[HostSettings], which: str) -> int:
     all_mine = which.strip().lower() in ("mine", "all-mine", "--all-mine")
     ids = [] if all_mine else [i for i in re.split(r"[\s,]+", which.strip()) if i]
-    code = 0
+    out, code = Output(), 0
     for host in hosts:
         def drop(am: AlertmanagerApi, host: HostSettings = host) -> int:
             gone = remove(am, ids, all_mine=all_mine)
             if not gone:
-                print(f"{host.name}: no active silence created by {me()}")
+                out.line(f"{host.name}: no active silence created by {me()}")
             for s in gone:
-                print(f"{host.name}: expired {describe(s, am.clock.now())}")
+                out.line(f"{host.name}: expired {describe(s, am.clock.now())}")
             return 0
-        code = max(code, _on_host(inventory, host, drop))
+        code = max(code, _on_host(inventory, host, drop, out))
     return code

@@ -31,7 +31,7 @@ from fabfile.drill.scenarios import BotDown, Expectation, Scenario, Synthetic
 from fabfile.drill.signals import interrupt, signals_to
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target
 from fabfile.drill.timeline import Timeline
-from fabfile.output import Progress
+from fabfile.output import Output
 from fabfile.ssh.masking import Masker
 
 FAIL_GRACE = 10.0  # a failed notification request with no success within this -> the path is failing
@@ -65,13 +65,13 @@ class Drill:
     """One run of one scenario on one host. `run()` never leaves things broken (see `Scenario.make_whole`)."""
 
     def __init__(self, target: Target, host: HostSettings, ctx: StepContext, *, force: bool = False,
-                 timeout: float | None = None, poll: float = 1.0,
+                 timeout: float | None = None, poll: float = 1.0, output: Output | None = None,
                  stream: IO[str] | None = None, tty: bool | None = None,
                  restart_budget: float = RESTART_BUDGET, fail_grace: float = FAIL_GRACE) -> None:
         self.t, self.host, self.ctx = target, host, ctx
         self.force, self.timeout, self.poll = force, timeout, poll
         self.restart_budget, self.fail_grace = restart_budget, fail_grace
-        self.progress = Progress(stream, tty)
+        self.progress = (output or Output(stream)).progress(tty)  # the live line; `say` goes via ctx.log
         self.timeline = Timeline()
         self.mask: Masker = ctx.masker
         self._watches: dict[int, NotificationWatch] = {}
@@ -263,15 +263,14 @@ def cli_test_alert(inventory: Inventory, hosts: list[HostSettings], *, synthetic
     from fabfile.config.secrets import load_secrets
     from fabfile.ssh.connection import connect
 
-    code = 0
+    out, code = Output(), 0
     for host in hosts:
         secrets = load_secrets(inventory, host)
-        ctx = StepContext(inventory=inventory, secrets=secrets, masker=Masker(secrets.values()),
-                          log=lambda m: print(m, flush=True))
+        ctx = StepContext(inventory=inventory, secrets=secrets, masker=Masker(secrets.values()), log=out.line)
         kind = "synthetic alert drill" if synthetic else "alert drill"
         ctx.log(f"== {kind} on {host.name} ({host.address})")
         result = run_drill(lambda h=host: connect(h), host, ctx, synthetic=synthetic, force=force,
-                           timeout=timeout)
+                           timeout=timeout, output=out)
         report(result, ctx.log)
         if not result.ok:
             interrupted = result.message.startswith("interrupted")
