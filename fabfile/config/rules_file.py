@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from fabfile.config.durations import parse_duration
 from fabfile.config.inventory import PROJECT_ROOT
 from fabfile.errors import UserError
 
@@ -34,3 +38,34 @@ def read_rules(path: Path | None = None) -> str:
     except (OSError, UnicodeDecodeError) as e:
         why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
         raise RulesFileError(f"{path}: alert rules cannot be read ({why}); {fix}") from None
+
+
+class RuleMissing(RulesFileError):
+    """The rules file has no alert rule of that name."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One alerting rule as the drill needs it: its `for:`, labels and its group's interval."""
+
+    name: str
+    for_: float
+    labels: dict[str, str]
+    group_interval: float | None  # the rule group's own `interval:`, if set
+
+
+def load_rule(name: str, path: Path | None = None) -> Rule:
+    """The alert's `for:`, labels and its group's interval, read from the rules file that gets deployed."""
+    path = path or rules_source()
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise RulesFileError(f"cannot read alert rules {path}: {e}") from None
+    for group in doc.get("groups") or []:
+        for rule in group.get("rules") or []:
+            if rule.get("alert") == name:
+                gi = group.get("interval")
+                return Rule(name, parse_duration(rule.get("for", "0s")),
+                            {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
+                            parse_duration(gi) if gi else None)
+    raise RuleMissing(f"{path}: no alert rule named {name}")

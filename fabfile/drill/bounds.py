@@ -5,41 +5,12 @@ never guessed, so a slow path is reported against the bound it broke.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from fabfile.config.durations import parse_duration
 from fabfile.config.inventory import HostSettings
-from fabfile.config.rules_file import rules_source
-from fabfile.drill.errors import DrillFailed
+from fabfile.config.rules_file import Rule
 
 ALERT = "BotDown"
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    for_: float
-    labels: dict[str, str]
-    group_interval: float | None  # the rule group's own `interval:`, if set
-
-
-def load_rule(path: Path | None = None, name: str = ALERT) -> Rule:
-    """The alert's `for:`, labels and its group's interval, read from the rules file that gets deployed."""
-    path = path or rules_source()
-    try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise DrillFailed(f"cannot read alert rules {path}: {e}") from None
-    for group in doc.get("groups") or []:
-        for rule in group.get("rules") or []:
-            if rule.get("alert") == name:
-                gi = group.get("interval")
-                return Rule(name, parse_duration(rule.get("for", "0s")),
-                            {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
-                            parse_duration(gi) if gi else None)
-    raise DrillFailed(f"{path}: no alert rule named {name}; the drill needs it")
 
 
 @dataclass(frozen=True)

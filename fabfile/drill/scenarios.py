@@ -21,8 +21,8 @@ from fabfile.alerting.api import ApiError, Apis, iso, parse_time
 from fabfile.alerting.silences import describe, me, swallowing
 from fabfile.config.durations import parse_duration
 from fabfile.config.labels import BOT_JOB, CLUSTER_LABEL
-from fabfile.config.rules_file import rules_source
-from fabfile.drill.bounds import ALERT, Bounds, Rule, bounds_for, load_rule
+from fabfile.config.rules_file import Rule, RuleMissing, RulesFileError, load_rule, rules_source
+from fabfile.drill.bounds import ALERT, Bounds, bounds_for
 from fabfile.drill.errors import DrillFailed, why
 from fabfile.drill.target import BOT_UNIT, Target
 from fabfile.drill.timeline import Timeline
@@ -78,6 +78,16 @@ def silence_problems(d: Drill, apis: Apis, labels: dict[str, str]) -> list[str]:
         return []
     return [f"an active silence would swallow {labels['alertname']}: {names} "
             f"(remove it with `inv unsilence -H {d.host.name} --id ID`, or run with --force)"]
+
+
+def rule_for_drill(path: Path, name: str) -> Rule:
+    """The rule from the rules file; a missing or unreadable one fails the drill (not a crash)."""
+    try:
+        return load_rule(name, path)
+    except RuleMissing as e:
+        raise DrillFailed(f"{e}; the drill needs it") from None
+    except RulesFileError as e:
+        raise DrillFailed(str(e)) from None
 
 
 def _ended(alert: dict, server_now: float) -> bool:
@@ -142,7 +152,7 @@ class BotDown:
         return labels
 
     def prepare(self, d: Drill) -> Expectation:
-        rule = load_rule(self.rules_path, self.alert)
+        rule = rule_for_drill(self.rules_path, self.alert)
         self.bounds = b = bounds_for(d.host, rule)
         self.firing_budget = d.timeout or (b.detect + GRACE)
         self.resolve_budget = d.timeout or (b.resolve + GRACE)
@@ -205,7 +215,7 @@ class BotDown:
         """Why: every restart — the drill's own — trips the restart alert a few minutes later; say so before
         whoever reads the mail takes it for a new problem."""
         try:
-            rule = load_rule(self.rules_path, RESTART_ECHO)
+            rule = rule_for_drill(self.rules_path, RESTART_ECHO)
         except DrillFailed:
             return f"note: {BOT_UNIT} was restarted; restart alerts that follow are expected, not a problem"
         sev = rule.labels.get("severity", "")

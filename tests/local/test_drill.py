@@ -21,8 +21,9 @@ from fabfile.alerting import silences
 from fabfile.alerting.api import ApiError, iso, local_apis, notify_counts, parse_metrics, parse_time
 from fabfile.config.durations import parse_duration
 from fabfile.config.inventory import load_inventory
+from fabfile.config.rules_file import load_rule
 from fabfile.deploy.steps.base import StepContext
-from fabfile.drill.bounds import Bounds, bounds_for, load_rule
+from fabfile.drill.bounds import ALERT, Bounds, bounds_for
 from fabfile.drill.notifications import receiver_integrations
 from fabfile.drill.runner import report, run_drill
 from fabfile.drill.scenarios import SYNTHETIC
@@ -76,7 +77,7 @@ alertmanager_notifications_total{integration="slack"} 0
 
 
 def test_rule_and_bounds_come_from_the_deployed_rules_and_inventory() -> None:
-    rule = load_rule()
+    rule = load_rule(ALERT)
     assert rule.name == "BotDown" and rule.labels["severity"] == "critical"
     host = load_inventory().host("lab")
     b = bounds_for(host, rule)
