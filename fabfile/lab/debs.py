@@ -12,13 +12,16 @@ from pathlib import Path
 from fabfile.lab import paths
 from fabfile.lab.aptsrc import PrivateApt
 
-# Which Debian suites feed the lab. bookworm matches the guest; trixie carries a newer upstream release of the
-# same binaries (checked to run on bookworm's glibc), which gives the deploy tests a real upgrade.
+# Which Debian suites feed the lab. bookworm matches the guest; trixie and forky carry newer upstream releases
+# of the same binaries (checked to run on bookworm's glibc: they need glibc >= 2.34 only), which gives the
+# deploy tests real upgrades: 2.42.0/0.25.0 (bookworm), 2.53.3/0.28.1 (trixie), 3.5.3 LTS/0.33.1 (forky).
 SUITES: dict[str, list[str]] = {
     "bookworm": ["bookworm", "bookworm-updates", "bookworm-security"],
     "trixie": ["trixie"],
+    "forky": ["forky"],
 }
-# Packages per family: (binary package, tools package or None). trixie split promtool into its own package.
+# Packages per family: the binary package, then the tools package where the suite has one (promtool is its own
+# package from trixie on; bookworm's `prometheus` carries it).
 FAMILIES: dict[str, list[str]] = {
     "prometheus": ["prometheus", "promtool"],
     "alertmanager": ["prometheus-alertmanager"],

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from fabfile.config.versions import PROMETHEUS_CONSOLES_UNTIL, at_least
 from fabfile.lab import paths
 from fabfile.lab.debs import FAMILIES, SUITES, Unpacked, locked, unpack
 
@@ -26,7 +27,7 @@ _LAYOUT: dict[str, dict[str, str]] = {
         "prometheus.yml": "etc/prometheus/prometheus.yml",
         "LICENSE": "usr/share/doc/prometheus/copyright",
         "NOTICE": "usr/share/doc/prometheus/NOTICE",
-        "consoles": "etc/prometheus/consoles",
+        "consoles": "etc/prometheus/consoles",  # not in the official archives from 3.0 on (see _wanted)
         "console_libraries": "etc/prometheus/console_libraries",
     },
     "alertmanager": {
@@ -105,7 +106,7 @@ def _build(family: str, version: str, parts: list[Unpacked], target: Path) -> No
     with tempfile.TemporaryDirectory(dir=target) as tmp:
         staging = Path(tmp) / top
         staging.mkdir()
-        for name, rel in _LAYOUT[family].items():
+        for name, rel in _wanted(family, version).items():
             source = next((p.root / rel for p in parts if (p.root / rel).exists()), None)
             if source is None:
                 if name in (family, "promtool", "amtool"):
@@ -121,6 +122,19 @@ def _build(family: str, version: str, parts: list[Unpacked], target: Path) -> No
         tmp_archive.replace(target / archive_name(family, version))
     (target / "debian-version.txt").write_text(parts[0].debian_version + "\n")
     (target / "sha256sums.txt").write_text(f"{digest}  {archive_name(family, version)}\n")
+
+
+def _wanted(family: str, version: str) -> dict[str, str]:
+    """The official archive's files for this version: 3.x archives ship no consoles/console_libraries.
+
+    Debian's 3.x package still carries them, but a lab archive must be as bare as the real one, so a unit that
+    still pointed --web.console.* at the release dir would fail here as it would on a real server.
+    """
+    layout = dict(_LAYOUT[family])
+    if family == "prometheus" and at_least(version, PROMETHEUS_CONSOLES_UNTIL):
+        layout.pop("consoles")
+        layout.pop("console_libraries")
+    return layout
 
 
 def _write_tar(staging: Path, top: str, dest: Path) -> None:
