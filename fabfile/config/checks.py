@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fabfile.config import local_tools
 from fabfile.config.inventory import PROJECT_ROOT, HostSettings
 from fabfile.config.layout import secret_path
 from fabfile.config.render import Rendered
@@ -130,22 +131,53 @@ def validate_rendered(rendered: Rendered, host: HostSettings, masker: Callable[[
     `shown_dir`: where the user finds the files (the --out dir); tool messages name it instead of the
     temporary check copy.
     """
+    tools = {svc: local_tools.choose(host, svc) for svc in local_tools.TOOL_OF}
+    for choice in tools.values():
+        if choice.note:
+            echo(f"  note: {choice.note}")
     with tempfile.TemporaryDirectory(prefix=f"rosey-check-{host.name}-") as tmp:
         p = _check_copy(rendered, host, Path(tmp))
         def show(text: str) -> str:
             text = masker(text)
             return text.replace(tmp, str(shown_dir)) if shown_dir is not None else text
 
-        checks = check_commands(str(p["prometheus.yml"]), str(p["alert_rules.yml"]), str(p["web.yml"]),
-                                str(p["alertmanager.yml"]))
+        def checks_with(promtool: str, amtool: str) -> list[Check]:
+            found = check_commands(str(p["prometheus.yml"]), str(p["alert_rules.yml"]), str(p["web.yml"]),
+                                   str(p["alertmanager.yml"]), promtool=promtool, amtool=amtool)
+            return found + ([rule_test_command(tests, promtool=promtool)] if tests else [])
+
         tests = rule_test_files(tests_dir)
-        if tests:
-            checks.append(rule_test_command(tests))
+        checks = checks_with(tools["prometheus"].path, tools["alertmanager"].path)
         verdicts = run_checks(checks, show, echo=echo, cwd=tests_dir if tests else None)
+        verdicts = _retry_with_release_tools(host, tools, verdicts, checks_with, show, echo,
+                                             tests_dir if tests else None)
         if not tests:
             echo(f"  SKIP  promtool test rules: no test files in {tests_dir}")
     failed = [v.check.name for v in verdicts if v.failed]
     if failed:
         details = "\n".join(f"{v.check.name}: {v.output}" for v in verdicts if v.failed)
         raise CheckFailed(f"{host.name}: {', '.join(failed)} failed:\n{details}")
+    return verdicts
+
+
+def _retry_with_release_tools(host: HostSettings, tools: dict[str, local_tools.ToolChoice],
+                              verdicts: list[Verdict], checks_with: Callable[[str, str], list[Check]],
+                              show: Callable[[str], str], echo: Callable[[str], None],
+                              cwd: Path | None) -> list[Verdict]:
+    """A local tool that rejected the files gets one more say from the host's release's own tool, if here.
+
+    E.g. a local promtool newer than the host's release that cannot parse an option only the older release
+    has: the release's own verdict is the one that matters on the server.
+    """
+    for service, choice in tools.items():
+        failed = [i for i, v in enumerate(verdicts) if v.failed and v.check.tool == choice.path]
+        better = local_tools.fallback(host, service, choice) if failed else None
+        if better is None:
+            continue
+        echo(f"  note: {better.note}")
+        redo = checks_with(better.path if service == "prometheus" else tools["prometheus"].path,
+                           better.path if service == "alertmanager" else tools["alertmanager"].path)
+        again = run_checks([redo[i] for i in failed], show, echo=echo, cwd=cwd)
+        for i, v in zip(failed, again, strict=True):
+            verdicts[i] = v
     return verdicts

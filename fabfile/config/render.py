@@ -33,7 +33,13 @@ from fabfile.config.layout import (
 )
 from fabfile.config.needed_secrets import required_secrets
 from fabfile.config.rules_file import read_rules
-from fabfile.config.versions import FEATURES, PROMETHEUS_CONSOLES_UNTIL, at_least, supports
+from fabfile.config.versions import (
+    BOT_FALLBACK_SCRAPE_PROTOCOL,
+    FEATURES,
+    PROMETHEUS_CONSOLES_UNTIL,
+    at_least,
+    supports,
+)
 
 HEARTBEAT_ALERT = "Watchdog"  # always-firing rule; routed only to HEARTBEAT_RECEIVER, never mailed
 HEARTBEAT_RECEIVER = "heartbeat"  # no integration (a sink) unless a heartbeat URL is configured
@@ -108,11 +114,16 @@ def _prometheus_context(host: HostSettings) -> dict[str, Any]:
     auth = None
     if host.web.basic_auth:
         auth = {"username": host.web.username, "password_file": secret_path(host, "web_password")}
+    # the bot is not a Prometheus client library: on 3.x a missing/odd Content-Type must not fail its scrape
+    has_fallback = supports("prometheus fallback_scrape_protocol", p.version)
+    fallback = BOT_FALLBACK_SCRAPE_PROTOCOL if has_fallback else None
     jobs = [
         {"name": BOT_JOB, "target": f"localhost:{host.bot_port}", "metrics_path": "/api/metrics",
-         "basic_auth": None},
-        {"name": "prometheus", "target": f"localhost:{p.port}", "metrics_path": None, "basic_auth": auth},
-        {"name": "alertmanager", "target": f"localhost:{am.port}", "metrics_path": None, "basic_auth": auth},
+         "basic_auth": None, "fallback_scrape_protocol": fallback},
+        {"name": "prometheus", "target": f"localhost:{p.port}", "metrics_path": None, "basic_auth": auth,
+         "fallback_scrape_protocol": None},
+        {"name": "alertmanager", "target": f"localhost:{am.port}", "metrics_path": None, "basic_auth": auth,
+         "fallback_scrape_protocol": None},
     ]
     return {
         "host": host.name, "scrape_interval": p.scrape_interval, "evaluation_interval": p.evaluation_interval,

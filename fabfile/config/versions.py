@@ -52,6 +52,10 @@ class Feature:
 FEATURES: dict[str, Feature] = {f"{f.component} {f.what}": f for f in (
     Feature("prometheus", "--web.config.file", "2.24.0",
             "Prometheus 2.24.0 added TLS/basic auth through the exporter-toolkit web config file"),
+    Feature("prometheus", "fallback_scrape_protocol", "3.0.0",
+            "Prometheus 3.0 fails a scrape whose Content-Type is missing or unparsable unless the job "
+            "names a fallback_scrape_protocol (new in 3.0; 2.x rejects the unknown field): migration guide, "
+            "'Scrape protocols'"),
     Feature("alertmanager", "--web.config.file", "0.22.0",
             "Alertmanager 0.22.0 added the exporter-toolkit web config file"),
     Feature("alertmanager", "smtp_auth_password_file", "0.25.0",
@@ -62,6 +66,9 @@ FEATURES: dict[str, Feature] = {f"{f.component} {f.what}": f for f in (
     *(Feature("alertmanager", i.what, i.since, i.source)
       for t in RECEIVER_TYPES for i in t.integrations.values()),
 )}
+
+# The bot's exposition format when its Content-Type header is missing or odd (Prometheus 3.x only; see above).
+BOT_FALLBACK_SCRAPE_PROTOCOL = "PrometheusText0.0.4"
 
 # Console template/library flags: only meaningful before 3.0, whose release archives no longer ship the
 # consoles/ and console_libraries/ directories (prometheus#13443, prometheus/docs#2554).

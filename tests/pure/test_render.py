@@ -184,6 +184,16 @@ def render_x(tmp_path: Path, rules: Path, yaml_items: str) -> render.Rendered:
     return render.render_host(inv, host, {k: SECRETS[k] for k in required_secrets(host)}, rules_path=rules)
 
 
+def test_bot_job_falls_back_to_the_text_format_on_3x_only(tmp_path: Path, rules: Path) -> None:
+    """3.x fails a scrape with a missing/odd Content-Type unless the job names a fallback; 2.x rejects it."""
+    text04 = "PrometheusText0.0.4"
+    for version, expected in (("2.53.3", None), ("3.0.0", text04), ("3.5.3", text04)):
+        text = render_x(tmp_path, rules, f"prometheus: {{version: {version}}}").files["prometheus.yml"]
+        jobs = {j["job_name"]: j for j in yaml.safe_load(text)["scrape_configs"]}
+        assert jobs["rosey-bot"].get("fallback_scrape_protocol") == expected, version
+        assert not any("fallback_scrape_protocol" in jobs[j] for j in ("prometheus", "alertmanager"))
+
+
 def test_prometheus_unit_flags_by_version(tmp_path: Path, rules: Path) -> None:
     old = render_x(tmp_path, rules, "prometheus: {version: 2.42.0}").files["prometheus.service"]
     rel = "/usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64"
