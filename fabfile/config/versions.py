@@ -78,3 +78,22 @@ PROMETHEUS_CONSOLES_UNTIL = "3.0.0"
 def supports(key: str, version: str) -> bool:
     """`key` is "<component> <what>", e.g. supports("alertmanager webhook url_file", "0.25.0") -> False."""
     return at_least(version, FEATURES[key].since)
+
+
+# Prometheus 3.x writes TSDB data (index format v3 etc.) that only 2.55 and newer can read: the 3.0 migration
+# guide asks to pass through 2.55 both ways. A rollback below it would start on data it cannot open.
+PROMETHEUS_3X_DATA_READABLE_FROM = "2.55.0"
+
+
+def prometheus_downgrade_refusal(host: str, installed: str | None, target: str, data_dir: str) -> str | None:
+    """One line refusing to go from an installed 3.x to a release that cannot read its data; else None.
+
+    Decided before anything changes on the server (the install step reads the installed version first).
+    """
+    readable = PROMETHEUS_3X_DATA_READABLE_FROM
+    if not installed or not at_least(installed, "3.0.0") or at_least(target, readable):
+        return None
+    return (f"hosts.{host}.prometheus.version: {target} cannot read the data Prometheus {installed} wrote "
+            f"in {data_dir} (only {readable} or newer can); nothing was changed. Options: keep {installed}, "
+            f"pick {readable} or newer, or move {data_dir} aside yourself to start {target} with empty "
+            f"history")

@@ -320,3 +320,17 @@ def test_deploy_path_helpers(tmp_path: Path) -> None:
     assert layout.binary_path("amtool") == "/usr/local/bin/amtool"
     with pytest.raises(KeyError):
         layout.remote_path(host, "other.yml")
+
+
+def test_downgrade_from_3x_below_2_55_is_refused_in_one_line() -> None:
+    from fabfile.config.versions import prometheus_downgrade_refusal as refuse
+
+    data = "/opt/rosey-bot/monitoring/data"
+    line = refuse("prod", "3.5.3", "2.42.0", data)
+    assert line is not None and "\n" not in line
+    assert line.startswith("hosts.prod.prometheus.version: 2.42.0 cannot read the data Prometheus 3.5.3 ")
+    assert "2.55.0 or newer" in line and "nothing was changed" in line and data in line
+    assert refuse("prod", "3.5.3", "2.54.1", data) is not None
+    for installed, target in (("3.5.3", "2.55.0"), ("3.5.3", "2.55.1"), ("3.5.3", "3.0.0"),
+                              ("2.53.3", "2.42.0"), (None, "2.42.0"), ("2.42.0", "3.5.3")):
+        assert refuse("prod", installed, target, data) is None, (installed, target)
