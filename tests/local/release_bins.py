@@ -196,7 +196,7 @@ class RenderedHost:
 def render_host(tmp: Path, prom: str, am: str) -> RenderedHost:
     ports = {k: free_port() for k in ("prometheus", "alertmanager", "bot", "smtp")}
     base = tmp / "base"
-    base.mkdir()
+    base.mkdir(parents=True)
     (tmp / "hosts.yml").write_text(host_yaml(base, prom, am, ports))
     inv = load_inventory(tmp / "hosts.yml")
     host = inv.host("h")

@@ -15,9 +15,10 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+import requests
 
 from fabfile.config.versions import at_least
-from tests.local.release_bins import lab_releases, render_host, stand_in_bot, unpack
+from tests.local.release_bins import PASSWORD, USER, lab_releases, render_host, stand_in_bot, unpack
 
 pytestmark = pytest.mark.tools
 
@@ -149,3 +150,44 @@ def test_rule_unit_tests_pass_under_every_promtool(releases: dict[str, dict[str,
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, f"promtool {version}:\n{out}"
         assert out.count("SUCCESS") == len(names), f"promtool {version}:\n{out}"
+
+
+def test_upgrade_2x_to_3_5_keeps_samples_and_silences_on_the_real_binaries(
+        releases: dict[str, dict[str, Path]], tmp_path: Path) -> None:
+    """What the live upgrade relies on: 3.5.3 reads 2.42.0's TSDB, 0.33.1 keeps 0.25.0's silences."""
+    old = render_host(tmp_path / "old", "2.42.0", "0.25.0")
+    bot = stand_in_bot(old.ports["bot"], tmp_path)
+    try:
+        old.start("alertmanager", releases["alertmanager"]["0.25.0"])
+        old.start("prometheus", releases["prometheus"]["2.42.0"])
+        old.wait_ready("alertmanager")
+        old.wait_ready("prometheus")
+        old.wait_targets_up(JOBS)
+        sample = old.get("prometheus", "/api/v1/query", query="bot_connected").json()["data"]["result"]
+        t_before = sample[0]["value"][0]
+        silence = {"matchers": [{"name": "alertname", "value": "ChannelEmpty", "isRegex": False}],
+                   "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+                   "createdBy": "rel-test", "comment": "kept across the upgrade"}
+        r = requests.post(old.url("alertmanager", "/api/v2/silences"), json=silence, auth=(USER, PASSWORD),
+                          timeout=5)
+        assert r.ok, r.text
+        silence_id = r.json()["silenceID"]
+    finally:
+        old.stop()
+        bot.shutdown()
+        bot.server_close()
+    new = render_host(tmp_path / "new", "3.5.3", "0.33.1")
+    for data in ("data", "alertmanager-data"):
+        (old.base / data).rename(new.base / data)  # the data dirs stay where they are on a server
+    try:
+        new.start("alertmanager", releases["alertmanager"]["0.33.1"])
+        new.start("prometheus", releases["prometheus"]["3.5.3"])
+        new.wait_ready("alertmanager")
+        new.wait_ready("prometheus")
+        kept = new.get("prometheus", "/api/v1/query", query="bot_connected", time=str(t_before)).json()
+        silences = {s["id"]: s["status"]["state"] for s in new.get("alertmanager", "/api/v2/silences").json()}
+    finally:
+        new.stop()
+    values = [(r["metric"]["job"], r["value"]) for r in kept["data"]["result"]]
+    assert values == [("rosey-bot", [t_before, "1"])]
+    assert silences == {silence_id: "active"}
