@@ -78,6 +78,10 @@ def _emails(v: list[str]) -> str | None:
     return next((e for e in map(_email, v) if e), None)
 
 
+def _optional_emails(v: list[str]) -> str | None:
+    return _emails(v) if v else None
+
+
 def _hostport(v: str) -> str | None:
     m = _HOSTPORT_RE.match(v)
     if not m or not 1 <= int(m.group(1)) <= 65535:
@@ -226,6 +230,10 @@ class Email:
     smarthost: str = _check(_hostport, default="")
     auth_username: str | None = None  # None: no SMTP AUTH (then no smtp_password is needed)
     require_tls: bool = True
+    # critical alerts go to `critical_to` (default: `to`); with critical_cc_default also to `to`, in the
+    # same mail: an address in both lists gets it once
+    critical_to: tuple[str, ...] = _check(_optional_emails, default=())
+    critical_cc_default: bool = True
 
 
 # `receivers`: email (required) plus one optional field per entry of the receiver table, off unless set

@@ -137,13 +137,16 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
     am, r, bh = host.alertmanager, host.receivers, host.business_hours
     email = r.email
     to = ", ".join(email.to)
+    critical = list(dict.fromkeys([*(email.critical_to or email.to), *(email.to if email.critical_cc_default
+                                                                       else ())]))
     subjects = {
-        "email-default": "[Rosey Bot] {{ .GroupLabels.alertname }}",
-        "email-critical": "🚨 [CRITICAL] Rosey Bot: {{ .GroupLabels.alertname }}",
-        "email-info": "ℹ️ [INFO] Rosey Bot: {{ .GroupLabels.alertname }}",
+        "email-default": ("[Rosey Bot] {{ .GroupLabels.alertname }}", to),
+        "email-critical": ("🚨 [CRITICAL] Rosey Bot: {{ .GroupLabels.alertname }}", ", ".join(critical)),
+        "email-info": ("ℹ️ [INFO] Rosey Bot: {{ .GroupLabels.alertname }}", to),
     }
     blocks: list[dict[str, Any]] = [
-        {"name": name, "email": {"to": to, "subject": subject}} for name, subject in subjects.items()]
+        {"name": name, "email": {"to": addrs, "subject": subject}}
+        for name, (subject, addrs) in subjects.items()]
     # The Watchdog first and final (no continue): it must never reach a mail receiver.
     first: list[dict[str, Any]] = [
         {"matchers": [f'alertname="{HEARTBEAT_ALERT}"'], "receiver": HEARTBEAT_RECEIVER, "continue": False,
@@ -165,11 +168,8 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
     blocks.append({"name": HEARTBEAT_RECEIVER})
     routes.append({"matchers": ['severity="info"'], "receiver": "email-info", "continue": False,
                    "active": ["business-hours"], "options": []})
-    # Catch-all last: critical alerts continued past their routes reach the default email too, as the
-    # runbook intends ("critical alerts go to multiple channels"; its drill expects "[Rosey Bot] BotDown").
-    # Without it a matched child route means the parent's receiver is never used.
-    routes.append({"matchers": [], "receiver": "email-default", "continue": False, "active": None,
-                   "options": []})
+    # No catch-all: an alert a child route took never reaches the root's email-default as well, so each
+    # alert reaches each address once (critical: email-critical, plus chat receivers when configured).
     return {
         "host": host.name,
         "resolve_timeout": am.resolve_timeout,

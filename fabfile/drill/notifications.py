@@ -37,6 +37,19 @@ def receiver_integrations(am_config: dict, receiver: str, resolved: bool = False
     return {}
 
 
+def mail_subjects(am_config: dict, receivers: list[str], alertname: str) -> list[str]:
+    """The Subject lines the receivers' email configs will send for `alertname` (what to look for in the
+    mailbox: the subject of the receiver the alert is actually routed to, not a guess)."""
+    out = []
+    for r in am_config.get("receivers") or []:
+        if r.get("name") in receivers:
+            for c in r.get("email_configs") or []:
+                subject = ((c or {}).get("headers") or {}).get("Subject")
+                if subject:
+                    out.append(re.sub(r"{{\s*\.GroupLabels\.alertname\s*}}", alertname, subject))
+    return out
+
+
 def _group_key(g: dict) -> tuple:
     return ((g.get("receiver") or {}).get("name", ""), tuple(sorted((g.get("labels") or {}).items())))
 

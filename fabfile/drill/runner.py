@@ -26,7 +26,7 @@ from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.bounds import Bounds
 from fabfile.drill.errors import DrillFailed, DrillInterrupted, why
-from fabfile.drill.notifications import Baseline, NotificationWatch
+from fabfile.drill.notifications import Baseline, NotificationWatch, mail_subjects
 from fabfile.drill.scenarios import BotDown, Expectation, Scenario, Synthetic
 from fabfile.drill.signals import interrupt, signals_to
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target
@@ -163,7 +163,9 @@ class Drill:
             raise DrillFailed(f"{name} routes to {receivers or 'no receiver'}, which has no integration")
         after = base.counts
         if not suppressed:
-            self.say(f"{name} routed to {', '.join(receivers)}; waiting for a successful "
+            subjects = mail_subjects(watch.config(t.apis()), receivers, name)
+            mail = f" (mail: {', '.join(repr(x) for x in subjects)})" if subjects else ""
+            self.say(f"{name} routed to {', '.join(receivers)}{mail}; waiting for a successful "
                      + ", ".join(f"{k} x{v}" for k, v in need.items()) + " notification")
             after = self.wait(f"Alertmanager: {', '.join(need)} notification sent", deadline, t0,
                               watch.sent(need, base, name), t)

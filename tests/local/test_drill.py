@@ -214,6 +214,7 @@ def test_synthetic_drill_notifies_resolves_and_leaves_nothing_firing(quiet) -> N
     assert names == ["posted", "in alertmanager", "notified", "resolved", "resolved-notified"]
     subjects = quiet.smtp.subjects()[before:]
     assert subjects == [f"[CRITICAL] Rosey Bot: {SYNTHETIC}"] * 2  # firing + resolved, critical route
+    assert f"(mail: '{subjects[0]}')" in out.text  # the drill named the subject that actually arrived
     assert not quiet.apis().alertmanager.alerts({"alertname": SYNTHETIC})
     mails = b"".join(quiet.smtp.mails[before:])
     assert PASSWORD.encode() not in mails

@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fabfile.config import render
 from fabfile.config.inventory import load_inventory
@@ -77,7 +78,7 @@ def routes(config: Path, *labels: str, amtool: str = "amtool") -> list[str]:
 
 @pytest.mark.parametrize(("labels", "expected"), [
     (("alertname=BotDown", "severity=critical", "component=bot", "env=test", "cluster=rosey-bot"),
-     ["email-critical", "email-default"]),
+     ["email-critical"]),
     (("alertname=HighErrorRate", "severity=warning", "component=bot"), ["email-default"]),
     (("alertname=ChannelEmpty", "severity=info", "component=bot"), ["email-info"]),
     (("alertname=Unlabelled",), ["email-default"]),
@@ -115,7 +116,7 @@ def test_chat_receivers_join_the_critical_route(tmp_path: Path, receiver: str, s
     assert check.returncode == 0, check.stdout + check.stderr
     assert config_key in config.read_text()  # the integration the table names, read by the real amtool
     critical = routes(config, "alertname=BotDown", "severity=critical", amtool=newest_amtool)
-    assert critical == ["email-critical", f"{receiver}-critical", "email-default"]
+    assert critical == ["email-critical", f"{receiver}-critical"]
     assert routes(config, "alertname=HighErrorRate", "severity=warning", amtool=newest_amtool) == [
         "email-default"]
     assert routes(config, "alertname=ChannelEmpty", "severity=info", amtool=newest_amtool) == ["email-info"]
@@ -123,3 +124,27 @@ def test_chat_receivers_join_the_critical_route(tmp_path: Path, receiver: str, s
 
 def test_amtool_is_real() -> None:
     assert shutil.which("amtool") and at_least(amtool_version(), "0.16.0")
+
+
+def _addresses(config: Path) -> dict[str, list[str]]:
+    doc = yaml.safe_load(config.read_text())
+    return {r["name"]: [a.strip() for c in r.get("email_configs", []) for a in c["to"].split(",")]
+            for r in doc["receivers"]}
+
+
+@pytest.mark.parametrize("email", ["", "critical_to: [ops@example.com]",
+                                   "critical_to: [pager@example.com]",
+                                   "critical_to: [pager@example.com], critical_cc_default: false"])
+@pytest.mark.parametrize("severity", ["critical", "warning", "info", "none", ""])
+def test_one_mail_per_address(tmp_path: Path, email: str, severity: str) -> None:
+    """Whatever the severity, the receivers amtool routes an alert to never share an address."""
+    items = ("receivers: {email: {to: [ops@example.com], from: am@example.com, "
+             f"smarthost: smtp.example.com:587, auth_username: am@example.com, {email}}}}}")
+    config = rendered_config(tmp_path, items)
+    labels = ["alertname=BotDown", "component=bot", "env=test"]
+    labels += [f"severity={severity}"] if severity else []
+    got = routes(config, *labels)
+    addresses = [a for r in got for a in _addresses(config)[r]]
+    assert addresses and len(addresses) == len(set(addresses)), (got, addresses)
+    if severity == "critical":
+        assert got == ["email-critical"]

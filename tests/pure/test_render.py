@@ -117,10 +117,10 @@ def test_alertmanager_routing_shape(tmp_path: Path, rules: Path) -> None:
     assert route["receiver"] == "email-default"
     assert route["group_by"] == ["alertname", "cluster", "env"]
     assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("10s", "10s", "3h")
-    assert route["routes"][-2] == {"matchers": ['severity="info"'], "receiver": "email-info",
+    # last the info route; no catch-all after it (that one mailed every critical alert twice)
+    assert route["routes"][-1] == {"matchers": ['severity="info"'], "receiver": "email-info",
                                    "active_time_intervals": ["business-hours"]}
-    # the catch-all that lets continued critical alerts reach the default email too
-    assert route["routes"][-1] == {"matchers": [], "receiver": "email-default"}
+    assert all(r["matchers"] for r in route["routes"])
     assert am["time_intervals"] == [{"name": "business-hours", "time_intervals": [
         {"weekdays": ["monday:friday"], "times": [{"start_time": "08:30", "end_time": "18:00"}],
          "location": "Europe/Berlin"}]}]
@@ -334,3 +334,21 @@ def test_downgrade_from_3x_below_2_55_is_refused_in_one_line() -> None:
     for installed, target in (("3.5.3", "2.55.0"), ("3.5.3", "2.55.1"), ("3.5.3", "3.0.0"),
                               ("2.53.3", "2.42.0"), (None, "2.42.0"), ("2.42.0", "3.5.3")):
         assert refuse("prod", installed, target, data) is None, (installed, target)
+
+
+@pytest.mark.parametrize(("email", "critical"), [
+    ("", "ops@example.com"),  # default: critical mail to `to`
+    ("critical_to: [pager@example.com]", "pager@example.com, ops@example.com"),  # copied to `to`
+    ("critical_to: [pager@example.com], critical_cc_default: false", "pager@example.com"),
+    ("critical_to: [ops@example.com]", "ops@example.com"),  # equal addresses: once
+])
+def test_critical_addresses(tmp_path: Path, rules: Path, email: str, critical: str) -> None:
+    (tmp_path / "hosts.yml").write_text(
+        "hosts:\n  h:\n    address: h.invalid\n    receivers:\n      email: {to: [ops@example.com], "
+        f"from: am@example.com, smarthost: smtp.example.com:25, require_tls: false, {email}}}\n")
+    inv = load_inventory(tmp_path / "hosts.yml")
+    am = yaml.safe_load(render.render_host(inv, inv.host("h"), {"web_password": "w"}, rules_path=rules)
+                        .files["alertmanager.yml"])
+    to = {r["name"]: r["email_configs"][0]["to"] for r in am["receivers"] if "email_configs" in r}
+    assert to == {"email-default": "ops@example.com", "email-critical": critical,
+                  "email-info": "ops@example.com"}
