@@ -52,6 +52,7 @@ class Rule:
     for_: float
     labels: dict[str, str]
     group_interval: float | None  # the rule group's own `interval:`, if set
+    expr: str = ""
 
 
 def load_rule(name: str, path: Path | None = None) -> Rule:
@@ -67,5 +68,5 @@ def load_rule(name: str, path: Path | None = None) -> Rule:
                 gi = group.get("interval")
                 return Rule(name, parse_duration(rule.get("for", "0s")),
                             {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
-                            parse_duration(gi) if gi else None)
+                            parse_duration(gi) if gi else None, str(rule.get("expr", "")))
     raise RuleMissing(f"{path}: no alert rule named {name}")

@@ -22,6 +22,7 @@ from fabfile.alerting.silences import describe, me, swallowing
 from fabfile.config.durations import parse_duration
 from fabfile.config.labels import BOT_JOB, CLUSTER_LABEL
 from fabfile.config.rules_file import Rule, RuleMissing, RulesFileError, load_rule, rules_source
+from fabfile.drill import echo
 from fabfile.drill.bounds import ALERT, Bounds, bounds_for
 from fabfile.drill.errors import DrillFailed, why
 from fabfile.drill.target import BOT_UNIT, Target
@@ -109,6 +110,9 @@ class BotDown:
         self.bounds: Bounds | None = None
         self.broken = False
         self.firing_budget = self.resolve_budget = 0.0
+        self.target_labels: dict[str, str] = {}
+        self.echo: echo.EchoSilence | None = None
+        self.echo_error = ""
 
     def prechecks(self, d: Drill, apis: Apis, rule: Rule) -> dict[str, str]:
         problems = []
@@ -157,6 +161,7 @@ class BotDown:
         self.firing_budget = d.timeout or (b.detect + GRACE)
         self.resolve_budget = d.timeout or (b.resolve + GRACE)
         labels = self.prechecks(d, d.t.apis(), rule)
+        self.target_labels = labels
         d.say(f"pre-checks passed on {d.host.name}; expected {rule.name} labels: "
               + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
         return Expectation(rule.name, {"alertname": rule.name})
@@ -176,7 +181,21 @@ class BotDown:
         d.wait(f"Prometheus: {self.alert} firing", deadline, t0, firing)
         d.timeline.mark("firing")
 
+    def hush_echo(self, d: Drill) -> None:
+        """Before the bot starts again: silence the restart alert it is about to cause (see drill/echo.py).
+        Best effort: if it cannot be made, the drill goes on and the note says the alert will fire."""
+        if self.echo is not None or self.echo_error:
+            return
+        assert self.bounds is not None
+        try:
+            rule = rule_for_drill(self.rules_path, RESTART_ECHO)
+            self.echo = echo.hush(d.t.apis().alertmanager, rule, self.target_labels, self.bounds.scrape,
+                                  rule.group_interval or self.bounds.evaluation)
+        except (DrillFailed, ApiError) as e:
+            self.echo_error = str(e)
+
     def restore(self, d: Drill) -> None:
+        self.hush_echo(d)
         d.t.start_bot()
         d.timeline.mark("started")
         assert self.bounds is not None
@@ -202,6 +221,9 @@ class BotDown:
         """The bot guarantee: started and confirmed active, or the result says loudly that it is not."""
         if not self.broken:
             return
+        with contextlib.suppress(Exception):  # never let the silence stand between us and the restart
+            if self.bounds is not None and not d.t.bot_active():
+                self.hush_echo(d)
         active = d.ensure_running(BOT_UNIT, d.t.bot_active, d.t.start_bot)
         result.bot_active = active
         if active:
@@ -212,16 +234,19 @@ class BotDown:
                                f"start it by hand: sudo systemctl start {BOT_UNIT}")
 
     def restart_echo_note(self) -> str:
-        """Why: every restart — the drill's own — trips the restart alert a few minutes later; say so before
-        whoever reads the mail takes it for a new problem."""
+        """Why: every restart — the drill's own — trips the restart alert a few minutes later; say what the
+        drill did about it (its silence), or, without one, that the mail that follows is expected."""
+        if self.echo is not None:
+            return self.echo.line()
         try:
             rule = rule_for_drill(self.rules_path, RESTART_ECHO)
         except DrillFailed:
             return f"note: {BOT_UNIT} was restarted; restart alerts that follow are expected, not a problem"
         sev = rule.labels.get("severity", "")
         sev = f" ({sev})" if sev else ""
+        why = f" (no silence: {self.echo_error})" if self.echo_error else ""
         return (f"note: {RESTART_ECHO}{sev} will fire for a few minutes — the expected echo of this drill's "
-                f"restart of {BOT_UNIT}, not a problem")
+                f"restart of {BOT_UNIT}, not a problem{why}")
 
     def verdict(self, tl: Timeline) -> str:
         assert self.bounds is not None

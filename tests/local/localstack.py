@@ -31,11 +31,13 @@ from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
 PROM, AM = PROMETHEUS_BIN, ALERTMANAGER_BIN
 USER, PASSWORD = "admin", "s3cret-Web-Pw-42"
 RULE_FOR = "5s"
+RESTART_WINDOW = "20s"
 
 
 class _BotHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
-        body = b"bot_connected 1\nbot_uptime_seconds 10\nbot_users 5\n"
+        uptime = time.monotonic() - self.server.started  # type: ignore[attr-defined]
+        body = f"bot_connected 1\nbot_uptime_seconds {uptime:.3f}\nbot_users 5\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -59,6 +61,7 @@ class StandInBot:
             return
         ThreadingHTTPServer.allow_reuse_address = True
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _BotHandler)
+        self.server.started = time.monotonic()  # type: ignore[attr-defined]  # uptime resets on a restart
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.starts += 1
 
@@ -111,6 +114,10 @@ groups:
         for: {RULE_FOR}
         labels: {{severity: critical, component: bot}}
         annotations: {{summary: "Rosey bot is disconnected"}}
+      - alert: BotRestarting
+        expr: resets(bot_uptime_seconds{{job="rosey-bot"}}[{RESTART_WINDOW}]) > 0
+        labels: {{severity: warning, component: bot}}
+        annotations: {{summary: "Rosey bot is restarting"}}
 """
 
 

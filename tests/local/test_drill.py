@@ -23,6 +23,7 @@ from fabfile.config.durations import parse_duration
 from fabfile.config.inventory import load_inventory
 from fabfile.config.rules_file import load_rule
 from fabfile.deploy.steps.base import StepContext
+from fabfile.drill import echo
 from fabfile.drill.bounds import ALERT, Bounds, bounds_for
 from fabfile.drill.notifications import receiver_integrations
 from fabfile.drill.runner import report, run_drill
@@ -34,6 +35,14 @@ from fabfile.ssh.masking import Masker
 from .localstack import PASSWORD, USER, LocalTarget, start_stack
 
 # ---------------------------------------------------------------- pure
+
+
+def test_echo_silence_lasts_the_rule_window() -> None:
+    assert echo.rule_window('resets(bot_uptime_seconds{job="rosey-bot"}[5m]) > 0') == 300
+    assert echo.rule_window("max_over_time(x[1h:5m]) > rate(y[90s])") == 3600
+    assert echo.rule_window("up == 0") == 0
+    rule = load_rule("BotRestarting")  # the shipped rule
+    assert echo.echo_seconds(rule, 15, 15) == 300 + 15 + 30 + echo.MARGIN
 
 
 def test_matchers_parse_all_four_operators() -> None:
@@ -236,6 +245,23 @@ def test_full_drill_detects_within_bound_and_restarts_the_bot(quiet) -> None:
     subjects = quiet.smtp.subjects()[before:]
     assert subjects.count("[CRITICAL] Rosey Bot: BotDown") == 2  # firing and resolved
     print("\n".join(out.lines))
+    # the drill's own echo: BotRestarting fires for real, but only into the drill's silence
+    am, prom = quiet.apis().alertmanager, quiet.apis().prometheus
+    mine = [x for x in am.silences("active") if x["comment"] == echo.COMMENT]
+    assert len(mine) == 1 and mine[0]["id"] in out.text
+    instance = prom.targets("rosey-bot")[0]["labels"]["instance"]
+    assert {str(silences.Matcher.from_api(m)) for m in mine[0]["matchers"]} == {
+        'alertname="BotRestarting"', 'job="rosey-bot"', f'instance="{instance}"'}
+    end = time.monotonic() + 30
+    while time.monotonic() < end and not am.alerts({"alertname": "BotRestarting"}):
+        time.sleep(0.5)
+    held = am.alerts({"alertname": "BotRestarting"})
+    assert held and held[0]["status"]["silencedBy"] == [mine[0]["id"]]
+    time.sleep(3)  # group_wait 1s: a notification would be out by now
+    assert not [x for x in quiet.smtp.subjects()[before:] if "BotRestarting" in x]
+    # anything else stays loud: the same silence does not match BotDown or another instance's restart
+    assert not silences.silence_matches(mine[0], {**held[0]["labels"], "alertname": "BotDown"})
+    assert not silences.silence_matches(mine[0], {**held[0]["labels"], "instance": "other:8001"})
 
 
 @needs_binaries
