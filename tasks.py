@@ -114,8 +114,33 @@ def unsilence(c: Context, hosts: str = "", id: str = "", all_mine: bool = False)
     exit_with(cli_unsilence(inv, selected, id or "all-mine"))
 
 
+@task(klass=HostTask, help={"hosts": HOSTS_HELP, "json": "print the same data as JSON (for scripts)",
+                            "watch": "refresh every N seconds until Ctrl-C"})
+@user_errors
+def status(c: Context, hosts: str = "", json: bool = False, watch: int = 0) -> None:
+    """The bot at a glance per host: connected, uptime, users, rates, sparklines, alerts, silences, mail."""
+    from fabfile.status.cli import cli_status
+
+    inv, selected = select_hosts(c, hosts)
+    exit_with(cli_status(inv, selected, as_json_out=json, watch=watch))
+
+
+@task(klass=HostTask, help={"hosts": HOSTS_HELP + "; one host",
+                            "prometheus_port": "local port for Prometheus (default: a free one)",
+                            "alertmanager_port": "local port for Alertmanager (default: a free one)"})
+@user_errors
+def ui(c: Context, hosts: str = "", prometheus_port: int = 0, alertmanager_port: int = 0) -> None:
+    """Open Prometheus' and Alertmanager's web UIs through SSH tunnels (9090/9093 may stay closed)."""
+    from fabfile.status.ui import cli_ui
+
+    inv, selected = select_hosts(c, hosts)
+    if len(selected) != 1:
+        raise Exit("error: inv ui takes one host (-H NAME)", code=2)
+    exit_with(cli_ui(inv, selected[0], prometheus_port, alertmanager_port))
+
+
 ns = Collection(render, install_prometheus, install_alertmanager, deploy_configs, install_services,
-                firewall, verify, sortie6, test_alert, silence, unsilence)
+                firewall, verify, sortie6, test_alert, silence, unsilence, status, ui)
 ns.configure({"rosey": {"inventory": None}})
 
 from fabfile.lab.tasks import ns as lab_ns  # noqa: E402  (the lab collection: inv lab.up, ...)

@@ -252,6 +252,12 @@ class PrometheusApi(Http):
         doc = self.json("GET", "/api/v1/query", params={"query": expr})
         return doc.get("data", {}).get("result", [])
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        doc = self.json("GET", "/api/v1/query_range",
+                        params={"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                                "step": f"{step:g}"})
+        return doc.get("data", {}).get("result", [])
+
     def alerts(self, name: str | None = None) -> list[dict]:
         """Active (pending or firing) alerts; each has labels, state, activeAt."""
         alerts = self.json("GET", "/api/v1/alerts").get("data", {}).get("alerts", [])
@@ -358,9 +364,10 @@ def _wait_listening(port: int, seconds: float = 5.0) -> None:
 
 
 @contextlib.contextmanager
-def tunnel(conn: Connection, remote_port: int) -> Iterator[int]:
-    """127.0.0.1:<ephemeral> here -> 127.0.0.1:<remote_port> on the server; yields the local port."""
-    port = free_port()
+def tunnel(conn: Connection, remote_port: int, local_port: int = 0) -> Iterator[int]:
+    """127.0.0.1:<local_port or ephemeral> here -> 127.0.0.1:<remote_port> on the server; yields the local
+    port."""
+    port = local_port or free_port()
     with conn.forward_local(port, remote_port=remote_port, remote_host="127.0.0.1", local_host="127.0.0.1"):
         _wait_listening(port)
         yield port
