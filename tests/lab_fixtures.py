@@ -5,16 +5,20 @@ snapshot (a clean guest every module), always stopped afterwards. Anything start
 session end, by PID from its pidfile; nothing is ever killed by name.
 
 `ROSEY_LAB_HOSTS=a,b` (with `ROSEY_INVENTORY` naming an inventory that defines them) makes the fixtures use
-other lab hosts, so a test run does not reset the `lab`/`lab2` VMs someone uses on the same machine.
+other lab hosts, so a test run does not reset the `lab`/`lab2` VMs someone uses on the same machine. So a lab
+test takes its host's name from the fixture (`lab_host.name`) and its inventory from `lab_inventory_path()`,
+never spelled out (tests/pure/test_lab_tests_follow_the_override.py checks that).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from fabfile.config.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 from fabfile.lab.live_host import LabHost
 from fabfile.lab.settings import lab_settings
 from fabfile.lab.vm import LabVM
@@ -23,9 +27,18 @@ _started: dict[str, LabVM] = {}
 _NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2").split(",")
 
 
+def lab_inventory_path() -> Path:
+    """The inventory the lab tests use: `ROSEY_INVENTORY`, else the project's hosts.yml (as the CLI does)."""
+    return Path(os.environ.get("ROSEY_INVENTORY") or DEFAULT_INVENTORY)
+
+
+def lab_inventory() -> Inventory:
+    return load_inventory(lab_inventory_path())
+
+
 def start_lab_host(name: str) -> LabHost:
     """A clean lab host: stops whatever runs under that name, then restores the golden snapshot."""
-    vm = LabVM(lab_settings(name, os.environ.get("ROSEY_INVENTORY")))
+    vm = LabVM(lab_settings(name, str(lab_inventory_path())))
     vm.down()
     _started[name] = vm
     vm.up(fresh=False, log=lambda msg: print(msg, flush=True))

@@ -6,21 +6,15 @@ One deploy per module, not per test: a fresh sortie6 costs 1-2 minutes under emu
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
-from fabfile.config.inventory import load_inventory
 from fabfile.config.secrets import load_secrets
-
-REPO = Path(__file__).resolve().parents[2]
-INV = [sys.executable, str(REPO / ".venv" / "bin" / "inv")] if (REPO / ".venv" / "bin" / "inv").exists() \
-    else [sys.executable, "-m", "invoke"]
+from tests import helpers
+from tests.lab_fixtures import lab_inventory
 
 
 @dataclass
@@ -32,23 +26,22 @@ class Deployed:
     def auth(self) -> tuple[str, str]:
         return (self.lab.settings.web.username, self.secrets["web_password"])
 
+    @property
+    def host(self) -> str:
+        """The lab host's inventory name (`-H` for the CLI): never spell it out in a test."""
+        return self.lab.name
+
     def inv(self, *args: str, env: dict[str, str] | None = None,
             timeout: float = 900) -> subprocess.CompletedProcess:
         """Run `inv <args>` like a user would; stdout+stderr together in .stdout."""
-        full_env = {**os.environ, **(env or {})}
-        p = subprocess.run([*INV, *args], cwd=REPO, env=full_env, capture_output=True, text=True,
-                           timeout=timeout)
-        p.stdout = p.stdout + p.stderr
-        print(p.stdout)
-        return p
+        return helpers.inv(*args, env=env, timeout=timeout)
 
     def get(self, guest_port: int, path: str, timeout: float = 10) -> requests.Response:
         """HTTP from this machine through the forwarded port (so the guest's firewall applies)."""
         return requests.get(self.lab.url(guest_port, path), auth=self.auth, timeout=timeout)
 
     def main_pids(self) -> dict[str, str]:
-        out = self.lab.run("systemctl show -p MainPID --value prometheus alertmanager", check=True).stdout
-        return dict(zip(("prometheus", "alertmanager"), out.split(), strict=True))
+        return helpers.main_pids(self.lab)
 
     def assert_no_secret(self, text: str) -> None:
         for name, value in self.secrets.items():
@@ -57,7 +50,7 @@ class Deployed:
 
 @pytest.fixture(scope="module", name="deployed_lab")
 def deployed_lab_fixture(lab_host) -> Deployed:
-    inv = load_inventory(os.environ.get("ROSEY_INVENTORY"))
+    inv = lab_inventory()
     d = Deployed(lab_host, load_secrets(inv, inv.host(lab_host.name)))
     p = d.inv("sortie6", "-H", lab_host.name)
     assert p.returncode == 0, "sortie6 on a fresh lab host failed"

@@ -57,7 +57,7 @@ def recap(out: str) -> str:
 
 def test_second_deploy_is_a_noop(deployed_lab):
     d = deployed_lab
-    p = d.inv("deploy-configs", "-H", "lab")
+    p = d.inv("deploy-configs", "-H", d.host)
     assert p.returncode == 0
     assert "deploy-configs: ok" in p.stdout
     assert "reload" not in p.stdout.split("deploy-configs: ok", 1)[1].split("recap")[0]
@@ -67,7 +67,7 @@ def test_dry_run_shows_a_masked_diff_and_changes_nothing(deployed_lab, tmp_path)
     d = deployed_lab
     before = d.lab.run(f"sudo sha256sum {RULES}", check=True).stdout
     env = {RULES_ENV: str(rules_file(tmp_path, EXTRA_RULE))}
-    p = d.inv("deploy-configs", "-H", "lab", "--dry-run", env=env)
+    p = d.inv("deploy-configs", "-H", d.host, "--dry-run", env=env)
     assert p.returncode == 0
     assert "+      - alert: DeployTestRule" in p.stdout
     assert f"--- {RULES} (server)" in p.stdout
@@ -81,14 +81,14 @@ def test_changed_rule_only_deploy_configs_changes_and_prometheus_is_reloaded(dep
     d = deployed_lab
     pids = d.main_pids()
     env = {RULES_ENV: str(rules_file(tmp_path, EXTRA_RULE))}
-    p = d.inv("sortie6", "-H", "lab", env=env)
+    p = d.inv("sortie6", "-H", d.host, env=env)
     assert p.returncode == 0
     assert "deploy-configs: changed" in p.stdout and "reloaded prometheus" in p.stdout
     assert recap(p.stdout) == "ok=5 changed=1 failed=0"
     assert d.main_pids() == pids  # reloaded, not restarted (alertmanager untouched)
     assert "DeployTestRule" in rule_names(d)
     d.assert_no_secret(p.stdout)
-    again = d.inv("deploy-configs", "-H", "lab", env=env)
+    again = d.inv("deploy-configs", "-H", d.host, env=env)
     assert "deploy-configs: ok" in again.stdout
 
 
@@ -97,7 +97,7 @@ def test_broken_rule_is_refused_with_promtools_message(deployed_lab, tmp_path):
     pids = d.main_pids()
     before = d.lab.run(f"sudo sha256sum {RULES}", check=True).stdout
     live = rule_names(d)
-    p = d.inv("deploy-configs", "-H", "lab", env={RULES_ENV: str(rules_file(tmp_path, BROKEN_RULE))})
+    p = d.inv("deploy-configs", "-H", d.host, env={RULES_ENV: str(rules_file(tmp_path, BROKEN_RULE))})
     assert p.returncode != 0
     assert "deploy-configs: FAILED" in p.stdout
     assert "validation failed" in p.stdout and "nothing activated" in p.stdout
@@ -159,7 +159,7 @@ def test_reload_rejected_after_validation_restores_the_previous_config(deployed_
                            "exit 0; sleep 0.1; done; exit 1")
         assert frozen.ok, "the helper did not freeze prometheus"
         t0 = time.monotonic()
-        p = d.inv("deploy-configs", "-H", "lab", env={RULES_ENV: str(rules_file(tmp_path, RELOAD_RULE))})
+        p = d.inv("deploy-configs", "-H", d.host, env={RULES_ENV: str(rules_file(tmp_path, RELOAD_RULE))})
         took = time.monotonic() - t0
     finally:
         d.lab.run(f"sudo systemctl stop {HELPER}; sudo kill -CONT {pids['prometheus']}")

@@ -3,14 +3,12 @@
 One VM for the whole module (the steps build on each other, a fresh sortie6 is the expensive part):
 fresh deploy -> no-op re-run -> refused checksum -> upgrade (TSDB kept) -> offline upload ->
 unreachable second host -> reboot; every output of the module is finally searched for the secrets.
-Uses `lab2` (ports 2223/29090/...) so it can run while a `lab` VM is busy with other work.
+Uses the second lab host (`lab_host2`) so it can run while the first is busy with other work.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,12 +16,13 @@ import pytest
 import requests
 import yaml
 
-from fabfile.config.inventory import DEFAULT_INVENTORY, PROJECT_ROOT, load_inventory
 from fabfile.config.secrets import load_secrets
 from fabfile.lab.paths import releases_dir
+from tests import helpers
+from tests.helpers import main_pids as pids
+from tests.lab_fixtures import lab_inventory, lab_inventory_path
 
 pytestmark = pytest.mark.lab
-HOST = "lab2"
 OUTPUTS: list[str] = []  # every CLI output of this module, searched for secrets at the end
 
 
@@ -33,38 +32,29 @@ def lab(lab_host2):
 
 
 @pytest.fixture(scope="module")
-def secrets() -> dict[str, str]:
-    inv = load_inventory(os.environ.get("ROSEY_INVENTORY") or DEFAULT_INVENTORY)
-    return load_secrets(inv, inv.host(HOST))
+def secrets(lab) -> dict[str, str]:
+    inv = lab_inventory()
+    return load_secrets(inv, inv.host(lab.name))
 
 
 def inv(*args: str, inventory: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    if inventory:
-        env["ROSEY_INVENTORY"] = str(inventory)
-    r = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, env=env,
-                       capture_output=True, text=True, timeout=timeout)
-    OUTPUTS.append(r.stdout + r.stderr)
-    print(r.stdout, r.stderr)
+    """`inv <args>` (stdout+stderr in .stdout), `inventory` as ROSEY_INVENTORY; output kept for the end."""
+    r = helpers.inv(*args, env={"ROSEY_INVENTORY": str(inventory)} if inventory else None, timeout=timeout)
+    OUTPUTS.append(r.stdout)
     return r
 
 
-def variant(tmp_path: Path, name: str, host_over: dict | None = None,
+def variant(lab, tmp_path: Path, name: str, host_over: dict | None = None,
             extra_hosts: dict | None = None) -> Path:
-    """A copy of hosts.yml with `HOST`'s settings changed (deep-merged) and extra hosts added."""
-    doc = yaml.safe_load(Path(os.environ.get("ROSEY_INVENTORY") or DEFAULT_INVENTORY).read_text())
-    h = doc["hosts"][HOST]
+    """A copy of the inventory with `lab`'s settings changed (deep-merged) and extra hosts added."""
+    doc = yaml.safe_load(lab_inventory_path().read_text())
+    h = doc["hosts"][lab.name]
     for key, value in (host_over or {}).items():
         h[key] = {**h.get(key, {}), **value} if isinstance(value, dict) else value
     doc["hosts"].update(extra_hosts or {})
     path = tmp_path / f"{name}.yml"
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def pids(lab) -> dict[str, str]:
-    out = lab.run("systemctl show -p MainPID --value prometheus alertmanager").stdout.split()
-    return dict(zip(("prometheus", "alertmanager"), out, strict=True))
 
 
 def query(lab, secrets, promql: str, at: float | None = None) -> list:
@@ -91,10 +81,10 @@ def wait_for(fn, timeout: float = 90):
 
 def test_fresh_sortie6_deploys_and_scrapes_the_bot(lab, secrets):
     t0 = time.monotonic()
-    r = inv("sortie6", "-H", HOST)
+    r = inv("sortie6", "-H", lab.name)
     print(f"fresh sortie6: {time.monotonic() - t0:.0f}s")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert f"{HOST}  ok=" in r.stdout and "failed=0" in r.stdout
+    assert r.returncode == 0, r.stdout
+    assert f"{lab.name}  ok=" in r.stdout and "failed=0" in r.stdout
     assert "install-prometheus: changed — prometheus none → 2.42.0" in r.stdout
     result = wait_for(lambda: query(lab, secrets, "bot_connected"))
     assert result and result[0]["value"][1] == "1"
@@ -104,16 +94,16 @@ def test_fresh_sortie6_deploys_and_scrapes_the_bot(lab, secrets):
 
 def test_second_run_changes_and_restarts_nothing(lab):
     before = pids(lab)
-    r = inv("sortie6", "-H", HOST)
+    r = inv("sortie6", "-H", lab.name)
     assert r.returncode == 0, r.stdout
     assert "changed=0 failed=0" in r.stdout and ": changed" not in r.stdout
     assert pids(lab) == before
 
 
 def test_dry_run_changes_nothing(lab, tmp_path):
-    path = variant(tmp_path, "dry", {"prometheus": {"version": "2.53.3"}})
+    path = variant(lab, tmp_path, "dry", {"prometheus": {"version": "2.53.3"}})
     before = lab.run("readlink /usr/local/bin/prometheus").stdout
-    r = inv("install-prometheus", "-H", HOST, "--dry-run", inventory=path)
+    r = inv("install-prometheus", "-H", lab.name, "--dry-run", inventory=path)
     assert r.returncode == 0 and "would: prometheus 2.42.0 → 2.53.3" in r.stdout
     assert lab.run("readlink /usr/local/bin/prometheus").stdout == before
     new_release = "/usr/local/lib/rosey-monitoring/prometheus-2.53.3.linux-amd64"
@@ -121,10 +111,10 @@ def test_dry_run_changes_nothing(lab, tmp_path):
 
 
 def test_checksum_mismatch_is_refused_and_changes_nothing(lab, tmp_path):
-    path = variant(tmp_path, "badsum", {"prometheus": {"version": "2.53.3", "sha256": "0" * 64}})
+    path = variant(lab, tmp_path, "badsum", {"prometheus": {"version": "2.53.3", "sha256": "0" * 64}})
     state = "readlink /usr/local/bin/prometheus /usr/local/bin/promtool; ls /usr/local/lib/rosey-monitoring"
     before, pid = lab.run(state).stdout, pids(lab)
-    r = inv("install-prometheus", "-H", HOST, inventory=path)
+    r = inv("install-prometheus", "-H", lab.name, inventory=path)
     assert r.returncode != 0
     want = f"checksum mismatch for prometheus-2.53.3.linux-amd64.tar.gz: expected {'0' * 64}, got "
     assert want in r.stdout
@@ -138,8 +128,8 @@ def test_upgrade_switches_restarts_and_keeps_tsdb(lab, secrets, tmp_path):
     sample = wait_for(lambda: query(lab, secrets, "bot_connected"))[0]
     t_before = float(sample["value"][0])
     pid = pids(lab)
-    path = variant(tmp_path, "upgrade", {"prometheus": {"version": "2.53.3"}})
-    r = inv("sortie6", "-H", HOST, inventory=path)
+    path = variant(lab, tmp_path, "upgrade", {"prometheus": {"version": "2.53.3"}})
+    r = inv("sortie6", "-H", lab.name, inventory=path)
     assert r.returncode == 0, r.stdout
     assert "install-prometheus: changed — prometheus 2.42.0 → 2.53.3" in r.stdout
     assert "binary changed" in r.stdout and "restarted" in r.stdout
@@ -150,20 +140,20 @@ def test_upgrade_switches_restarts_and_keeps_tsdb(lab, secrets, tmp_path):
     lab.run("test -x /usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64/prometheus")
     old = wait_for(lambda: query(lab, secrets, "bot_connected", at=t_before))
     assert old and old[0]["value"][1] == "1"
-    r = inv("sortie6", "-H", HOST, inventory=path)  # and the upgraded host is steady again
+    r = inv("sortie6", "-H", lab.name, inventory=path)  # and the upgraded host is steady again
     assert r.returncode == 0 and "changed=0" in r.stdout and pids(lab) == after
 
 
 def test_offline_upload_path_installs_from_this_machine(lab, tmp_path):
     if not (releases_dir() / "alertmanager" / "v0.28.1").is_dir():
         pytest.skip("no second Alertmanager release in the lab")
-    path = variant(tmp_path, "upload", {
+    path = variant(lab, tmp_path, "upload", {
         "prometheus": {"version": "2.53.3"},
         "alertmanager": {"version": "0.28.1", "source": "upload",
                          "release_url": "http://127.0.0.1:9/unreachable/v{version}",  # must not be used
                          "archive_dir": str(releases_dir() / "alertmanager" / "v0.28.1")}})
     # the guest must not be able to download it: nothing is served for it under that URL
-    r = inv("sortie6", "-H", HOST, inventory=path)
+    r = inv("sortie6", "-H", lab.name, inventory=path)
     assert r.returncode == 0, r.stdout
     assert "uploading alertmanager-0.28.1.linux-amd64.tar.gz" in r.stdout
     assert "install-alertmanager: changed — alertmanager 0.25.0 → 0.28.1" in r.stdout
@@ -171,15 +161,15 @@ def test_offline_upload_path_installs_from_this_machine(lab, tmp_path):
 
 
 def test_unreachable_host_fails_clearly_and_the_other_completes(lab, tmp_path):
-    path = variant(tmp_path, "ghost",
+    path = variant(lab, tmp_path, "ghost",
                    {"prometheus": {"version": "2.53.3"}, "alertmanager": {"version": "0.28.1"}},
                    extra_hosts={"ghost": {"address": "127.0.0.1", "ssh": {"port": 2299},
                                           "secrets_file": "~/.cache/rosey-lab/secrets.yml"}})
-    r = inv("sortie6", "-H", f"{HOST},ghost", inventory=path)
+    r = inv("sortie6", "-H", f"{lab.name},ghost", inventory=path)
     assert r.returncode != 0
     assert ("[ghost] install-prometheus: FAILED — cannot connect to host ghost (127.0.0.1:2299): connection "
             "refused — check ssh.address/ssh.port in hosts.yml or that the server is up") in r.stdout
-    assert f"[{HOST}] verify: ok" in r.stdout
+    assert f"[{lab.name}] verify: ok" in r.stdout
     recap = r.stdout.split("recap:")[1]
     assert "ghost" in recap and "FAILED" in recap and "failed=0  done" in recap
 

@@ -15,8 +15,9 @@ import time
 import pytest
 
 from fabfile.alerting.api import iso, local_apis
+from tests.helpers import INV, REPO
 
-from .deployed import INV, REPO, Deployed, deployed_lab_fixture  # noqa: F401
+from .deployed import Deployed, deployed_lab_fixture  # noqa: F401
 
 # The lab host is the shared `lab_host` fixture (tests/lab_fixtures.py): ROSEY_LAB_HOSTS=a,b with
 # ROSEY_INVENTORY moves this module to another VM together with every other lab test.

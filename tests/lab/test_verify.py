@@ -7,13 +7,14 @@ import re
 import pytest
 
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
+from tests.lab_fixtures import lab_inventory
 
 pytestmark = pytest.mark.lab
 
 
 def test_verify_all_pass_after_sortie6(deployed_lab):
     d = deployed_lab
-    p = d.inv("verify", "-H", "lab")
+    p = d.inv("verify", "-H", d.host)
     assert p.returncode == 0, p.stdout
     lines = [ln for ln in p.stdout.splitlines() if re.search(r"\b(PASS|FAIL)\b", ln)]
     assert len(lines) >= 15 and all("PASS" in ln for ln in lines)
@@ -23,7 +24,6 @@ def test_verify_all_pass_after_sortie6(deployed_lab):
 
 
 def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
-    from fabfile.config.inventory import load_inventory
     from fabfile.deploy.steps.base import StepContext
     from fabfile.deploy.steps.verify import verify
     from fabfile.ssh import remote
@@ -31,8 +31,8 @@ def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
     from fabfile.ssh.masking import Masker
 
     d = deployed_lab
-    inv = load_inventory()
-    host = inv.host("lab")
+    inv = lab_inventory()
+    host = inv.host(d.host)
     ctx = StepContext(inventory=inv, secrets=d.secrets, masker=Masker(d.secrets.values()))
     d.lab.run("sudo systemctl stop alertmanager", check=True)
     try:
