@@ -7,7 +7,7 @@ from pathlib import Path
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
-from fabfile.cli import HostTask, exit_with, run_steps, select_hosts, user_errors
+from fabfile.cli import HostTask, exit_with, run_steps, seconds_flag, select_hosts, user_errors
 
 HOSTS_HELP = "host alias(es) from hosts.yml, comma-separated (e.g. test,prod)"
 DRY_HELP = "connect and show what would change, change nothing"
@@ -77,12 +77,13 @@ def sortie6(c: Context, hosts: str = "", dry_run: bool = False) -> None:
     "timeout": "seconds per wait (stop->notified, start->resolved-notified); default: from the intervals"})
 @user_errors
 def test_alert(c: Context, hosts: str = "", synthetic: bool = False, force: bool = False,
-               timeout: int = 0) -> None:
+               timeout: str = "") -> None:
     """Alert drill: stop the bot, see BotDown fire and notify, start it, see it resolve (always restarted)."""
     from fabfile.drill.runner import cli_test_alert
 
+    seconds = seconds_flag("--timeout", timeout)
     inv, selected = select_hosts(c, hosts)
-    exit_with(cli_test_alert(inv, selected, synthetic=synthetic, force=force, timeout=timeout or None))
+    exit_with(cli_test_alert(inv, selected, synthetic=synthetic, force=force, timeout=seconds or None))
 
 
 @task(klass=HostTask, positional=["matchers"], help={

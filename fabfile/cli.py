@@ -58,6 +58,21 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class FlagError(UserError):
+    """A command-line flag with a value it cannot take."""
+
+
+def seconds_flag(flag: str, text: str) -> float:
+    """A `--timeout`-like flag: seconds >= 0 ('' is 0, the default); anything else is one line, exit 2."""
+    try:
+        value = float(text) if str(text).strip() else 0.0
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):  # also catches nan
+        raise FlagError(f"{flag} {text!r}: expected a number of seconds, 0 or more (e.g. {flag} 300)")
+    return value
+
+
 def exit_with(code: int) -> None:
     """Hand a library exit code to Invoke (0: return normally)."""
     if code:

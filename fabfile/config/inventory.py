@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import posixpath
 import re
+import string
 import types
 import typing
 import zoneinfo
@@ -20,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from fabfile.config import yaml_file
 from fabfile.config.durations import is_duration
 from fabfile.config.receivers import RECEIVER_TYPES
 from fabfile.config.versions import is_release_version
@@ -42,12 +45,23 @@ class InventoryError(UserError):
 # ---------------------------------------------------------------- validators
 # Each takes the (already type-converted) value and returns an error text or None.
 
-_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-]+:(\d{1,5})$")
-_HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
-_SIZE_RE = re.compile(r"^\d+(B|KB|MB|GB|TB|PB|EB)$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Every pattern is used with fullmatch: `$` alone accepts a trailing newline, which would end a unit's
+# ExecStart line early (and drop the flags after it) or add a line to a config.
+_EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_HOSTPORT_RE = re.compile(r"[A-Za-z0-9.\-]+:(\d{1,5})")
+_HHMM_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
+_SIZE_RE = re.compile(r"\d+(B|KB|MB|GB|TB|PB|EB)")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_ADDRESS_RE = re.compile(r"[A-Za-z0-9_.:%-]+")  # a host name, an IPv4 or IPv6 address (no brackets)
+_PATH_RE = re.compile(r"/[A-Za-z0-9_./-]*")  # no space, quote, `$`, `%`, `#`, newline: safe in sh, sed, units
+# base_dir is created 0755 root:root and its files replaced as root: never a system or shared directory
+_SYSTEM_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media", "/mnt", "/opt",
+    "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib",
+    "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/sbin", "/usr/share", "/var", "/var/lib",
+    "/var/log", "/var/tmp", "/etc/systemd", "/etc/systemd/system"})
+_VIRTUAL_TREES = ("/dev/", "/proc/", "/sys/", "/run/")  # kernel or runtime file systems
 
 
 def _port(v: int) -> str | None:
@@ -65,11 +79,11 @@ def _duration(v: str) -> str | None:
 
 
 def _size(v: str) -> str | None:
-    return None if _SIZE_RE.match(v) else f"expected a size like 10GB, got {v!r}"
+    return None if _SIZE_RE.fullmatch(v) else f"expected a size like 10GB, got {v!r}"
 
 
 def _email(v: str) -> str | None:
-    return None if _EMAIL_RE.match(v) else f"expected an email address like ops@example.com, got {v!r}"
+    return None if _EMAIL_RE.fullmatch(v) else f"expected an email address like ops@example.com, got {v!r}"
 
 
 def _emails(v: list[str]) -> str | None:
@@ -83,9 +97,46 @@ def _optional_emails(v: list[str]) -> str | None:
 
 
 def _hostport(v: str) -> str | None:
-    m = _HOSTPORT_RE.match(v)
+    m = _HOSTPORT_RE.fullmatch(v)
     if not m or not 1 <= int(m.group(1)) <= 65535:
         return f"expected host:port like smtp.example.com:587, got {v!r}"
+    return None
+
+
+def _hostports(v: list[str]) -> str | None:
+    return next((e for e in map(_hostport, v) if e), None)
+
+
+def _address(v: str) -> str | None:
+    if _ADDRESS_RE.fullmatch(v):
+        return None
+    return f"expected a host name or IP address like 203.0.113.7, got {v!r}"
+
+
+def _base_dir(v: str) -> str | None:
+    if not _PATH_RE.fullmatch(v):
+        return (f"expected an absolute path of letters, digits and _ . - / (no spaces or quotes), like "
+                f"/opt/rosey-bot/monitoring, got {v!r}")
+    if posixpath.normpath(v) != v:
+        return f"write the path in normal form: {posixpath.normpath(v)!r} instead of {v!r}"
+    if v in _SYSTEM_DIRS or v.startswith(_VIRTUAL_TREES):
+        return f"{v} is a system or shared directory; use one of its own like /opt/rosey-bot/monitoring"
+    return None
+
+
+def _positive(v: int) -> str | None:
+    return None if v > 0 else f"expected a number of seconds above 0, got {v}"
+
+
+def _release_url(v: str) -> str | None:
+    if not re.fullmatch(r"https?://[^\s\"'\\`$;|&<>]+", v):
+        return f"expected an http(s):// URL without spaces or quotes, got {v!r}"
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+    except ValueError:
+        names = {"?"}
+    if names - {"version"}:
+        return "the only placeholder allowed is {version} (write a literal brace as {{ or }})"
     return None
 
 
@@ -107,7 +158,7 @@ def _sources(v: list[str]) -> str | None:
 def _hhmm(v: str) -> str | None:
     if v.isdigit():  # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020
         return f"write the time in quotes, like \"09:00\" (unquoted, YAML read it as the number {v})"
-    return None if _HHMM_RE.match(v) else f"expected a time HH:MM like 09:00, got {v!r}"
+    return None if _HHMM_RE.fullmatch(v) else f"expected a time HH:MM like 09:00, got {v!r}"
 
 
 def _timezone(v: str) -> str | None:
@@ -131,11 +182,7 @@ def _weekdays(v: list[str]) -> str | None:
 
 
 def _name(v: str) -> str | None:
-    return None if _NAME_RE.match(v) else f"expected a plain name (letters, digits, _ . -), got {v!r}"
-
-
-def _nonempty(v: str) -> str | None:
-    return None if v.strip() else "must not be empty"
+    return None if _NAME_RE.fullmatch(v) else f"expected a plain name (letters, digits, _ . -), got {v!r}"
 
 
 def _source(v: str) -> str | None:
@@ -163,7 +210,7 @@ class SSH:
     user: str = _check(_name, default="rosey")
     port: int = _check(_port, default=22)
     key: str | None = None  # path to a private key; None: the SSH agent / ~/.ssh defaults
-    connect_timeout: int = 10
+    connect_timeout: int = _check(_positive, default=10)  # seconds
 
 
 @dataclass(frozen=True)
@@ -171,7 +218,8 @@ class Component:
     """One release-installed binary family: where it comes from and how it runs."""
 
     version: str = _check(_version, default="")
-    release_url: str = ""  # directory holding the archive and sha256sums.txt; {version} is filled in
+    # directory holding the archive and sha256sums.txt; {version} is filled in
+    release_url: str = _check(_release_url, default="")
     source: str = _check(_source, default="download")  # download on the server, or upload from here
     archive_dir: str | None = None  # local dir with the archive for `upload`; None: the local cache
     sha256: str | None = _check(_sha256, default=None)  # pin; otherwise sha256sums.txt decides
@@ -187,7 +235,7 @@ class Component:
 
 @dataclass(frozen=True)
 class Prometheus(Component):
-    release_url: str = OFFICIAL_RELEASES["prometheus"]
+    release_url: str = _check(_release_url, default=OFFICIAL_RELEASES["prometheus"])
     version: str = _check(_version, default="2.48.0")
     scrape_interval: str = _check(_duration, default="15s")
     evaluation_interval: str = _check(_duration, default="15s")
@@ -197,11 +245,11 @@ class Prometheus(Component):
 
 @dataclass(frozen=True)
 class Alertmanager(Component):
-    release_url: str = OFFICIAL_RELEASES["alertmanager"]
+    release_url: str = _check(_release_url, default=OFFICIAL_RELEASES["alertmanager"])
     version: str = _check(_version, default="0.26.0")
     port: int = _check(_port, default=9093)
     cluster_port: int = _check(_port, default=9094)
-    cluster_peers: tuple[str, ...] = ()  # empty: clustering off, cluster port closed
+    cluster_peers: tuple[str, ...] = _check(_hostports, default=())  # empty: clustering off, port closed
     group_wait: str = _check(_duration, default="10s")
     group_interval: str = _check(_duration, default="10s")
     repeat_interval: str = _check(_duration, default="3h")
@@ -256,12 +304,12 @@ class LabVM:
 @dataclass(frozen=True)
 class HostSettings:
     name: str
-    address: str = _check(_nonempty)
+    address: str = _check(_address)
     receivers: Receivers
     ssh: SSH = SSH()
     env: str = _check(_name, default="test")
     bot_port: int = _check(_port, default=8001)
-    base_dir: str = "/opt/rosey-bot/monitoring"
+    base_dir: str = _check(_base_dir, default="/opt/rosey-bot/monitoring")
     secrets_file: str | None = None  # resolved against hosts.yml's folder
     prometheus: Prometheus = Prometheus()
     alertmanager: Alertmanager = Alertmanager()
@@ -420,15 +468,18 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
     path = Path(path) if path else DEFAULT_INVENTORY
     where = path.name
     try:
-        text = path.read_text()
+        text = yaml_file.read_text(path)
     except FileNotFoundError:
         raise InventoryError(f"{path}: inventory not found; create it (see README 'Inventory')") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InventoryError(yaml_file.unreadable(path, e)) from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml_file.parse(text)
+    except yaml_file.DuplicateKey as e:
+        raise InventoryError(f"{where}{yaml_file.where(e)}: {e.problem}") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or "invalid YAML"
+        at = yaml_file.where(e)
         raise InventoryError(f"{where}: not valid YAML{at}: {problem}; fix the syntax") from None
     if not isinstance(doc, dict):
         _fail(where, "top level", "expected a mapping with 'defaults' and 'hosts'")
@@ -454,8 +505,8 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
             _fail(where, f"hosts.{alias}.name", "the alias is the name; remove this key")
         merged = _merge(defaults, entry)
         merged["name"] = alias
-        if isinstance(merged.get("ssh"), dict) and merged["ssh"].get("key"):
-            merged["ssh"] = dict(merged["ssh"], key=str(Path(str(merged["ssh"]["key"])).expanduser()))
+        if isinstance(merged.get("ssh"), dict) and isinstance(merged["ssh"].get("key"), str):
+            merged["ssh"] = dict(merged["ssh"], key=str(Path(merged["ssh"]["key"]).expanduser()))
         h = _build(HostSettings, merged, where, f"hosts.{alias}")
         _cross_checks(h, where)
         hosts[alias] = h

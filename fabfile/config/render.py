@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,11 +77,36 @@ def _quote(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+_UNIT_PLAIN = re.compile(r"[A-Za-z0-9_./:=,@+-]+")
+_UNIT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                 "%": "%%", "$": "$$"}
+
+
+def unit_arg(value: Any) -> str:
+    """One argument of a unit's Exec line, exactly as given: systemd splits on spaces, ends the line at a
+    newline and expands `%` specifiers and `$VARS`; a double-quoted word with C escapes keeps it whole."""
+    text = str(value)
+    if _UNIT_PLAIN.fullmatch(text):
+        return text
+    return '"' + "".join(_UNIT_ESCAPES.get(ch, ch) for ch in text) + '"'
+
+
+def unit_path(value: Any) -> str:
+    """A path in a unit setting (WorkingDirectory=, ReadWritePaths=): these take no quoting, so only a
+    path of plain characters is written (the inventory's base_dir check guarantees it)."""
+    text = str(value)
+    if not re.fullmatch(r"/[A-Za-z0-9_./-]*", text):
+        raise ValueError(f"unsafe path for a systemd unit: {text!r}")  # a gap in validation: a bug
+    return text
+
+
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(PROJECT_ROOT)), undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.filters["q"] = _quote
+    env.filters["unit_arg"] = unit_arg
+    env.filters["unit_path"] = unit_path
     return env
 
 

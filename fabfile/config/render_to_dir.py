@@ -9,8 +9,20 @@ from fabfile.config.checks import CheckFailed, validate_rendered
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.config.render import render_host
 from fabfile.config.secrets import load_secrets
+from fabfile.errors import UserError
 from fabfile.output import Output
 from fabfile.ssh.masking import Masker
+
+
+class OutDirError(UserError):
+    """`--out` names something that cannot be the output directory."""
+
+
+def _check_out(out: Path) -> None:
+    for p in (out, *out.parents):
+        if p.exists() and not p.is_dir():
+            raise OutDirError(f"--out {out}: {p} is an existing file, not a directory; "
+                              "pick another with --out")
 
 
 def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path,
@@ -20,6 +32,7 @@ def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path
     Every host is rendered before anything is written, so bad input or a missing secret stops the run
     with nothing on disk. Returns the first line of each failed check (already masked).
     """
+    _check_out(out)
     jobs = []
     for host in hosts:
         secrets = load_secrets(inventory, host)
@@ -28,7 +41,11 @@ def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path
     failures = []
     for host, secrets, rendered in jobs:
         dest = out / host.name if len(hosts) > 1 else out
-        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutDirError(f"--out {dest}: cannot create the directory ({e.strerror}); "
+                              "pick another with --out") from None
         for name, text in rendered.files.items():
             (dest / name).write_bytes(text.encode())
         names = ", ".join(rendered.files)

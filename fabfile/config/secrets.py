@@ -12,8 +12,11 @@ from pathlib import Path
 
 import yaml
 
+from fabfile.config import yaml_file
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError
 from fabfile.config.needed_secrets import SECRET_NAMES, required_secrets
+
+BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the bytes after these
 
 
 class SecretsError(InventoryError):
@@ -27,11 +30,16 @@ def env_var(name: str, alias: str | None = None) -> str:
 
 def _read_file(path: Path) -> dict:
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml_file.parse(yaml_file.read_text(path))
     except FileNotFoundError:
         return {}
-    except yaml.YAMLError:
-        raise SecretsError(f"{path}: not valid YAML; fix the syntax (values are not shown)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SecretsError(yaml_file.unreadable(path, e)) from None
+    except yaml_file.DuplicateKey as e:
+        raise SecretsError(f"{path}{yaml_file.where(e)}: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise SecretsError(f"{path}: not valid YAML{yaml_file.where(e)}; fix the syntax "
+                           "(values are not shown)") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -39,7 +47,20 @@ def _read_file(path: Path) -> dict:
     for key in doc:
         if key != "hosts" and key not in SECRET_NAMES:
             raise SecretsError(f"{path}: {key}: unknown secret; known: {', '.join(SECRET_NAMES)}")
+    if not isinstance(doc.get("hosts") or {}, dict):
+        raise SecretsError(f"{path}: hosts: expected a mapping of host aliases to their secrets, "
+                           f"like 'hosts: {{prod: {{web_password: ...}}}}'")
     return doc
+
+
+def _problem(name: str, value: str) -> str | None:
+    """What makes a secret unusable: bcrypt reads 72 bytes at most, and no secret is a multi-line text
+    (a newline would end a curl config or HTTP header line)."""
+    if any(ch in value for ch in "\r\n\0"):
+        return "contains a line break or NUL byte; secrets are one line"
+    if name == "web_password" and len(value.encode()) > BCRYPT_MAX_BYTES:
+        return f"is {len(value.encode())} bytes long; bcrypt uses at most {BCRYPT_MAX_BYTES}, shorten it"
+    return None
 
 
 def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
@@ -59,5 +80,8 @@ def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
                 f"(or {env_var(name, host.name)}) or add '{name}:' to {path}")
         if not isinstance(value, str):
             raise SecretsError(f"{path}: {name}: expected text (quote it)")
+        problem = _problem(name, value)
+        if problem:
+            raise SecretsError(f"secret {name!r} for host {host.name}: {problem} (the value is not shown)")
         out[name] = value
     return out

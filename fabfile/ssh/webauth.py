@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from fabfile.config.inventory import HostSettings
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
 
 def _quote(value: str) -> str:
-    """A curl config string: double quotes, backslash and quote escaped."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A curl config string on one line: curl reads its config line by line, so a raw line break would
+    start a new option (`-o /etc/...`); inside double quotes curl turns the backslash escapes back."""
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
 
 
 def curl_config(host: HostSettings, secrets: dict[str, str]) -> str:

@@ -200,6 +200,12 @@ def _restore_fn(changes: list[Change], keep: str) -> str:
     return "\n".join(body)
 
 
+def _sed(text: str, replacement: bool = False) -> str:
+    """`text` as a literal in a sed `s#...#...#` pattern (or, with `replacement`, its replacement part)."""
+    special = "\\#&" if replacement else "\\#.[]*^$"
+    return "".join("\\" + ch if ch in special else ch for ch in text)
+
+
 def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Change], reload: list[str],
                  with_auth: bool, secret_targets: list[Target]) -> str:
     """One sudo script: lay out, validate, keep the current files, activate, reload+confirm, and put the
@@ -233,7 +239,7 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
     for t in secret_targets:
         src = staged.get(t.name) or t.path
         lines.append(f"cp -- {q(src)} {v}/secrets/{q(t.name)} 2>/dev/null || true")
-    lines.append(f"sed -i 's#{base}/secrets/#{v}/secrets/#g' {v}/*.yml")
+    lines.append(f"sed -i {q(f's#{_sed(base)}/secrets/#{v}/secrets/#g')} {v}/*.yml")
     lines.append(f"echo {_MARK} validate")
     promtool, amtool = layout.binary_path("promtool"), layout.binary_path("amtool")
     for tool in (promtool, amtool):
@@ -241,8 +247,9 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
                      f"install-alertmanager first'; exit 10; }}")
     for chk in checks.check_commands(f"{v}/prometheus.yml", f"{v}/alert_rules.yml", f"{v}/web.yml",
                                      f"{v}/alertmanager.yml", promtool=promtool, amtool=amtool):
-        lines.append(f"out=$({chk.shell()} 2>&1) || {{ printf '%s\\n' \"$out\" | sed 's#{v}/secrets/#{base}/"
-                     f"secrets/#g; s#{v}/#{base}/#g'; echo {q(chk.name + ' failed')}; exit 10; }}")
+        back = q(f"s#{v}/secrets/#{_sed(base, True)}/secrets/#g; s#{v}/#{_sed(base, True)}/#g")
+        lines.append(f"out=$({chk.shell()} 2>&1) || {{ printf '%s\\n' \"$out\" | sed {back}; "
+                     f"echo {q(chk.name + ' failed')}; exit 10; }}")
     lines.append(f"echo {_MARK} activate")
     lines.append(_restore_fn(changes, keep))
     lines.append("fail() { restore && exit $1; exit $(( $1 + 1 )); }  # activation broke off: undo it")

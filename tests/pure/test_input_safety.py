@@ -1,0 +1,177 @@
+"""Issue 9 §2: inventory values that reach a root shell, a unit file or a config are validated with
+full-string matching and quoted/escaped where they are used: a value can neither run a command nor end
+a line early."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fabfile.config import render
+from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.deploy.steps.configs import apply_script, plan, targets
+from fabfile.ssh.webauth import curl_config
+
+BASE = """\
+defaults:
+  receivers:
+    email: {to: [ops@example.com], from: am@example.com, smarthost: "smtp.example.com:587"}
+hosts:
+  test: {address: t.invalid}
+"""
+SECRETS = {"web_password": "pw", "smtp_password": "s"}
+
+
+def load(tmp_path: Path, text: str = BASE):
+    p = tmp_path / "hosts.yml"
+    p.write_text(text)
+    return load_inventory(p)
+
+
+def error_of(tmp_path: Path, host_yaml: str) -> str:
+    """The one-line error for host `test` with `host_yaml` (block YAML under the host) added."""
+    text = BASE.replace("  test: {address: t.invalid}\n", "  test:\n    address: t.invalid\n" + host_yaml)
+    with pytest.raises(InventoryError) as e:
+        load(tmp_path, text)
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+@pytest.mark.parametrize(("yaml_text", "field"), [
+    ('    prometheus: {retention_size: "10GB\\n"}\n', "prometheus.retention_size"),
+    ('    prometheus: {retention_time: "15d\\n"}\n', "prometheus.retention_time"),
+    ('    web: {username: "admin\\n"}\n', "web.username"),
+    ('    ssh: {user: "rosey\\n"}\n', "ssh.user"),
+    ('    business_hours: {start: "09:00\\n"}\n', "business_hours.start"),
+    ('    receivers: {email: {smarthost: "smtp.example.com:587\\n"}}\n', "receivers.email.smarthost"),
+    ('    receivers: {email: {from: "am@example.com\\n"}}\n', "receivers.email.from"),
+    ('    env: "test\\n"\n', "env"),
+])
+def test_a_trailing_newline_is_refused_everywhere(tmp_path: Path, yaml_text: str, field: str) -> None:
+    assert f"hosts.test.{field}:" in error_of(tmp_path, yaml_text)
+
+
+def test_address_must_be_a_host_name_or_ip(tmp_path: Path) -> None:
+    text = BASE.replace("{address: t.invalid}", '{address: "t.invalid; touch /tmp/x"}')
+    with pytest.raises(InventoryError, match=r"hosts\.test\.address: expected a host name or IP"):
+        load(tmp_path, text)
+
+
+@pytest.mark.parametrize(("base_dir", "why"), [
+    ("\"/opt/x';touch /tmp/PWNED;'\"", "absolute path of letters"),
+    ('"/opt/x\\nExecStartPre=+/bin/sh"', "absolute path of letters"),
+    ('"/opt/with space"', "absolute path of letters"),
+    ("opt/rosey", "absolute path of letters"),
+    ("/opt/rosey/../../etc", "normal form: '/etc'"),
+    ("/opt/rosey/", "normal form: '/opt/rosey'"),
+    ("/tmp", "system or shared directory"),
+    ("/proc/rosey", "system or shared directory"),
+    ("/var/tmp", "system or shared directory"),
+    ("/", "system or shared directory"),
+    ("/usr", "system or shared directory"),
+    ("/etc", "system or shared directory"),
+])
+def test_base_dir_is_an_absolute_normal_safe_own_directory(tmp_path: Path, base_dir: str, why: str) -> None:
+    msg = error_of(tmp_path, f"    base_dir: {base_dir}\n")
+    assert "hosts.test.base_dir:" in msg and why in msg
+
+
+def test_a_sound_base_dir_is_accepted(tmp_path: Path) -> None:
+    text = BASE.replace("{address: t.invalid}", "{address: t.invalid, base_dir: /srv/rosey-mon_1.0}")
+    assert load(tmp_path, text).host("test").base_dir == "/srv/rosey-mon_1.0"
+
+
+@pytest.mark.parametrize("peer", ['"peer.example.com:9094\\nExecStartPre=+/bin/sh"', '"peer one:9094"',
+                                  "peer.example.com", '"peer:99999"'])
+def test_cluster_peers_are_host_port(tmp_path: Path, peer: str) -> None:
+    msg = error_of(tmp_path, f"    alertmanager: {{cluster_peers: [{peer}]}}\n")
+    assert "hosts.test.alertmanager.cluster_peers: expected host:port" in msg
+
+
+@pytest.mark.parametrize("url", ["https://example.com/{version.__class__}", "https://example.com/{arch}/{version}",
+                                 "https://example.com/{0}", "https://example.com/{version",
+                                 "https://example.com/v{version} ; rm", "https://example.com/$(id)/{version}"])
+def test_release_url_only_takes_the_version_placeholder(tmp_path: Path, url: str) -> None:
+    msg = error_of(tmp_path, f"    prometheus: {{release_url: {url!r}}}\n")
+    assert "hosts.test.prometheus.release_url:" in msg
+
+
+def test_release_url_with_version_is_accepted(tmp_path: Path) -> None:
+    text = BASE.replace("{address: t.invalid}",
+                        "{address: t.invalid, prometheus: {release_url: 'http://10.0.2.2:8089/p/v{version}'}}")
+    assert load(tmp_path, text).host("test").prometheus.url() == "http://10.0.2.2:8089/p/v2.48.0"
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_connect_timeout_must_be_positive(tmp_path: Path, value: str) -> None:
+    assert "hosts.test.ssh.connect_timeout: expected a number of seconds above 0" in \
+        error_of(tmp_path, f"    ssh: {{connect_timeout: {value}}}\n")
+
+
+# ---- quoting at the place of use: even a value that slipped past validation stays one argument
+
+
+def _exec_start(unit: str) -> str:
+    """The ExecStart setting with its continuation lines joined, as systemd reads it."""
+    text = unit.replace("\\\n", " ")
+    lines = [ln for ln in text.splitlines() if ln.startswith("ExecStart=")]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_an_unvalidated_flag_value_cannot_end_the_exec_line(tmp_path: Path) -> None:
+    inv = load(tmp_path)
+    host = inv.host("test")
+    evil = dataclasses.replace(host, prometheus=dataclasses.replace(
+        host.prometheus, retention_size="1GB\nExecStartPre=+/bin/touch /tmp/PWNED %h $HOME"))
+    unit = render.render_host(inv, evil, SECRETS).files["prometheus.service"]
+    assert not any(line.startswith("ExecStartPre") for line in unit.splitlines())
+    exec_start = _exec_start(unit)
+    assert "--web.config.file=/opt/rosey-bot/monitoring/web.yml" in exec_start
+    quoted = '"--storage.tsdb.retention.size=1GB\\nExecStartPre=+/bin/touch /tmp/PWNED %%h $$HOME"'
+    assert quoted in exec_start
+
+
+def test_plain_flags_are_written_unquoted(tmp_path: Path) -> None:
+    inv = load(tmp_path)
+    unit = render.render_host(inv, inv.host("test"), SECRETS).files["alertmanager.service"]
+    assert "--cluster.listen-address=\n" in unit
+    assert '"' not in _exec_start(unit)
+
+
+def test_unit_paths_refuse_what_systemd_cannot_quote() -> None:
+    with pytest.raises(ValueError, match="unsafe path"):
+        render.unit_path("/opt/x y")
+
+
+def test_base_dir_cannot_run_a_command_through_the_sed_line(tmp_path: Path) -> None:
+    """Today's sed line put base_dir inside single quotes unescaped: a quote in it ran a command as root."""
+    inv = load(tmp_path)
+    host = inv.host("test")
+    pwned = tmp_path / "PWNED"
+    evil = dataclasses.replace(host, base_dir=f"/opt/x';touch {pwned};'")
+    rendered = render.render_host(inv, host, SECRETS)  # (the unit's own check would refuse it)
+    tgts = targets(evil, rendered)
+    script = apply_script(evil, {}, plan(tgts, {}, {}), [], False, [t for t in tgts if t.secret])
+    sed = [ln for ln in script.splitlines() if ln.startswith("sed -i ")]
+    assert len(sed) == 1
+    subprocess.run(["bash", "-c", sed[0]], cwd=tmp_path, capture_output=True, timeout=10)
+    assert not pwned.exists(), "a quote in base_dir ran a command"
+
+
+def test_a_newline_in_the_password_cannot_add_a_curl_option(tmp_path: Path) -> None:
+    """curl reads its config line by line: the password's line break must not start a new option."""
+    inv = load(tmp_path)
+    pwned = tmp_path / "PWNED"
+    cfg = curl_config(inv.host("test"), {"web_password": f'pw"\noutput = "{pwned}'})
+    assert cfg.count("\n") == 1 and cfg.endswith("\n")
+    # the real curl: it fetches a local file with that config; an injected `output` would write PWNED
+    src = tmp_path / "page.txt"
+    src.write_text("hello")
+    p = subprocess.run(["curl", "-sS", "-K", "-", f"file://{src}"], input=cfg, capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "hello" and not pwned.exists()
