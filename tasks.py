@@ -115,6 +115,17 @@ def unsilence(c: Context, hosts: str = "", id: str = "", all_mine: bool = False)
     exit_with(cli_unsilence(inv, selected, id or "all-mine"))
 
 
+@task(klass=HostTask, help={"hosts": HOSTS_HELP,
+                             "accept": "record the key in ~/.ssh/known_hosts (only after checking it)"})
+@user_errors
+def host_key(c: Context, hosts: str = "", accept: bool = False) -> None:
+    """Show a server's SSH host key fingerprint (no login); with --accept, record it in known_hosts."""
+    from fabfile.ssh.host_key_task import cli_host_key
+
+    inv, selected = select_hosts(c, hosts)
+    exit_with(cli_host_key(selected, accept))
+
+
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "json": "print the same data as JSON (for scripts)",
                             "watch": "refresh every N seconds until Ctrl-C"})
 @user_errors
@@ -141,7 +152,8 @@ def ui(c: Context, hosts: str = "", prometheus_port: int = 0, alertmanager_port:
 
 
 ns = Collection(render, install_prometheus, install_alertmanager, deploy_configs, install_services,
-                firewall, verify, sortie6, test_alert, silence, unsilence, status, ui)
+                firewall, verify, sortie6, test_alert, silence, unsilence, status, ui,
+                host_key)
 ns.configure({"rosey": {"inventory": None}})
 
 from fabfile.lab.tasks import ns as lab_ns  # noqa: E402  (the lab collection: inv lab.up, ...)

@@ -140,6 +140,16 @@ def _release_url(v: str) -> str | None:
     return None
 
 
+def _host_key(v: str) -> str | None:
+    from fabfile.ssh.host_keys import parse_pin  # the one parser of keys and fingerprints
+
+    try:
+        parse_pin(v)
+    except ValueError as e:
+        return f"expected a public key line like 'ssh-ed25519 AAAA...' or a SHA256:... fingerprint ({e})"
+    return None
+
+
 def _sources(v: list[str]) -> str | None:
     if not v:
         return "expected 'any' or a list of CIDRs like 203.0.113.0/24"
@@ -210,6 +220,9 @@ class SSH:
     user: str = _check(_name, default="rosey")
     port: int = _check(_port, default=22)
     key: str | None = None  # path to a private key; None: the SSH agent / ~/.ssh defaults
+    # the server's host key: a public key line (`ssh-ed25519 AAAA...`) or its `SHA256:...` fingerprint;
+    # None: the user's known_hosts decides (fabfile/ssh/host_keys.py)
+    host_key: str | None = _check(_host_key, default=None)
     connect_timeout: int = _check(_positive, default=10)  # seconds
 
 

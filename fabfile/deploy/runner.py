@@ -23,6 +23,7 @@ from fabfile.errors import UserError
 from fabfile.output import Output, RecapRow
 from fabfile.ssh import remote
 from fabfile.ssh.connection import connect
+from fabfile.ssh.host_keys import HostKeyError
 from fabfile.ssh.masking import Masker
 
 ALWAYS_RUN = ("verify",)  # still runs (and reports) after an earlier step of that host failed
@@ -86,6 +87,7 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                 result = StepResult(name, "failed", ctx.masker(str(e)))
             except UserError as e:
                 result = StepResult(name, "failed", ctx.masker(str(e)))
+                unreachable = isinstance(e, HostKeyError)  # refused before anything was sent: stop here
             except Exception as e:  # noqa: BLE001 — one host's surprise must not kill the others
                 msg = remote.describe_connect_error(e, host.name, host.address, host.ssh.port)
                 if msg:

@@ -5,18 +5,22 @@ from __future__ import annotations
 from fabric import Config, Connection
 
 from fabfile.config.inventory import HostSettings
+from fabfile.ssh.host_keys import VerifyPolicy
 
 
 def connect(host: HostSettings, connect_timeout: int | None = None) -> Connection:
     """A Fabric connection from the inventory; lazy (nothing is sent until the first command).
 
     With a key in the inventory only that key is offered (no agent, no ~/.ssh guessing), so a
-    lab key never gets mixed up with the user's own. Host keys are not loaded from known_hosts:
-    lab VMs are rebuilt with new host keys on the same 127.0.0.1 ports.
+    lab key never gets mixed up with the user's own. The server's host key is verified before anything
+    is sent (host_keys.VerifyPolicy: the hosts.yml pin, the lab image's key, or known_hosts).
     """
     kw: dict = {"banner_timeout": 30, "auth_timeout": 30}  # the TCP timeout: connect_timeout below
     if host.ssh.key:
         kw.update(key_filename=host.ssh.key, look_for_keys=False, allow_agent=False)
     config = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}})
-    return Connection(host.address, user=host.ssh.user, port=host.ssh.port, connect_kwargs=kw,
+    conn = Connection(host.address, user=host.ssh.user, port=host.ssh.port, connect_kwargs=kw,
                       config=config, connect_timeout=connect_timeout or host.ssh.connect_timeout)
+    # Fabric's client loads no key files and trusts any key (AutoAddPolicy); ours decides every key
+    conn.client.set_missing_host_key_policy(VerifyPolicy(host))
+    return conn

@@ -1,0 +1,194 @@
+"""Verify the server's SSH host key like OpenSSH does, before any command or upload.
+
+Fabric accepts any host key (Paramiko's AutoAddPolicy): a server that impersonates `prod` would get the
+secrets and root commands. Here the key must match, in this order:
+1. a pin in hosts.yml (`ssh.host_key`: a public key line or its SHA256 fingerprint); lab hosts are pinned
+   automatically to the key generated with the lab image;
+2. the user's known_hosts files (~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts, and UserKnownHostsFile /
+   GlobalKnownHostsFile / HostKeyAlias from ~/.ssh/config).
+An unknown key or a changed one is refused with one line that shows the server's fingerprint and how to
+accept it (`inv host-key -H HOST --accept` records it in ~/.ssh/known_hosts only when asked).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from fabfile.config.inventory import HostSettings
+from fabfile.errors import UserError
+
+USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
+GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+
+
+class HostKeyError(UserError):
+    """The server's host key is unknown or changed: nothing was sent to it."""
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's `SHA256:...` fingerprint (as `ssh-keygen -lf` and ssh's own prompt print it)."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def key_name(address: str, port: int) -> str:
+    """How known_hosts names a host: `addr` on port 22, `[addr]:port` otherwise."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What a host's key must be: a whole public key or only its fingerprint."""
+
+    fingerprint: str
+    source: str  # where the pin comes from, for messages
+
+
+def parse_pin(text: str) -> str:
+    """`ssh.host_key` -> its SHA256 fingerprint; ValueError for anything else."""
+    text = text.strip()
+    if text.startswith("SHA256:"):
+        body = text[len("SHA256:"):]
+        try:
+            raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("not a SHA256 fingerprint")
+        return "SHA256:" + base64.b64encode(raw).decode().rstrip("=")
+    parts = text.split()
+    if len(parts) < 2:
+        raise ValueError("not a public key line")
+    try:
+        key = paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
+    except (ValueError, paramiko.SSHException, UnicodeError) as e:
+        raise ValueError(f"not a public key line ({e})") from None
+    return fingerprint(key)
+
+
+def lab_pin(host: HostSettings) -> Pin | None:
+    """A lab host's key is generated with the image (fabfile/lab/keys.py): pin it, no prompt needed."""
+    if not host.is_lab:
+        return None
+    from fabfile.lab import paths  # only for lab hosts; never creates a key here
+
+    pub = paths.cache_dir() / "ssh_host_ed25519_key.pub"
+    if not pub.exists():
+        return None
+    return Pin(parse_pin(pub.read_text()), f"the lab image's host key ({pub})")
+
+
+def pin_of(host: HostSettings) -> Pin | None:
+    if host.ssh.host_key:
+        return Pin(parse_pin(host.ssh.host_key), f"hosts.yml hosts.{host.name}.ssh.host_key")
+    return lab_pin(host)
+
+
+def _ssh_config(address: str) -> dict:
+    path = Path(os.path.expanduser("~/.ssh/config"))
+    if not path.is_file():
+        return {}
+    try:
+        return dict(paramiko.SSHConfig.from_path(str(path)).lookup(address))
+    except (OSError, paramiko.SSHException, ValueError):
+        return {}
+
+
+def known_hosts_files(address: str) -> tuple[list[Path], str]:
+    """The known_hosts files OpenSSH would read for `address`, and the name it looks the key up by."""
+    cfg = _ssh_config(address)
+    def words(key: str, default: str) -> list[str]:
+        value = cfg.get(key) or default
+        return [w for v in ([value] if isinstance(value, str) else value) for w in str(v).split()]
+
+    names = words("userknownhostsfile", USER_KNOWN_HOSTS) + words("globalknownhostsfile", GLOBAL_KNOWN_HOSTS)
+    files = [Path(os.path.expanduser(p)) for p in names if p.lower() != "none"]
+    return files, cfg.get("hostkeyalias") or address
+
+
+def known_keys(address: str, port: int) -> tuple[list[paramiko.PKey], Path]:
+    """Every key the known_hosts files hold for this host, and the user file (where --accept writes)."""
+    files, name = known_hosts_files(address)
+    found: list[paramiko.PKey] = []
+    for f in files:
+        if not f.is_file():
+            continue
+        hk = paramiko.HostKeys()
+        try:
+            hk.load(str(f))
+        except (OSError, UnicodeError, paramiko.SSHException):
+            continue
+        entry = hk.lookup(key_name(name, port))
+        if entry:
+            found.extend(entry.values())
+    return found, files[0] if files else Path(os.path.expanduser(USER_KNOWN_HOSTS))
+
+
+def _how_to_accept(host: HostSettings, fp: str) -> str:
+    return (f"if that is the server's key, run `inv host-key -H {host.name} --accept` or pin it in hosts.yml "
+            f"as hosts.{host.name}.ssh.host_key: {fp}")
+
+
+def check(host: HostSettings, server_key: paramiko.PKey) -> None:
+    """Accept the key or raise HostKeyError (one line with the fingerprint and what to do)."""
+    fp = fingerprint(server_key)
+    where = f"host {host.name} ({host.address}:{host.ssh.port})"
+    pin = pin_of(host)
+    if pin:
+        if pin.fingerprint == fp:
+            return
+        raise HostKeyError(f"{where}: HOST KEY MISMATCH: the server shows {fp}, {pin.source} says "
+                           f"{pin.fingerprint}; nothing was sent. Someone may be impersonating it; if the "
+                           f"server was really reinstalled, update the pin")
+    known, user_file = known_keys(host.address, host.ssh.port)
+    if any(k.get_name() == server_key.get_name() and k.asbytes() == server_key.asbytes() for k in known):
+        return
+    if known:
+        name = key_name(host.address, host.ssh.port)
+        raise HostKeyError(f"{where}: HOST KEY CHANGED: the server shows {server_key.get_name()} {fp}, "
+                           f"which {user_file} does not hold for it; nothing was sent. Someone may be "
+                           f"impersonating it; if the server was really reinstalled, remove the old line "
+                           f"with `ssh-keygen -R '{name}'` and accept the new key")
+    raise HostKeyError(f"{where}: unknown host key {server_key.get_name()} {fp}; nothing was sent. Check the "
+                       f"fingerprint on the server (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`); "
+                       + _how_to_accept(host, fp))
+
+
+class VerifyPolicy(paramiko.MissingHostKeyPolicy):
+    """Paramiko calls this for every key (the client loads no key files itself): accept or refuse."""
+
+    def __init__(self, host: HostSettings) -> None:
+        self.host = host
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        check(self.host, key)
+
+
+def server_key(host: HostSettings, timeout: float | None = None) -> paramiko.PKey:
+    """The key the server presents, read without logging in or sending anything but the SSH handshake."""
+    limit = timeout or host.ssh.connect_timeout
+    sock = socket.create_connection((host.address, host.ssh.port), timeout=limit)
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=limit)
+        return transport.get_remote_server_key()
+    finally:
+        transport.close()
+
+
+def record(host: HostSettings, key: paramiko.PKey) -> Path:
+    """Append the key to the user's known_hosts (made 0600 if new), as `ssh` does after "yes"."""
+    _, path = known_keys(host.address, host.ssh.port)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    line = f"{key_name(host.address, host.ssh.port)} {key.get_name()} {key.get_base64()}\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as f:
+        f.write(line)
+    return path
