@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from invoke import Collection, Context, task
@@ -82,7 +83,7 @@ def test_alert(c: Context, hosts: str = "", synthetic: bool = False, force: bool
     from fabfile.drill.runner import cli_test_alert
 
     seconds = seconds_flag("--timeout", timeout)
-    inv, selected = select_hosts(c, hosts)
+    inv, selected = select_hosts(c, hosts, never_default_production="the drill")
     exit_with(cli_test_alert(inv, selected, synthetic=synthetic, force=force, timeout=seconds or None))
 
 
@@ -133,7 +134,7 @@ def status(c: Context, hosts: str = "", json: bool = False, watch: int = 0) -> N
     """The bot at a glance per host: connected, uptime, users, rates, sparklines, alerts, silences, mail."""
     from fabfile.status.cli import cli_status
 
-    inv, selected = select_hosts(c, hosts)
+    inv, selected = select_hosts(c, hosts, notice_to=sys.stderr if json else None)
     exit_with(cli_status(inv, selected, as_json_out=json, watch=watch))
 
 

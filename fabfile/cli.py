@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 from invoke import Context, Task
 from invoke.exceptions import Exit
 
+from fabfile.config import selection
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError, load_inventory
 from fabfile.errors import UserError
 
@@ -37,12 +39,24 @@ def load(c: Context) -> Inventory:
         raise Exit(f"error: {e}", code=2) from None
 
 
-def select_hosts(c: Context, hosts: str | None) -> tuple[Inventory, list[HostSettings]]:
+def select_hosts(c: Context, hosts: str | None, *, never_default_production: str = "",
+                 notice_to: TextIO | None = None) -> tuple[Inventory, list[HostSettings]]:
+    """`-H` or the inventory's default_hosts (then named in the first line, on `notice_to` or stdout).
+
+    `never_default_production`: what the command is ("the drill"); it refuses a production host that only
+    the default selected.
+    """
     inv = load(c)
     try:
-        return inv, inv.select(hosts)
+        sel = selection.select(inv, hosts)
+        if never_default_production:
+            selection.refuse_default_production(sel, never_default_production)
     except InventoryError as e:
         raise Exit(f"error: {e}", code=2) from None
+    line = sel.notice()
+    if line:
+        print(line, file=notice_to or sys.stdout, flush=True)
+    return inv, sel.hosts
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -457,6 +457,7 @@ def _cross_checks(h: HostSettings, where: str) -> None:
 class Inventory:
     path: Path
     hosts: dict[str, HostSettings]
+    default_hosts: tuple[str, ...] = ()  # used when -H is absent (fabfile/config/selection.py)
 
     def host(self, alias: str) -> HostSettings:
         if alias not in self.hosts:
@@ -469,7 +470,8 @@ class Inventory:
         aliases = [a.strip() for a in (spec or "").split(",") if a.strip()]
         if not aliases:
             raise InventoryError(
-                f"no host given; use -H with one of: {', '.join(self.hosts)} (comma-separate several)")
+                f"no host given; use -H with one of: {', '.join(self.hosts)} (comma-separate several), "
+                f"or set default_hosts in {self.path.name}")
         return [self.host(a) for a in dict.fromkeys(aliases)]
 
     def secrets_path(self, host: HostSettings) -> Path:
@@ -497,8 +499,9 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
     if not isinstance(doc, dict):
         _fail(where, "top level", "expected a mapping with 'defaults' and 'hosts'")
     for key in doc:
-        if key not in ("defaults", "hosts"):
-            _fail(where, str(key), "unknown top-level key; only 'defaults' and 'hosts' are allowed")
+        if key not in ("defaults", "hosts", "default_hosts"):
+            _fail(where, str(key),
+                  "unknown top-level key; only 'defaults', 'hosts' and 'default_hosts' are allowed")
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
         _fail(where, "defaults", "expected a mapping of settings")
@@ -523,4 +526,18 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
         h = _build(HostSettings, merged, where, f"hosts.{alias}")
         _cross_checks(h, where)
         hosts[alias] = h
-    return Inventory(path=path, hosts=hosts)
+    return Inventory(path=path, hosts=hosts, default_hosts=_default_hosts(doc, hosts, where))
+
+
+def _default_hosts(doc: dict, hosts: dict[str, HostSettings], where: str) -> tuple[str, ...]:
+    """`default_hosts: test` or `[test, lab]`: aliases of this inventory, used when -H is absent."""
+    value = doc.get("default_hosts")
+    if value is None:
+        return ()
+    names = _convert(tuple[str, ...], value, where, "default_hosts")
+    for i, name in enumerate(names):
+        if name not in hosts:
+            _fail(where, f"default_hosts[{i}]", f"unknown host {name!r}; known hosts: {', '.join(hosts)}")
+    if not names:
+        _fail(where, "default_hosts", "empty list; name a host or remove the key")
+    return tuple(dict.fromkeys(names))
