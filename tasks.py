@@ -57,18 +57,21 @@ def firewall(c: Context, hosts: str = "", dry_run: bool = False) -> None:
     run_steps(c, hosts, ["firewall"], dry_run)
 
 
-@task(klass=HostTask, help={"hosts": HOSTS_HELP})
-def verify(c: Context, hosts: str = "") -> None:
-    """The runbook's validation checklist as a pass/fail report."""
-    run_steps(c, hosts, ["verify"])
+STRICT_HELP = "firing bot alerts fail verify too (default: a warning; the stack checks decide)"
 
 
-@task(klass=HostTask, help=STEP_HELP)
-def sortie6(c: Context, hosts: str = "", dry_run: bool = False) -> None:
+@task(klass=HostTask, help={"hosts": HOSTS_HELP, "strict": STRICT_HELP})
+def verify(c: Context, hosts: str = "", strict: bool = False) -> None:
+    """The runbook's validation checklist as a pass/fail report (exit 0 ok, 1 a check failed, 2 bad input)."""
+    run_steps(c, hosts, ["verify"], strict=strict)
+
+
+@task(klass=HostTask, help=STEP_HELP | {"strict": STRICT_HELP})
+def sortie6(c: Context, hosts: str = "", dry_run: bool = False, strict: bool = False) -> None:
     """The whole deployment: install, configs, services, firewall, then verify; hosts in parallel."""
     from fabfile.deploy.runner import SORTIE6
 
-    run_steps(c, hosts, list(SORTIE6), dry_run)
+    run_steps(c, hosts, list(SORTIE6), dry_run, strict=strict)
 
 
 @task(klass=HostTask, help={

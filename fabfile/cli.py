@@ -93,9 +93,9 @@ def exit_with(code: int) -> None:
         raise Exit(code=code)
 
 
-def run_steps(c: Context, hosts: str, steps: list[str], dry_run: bool = False) -> None:
+def run_steps(c: Context, hosts: str, steps: list[str], dry_run: bool = False, strict: bool = False) -> None:
     """What every step task does: select hosts, run the named steps on them in parallel, exit with it."""
     from fabfile.deploy.runner import run_named
 
     inv, selected = select_hosts(c, hosts)
-    exit_with(run_named(inv, selected, steps, dry_run=dry_run))
+    exit_with(run_named(inv, selected, steps, dry_run=dry_run, strict=strict))

@@ -66,6 +66,20 @@ class RecapRow:
         return "FAILED" if self.failed else "done"
 
 
+def duration(seconds: float | None) -> str:
+    """An age or a time left as people read it: 95s, 4m, 2h05m, 3d4h; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    if s < 172800:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600}h"
+
+
 def recap_lines(rows: Sequence[RecapRow]) -> list[str]:
     width = max((len(r.host) for r in rows), default=4)
     return ["recap:"] + [f"  {r.host:<{width}}  ok={r.ok} changed={r.changed} failed={r.failed}  "

@@ -120,7 +120,7 @@ def recap_rows(reports: Sequence[HostReport]) -> list[RecapRow]:
 
 
 def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tuple[str, Step]], *,
-        dry_run: bool = False, stream: TextIO | None = None,
+        dry_run: bool = False, strict: bool = False, stream: TextIO | None = None,
         connector: Callable[[HostSettings], Connection] = connect,
         reports_out: list[HostReport] | None = None, output: Output | None = None) -> int:
     """Run `steps` on every host in parallel; print results and a recap; return the exit code.
@@ -140,7 +140,7 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
     def work(h: HostSettings) -> None:
         masker = Masker(secrets[h.name].values())
         ctx = StepContext(inventory=inventory, secrets=secrets[h.name], dry_run=dry_run,
-                          log=out.for_host(h.name, masker), masker=masker)
+                          strict=strict, log=out.for_host(h.name, masker), masker=masker)
         try:
             reports[h.name] = run_host(h, steps, ctx, connector)
         except Exception as e:  # noqa: BLE001 — e.g. a bad key file: report it as this host's failure
@@ -202,6 +202,6 @@ def named_steps(names: Sequence[str]) -> list[tuple[str, Step]]:
 
 
 def run_named(inventory: Inventory, hosts: Sequence[HostSettings], names: Sequence[str], *,
-              dry_run: bool = False, stream: TextIO | None = None) -> int:
+              dry_run: bool = False, strict: bool = False, stream: TextIO | None = None) -> int:
     """What the tasks call: `run` with steps given by name."""
-    return run(inventory, hosts, named_steps(names), dry_run=dry_run, stream=stream)
+    return run(inventory, hosts, named_steps(names), dry_run=dry_run, strict=strict, stream=stream)

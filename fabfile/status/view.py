@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fabfile.output import duration
 from fabfile.status.collect import HostStatus
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -32,19 +33,6 @@ def sparkline(points: list[float | None], chars: str = BLOCKS, width: int = 30) 
     top = len(chars) - 1
     return "".join(" " if v is None else chars[0 if hi == lo else round((v - lo) / (hi - lo) * top)]
                    for v in vals)
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m"
-    if s < 172800:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600}h"
 
 
 def _num(v: float | None, fmt: str = "{:.3g}") -> str:

@@ -64,9 +64,10 @@ def test_all_pass(host):
     ("am_receivers", http([{"name": "email-default"}]), "alertmanager config"),
     ("metrics_prometheus", "prometheus_config_last_reload_successful 0\n200", "prometheus last reload"),
     ("fw_status", "Status: inactive", "firewall"),
-    ("alerts", http({"data": {"alerts": [{"state": "firing", "labels": {"alertname": "BotDown",
-                                                                         "severity": "critical"}}]}}),
-     "alerts firing"),
+    ("alerts", http({"data": {"alerts": [{"state": "firing", "labels": {
+        "alertname": "AlertmanagerNotificationsFailing", "severity": "critical",
+        "component": "monitoring"}}]}}),
+     "monitoring alerts"),
 ])
 def test_each_failure_is_named(host, key, value, failing):
     outs = good_outputs() | {key: value}
@@ -74,22 +75,65 @@ def test_each_failure_is_named(host, key, value, failing):
     assert [c.name for c in bad] == [failing]
 
 
-def test_firing_alerts_are_listed(host):
-    outs = good_outputs() | {"alerts": http({"data": {"alerts": [
-        {"state": "firing", "labels": {"alertname": "BotDown", "severity": "critical"}}]}})}
-    c = v.check_alerts(outs)
-    assert not c.passed and c.detail == "BotDown(critical)"
-
-
 def test_password_never_in_snippets(host):
     text = "\n".join(v.snippets(host).values())
     assert "-u " not in text and "--user" not in text and '-K "$CFG"' in text
 
 
-def test_the_always_firing_watchdog_is_not_a_problem(host):
-    watchdog = {"state": "firing", "labels": {"alertname": "Watchdog", "severity": "none"}}
-    bot_down = {"state": "firing", "labels": {"alertname": "BotDown", "severity": "critical"}}
-    ok = v.check_alerts({"alerts": http({"data": {"alerts": [watchdog]}})})
-    assert ok.passed and ok.detail == "none"
-    bad = v.check_alerts({"alerts": http({"data": {"alerts": [watchdog, bot_down]}})})
-    assert not bad.passed and bad.detail == "BotDown(critical)"
+WATCHDOG = {"state": "firing", "labels": {"alertname": "Watchdog", "severity": "none",
+                                         "component": "monitoring"}}
+BOT_RESTARTING = {"state": "firing", "activeAt": "2024-05-01T12:00:05.5Z",
+                  "labels": {"alertname": "BotRestarting", "severity": "warning", "component": "bot"},
+                  "annotations": {"summary": "Rosey bot is restarting"}}
+BOT_DOWN = {"state": "firing", "activeAt": "2024-05-01T12:00:00Z",
+            "labels": {"alertname": "BotDown", "severity": "critical", "component": "bot"},
+            "annotations": {"summary": "Rosey bot is disconnected"}}
+NOW = "1714564900"  # 2024-05-01T12:01:40Z, the server's `date +%s`
+
+
+def alerts(*firing: dict) -> dict[str, str]:
+    return {"alerts": http({"data": {"alerts": list(firing)}}), "now": NOW}
+
+
+def test_the_always_firing_watchdog_is_not_a_problem():
+    assert [c.line() for c in v.check_alerts(alerts(WATCHDOG))] == ["PASS  monitoring alerts: none firing"]
+
+
+def test_bot_alerts_are_warnings_with_age_and_summary():
+    checks = v.check_alerts(alerts(WATCHDOG, BOT_RESTARTING, BOT_DOWN))
+    assert [c.line() for c in checks] == [
+        "PASS  monitoring alerts: none firing",
+        "WARN  bot alert: BotDown (critical) firing for 100s — Rosey bot is disconnected",
+        "WARN  bot alert: BotRestarting (warning) firing for 94s — Rosey bot is restarting",
+    ]
+
+
+def test_monitoring_alerts_fail_and_unscoped_ones_count_as_monitoring():
+    failing = {"state": "firing", "labels": {"alertname": "MonitoringTargetDown", "severity": "critical",
+                                             "component": "monitoring"}}
+    unscoped = {"state": "firing", "labels": {"alertname": "SomethingNew", "severity": "warning"}}
+    first = v.check_alerts(alerts(BOT_DOWN, failing, unscoped))[0]
+    assert not first.passed
+    assert first.detail == "MonitoringTargetDown(critical), SomethingNew(warning)"
+
+
+def test_bot_alerts_do_not_fail_verify_unless_strict(host):
+    checks = v.evaluate(host, good_outputs() | alerts(BOT_RESTARTING), ["email-critical", "email-default"])
+    relaxed = v.judge(checks, strict=False)
+    assert relaxed.status == "ok"
+    assert relaxed.summary == "all 16 stack checks passed; 1 bot alert(s) firing"
+    strict = v.judge(checks, strict=True)
+    assert strict.status == "failed"
+    assert strict.summary == "1 of 17 checks failed: bot alert (--strict: bot alerts fail too)"
+    assert any(line.startswith("WARN  bot alert: BotRestarting") for line in strict.details)
+
+
+def test_a_stack_failure_fails_with_or_without_strict(host):
+    outs = good_outputs() | alerts(BOT_RESTARTING) | {"fw_status": "Status: inactive"}
+    checks = v.evaluate(host, outs, ["email-critical", "email-default"])
+    assert v.judge(checks, strict=False).summary == "1 of 17 checks failed: firewall"
+
+
+def test_age_is_left_out_when_the_server_clock_is_unknown():
+    c = v.check_alerts({"alerts": alerts(BOT_RESTARTING)["alerts"], "now": ""})[1]
+    assert c.detail == "BotRestarting (warning) firing — Rosey bot is restarting"

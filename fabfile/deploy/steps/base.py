@@ -19,6 +19,7 @@ class StepContext:
     inventory: Inventory
     secrets: dict[str, str]
     dry_run: bool = False
+    strict: bool = False  # verify: firing bot alerts fail too (--strict), not only the stack checks
     log: Callable[[str], None] = print  # the runner passes a printer that prefixes the host name
     masker: Masker = field(default_factory=Masker)
 
