@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fabfile.config.render import HEARTBEAT_ALERT
+from fabfile.config.labels import HEARTBEAT_ALERT
 
 SCOPE_LABEL = "component"
 BOT = "bot"

@@ -103,8 +103,12 @@ def _hostport(v: str) -> str | None:
     return None
 
 
-def _hostports(v: list[str]) -> str | None:
-    return next((e for e in map(_hostport, v) if e), None)
+def _ip(v: str) -> str | None:
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        return f"expected an IP address like 10.0.0.12 (peers gossip to it), got {v!r}"
+    return None
 
 
 def _address(v: str) -> str | None:
@@ -261,8 +265,7 @@ class Alertmanager(Component):
     release_url: str = _check(_release_url, default=OFFICIAL_RELEASES["alertmanager"])
     version: str = _check(_version, default="0.26.0")
     port: int = _check(_port, default=9093)
-    cluster_port: int = _check(_port, default=9094)
-    cluster_peers: tuple[str, ...] = _check(_hostports, default=())  # empty: clustering off, port closed
+    cluster_port: int = _check(_port, default=9094)  # gossip (TCP+UDP); only open in a `clusters:` entry
     group_wait: str = _check(_duration, default="10s")
     group_interval: str = _check(_duration, default="10s")
     repeat_interval: str = _check(_duration, default="3h")
@@ -305,6 +308,27 @@ Receivers.__module__ = __name__  # so typing.get_type_hints resolves its fields 
 
 
 @dataclass(frozen=True)
+class Peer:
+    """Another member of this host's monitoring cluster, as this host reaches it (from its settings)."""
+
+    name: str
+    address: str  # the peer's peer_address
+    env: str
+    prometheus_port: int
+    alertmanager_port: int
+    cluster_port: int
+    web_username: str | None  # None: the peer's web UIs have no basic auth
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The `clusters:` entry this host belongs to: its name (the gossip label) and the other members."""
+
+    name: str
+    peers: tuple[Peer, ...]
+
+
+@dataclass(frozen=True)
 class LabVM:
     """Only for lab hosts: how the local QEMU VM is wired. Deploy steps never read this."""
 
@@ -329,6 +353,12 @@ class HostSettings:
     web: Web = Web()
     business_hours: BusinessHours = BusinessHours()
     lab: LabVM | None = None  # `lab_vm` in hosts.yml
+    peer_address: str | None = _check(_ip, default=None)  # how peers reach this host; default: address
+    cluster: Cluster | None = None  # set from the top-level `clusters:`, never per host
+
+    @property
+    def reached_by_peers(self) -> str:
+        return self.peer_address or self.address
 
     @property
     def is_lab(self) -> bool:
@@ -436,7 +466,7 @@ def _cross_checks(h: HostSettings, where: str) -> None:
               f"start {bh.start} must be before end {bh.end} (same day)")
     ports = {"prometheus.port": h.prometheus.port, "alertmanager.port": h.alertmanager.port,
              "bot_port": h.bot_port, "ssh.port": h.ssh.port}
-    if h.alertmanager.cluster_peers:
+    if h.cluster:
         ports["alertmanager.cluster_port"] = h.alertmanager.cluster_port
     seen: dict[int, str] = {}
     for name, port in ports.items():
@@ -499,9 +529,9 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
     if not isinstance(doc, dict):
         _fail(where, "top level", "expected a mapping with 'defaults' and 'hosts'")
     for key in doc:
-        if key not in ("defaults", "hosts", "default_hosts"):
-            _fail(where, str(key),
-                  "unknown top-level key; only 'defaults', 'hosts' and 'default_hosts' are allowed")
+        if key not in ("defaults", "hosts", "default_hosts", "clusters"):
+            _fail(where, str(key), "unknown top-level key; only 'defaults', 'hosts', 'default_hosts' and "
+                  "'clusters' are allowed")
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
         _fail(where, "defaults", "expected a mapping of settings")
@@ -519,14 +549,81 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
             _fail(where, f"hosts.{alias}", f"expected a mapping of settings, got {type(entry).__name__}")
         if "name" in entry:
             _fail(where, f"hosts.{alias}.name", "the alias is the name; remove this key")
+        if "cluster" in entry or "cluster" in defaults:
+            _fail(where, f"hosts.{alias}.cluster", "name the host in the top-level 'clusters:' instead")
         merged = _merge(defaults, entry)
         merged["name"] = alias
         if isinstance(merged.get("ssh"), dict) and isinstance(merged["ssh"].get("key"), str):
             merged["ssh"] = dict(merged["ssh"], key=str(Path(merged["ssh"]["key"]).expanduser()))
         h = _build(HostSettings, merged, where, f"hosts.{alias}")
-        _cross_checks(h, where)
         hosts[alias] = h
+    hosts = _join_clusters(doc.get("clusters"), hosts, where)
+    for h in hosts.values():
+        _cross_checks(h, where)
     return Inventory(path=path, hosts=hosts, default_hosts=_default_hosts(doc, hosts, where))
+
+
+def _peer(h: HostSettings) -> Peer:
+    return Peer(name=h.name, address=h.reached_by_peers, env=h.env, prometheus_port=h.prometheus.port,
+                alertmanager_port=h.alertmanager.port, cluster_port=h.alertmanager.cluster_port,
+                web_username=h.web.username if h.web.basic_auth else None)
+
+
+def _cluster_address(h: HostSettings, where: str, name: str) -> str:
+    """A clustered host's peer address: an IP (Alertmanager binds the gossip to it), not loopback."""
+    field_name = "peer_address" if h.peer_address else "address"
+    value = h.reached_by_peers
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        _fail(where, f"hosts.{h.name}.{field_name}",
+              f"host is in cluster {name!r}, so its peers need an IP address to reach it (gossip binds "
+              f"to it), got {value!r}; set peer_address to its private IP")
+    if ip.is_loopback or ip.is_unspecified:
+        _fail(where, f"hosts.{h.name}.{field_name}",
+              f"host is in cluster {name!r} but {value} cannot be reached by its peers; "
+              f"set peer_address to the address they reach it on (a private one where there is one)")
+    return value
+
+
+def _join_clusters(doc: Any, hosts: dict[str, HostSettings], where: str) -> dict[str, HostSettings]:
+    """`clusters: {NAME: [alias, alias, ...]}` -> each member's `cluster` (the others as peers)."""
+    if doc is None:
+        return hosts
+    if not isinstance(doc, dict):
+        _fail(where, "clusters", "expected a mapping of cluster names to lists of host aliases")
+    member_of: dict[str, str] = {}
+    out = dict(hosts)
+    for name, members in doc.items():
+        name = str(name)
+        if _name(name):
+            _fail(where, f"clusters.{name}", "cluster name must be a plain name (letters, digits, _ . -)")
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            _fail(where, f"clusters.{name}", "expected a list of host aliases, e.g. [test, prod]")
+        if len(set(members)) != len(members):
+            _fail(where, f"clusters.{name}", "a host is listed twice; name each host once")
+        if len(members) < 2:
+            _fail(where, f"clusters.{name}",
+                  "a cluster needs at least two hosts; remove it for a single host")
+        addresses: dict[str, str] = {}
+        for m in members:
+            if m not in hosts:
+                near = difflib.get_close_matches(m, hosts, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else f"; known hosts: {', '.join(hosts)}"
+                _fail(where, f"clusters.{name}", f"unknown host {m!r}{hint}")
+            if m in member_of:
+                _fail(where, f"clusters.{name}",
+                      f"host {m!r} is already in cluster {member_of[m]!r}; a host belongs to one cluster")
+            member_of[m] = name
+            addr = _cluster_address(hosts[m], where, name)
+            if addr in addresses:
+                _fail(where, f"hosts.{m}.peer_address",
+                      f"{addr} is also {addresses[addr]}'s; each member needs its own peer address")
+            addresses[addr] = m
+        for m in members:
+            peers = tuple(_peer(hosts[o]) for o in members if o != m)
+            out[m] = dataclasses.replace(hosts[m], cluster=Cluster(name=name, peers=peers))
+    return out
 
 
 def _default_hosts(doc: dict, hosts: dict[str, HostSettings], where: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fabfile.config import receivers
 from fabfile.config.inventory import HostSettings
+from fabfile.config.needed_secrets import peer_of
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"
@@ -51,13 +52,15 @@ def remote_path(host: HostSettings, filename: str) -> str:
         return f"{SYSTEMD_DIR}/{filename}"
     if filename in CONFIG_FILES:
         return f"{host.base_dir.rstrip('/')}/{filename}"
-    if filename in _SERVICES_OF:
+    if filename in _SERVICES_OF or peer_of(filename):
         return secret_path(host, filename)
     raise KeyError(f"not a deployed file: {filename!r}")
 
 
 def services_for(filename: str) -> tuple[str, ...]:
     """The services to reload (configs) or restart (units) when `filename` (or a secret name) changes."""
+    if peer_of(filename):  # a cluster peer's web password: this Prometheus scrapes and alerts with it
+        return (PROMETHEUS,)
     return _SERVICES_OF[filename]
 
 

@@ -10,6 +10,17 @@ from fabfile.config import receivers
 from fabfile.config.inventory import HostSettings
 
 SECRET_NAMES = ("smtp_password", "web_password", *receivers.SECRETS)
+PEER_SECRET_PREFIX = "peer_web_password_"  # + peer alias: that peer's web_password, to scrape and alert it
+
+
+def peer_secret(alias: str) -> str:
+    """The secret file holding cluster peer `alias`'s web password on this host (looked up as the peer's)."""
+    return f"{PEER_SECRET_PREFIX}{alias}"
+
+
+def peer_of(name: str) -> str | None:
+    """peer_web_password_lab2 -> 'lab2'; None for a host's own secret."""
+    return name[len(PEER_SECRET_PREFIX):] if name.startswith(PEER_SECRET_PREFIX) else None
 
 
 def required_secrets(host: HostSettings) -> list[str]:
@@ -20,4 +31,6 @@ def required_secrets(host: HostSettings) -> list[str]:
     if host.web.basic_auth:
         need.append("web_password")
     need += [t.secret for t, _ in receivers.enabled(host.receivers)]
+    if host.cluster:  # each peer's own web password: this Prometheus scrapes and alerts the peer with it
+        need += [peer_secret(p.name) for p in host.cluster.peers if p.web_username]
     return need

@@ -5,8 +5,8 @@ holds its URL or key (read from a file on the server, never written into alertma
 `*_configs` block and its `*_file` option, the first Alertmanager release that loads that block with that
 option, the options the template writes, and the route that sends alerts to it.
 
-Pure data: this module imports nothing from the project, so the inventory, the secrets lookup, the version
-checks and render can all read it.
+Pure data: this module imports only the project's pure name and duration modules, so the inventory, the
+secrets lookup, the version checks and render can all read it.
 """
 
 from __future__ import annotations
@@ -15,11 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabfile.config.durations import is_duration
+from fabfile.config.labels import HEARTBEAT_ALERT
+
 # ---------------------------------------------------------------- settings (hosts.yml: receivers.<name>)
 
 
 def _nonempty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
+
+
+def _duration(v: str) -> str | None:
+    return None if is_duration(v) else f"expected a Prometheus duration like 1m or 30s, got {v!r}"
 
 
 def _one_of(*allowed: str) -> Callable[[str], str | None]:
@@ -53,6 +60,12 @@ class Teams:
     # workflows: a Teams "Workflows" (Power Automate) webhook, msteamsv2_configs;
     # connector: a legacy Office 365 connector webhook (retired by Microsoft), msteams_configs
     kind: str = field(default="workflows", metadata={"check": _one_of("workflows", "connector")})
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    # how often the external dead man's switch is pinged while the Watchdog fires (its URL is the secret)
+    repeat_interval: str = field(default="1m", metadata={"check": _duration})
 
 
 # ---------------------------------------------------------------- the table
@@ -93,11 +106,12 @@ class ReceiverType:
     variant_setting: str = ""  # the settings field that picks one of several integrations (e.g. Teams' kind)
     route: Route = Route()
     route_options: Callable[[Any], list[tuple[str, Any]]] = lambda settings: []  # e.g. repeat_interval
-    receiver_suffix: str = "critical"
+    receiver_suffix: str = "critical"  # "": the receiver is named like the type
+    sink_when_off: bool = False  # True: its route and an empty receiver exist even when off (a sink)
 
     @property
     def receiver(self) -> str:
-        return f"{self.name}-{self.receiver_suffix}"
+        return f"{self.name}-{self.receiver_suffix}" if self.receiver_suffix else self.name
 
     def integration(self, settings: Any) -> Integration:
         return self.integrations[getattr(settings, self.variant_setting) if self.variant_setting else ""]
@@ -140,9 +154,26 @@ RECEIVER_TYPES: tuple[ReceiverType, ...] = (
          "connector": Integration("msteams_configs", "webhook_url_file", "0.28.0",
                                   f"msteams_configs since 0.26.0 (alertmanager#3324); {_TEAMS_FILE}")},
         _send_resolved, variant_setting="kind"),
+    # The dead man's switch: only the always-firing Watchdog, first and final (never mailed), repeated often
+    # so an external service notices when every Alertmanager of the cluster has gone quiet. When off, the
+    # route stays and ends in an empty receiver, so the Watchdog is still never mailed.
+    ReceiverType(
+        "heartbeat", "heartbeat", Heartbeat, "heartbeat_url",
+        {"": Integration("webhook_configs", "url_file", "0.26.0",
+                         "alertmanager#3223 (webhook `url_file`), released in 0.26.0")},
+        lambda s: [("send_resolved", False)],
+        route=Route(matchers=(f'alertname="{HEARTBEAT_ALERT}"',), continue_=False, first=True),
+        route_options=lambda s: [("repeat_interval", s.repeat_interval)],
+        receiver_suffix="", sink_when_off=True),
 )
 
 SECRETS = tuple(t.secret for t in RECEIVER_TYPES)
+
+
+def routed(receivers: Any) -> list[tuple[ReceiverType, Any]]:
+    """The types routed on this host, in table order: the enabled ones, and the sinks (settings None)."""
+    return [(t, getattr(receivers, t.name)) for t in RECEIVER_TYPES
+            if getattr(receivers, t.name) is not None or t.sink_when_off]
 
 
 def enabled(receivers: Any) -> list[tuple[ReceiverType, Any]]:

@@ -20,7 +20,12 @@ import jinja2
 
 from fabfile.config import receivers
 from fabfile.config.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
-from fabfile.config.labels import BOT_JOB, CLUSTER_LABEL
+from fabfile.config.labels import (
+    BOT_JOB,
+    CLUSTER_LABEL,
+    PEER_ALERTMANAGER_JOB,
+    PEER_PROMETHEUS_JOB,
+)
 from fabfile.config.layout import (
     ALERTMANAGER,
     PROMETHEUS,
@@ -32,7 +37,7 @@ from fabfile.config.layout import (
     secret_path,
     services_for,
 )
-from fabfile.config.needed_secrets import required_secrets
+from fabfile.config.needed_secrets import peer_secret, required_secrets
 from fabfile.config.rules_file import read_rules
 from fabfile.config.versions import (
     BOT_FALLBACK_SCRAPE_PROTOCOL,
@@ -42,8 +47,6 @@ from fabfile.config.versions import (
     supports,
 )
 
-HEARTBEAT_ALERT = "Watchdog"  # always-firing rule; routed only to HEARTBEAT_RECEIVER, never mailed
-HEARTBEAT_RECEIVER = "heartbeat"  # no integration (a sink) unless a heartbeat URL is configured
 BCRYPT_COST = 10  # Prometheus/Alertmanager verify it on authenticated requests (the self-scrapes too)
 
 
@@ -143,18 +146,33 @@ def _prometheus_context(host: HostSettings) -> dict[str, Any]:
     # the bot is not a Prometheus client library: on 3.x a missing/odd Content-Type must not fail its scrape
     has_fallback = supports("prometheus fallback_scrape_protocol", p.version)
     fallback = BOT_FALLBACK_SCRAPE_PROTOCOL if has_fallback else None
+    own = {"env": host.env, "peer": None}
     jobs = [
         {"name": BOT_JOB, "target": f"localhost:{host.bot_port}", "metrics_path": "/api/metrics",
-         "basic_auth": None, "fallback_scrape_protocol": fallback},
+         "basic_auth": None, "fallback_scrape_protocol": fallback, **own},
         {"name": "prometheus", "target": f"localhost:{p.port}", "metrics_path": None, "basic_auth": auth,
-         "fallback_scrape_protocol": None},
+         "fallback_scrape_protocol": None, **own},
         {"name": "alertmanager", "target": f"localhost:{am.port}", "metrics_path": None, "basic_auth": auth,
-         "fallback_scrape_protocol": None},
+         "fallback_scrape_protocol": None, **own},
     ]
+    # Every Alertmanager of the cluster gets every alert (never one through a load balancer): the cluster
+    # deduplicates, and the survivor still notifies when one is gone. Ours first, as localhost.
+    alertmanagers = [{"target": f"localhost:{am.port}", "basic_auth": auth}]
+    for peer in host.cluster.peers if host.cluster else ():
+        peer_auth = None
+        if peer.web_username:
+            peer_auth = {"username": peer.web_username,
+                         "password_file": secret_path(host, peer_secret(peer.name))}
+        alertmanagers.append({"target": f"{peer.address}:{peer.alertmanager_port}", "basic_auth": peer_auth})
+        # the peer's monitoring, watched from here (MonitoringPeerDown); job names keep the scopes apart
+        for job, port in ((PEER_PROMETHEUS_JOB, peer.prometheus_port), (PEER_ALERTMANAGER_JOB,
+                                                                          peer.alertmanager_port)):
+            jobs.append({"name": job, "target": f"{peer.address}:{port}", "metrics_path": None,
+                         "basic_auth": peer_auth, "fallback_scrape_protocol": None, "env": peer.env,
+                         "peer": peer.name})
     return {
         "host": host.name, "scrape_interval": p.scrape_interval, "evaluation_interval": p.evaluation_interval,
-        "cluster": CLUSTER_LABEL, "env": host.env, "jobs": jobs,
-        "alertmanager_target": f"localhost:{am.port}", "alertmanager_auth": auth,
+        "cluster": CLUSTER_LABEL, "jobs": jobs, "alertmanagers": alertmanagers,
         "rule_files": ["alert_rules.yml"],  # relative: resolved next to prometheus.yml
     }
 
@@ -173,25 +191,28 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"name": name, "email": {"to": addrs, "subject": subject}}
         for name, (subject, addrs) in subjects.items()]
-    # The Watchdog first and final (no continue): it must never reach a mail receiver.
-    first: list[dict[str, Any]] = [
-        {"matchers": [f'alertname="{HEARTBEAT_ALERT}"'], "receiver": HEARTBEAT_RECEIVER, "continue": False,
-         "active": None, "options": []}]
+    first: list[dict[str, Any]] = []  # routes before the emails (the Watchdog's: it is never mailed)
+    last: list[dict[str, Any]] = []  # receivers that are sinks: no integration
     routes: list[dict[str, Any]] = [
         {"matchers": ['severity="critical"'], "receiver": "email-critical", "continue": True, "active": None,
          "options": []}]
     # the receiver table's types: each its own receiver and route (critical ones continue), so amtool shows
     # each one and a failing chat webhook never delays or retries the critical email
-    for rtype, settings in receivers.enabled(r):
-        integration = rtype.integration(settings)
-        blocks.append({"name": rtype.receiver, "integration": {
-            "key": integration.config_key, "file_option": integration.file_option,
-            "file": secret_path(host, rtype.secret), "options": rtype.options(settings)}})
+    for rtype, settings in receivers.routed(r):
+        if settings is None:  # a sink: the route stays, the receiver sends nothing
+            last.append({"name": rtype.receiver})
+            options = []
+        else:
+            integration = rtype.integration(settings)
+            blocks.append({"name": rtype.receiver, "integration": {
+                "key": integration.config_key, "file_option": integration.file_option,
+                "file": secret_path(host, rtype.secret), "options": rtype.options(settings)}})
+            options = rtype.route_options(settings)
         route = {"matchers": list(rtype.route.matchers), "receiver": rtype.receiver,
-                 "continue": rtype.route.continue_, "active": None, "options": rtype.route_options(settings)}
+                 "continue": rtype.route.continue_, "active": None, "options": options}
         (first if rtype.route.first else routes).append(route)
     routes = first + routes
-    blocks.append({"name": HEARTBEAT_RECEIVER})
+    blocks += last
     routes.append({"matchers": ['severity="info"'], "receiver": "email-info", "continue": False,
                    "active": ["business-hours"], "options": []})
     # No catch-all: an alert a child route took never reaches the root's email-default as well, so each
@@ -270,11 +291,15 @@ def alertmanager_flags(host: HostSettings) -> list[str]:
         f"--web.listen-address=:{am.port}",
         f"--web.config.file={base}/web.yml",
     ]
-    if am.cluster_peers:
-        flags.append(f"--cluster.listen-address=0.0.0.0:{am.cluster_port}")
-        flags += [f"--cluster.peer={peer}" for peer in am.cluster_peers]
+    if host.cluster:
+        # gossip on the address the peers reach us on (a private one where there is one), never 0.0.0.0
+        me = f"{host.reached_by_peers}:{am.cluster_port}"
+        flags += [f"--cluster.listen-address={me}", f"--cluster.advertise-address={me}"]
+        flags += [f"--cluster.peer={p.address}:{p.cluster_port}" for p in host.cluster.peers]
+        if supports("alertmanager --cluster.label", am.version):
+            flags.append(f"--cluster.label={host.cluster.name}")
     else:
-        flags.append("--cluster.listen-address=")  # empty: clustering off, port 9094 not opened
+        flags.append("--cluster.listen-address=")  # empty: clustering off, so no address is needed
     return flags
 
 

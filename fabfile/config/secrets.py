@@ -14,7 +14,7 @@ import yaml
 
 from fabfile.config import yaml_file
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError
-from fabfile.config.needed_secrets import SECRET_NAMES, required_secrets
+from fabfile.config.needed_secrets import SECRET_NAMES, peer_of, required_secrets
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the bytes after these
 
@@ -65,23 +65,31 @@ def _problem(name: str, value: str) -> str | None:
 
 def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
     """The secrets `host` needs, or one error naming the first missing one and where to put it."""
+    out: dict[str, str] = {}
+    for name in required_secrets(host):
+        peer = peer_of(name)
+        if peer:  # a cluster peer's web password is that peer's own web_password
+            out[name] = _lookup(inventory, inventory.host(peer), "web_password")
+        else:
+            out[name] = _lookup(inventory, host, name)
+    return out
+
+
+def _lookup(inventory: Inventory, host: HostSettings, name: str) -> str:
     path = inventory.secrets_path(host)
     doc = _read_file(path)
     per_host = (doc.get("hosts") or {}).get(host.name) or {}
     if not isinstance(per_host, dict):
         raise SecretsError(f"{path}: hosts.{host.name}: expected a mapping of secret names to values")
-    out: dict[str, str] = {}
-    for name in required_secrets(host):
-        value = (os.environ.get(env_var(name, host.name)) or os.environ.get(env_var(name))
-                 or per_host.get(name) or doc.get(name))
-        if value in (None, ""):
-            raise SecretsError(
-                f"missing secret {name!r} for host {host.name}: set {env_var(name)} "
-                f"(or {env_var(name, host.name)}) or add '{name}:' to {path}")
-        if not isinstance(value, str):
-            raise SecretsError(f"{path}: {name}: expected text (quote it)")
-        problem = _problem(name, value)
-        if problem:
-            raise SecretsError(f"secret {name!r} for host {host.name}: {problem} (the value is not shown)")
-        out[name] = value
-    return out
+    value = (os.environ.get(env_var(name, host.name)) or os.environ.get(env_var(name))
+             or per_host.get(name) or doc.get(name))
+    if value in (None, ""):
+        raise SecretsError(
+            f"missing secret {name!r} for host {host.name}: set {env_var(name)} "
+            f"(or {env_var(name, host.name)}) or add '{name}:' to {path}")
+    if not isinstance(value, str):
+        raise SecretsError(f"{path}: {name}: expected text (quote it)")
+    problem = _problem(name, value)
+    if problem:
+        raise SecretsError(f"secret {name!r} for host {host.name}: {problem} (the value is not shown)")
+    return value

@@ -65,6 +65,8 @@ FEATURES: dict[str, Feature] = {f"{f.component} {f.what}": f for f in (
     # each receiver type's `*_configs` block with its `*_file` option, from the receiver table
     *(Feature("alertmanager", i.what, i.since, i.source)
       for t in RECEIVER_TYPES for i in t.integrations.values()),
+    Feature("alertmanager", "--cluster.label", "0.26.0",
+            "alertmanager#3354 (a label that keeps other clusters' gossip out), released in 0.26.0"),
 )}
 
 # The bot's exposition format when its Content-Type header is missing or odd (Prometheus 3.x only; see above).

@@ -129,19 +129,15 @@ def wanted(host: HostSettings, ssh: tuple[int, ...]) -> tuple[list[Rule], list[R
     svc = []
     for port in (host.prometheus.port, host.alertmanager.port):
         svc += [Rule(port, "tcp", normalise_source(s)) for s in host.web.allow_from]
-    am = host.alertmanager
-    if am.cluster_peers:
-        # gossip uses TCP and UDP; open it to the peers' addresses, or to anyone for named peers
-        peers = sorted({p.rsplit(":", 1)[0] for p in am.cluster_peers})
-        srcs = []
-        for p in peers:
-            try:
-                srcs.append(normalise_source(p))
-            except ValueError:
-                srcs = ["any"]
-                break
-        svc += [Rule(am.cluster_port, proto, s) for s in srcs for proto in ("tcp", "udp")]
-    return ssh_rules, svc
+    if host.cluster:
+        # the peers, and only they, reach gossip (TCP and UDP) and the web ports they scrape and alert on;
+        # peer addresses are IPs (the inventory checks), so a rule never widens to `any`
+        for peer in host.cluster.peers:
+            src = normalise_source(peer.address)
+            svc += [Rule(host.alertmanager.cluster_port, proto, src) for proto in ("tcp", "udp")]
+            if "any" not in host.web.allow_from:  # else already open to everyone, by the user's choice
+                svc += [Rule(port, "tcp", src) for port in (host.prometheus.port, host.alertmanager.port)]
+    return ssh_rules, list(dict.fromkeys(svc))
 
 
 def _ssh_allowed(port: int, added: tuple[Added, ...]) -> bool:

@@ -12,8 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fabfile.alerting.api import ApiError, Apis, parse_time
-from fabfile.config.labels import BOT_JOB
-from fabfile.config.render import HEARTBEAT_ALERT
+from fabfile.config.labels import BOT_JOB, HEARTBEAT_ALERT
 
 BOT = f'job="{BOT_JOB}"'
 AM = 'job="alertmanager"'

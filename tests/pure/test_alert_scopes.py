@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from fabfile.config.alert_scopes import BOT, MONITORING, SCOPE_LABEL, SCOPES, scope_of
-from fabfile.config.render import HEARTBEAT_ALERT
+from fabfile.config.labels import HEARTBEAT_ALERT
 from fabfile.config.rules_file import read_rules
 
 

@@ -84,11 +84,11 @@ def test_a_sound_base_dir_is_accepted(tmp_path: Path) -> None:
     assert load(tmp_path, text).host("test").base_dir == "/srv/rosey-mon_1.0"
 
 
-@pytest.mark.parametrize("peer", ['"peer.example.com:9094\\nExecStartPre=+/bin/sh"', '"peer one:9094"',
-                                  "peer.example.com", '"peer:99999"'])
-def test_cluster_peers_are_host_port(tmp_path: Path, peer: str) -> None:
-    msg = error_of(tmp_path, f"    alertmanager: {{cluster_peers: [{peer}]}}\n")
-    assert "hosts.test.alertmanager.cluster_peers: expected host:port" in msg
+@pytest.mark.parametrize("peer", ['"10.0.0.2\\nExecStartPre=+/bin/sh"', '"10.0.0.2 "', "peer.example.com",
+                                  '"10.0.0.2:9094"'])
+def test_peer_address_is_an_ip(tmp_path: Path, peer: str) -> None:
+    msg = error_of(tmp_path, f"    peer_address: {peer}\n")
+    assert "hosts.test.peer_address: expected an IP address" in msg
 
 
 @pytest.mark.parametrize("url", ["https://example.com/{version.__class__}", "https://example.com/{arch}/{version}",

@@ -114,7 +114,7 @@ def test_invalid_email(tmp_path: Path) -> None:
 def test_unknown_receiver_type(tmp_path: Path) -> None:
     msg = error_of(tmp_path, with_host(receivers="{opsgenie: {}}"))
     assert msg.startswith("hosts.yml: hosts.test.receivers.opsgenie: unknown setting; known: ")
-    assert "discord, email, pagerduty, slack, teams, webhook" in msg
+    assert "discord, email, heartbeat, pagerduty, slack, teams, webhook" in msg
 
 
 @pytest.mark.parametrize(("hours", "expected"), [

@@ -18,7 +18,8 @@ SECRETS = {"smtp_password": "smtp-Pa55-word", "web_password": "web-Pa55-word",
            "slack_webhook_url": "https://hooks.slack.example/T0/B0/slack-secret-path",
            "discord_webhook_url": "https://discord.example/api/webhooks/1/discord-secret-path",
            "webhook_url": "https://hooks.example/alert/webhook-secret-path",
-           "pagerduty_routing_key": "pd-routing-key-secret", "teams_webhook_url": "https://teams.example/secret"}
+           "pagerduty_routing_key": "pd-routing-key-secret", "teams_webhook_url": "https://teams.example/secret",
+           "heartbeat_url": "https://hc-ping.example/heartbeat-secret-uuid"}
 
 BASE = """\
 defaults:
@@ -221,10 +222,7 @@ def test_alertmanager_unit_clustering(tmp_path: Path, rules: Path) -> None:
     assert "--storage.path=/opt/rosey-bot/monitoring/alertmanager-data" in solo
     assert "ReadWritePaths=/opt/rosey-bot/monitoring/alertmanager-data\n" in solo
     assert "User=alertmanager" in solo
-    peers = render_x(tmp_path, rules, "alertmanager: {cluster_peers: [a.invalid:9094, b.invalid:9094]}")
-    unit = peers.files["alertmanager.service"]
-    assert "--cluster.listen-address=0.0.0.0:9094" in unit
-    assert "--cluster.peer=a.invalid:9094" in unit and "--cluster.peer=b.invalid:9094" in unit
+    # clustered hosts: tests/pure/test_cluster.py
 
 
 OLDEST_AM = "0.25.0"  # time_intervals location: no host runs an older Alertmanager
@@ -254,6 +252,7 @@ def test_table_holds_what_upstream_says() -> None:
         ("pagerduty", ""): ("pagerduty_configs", "routing_key_file", "0.25.0"),
         ("teams", "workflows"): ("msteamsv2_configs", "webhook_url_file", "0.28.0"),
         ("teams", "connector"): ("msteams_configs", "webhook_url_file", "0.28.0"),
+        ("heartbeat", ""): ("webhook_configs", "url_file", "0.26.0"),
     }
 
 
@@ -264,13 +263,14 @@ def test_chat_receivers_need_their_file_option(tmp_path: Path, rules: Path, rtyp
     items = f"alertmanager: {{version: {ok_version}}}, receivers: {{{receiver}: {settings}}}"
     r = render_x(tmp_path, rules, items)
     am = yaml.safe_load(r.files["alertmanager.yml"])
-    extra = next(x for x in am["receivers"] if x["name"] == f"{receiver}-critical")
+    extra = next(x for x in am["receivers"] if x["name"] == rtype.receiver)
     assert list(extra) == ["name", integ.config_key]
     cfg = extra[integ.config_key][0]
     assert cfg[integ.file_option] == f"/opt/rosey-bot/monitoring/secrets/{rtype.secret}"
     assert [s.name for s in r.secret_files if s.name == rtype.secret] == [rtype.secret]
-    assert {"matchers": ['severity="critical"'], "receiver": f"{receiver}-critical", "continue": True} \
-        in am["route"]["routes"]
+    route = next(x for x in am["route"]["routes"] if x["receiver"] == rtype.receiver)
+    assert route["matchers"] == list(rtype.route.matchers)
+    assert route.get("continue", False) is rtype.route.continue_
     if too_old:
         with pytest.raises(InventoryError) as e:
             render_x(tmp_path, rules,

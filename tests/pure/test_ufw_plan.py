@@ -102,19 +102,6 @@ def test_ssh_rules_are_never_deleted(host):
     assert p.empty
 
 
-def test_cluster_port_only_with_peers(host):
-    am = dataclasses.replace(host.alertmanager, cluster_peers=("198.51.100.7:9094",))
-    h = dataclasses.replace(host, alertmanager=am)
-    cmds = ufw.plan(h, state(), (22,)).commands()
-    assert "ufw allow from 198.51.100.7 to any port 9094 proto tcp" in cmds
-    assert "ufw allow from 198.51.100.7 to any port 9094 proto udp" in cmds
-    # peers removed again -> the cluster rules go
-    added = "\n".join(["ufw allow 22/tcp", "ufw allow 9090/tcp", "ufw allow 9093/tcp",
-                       "ufw allow from 198.51.100.7 to any port 9094 proto tcp"])
-    p = ufw.plan(host, state(added), (22,))
-    assert [a.spec for a in p.delete] == ["allow from 198.51.100.7 to any port 9094 proto tcp"]
-
-
 def test_default_allow_is_turned_to_deny(host):
     added = "ufw allow 22/tcp\nufw allow 9090/tcp\nufw allow 9093/tcp"
     p = ufw.plan(host, state(added, default="ACCEPT"), (22,))

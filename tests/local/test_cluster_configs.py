@@ -1,0 +1,38 @@
+"""Clustered hosts' rendered configs pass the real promtool/amtool checks (what `inv render` runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fabfile.config import render
+from fabfile.config.checks import validate_rendered
+from fabfile.config.inventory import load_inventory
+from fabfile.config.secrets import load_secrets
+
+pytestmark = pytest.mark.tools
+
+HOSTS = """\
+defaults:
+  receivers:
+    email: {to: [ops@example.com], from: am@example.com, smarthost: smtp.example.com:587}
+hosts:
+  test: {address: t.example.com, peer_address: 10.0.0.1, env: test, alertmanager: {version: 0.25.0}}
+  prod: {address: p.example.com, peer_address: 10.0.0.2, env: production}
+clusters:
+  rosey: [test, prod]
+"""
+
+
+@pytest.mark.parametrize("alias", ["test", "prod"])
+def test_clustered_configs_pass_promtool_and_amtool(tmp_path: Path, alias: str) -> None:
+    (tmp_path / "hosts.yml").write_text(HOSTS)
+    (tmp_path / "secrets.yml").write_text("web_password: pw-one\nhosts:\n  prod: {web_password: pw-two}\n")
+    inv = load_inventory(tmp_path / "hosts.yml")
+    host = inv.host(alias)
+    r = render.render_host(inv, host, load_secrets(inv, host))
+    lines: list[str] = []
+    verdicts = validate_rendered(r, host, lambda s: s, echo=lines.append)
+    assert verdicts and not [v for v in verdicts if v.failed], lines
+    assert "peer-alertmanager" in r.files["prometheus.yml"]

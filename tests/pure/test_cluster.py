@@ -1,0 +1,155 @@
+"""Clusters: inventory validation, rendered units/configs of clustered hosts, peer secrets, firewall rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fabfile.config import render
+from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.secrets import load_secrets, required_secrets
+from fabfile.deploy import ufw_plan as ufw
+
+BASE = """\
+defaults:
+  receivers:
+    email: {to: [ops@example.com], from: am@example.com, smarthost: smtp.example.com:587}
+  alertmanager: {version: 0.27.0}
+hosts:
+  test: {address: test.example.com, peer_address: 10.0.0.1, env: test}
+  prod: {address: prod.example.com, peer_address: 10.0.0.2, env: production, web: {username: ops}}
+  solo: {address: 127.0.0.1, env: test}
+"""
+CLUSTER = "clusters:\n  rosey: [test, prod]\n"
+
+
+def inv(tmp_path: Path, text: str):
+    (tmp_path / "hosts.yml").write_text(text)
+    return load_inventory(tmp_path / "hosts.yml")
+
+
+def rendered(tmp_path: Path, alias: str, text: str = BASE + CLUSTER, secrets: str = ""):
+    (tmp_path / "secrets.yml").write_text(
+        "web_password: shared-pw\nhosts:\n  prod: {web_password: prod-pw}\n" + secrets)
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups: []\n")
+    i = inv(tmp_path, text)
+    h = i.host(alias)
+    return render.render_host(i, h, load_secrets(i, h), rules_path=rules), h
+
+
+def error(tmp_path: Path, text: str) -> str:
+    with pytest.raises(InventoryError) as e:
+        inv(tmp_path, text)
+    return str(e.value)
+
+
+@pytest.mark.parametrize(("clusters", "expected"), [
+    ("clusters:\n  rosey: [test, prdo]\n",
+     "hosts.yml: clusters.rosey: unknown host 'prdo' (did you mean 'prod'?)"),
+    ("clusters:\n  a: [test, prod]\n  b: [prod, test]\n",
+     "hosts.yml: clusters.b: host 'prod' is already in cluster 'a'; a host belongs to one cluster"),
+    ("clusters:\n  rosey: [test]\n", "hosts.yml: clusters.rosey: a cluster needs at least two hosts"),
+    ("clusters:\n  rosey: [test, solo]\n", "hosts.yml: hosts.solo.address: host is in cluster 'rosey' but "
+     "127.0.0.1 cannot be reached by its peers; set peer_address"),
+    ("clusters:\n  rosey: test\n", "hosts.yml: clusters.rosey: expected a list of host aliases"),
+])
+def test_bad_clusters_are_one_line_naming_the_field(tmp_path, clusters, expected):
+    msg = error(tmp_path, BASE + clusters)
+    assert msg.startswith(expected) and "\n" not in msg
+
+
+def test_a_peer_address_must_be_an_ip_and_unique(tmp_path):
+    named = BASE.replace("peer_address: 10.0.0.2", "peer_address: prod.internal")
+    assert "hosts.prod.peer_address: expected an IP address" in error(tmp_path, named + CLUSTER)
+    no_peer_address = BASE.replace(", peer_address: 10.0.0.2", "")  # then `address` (a name) is used
+    assert "hosts.prod.address: host is in cluster 'rosey', so its peers need an IP address" in error(
+        tmp_path, no_peer_address + CLUSTER)
+    same = BASE.replace("peer_address: 10.0.0.2", "peer_address: 10.0.0.1")
+    assert "hosts.prod.peer_address: 10.0.0.1 is also test's" in error(tmp_path, same + CLUSTER)
+    assert "hosts.test.cluster: name the host in the top-level 'clusters:'" in error(
+        tmp_path, BASE.replace("env: test}", "env: test, cluster: x}", 1))
+
+
+def test_members_see_each_other_as_peers(tmp_path):
+    i = inv(tmp_path, BASE + CLUSTER)
+    test, prod, solo = i.host("test"), i.host("prod"), i.host("solo")
+    assert solo.cluster is None
+    assert test.cluster.name == "rosey" and [p.name for p in test.cluster.peers] == ["prod"]
+    assert (test.cluster.peers[0].address, test.cluster.peers[0].web_username) == ("10.0.0.2", "ops")
+    assert [p.address for p in prod.cluster.peers] == ["10.0.0.1"]
+
+
+def test_clustered_alertmanager_unit(tmp_path):
+    r, _ = rendered(tmp_path, "test")
+    unit = r.files["alertmanager.service"]
+    for flag in ("--cluster.listen-address=10.0.0.1:9094", "--cluster.advertise-address=10.0.0.1:9094",
+                 "--cluster.peer=10.0.0.2:9094", "--cluster.label=rosey"):
+        assert f"    {flag}" in unit
+    old, _ = rendered(tmp_path, "test", BASE.replace("0.27.0", "0.25.0") + CLUSTER)
+    assert "--cluster.label" not in old.files["alertmanager.service"]  # 0.26.0 added it
+    assert "--cluster.peer=10.0.0.2:9094" in old.files["alertmanager.service"]
+
+
+def test_prometheus_alerts_every_alertmanager_and_scrapes_the_peer(tmp_path):
+    r, _ = rendered(tmp_path, "test")
+    doc = yaml.safe_load(r.files["prometheus.yml"])
+    ams = doc["alerting"]["alertmanagers"]
+    assert [a["static_configs"][0]["targets"] for a in ams] == [["localhost:9093"], ["10.0.0.2:9093"]]
+    secret = "/opt/rosey-bot/monitoring/secrets/peer_web_password_prod"
+    assert ams[1]["basic_auth"] == {"username": "ops", "password_file": secret}
+    jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
+    assert jobs["peer-prometheus"]["static_configs"] == [
+        {"targets": ["10.0.0.2:9090"], "labels": {"env": "production", "peer": "prod"}}]
+    assert jobs["peer-alertmanager"]["static_configs"][0]["targets"] == ["10.0.0.2:9093"]
+    assert jobs["peer-alertmanager"]["basic_auth"] == ams[1]["basic_auth"]
+    assert jobs["prometheus"]["static_configs"][0]["labels"] == {"env": "test"}
+    # the peer's password is the peer's own secret, deployed to this host for Prometheus only
+    peer = next(s for s in r.secret_files if s.name == "peer_web_password_prod")
+    assert (peer.content, peer.group, peer.service) == ("prod-pw", "prometheus", "prometheus")
+    assert "prod-pw" not in "".join(r.files.values())
+
+
+def test_rendering_is_byte_stable(tmp_path):
+    a, _ = rendered(tmp_path, "prod")
+    b, _ = rendered(tmp_path, "prod")
+    assert a.files == b.files
+
+
+def test_single_host_keeps_clustering_off(tmp_path):
+    r, _ = rendered(tmp_path, "solo", BASE + CLUSTER)
+    assert "--cluster.listen-address=\n" in r.files["alertmanager.service"]
+    assert "--cluster.peer" not in r.files["alertmanager.service"]
+    doc = yaml.safe_load(r.files["prometheus.yml"])
+    assert len(doc["alerting"]["alertmanagers"]) == 1
+    assert not any(j["job_name"].startswith("peer-") for j in doc["scrape_configs"])
+
+
+def test_heartbeat_receiver_only_with_its_secret(tmp_path):
+    text = BASE.replace("smarthost: smtp.example.com:587}", "smarthost: smtp.example.com:587}\n    "
+                        "heartbeat: {repeat_interval: 2m}") + CLUSTER
+    i = inv(tmp_path, text)
+    assert "heartbeat_url" in required_secrets(i.host("test"))
+    r, _ = rendered(tmp_path, "test", text, secrets="heartbeat_url: https://hc.example/ping/abc\n")
+    am = yaml.safe_load(r.files["alertmanager.yml"])
+    assert am["route"]["routes"][0] == {"matchers": ['alertname="Watchdog"'], "receiver": "heartbeat",
+                                        "repeat_interval": "2m"}
+    hb = next(x for x in am["receivers"] if x["name"] == "heartbeat")
+    assert hb["webhook_configs"] == [{"url_file": "/opt/rosey-bot/monitoring/secrets/heartbeat_url",
+                                      "send_resolved": False}]
+    assert "hc.example" not in r.files["alertmanager.yml"]
+    with pytest.raises(InventoryError, match="receivers.heartbeat: needs webhook url_file"):
+        rendered(tmp_path, "test", text.replace("0.27.0", "0.25.0"), secrets="heartbeat_url: https://x/\n")
+
+
+def test_firewall_opens_gossip_and_web_only_to_the_peers(tmp_path):
+    text = BASE.replace("env: test}", "env: test, web: {allow_from: [192.0.2.0/24]}}", 1) + CLUSTER
+    host = inv(tmp_path, text).host("test")
+    _, svc = ufw.wanted(host, (22,))
+    peer_rules = {(r.port, r.proto) for r in svc if r.src == "10.0.0.2"}
+    assert peer_rules == {(9094, "tcp"), (9094, "udp"), (9090, "tcp"), (9093, "tcp")}
+    assert not [r for r in svc if r.port == 9094 and r.src != "10.0.0.2"]
+    solo = inv(tmp_path, BASE + CLUSTER).host("solo")
+    assert not [r for r in ufw.wanted(solo, (22,))[1] if r.port == 9094]
