@@ -13,7 +13,7 @@ import yaml
 from fabfile.config import render
 from fabfile.config.inventory import load_inventory
 from fabfile.config.needed_secrets import required_secrets
-from fabfile.config.receivers import RECEIVER_TYPES
+from fabfile.config.receivers import RECEIVER_TYPES, Route
 from fabfile.config.versions import at_least
 
 pytestmark = pytest.mark.tools
@@ -100,7 +100,7 @@ def test_check_config_passes(tmp_path: Path) -> None:
 
 TABLE = [pytest.param(t.name, f"{{{t.variant_setting}: {v}}}" if v else "{}", i.since, i.config_key,
                       id=f"{t.name}-{v}".rstrip("-"))
-         for t in RECEIVER_TYPES for v, i in t.integrations.items()]
+         for t in RECEIVER_TYPES for v, i in t.integrations.items() if t.route == Route()]
 
 
 @pytest.mark.parametrize(("receiver", "settings", "needs", "config_key"), TABLE)
@@ -120,6 +120,21 @@ def test_chat_receivers_join_the_critical_route(tmp_path: Path, receiver: str, s
     assert routes(config, "alertname=HighErrorRate", "severity=warning", amtool=newest_amtool) == [
         "email-default"]
     assert routes(config, "alertname=ChannelEmpty", "severity=info", amtool=newest_amtool) == ["email-info"]
+
+
+def test_heartbeat_takes_only_the_watchdog(tmp_path: Path, newest_amtool: str) -> None:
+    """The heartbeat entry of the table: its own first route, never mailed; critical alerts never reach it."""
+    items = "alertmanager: {version: 0.26.0}, receivers: {heartbeat: {repeat_interval: 2m}}"
+    config = rendered_config(tmp_path, items)
+    check = subprocess.run([newest_amtool, "check-config", str(config)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    doc = yaml.safe_load(config.read_text())
+    hb = next(r for r in doc["receivers"] if r["name"] == "heartbeat")
+    assert hb["webhook_configs"][0]["send_resolved"] is False
+    assert doc["route"]["routes"][0]["repeat_interval"] == "2m"
+    assert routes(config, "alertname=Watchdog", "severity=none", amtool=newest_amtool) == ["heartbeat"]
+    assert routes(config, "alertname=BotDown", "severity=critical", amtool=newest_amtool) == [
+        "email-critical", "email-default"]
 
 
 def test_amtool_is_real() -> None:
