@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from fabfile.config import render
 from fabfile.config.inventory import InventoryError, load_inventory
 from fabfile.config.secrets import load_secrets, required_secrets
 from fabfile.deploy import ufw_plan as ufw
+from fabfile.deploy.steps import verify as v
 
 BASE = """\
 defaults:
@@ -153,3 +155,60 @@ def test_firewall_opens_gossip_and_web_only_to_the_peers(tmp_path):
     assert not [r for r in svc if r.port == 9094 and r.src != "10.0.0.2"]
     solo = inv(tmp_path, BASE + CLUSTER).host("solo")
     assert not [r for r in ufw.wanted(solo, (22,))[1] if r.port == 9094]
+
+
+# ---------------------------------------------------------------- verify's judgement of a clustered host
+
+
+def _cluster_outputs(**over: str) -> dict[str, str]:
+    def http(doc: object) -> str:
+        return json.dumps(doc) + "\n200"
+    outs = {
+        "am_status": http({"config": {"original": "x"}, "cluster": {"status": "ready", "peers": [
+            {"address": "10.0.0.1:9094", "name": "A"}, {"address": "10.0.0.2:9094", "name": "B"}]}}),
+        "alertmanagers": http({"data": {"activeAlertmanagers": [
+            {"url": "http://localhost:9093/api/v2/alerts"}, {"url": "http://10.0.0.2:9093/api/v2/alerts"}]}}),
+        "targets": http({"data": {"activeTargets": [
+            {"labels": {"job": "rosey-bot"}, "health": "up"},
+            {"labels": {"job": "peer-prometheus", "peer": "prod"}, "health": "up"},
+            {"labels": {"job": "peer-alertmanager", "peer": "prod"}, "health": "up"}]}}),
+    }
+    outs.update(over)
+    return outs
+
+
+def test_verify_reports_a_ready_two_peer_cluster(tmp_path):
+    h = inv(tmp_path, BASE + CLUSTER).host("test")
+    outs = _cluster_outputs()
+    checks = {c.name: c for c in [v.check_cluster(h, outs), v.check_peer_targets(h, outs),
+                                  v.check_alertmanagers(h, outs)]}
+    assert all(c.passed for c in checks.values()), [c.line() for c in checks.values()]
+    assert checks["alertmanager cluster"].detail.startswith("rosey: ready, 2/2 peers")
+    assert checks["peer targets"].detail == "2/2 up (prod)"
+
+
+@pytest.mark.parametrize(("key", "doc", "failing", "detail"), [
+    ("am_status", {"config": {}, "cluster": {"status": "ready", "peers": [{"address": "10.0.0.1:9094"}]}},
+     "alertmanager cluster", "not seen: prod (10.0.0.2:9094)"),
+    ("am_status", {"config": {}, "cluster": {"status": "settling", "peers": [
+        {"address": "10.0.0.1:9094"}, {"address": "10.0.0.2:9094"}]}}, "alertmanager cluster", "settling"),
+    ("alertmanagers", {"data": {"activeAlertmanagers": [{"url": "http://localhost:9093/api/v2/alerts"}]}},
+     "prometheus -> alertmanagers", "not active: 10.0.0.2:9093"),
+    ("targets", {"data": {"activeTargets": [
+        {"labels": {"job": "peer-prometheus", "peer": "prod"}, "health": "down", "lastError": "refused"}]}},
+     "peer targets", "peer-prometheus{peer=prod} down: refused; peer-alertmanager{peer=prod} missing"),
+])
+def test_verify_names_what_is_wrong_with_the_cluster(tmp_path, key, doc, failing, detail):
+    h = inv(tmp_path, BASE + CLUSTER).host("test")
+    outs = _cluster_outputs(**{key: json.dumps(doc) + "\n200"})
+    checks = {c.name: c for c in [v.check_cluster(h, outs), v.check_peer_targets(h, outs),
+                                  v.check_alertmanagers(h, outs)]}
+    assert [n for n, c in checks.items() if not c.passed] == [failing]
+    assert detail in checks[failing].detail
+
+
+def test_verify_of_a_single_host_is_unchanged(tmp_path):
+    h = inv(tmp_path, BASE + CLUSTER).host("solo")
+    names = [c.name for c in v.evaluate(h, {}, [])]
+    assert "alertmanager cluster" not in names and "peer targets" not in names
+    assert "prometheus -> alertmanager" in names

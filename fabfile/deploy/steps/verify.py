@@ -21,7 +21,7 @@ from fabric import Connection
 from fabfile.alerting.api import parse_time
 from fabfile.config import alert_scopes, layout, render
 from fabfile.config.inventory import HostSettings
-from fabfile.config.labels import BOT_JOB
+from fabfile.config.labels import BOT_JOB, PEER_ALERTMANAGER_JOB, PEER_PROMETHEUS_JOB
 from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
@@ -166,13 +166,69 @@ def check_query(outs: dict[str, str]) -> Check:
     return Check(f"query {BOT_METRIC}", True, f"{BOT_METRIC}{{{labels}}} {r.get('value', [None, '?'])[1]}")
 
 
+def _wanted_alertmanagers(host: HostSettings) -> list[str]:
+    """host:port of every Alertmanager this Prometheus must send to: its own, then each cluster peer's."""
+    peers = host.cluster.peers if host.cluster else ()
+    return [f"localhost:{host.alertmanager.port}", *(f"{p.address}:{p.alertmanager_port}" for p in peers)]
+
+
 def check_alertmanagers(host: HostSettings, outs: dict[str, str]) -> Check:
     doc, err = _json(outs.get("alertmanagers", ""))
     if doc is None:
         return Check("prometheus -> alertmanager", False, err)
     active = [a.get("url", "") for a in doc.get("data", {}).get("activeAlertmanagers", [])]
-    ok = any(f":{host.alertmanager.port}/" in u for u in active)
-    return Check("prometheus -> alertmanager", ok, ", ".join(active) if active else "no active alertmanager")
+    if not host.cluster:
+        ok = any(f":{host.alertmanager.port}/" in u for u in active)
+        detail = ", ".join(active) if active else "no active alertmanager"
+        return Check("prometheus -> alertmanager", ok, detail)
+    # clustered: every Alertmanager of the cluster, each by the exact address the config names
+    missing = [w for w in _wanted_alertmanagers(host) if not any(f"//{w}/" in u for u in active)]
+    if missing:
+        return Check("prometheus -> alertmanagers", False, f"not active: {', '.join(missing)} "
+                     f"(active: {', '.join(active) or 'none'})")
+    return Check("prometheus -> alertmanagers", True, f"all {len(active)} of the cluster active: "
+                 f"{', '.join(active)}")
+
+
+def check_cluster(host: HostSettings, outs: dict[str, str]) -> Check:
+    """Alertmanager's gossip: ready, and every member seen (the peers list includes this Alertmanager)."""
+    doc, err = _json(outs.get("am_status", ""))
+    if doc is None:
+        return Check("alertmanager cluster", False, err)
+    assert host.cluster is not None
+    c = doc.get("cluster") or {}
+    status = c.get("status", "?")
+    seen = sorted(p.get("address", "?") for p in c.get("peers") or [])
+    want = 1 + len(host.cluster.peers)
+    missing = [f"{p.name} ({p.address}:{p.cluster_port})" for p in host.cluster.peers
+               if f"{p.address}:{p.cluster_port}" not in seen]
+    detail = f"{host.cluster.name}: {status}, {len(seen)}/{want} peers ({', '.join(seen) or 'none'})"
+    if missing:
+        detail += f"; not seen: {', '.join(missing)}"
+    return Check("alertmanager cluster", status == "ready" and len(seen) == want and not missing, detail)
+
+
+def check_peer_targets(host: HostSettings, outs: dict[str, str]) -> Check:
+    """This Prometheus scrapes each peer's Prometheus and Alertmanager (what MonitoringPeerDown watches)."""
+    assert host.cluster is not None
+    doc, err = _json(outs.get("targets", ""))
+    if doc is None:
+        return Check("peer targets", False, err)
+    active = doc.get("data", {}).get("activeTargets", [])
+    jobs = (PEER_PROMETHEUS_JOB, PEER_ALERTMANAGER_JOB)
+    want = [(p.name, j) for p in host.cluster.peers for j in jobs]
+    health = {(t.get("labels", {}).get("peer"), t.get("labels", {}).get("job")): t for t in active}
+    bad = []
+    for peer, job in want:
+        t = health.get((peer, job))
+        if t is None:
+            bad.append(f"{job}{{peer={peer}}} missing")
+        elif t.get("health") != "up":
+            bad.append(f"{job}{{peer={peer}}} {t.get('health')}: {(t.get('lastError') or '')[:80]}")
+    if bad:
+        return Check("peer targets", False, "; ".join(bad))
+    peers = ", ".join(p.name for p in host.cluster.peers)
+    return Check("peer targets", True, f"{len(want)}/{len(want)} up ({peers})")
 
 
 def expected_receivers(alertmanager_yml: str) -> list[str]:
@@ -268,8 +324,9 @@ def check_alerts(outs: dict[str, str]) -> list[Check]:
 
 
 def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str]) -> list[Check]:
+    cluster = [check_cluster(host, outs), check_peer_targets(host, outs)] if host.cluster else []
     return [*check_versions(host, outs), *check_services(outs), *check_healthy(outs), check_target(outs),
-            check_query(outs), check_alertmanagers(host, outs), check_am_config(outs, receivers),
+            check_query(outs), check_alertmanagers(host, outs), *cluster, check_am_config(outs, receivers),
             *check_reloads(outs), check_firewall(host, outs), *check_alerts(outs)]
 
 
