@@ -77,17 +77,20 @@ def sortie6(c: Context, hosts: str = "", dry_run: bool = False, strict: bool = F
 @task(klass=HostTask, help={
     "hosts": HOSTS_HELP,
     "synthetic": "post a labelled test alert to Alertmanager instead of stopping the bot",
+    "scenario": "bot-down (default), synthetic, or monitoring-down (clustered hosts: stop this host's "
+                "Prometheus+Alertmanager, the peer must notify MonitoringPeerDown; always started again)",
     "force": "run even if an active silence would swallow the alert",
     "timeout": "seconds per wait (stop->notified, start->resolved-notified); default: from the intervals"})
 @user_errors
 def test_alert(c: Context, hosts: str = "", synthetic: bool = False, force: bool = False,
-               timeout: str = "") -> None:
+               timeout: str = "", scenario: str = "") -> None:
     """Alert drill: stop the bot, see BotDown fire and notify, start it, see it resolve (always restarted)."""
     from fabfile.drill.runner import cli_test_alert
 
     seconds = seconds_flag("--timeout", timeout)
     inv, selected = select_hosts(c, hosts, never_default_production="the drill")
-    exit_with(cli_test_alert(inv, selected, synthetic=synthetic, force=force, timeout=seconds or None))
+    exit_with(cli_test_alert(inv, selected, synthetic=synthetic, force=force, timeout=seconds or None,
+                             scenario=scenario))
 
 
 @task(klass=HostTask, positional=["matchers"], help={

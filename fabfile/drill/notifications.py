@@ -8,12 +8,13 @@ for ours, so alert groups that appear meanwhile raise the number of requests we 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fabfile.alerting.api import Apis, NotifyCounts
+from fabfile.alerting.api import ApiError, Apis, NotifyCounts
 from fabfile.drill.errors import DrillFailed, why
 from fabfile.drill.target import Target
 
@@ -54,19 +55,36 @@ def _group_key(g: dict) -> tuple:
     return ((g.get("receiver") or {}).get("name", ""), tuple(sorted((g.get("labels") or {}).items())))
 
 
+Snapshot = tuple[dict[str, NotifyCounts] | None, ...]  # counters per Alertmanager (None: no answer)
+
+
 @dataclass(frozen=True)
 class Baseline:
-    """Counters and alert groups at one moment; notifications are counted from here."""
+    """Counters (the delivering Alertmanager's first, then the other cluster members') and alert groups at
+    one moment; notifications are counted from here."""
 
-    counts: dict[str, NotifyCounts]
+    counts: Snapshot
     groups: set[tuple]
 
 
-class NotificationWatch:
-    """Delivery as one Alertmanager (the `target`'s) sees it."""
+def _since(now: NotifyCounts, base: NotifyCounts | None) -> NotifyCounts:
+    """What happened from `base` to `now`; a counter below its baseline means a restart (count from 0)."""
+    if base is None or now.requests < base.requests or now.total < base.total:
+        return now
+    return NotifyCounts(now.total - base.total, now.failed - base.failed, now.requests - base.requests,
+                        now.requests_failed - base.requests_failed)
 
-    def __init__(self, target: Target, mask: Callable[[str], str], fail_grace: float) -> None:
-        self.t, self.mask, self.fail_grace = target, mask, fail_grace
+
+class NotificationWatch:
+    """Delivery as the cluster sees it: the `target`'s Alertmanager, plus the other members (`others`).
+
+    Why the others count too: in a cluster each notification is sent ONCE, by whichever member's turn it is
+    (ordered by gossip position), not necessarily by the Alertmanager the drill watches.
+    """
+
+    def __init__(self, target: Target, mask: Callable[[str], str], fail_grace: float,
+                 others: tuple[Target, ...] = ()) -> None:
+        self.t, self.mask, self.fail_grace, self.others = target, mask, fail_grace, others
         self._config: dict | None = None
 
     def config(self, apis: Apis) -> dict:
@@ -90,20 +108,43 @@ class NotificationWatch:
         return {_group_key(g): [((a.get("labels") or {}).get("alertname", "")) for a in g.get("alerts", [])]
                 for g in groups if g.get("alerts")}
 
-    def baseline(self, apis: Apis, counts: dict[str, NotifyCounts] | None = None) -> Baseline:
-        return Baseline(apis.alertmanager.notify_counts() if counts is None else counts,
-                        set(self.active_groups(apis)))
+    def snapshot(self, apis: Apis) -> Snapshot:
+        """The counters of every member; a member that does not answer (stopped, host down) is None."""
+        out: list[dict[str, NotifyCounts] | None] = [apis.alertmanager.notify_counts()]
+        for t in self.others:
+            try:
+                out.append(t.apis().alertmanager.notify_counts())
+            except ApiError:
+                with contextlib.suppress(Exception):
+                    t.reconnect()
+                out.append(None)
+        return tuple(out)
 
-    def sent(self, need: dict[str, int], base: Baseline,
-             exclude: str) -> Callable[[Apis], dict[str, NotifyCounts] | None]:
+    def baseline(self, apis: Apis, counts: Snapshot | None = None) -> Baseline:
+        return Baseline(self.snapshot(apis) if counts is None else counts, set(self.active_groups(apis)))
+
+    @staticmethod
+    def delta(now: Snapshot, base: Snapshot, integ: str) -> NotifyCounts:
+        """Sent by the whole cluster for `integ` since `base` (a member not answering now adds nothing)."""
+        total = NotifyCounts()
+        for i, counts in enumerate(now):
+            if counts is None:
+                continue
+            b = base[i] if i < len(base) else None
+            d = _since(counts.get(integ, NotifyCounts()), None if b is None else b.get(integ, NotifyCounts()))
+            total = NotifyCounts(total.total + d.total, total.failed + d.failed, total.requests + d.requests,
+                                 total.requests_failed + d.requests_failed)
+        return total
+
+    def sent(self, need: dict[str, int], base: Baseline, exclude: str) -> Callable[[Apis], Snapshot | None]:
         """A check for `Drill.wait`: the counters once every needed integration has that many more SUCCESSFUL
         requests (plus one per new, unrelated alert group routed to it); DrillFailed naming the integration
         and Alertmanager's error when requests to it fail and none succeeds."""
         first_fail: dict[str, float] = {}
         since = time.time()
 
-        def check(apis: Apis) -> dict[str, NotifyCounts] | None:
-            now_counts = apis.alertmanager.notify_counts()
+        def check(apis: Apis) -> Snapshot | None:
+            now_counts = self.snapshot(apis)
             want = dict(need)
             cfg = self.config(apis)
             for key, names in self.active_groups(apis).items():
@@ -114,10 +155,8 @@ class NotificationWatch:
                         want[integ] += n
             done = True
             for integ, n in want.items():
-                b, c = base.counts.get(integ, NotifyCounts()), now_counts.get(integ, NotifyCounts())
-                ok = c.succeeded_requests - b.succeeded_requests
-                bad = c.requests_failed - b.requests_failed
-                final_bad = c.failed - b.failed
+                d = self.delta(now_counts, base.counts, integ)
+                ok, bad, final_bad = d.succeeded_requests, d.requests_failed, d.failed
                 if ok >= n:
                     continue
                 done = False

@@ -27,10 +27,11 @@ from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.bounds import Bounds
 from fabfile.drill.errors import DrillFailed, DrillInterrupted, why
 from fabfile.drill.notifications import Baseline, NotificationWatch, mail_subjects
-from fabfile.drill.scenarios import BotDown, Expectation, Scenario, Synthetic
+from fabfile.drill.scenarios import BotDown, Expectation, MonitoringDown, Scenario, Synthetic
 from fabfile.drill.signals import interrupt, signals_to
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target
 from fabfile.drill.timeline import Timeline
+from fabfile.errors import UserError
 from fabfile.output import Output
 from fabfile.ssh.masking import Masker
 
@@ -67,8 +68,10 @@ class Drill:
     def __init__(self, target: Target, host: HostSettings, ctx: StepContext, *, force: bool = False,
                  timeout: float | None = None, poll: float = 1.0, output: Output | None = None,
                  stream: IO[str] | None = None, tty: bool | None = None,
-                 restart_budget: float = RESTART_BUDGET, fail_grace: float = FAIL_GRACE) -> None:
+                 restart_budget: float = RESTART_BUDGET, fail_grace: float = FAIL_GRACE,
+                 peers: dict[str, Target] | None = None) -> None:
         self.t, self.host, self.ctx = target, host, ctx
+        self.peers = peers or {}  # the cluster's other members by alias (clustered hosts only)
         self.force, self.timeout, self.poll = force, timeout, poll
         self.restart_budget, self.fail_grace = restart_budget, fail_grace
         self.progress = (output or Output(stream)).progress(tty)  # the live line; `say` goes via ctx.log
@@ -136,7 +139,8 @@ class Drill:
         """The notification watch of the Alertmanager that should deliver (`expect.target`, default ours)."""
         t = expect.target or self.t
         if id(t) not in self._watches:
-            self._watches[id(t)] = NotificationWatch(t, self.mask, self.fail_grace)
+            others = tuple(o for o in expect.others if o is not t)
+            self._watches[id(t)] = NotificationWatch(t, self.mask, self.fail_grace, others)
         return self._watches[id(t)]
 
     def baseline(self, expect: Expectation) -> Baseline:
@@ -246,33 +250,73 @@ def report(result: DrillResult, log: Callable[[str], None]) -> None:
     log(("OK: " if result.ok else "FAILED: ") + result.message)
 
 
+SCENARIOS = ("bot-down", "synthetic", "monitoring-down")
+
+
+def make_scenario(name: str, rules_path: Path | None = None) -> Scenario:
+    if name == "synthetic":
+        return Synthetic()
+    if name == "monitoring-down":
+        return MonitoringDown(rules_path)
+    return BotDown(rules_path)
+
+
+def peer_targets(inventory: Inventory, host: HostSettings, ctx: StepContext) -> dict[str, Target]:
+    """An SSH target per cluster peer (its own secrets: its web password), for counting its notifications."""
+    from fabfile.config.secrets import load_secrets
+    from fabfile.ssh.connection import connect
+
+    out: dict[str, Target] = {}
+    for p in host.cluster.peers if host.cluster else ():
+        peer = inventory.host(p.name)
+        secrets = load_secrets(inventory, peer)
+        pctx = StepContext(inventory=inventory, secrets=secrets,
+                           masker=Masker([*secrets.values(), *ctx.secrets.values()]), log=ctx.log)
+        out[p.name] = SshTarget(lambda h=peer: connect(h), peer, pctx)
+    return out
+
+
 def run_drill(conn_factory: Callable[[], Connection], host: HostSettings, ctx: StepContext, *,
               synthetic: bool = False, force: bool = False, timeout: float | None = None,
               target: Target | None = None, rules_path: Path | None = None,
-              scenario: Scenario | None = None, **kw: Any) -> DrillResult:
-    """The drill on one host; `target` replaces the SSH/systemd actions (tests)."""
+              scenario: Scenario | None = None, peers: dict[str, Target] | None = None,
+              **kw: Any) -> DrillResult:
+    """The drill on one host; `target` and `peers` replace the SSH/systemd actions (tests)."""
     t = target or SshTarget(conn_factory, host, ctx)
     sc = scenario or (Synthetic() if synthetic else BotDown(rules_path))
-    return Drill(t, host, ctx, force=force, timeout=timeout, **kw).run(sc)
+    drill = Drill(t, host, ctx, force=force, timeout=timeout, peers=peers, **kw)
+    try:
+        return drill.run(sc)
+    finally:
+        for p in drill.peers.values():
+            with contextlib.suppress(Exception):
+                p.close()
 
 
 # ---------------------------------------------------------------- CLI glue (tasks.py stays thin)
 
 
 def cli_test_alert(inventory: Inventory, hosts: list[HostSettings], *, synthetic: bool = False,
-                   force: bool = False, timeout: float | None = None) -> int:
+                   force: bool = False, timeout: float | None = None, scenario: str = "") -> int:
     """Run the drill on each host in turn (a drill stops a bot: never in parallel); exit code for the task."""
     from fabfile.config.secrets import load_secrets
     from fabfile.ssh.connection import connect
 
+    if scenario and scenario not in SCENARIOS:
+        raise UserError(f"--scenario {scenario}: unknown; one of {', '.join(SCENARIOS)}")
+    if scenario == "monitoring-down":
+        alone = [h.name for h in hosts if h.cluster is None]
+        if alone:
+            raise UserError(f"--scenario monitoring-down: {', '.join(alone)} not in a `clusters:` entry of "
+                            f"{inventory.path.name}; without a peer nobody would notice (see README)")
     out, code = Output(), 0
     for host in hosts:
         secrets = load_secrets(inventory, host)
         ctx = StepContext(inventory=inventory, secrets=secrets, masker=Masker(secrets.values()), log=out.line)
-        kind = "synthetic alert drill" if synthetic else "alert drill"
-        ctx.log(f"== {kind} on {host.name} ({host.address})")
-        result = run_drill(lambda h=host: connect(h), host, ctx, synthetic=synthetic, force=force,
-                           timeout=timeout, output=out)
+        name = scenario or ("synthetic" if synthetic else "bot-down")
+        ctx.log(f"== alert drill ({name}) on {host.name} ({host.address})")
+        result = run_drill(lambda h=host: connect(h), host, ctx, force=force, timeout=timeout, output=out,
+                           scenario=make_scenario(name), peers=peer_targets(inventory, host, ctx))
         report(result, ctx.log)
         if not result.ok:
             interrupted = result.message.startswith("interrupted")

@@ -111,9 +111,19 @@ class SshTarget:
         self._run(f"systemctl start {BOT_UNIT}", f"start {BOT_UNIT}")
 
     def bot_active(self) -> bool:
+        return self.unit_active(BOT_UNIT)
+
+    # the monitoring itself (MonitoringDown); unit names come from the layout, never from user input
+    def stop_units(self, units: tuple[str, ...]) -> None:
+        self._run(f"systemctl stop {' '.join(units)}", f"stop {' '.join(units)}")
+
+    def start_units(self, units: tuple[str, ...]) -> None:
+        self._run(f"systemctl start {' '.join(units)}", f"start {' '.join(units)}")
+
+    def unit_active(self, unit: str) -> bool:
         from fabfile.ssh.remote import run
 
-        res = run(self.conn, f"systemctl is-active {BOT_UNIT}", sudo=False, check=False, timeout=30)
+        res = run(self.conn, f"systemctl is-active {unit}", sudo=False, check=False, timeout=30)
         return res.stdout.strip() == "active"
 
     def notify_errors(self, since: float) -> list[str]:

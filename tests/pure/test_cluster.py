@@ -212,3 +212,32 @@ def test_verify_of_a_single_host_is_unchanged(tmp_path):
     names = [c.name for c in v.evaluate(h, {}, [])]
     assert "alertmanager cluster" not in names and "peer targets" not in names
     assert "prometheus -> alertmanager" in names
+
+
+# ---------------------------------------------------------------- the drill on a cluster
+
+
+def test_cluster_wide_notification_count_survives_a_restarted_member() -> None:
+    from fabfile.alerting.api import NotifyCounts as N
+    from fabfile.drill.notifications import NotificationWatch as W
+    base = ({"email": N(5, 0, 5, 0)}, {"email": N(7, 0, 7, 0)})
+    # the peer sent one; the drilled host's Alertmanager was restarted (its counters start again at 0)
+    ok = W.delta(({"email": N(6, 0, 6, 0)}, {"email": N(0, 0, 0, 0)}), base, "email").succeeded_requests
+    assert ok == 1
+    # ... and after the restart it sent the resolved one itself
+    ok = W.delta(({"email": N(6, 0, 6, 0)}, {"email": N(1, 0, 1, 0)}), base, "email").succeeded_requests
+    assert ok == 2
+    # a member that does not answer (stopped, host down) adds nothing; one that did not answer before counts
+    assert W.delta(({"email": N(6, 0, 6, 0)}, None), base, "email").succeeded_requests == 1
+    assert W.delta(({"email": N(5, 0, 5, 0)}, {"email": N(2, 0, 2, 0)}), (base[0], None),
+                   "email").succeeded_requests == 2
+
+
+def test_monitoring_down_needs_a_cluster_and_a_known_scenario(tmp_path) -> None:
+    from fabfile.drill.runner import cli_test_alert
+    from fabfile.errors import UserError
+    i = inv(tmp_path, BASE + CLUSTER)
+    with pytest.raises(UserError, match="--scenario monitoring-down: solo not in a `clusters:` entry"):
+        cli_test_alert(i, [i.host("solo")], scenario="monitoring-down")
+    with pytest.raises(UserError, match="--scenario power-cut: unknown; one of bot-down, synthetic"):
+        cli_test_alert(i, [i.host("test")], scenario="power-cut")
