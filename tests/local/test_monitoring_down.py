@@ -1,0 +1,240 @@
+"""`--scenario monitoring-down` against real binaries on loopback: host A's Prometheus and Alertmanager are
+stopped (real processes killed), peer B's real Prometheus fires MonitoringPeerDown{peer="a"} and B's real
+Alertmanager (gossiping with A's) mails it once; A's services are always started again; interrupted runs too.
+
+Intervals of a second and a rule with `for: 2s` (the deployed rule's expression, a shorter `for`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from fabfile.alerting.api import free_port, local_apis
+from fabfile.config.inventory import (
+    Alertmanager,
+    Cluster,
+    Email,
+    HostSettings,
+    Peer,
+    Prometheus,
+    Receivers,
+    Web,
+)
+from fabfile.config.rules_file import rules_source
+from fabfile.deploy.steps.base import StepContext
+from fabfile.drill.runner import report, run_drill
+from fabfile.drill.scenarios import MonitoringDown
+from fabfile.drill.target import parse_notify_errors
+from fabfile.ssh.masking import Masker
+from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
+from tests.local.localstack import Smtp
+
+pytestmark = pytest.mark.tools
+
+
+class Node:
+    """One 'host': a real Prometheus and Alertmanager we can stop and start like systemd units."""
+
+    def __init__(self, tmp: Path, name: str) -> None:
+        self.tmp, self.name = tmp / name, name
+        self.tmp.mkdir()
+        self.prom, self.am, self.gossip = free_port(), free_port(), free_port()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.argv: dict[str, list[str]] = {}
+
+    def start(self, unit: str) -> None:
+        if unit in self.procs and self.procs[unit].poll() is None:
+            return
+        log = open(self.tmp / f"{unit}.log", "a")  # noqa: SIM115 - handed to the child
+        self.procs[unit] = subprocess.Popen(self.argv[unit], stdout=subprocess.DEVNULL, stderr=log)
+
+    def stop(self, unit: str) -> None:
+        p = self.procs.get(unit)
+        if p and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            p.wait(15)
+
+    def active(self, unit: str) -> bool:
+        return unit in self.procs and self.procs[unit].poll() is None
+
+    def apis(self):
+        return local_apis(f"http://127.0.0.1:{self.prom}", f"http://127.0.0.1:{self.am}")
+
+
+class NodeTarget:
+    def __init__(self, node: Node) -> None:
+        self.n = node
+        self.stopped: list[tuple[str, ...]] = []
+
+    def apis(self):
+        return self.n.apis()
+
+    def reconnect(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def notify_errors(self, since: float) -> list[str]:
+        return parse_notify_errors((self.n.tmp / "alertmanager.log").read_text(errors="replace"))
+
+    def extra_prechecks(self) -> list[str]:
+        return []
+
+    def stop_units(self, units: tuple[str, ...]) -> None:
+        self.stopped.append(units)
+        for u in units:
+            self.n.stop(u)
+
+    def start_units(self, units: tuple[str, ...]) -> None:
+        for u in units:
+            self.n.start(u)
+
+    def unit_active(self, unit: str) -> bool:
+        return self.n.active(unit)
+
+    def bot_active(self) -> bool:
+        return True
+
+
+def _peer_rule(tmp: Path) -> Path:
+    """The deployed MonitoringPeerDown rule, with `for: 2s` and a 1 s group interval."""
+    doc = yaml.safe_load(rules_source().read_text())
+    rule = next(r for g in doc["groups"] for r in g["rules"] if r.get("alert") == "MonitoringPeerDown")
+    rule = {**rule, "for": "2s"}
+    path = tmp / "rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "peers", "interval": "1s", "rules": [rule]}]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("mondown")
+    smtp = Smtp(free_port())
+    smtp.start()
+    a, b = Node(tmp, "a"), Node(tmp, "b")
+    rules = _peer_rule(tmp)
+    am_yml = tmp / "am.yml"
+    am_yml.write_text(f"""
+global: {{smtp_smarthost: "127.0.0.1:{smtp.port}", smtp_from: am@lab.test, smtp_require_tls: false}}
+route: {{receiver: mail, group_by: [alertname, cluster, env], group_wait: 1s, group_interval: 1s,
+         repeat_interval: 1h}}
+receivers:
+  - name: mail
+    email_configs: [{{to: ops@lab.test, send_resolved: true}}]
+""")
+    for me, other in ((a, b), (b, a)):
+        scrape = [{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{me.prom}"]}]}]
+        if me is b:  # B watches A (one direction is enough for the drill on A)
+            scrape += [{"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"],
+                                                             "labels": {"env": "test", "peer": "a"}}]}
+                       for job, port in (("peer-prometheus", a.prom), ("peer-alertmanager", a.am))]
+        cfg = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s",
+                          "external_labels": {"cluster": "rosey-bot"}},
+               "rule_files": [str(rules)],
+               "alerting": {"alertmanagers": [{"static_configs": [
+                   {"targets": [f"127.0.0.1:{me.am}", f"127.0.0.1:{other.am}"]}]}]},
+               "scrape_configs": scrape}
+        (me.tmp / "prometheus.yml").write_text(yaml.safe_dump(cfg))
+        me.argv["prometheus"] = [PROMETHEUS_BIN, f"--config.file={me.tmp / 'prometheus.yml'}",
+                                 f"--storage.tsdb.path={me.tmp / 'data'}",
+                                 f"--web.listen-address=127.0.0.1:{me.prom}"]
+        me.argv["alertmanager"] = [
+            ALERTMANAGER_BIN, f"--config.file={am_yml}", f"--storage.path={me.tmp / 'am'}",
+            f"--web.listen-address=127.0.0.1:{me.am}", f"--cluster.listen-address=127.0.0.1:{me.gossip}",
+            f"--cluster.advertise-address=127.0.0.1:{me.gossip}", f"--cluster.peer=127.0.0.1:{other.gossip}",
+            "--cluster.peer-timeout=3s"]
+        me.start("prometheus")
+        me.start("alertmanager")
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            with contextlib.suppress(Exception):
+                ts = b.apis().prometheus.targets()
+                if len([t for t in ts if t["health"] == "up"]) == 3:
+                    break
+            time.sleep(0.5)
+        yield a, b, smtp, rules
+    finally:
+        for n in (a, b):
+            for u in ("prometheus", "alertmanager"):
+                n.stop(u)
+        smtp.stop()
+
+
+def _host(name: str, node: Node, peer: Node | None) -> HostSettings:
+    h = HostSettings(
+        name=name, address="127.0.0.1", env="test", web=Web(basic_auth=False),
+        receivers=Receivers(email=Email(to=("ops@lab.test",), sender="am@lab.test",
+                                        smarthost="127.0.0.1:25", require_tls=False)),
+        prometheus=Prometheus(port=node.prom, scrape_interval="1s", evaluation_interval="1s"),
+        alertmanager=Alertmanager(port=node.am, group_wait="1s", group_interval="1s"))
+    if peer is not None:
+        h = dataclasses.replace(h, cluster=Cluster("rosey", (
+            Peer("b", "127.0.0.1", "test", peer.prom, peer.am, peer.gossip, None),)))
+    return h
+
+
+class _Inventory:
+    def __init__(self, hosts: dict[str, HostSettings]) -> None:
+        self.hosts = hosts
+        self.path = Path("hosts.yml")
+
+    def host(self, name: str) -> HostSettings:
+        return self.hosts[name]
+
+
+def _drill(pair, **kw):
+    a, b, smtp, rules = pair
+    ha, hb = _host("a", a, b), _host("b", b, None)
+    lines: list[str] = []
+    ctx = StepContext(inventory=_Inventory({"a": ha, "b": hb}), secrets={}, masker=Masker([]),
+                      log=lines.append)
+    ta, tb = NodeTarget(a), NodeTarget(b)
+    r = run_drill(None, ha, ctx, target=ta, peers={"b": tb}, scenario=MonitoringDown(rules),
+                  stream=io.StringIO(), tty=False, **kw)
+    report(r, lines.append)
+    return r, ta, lines
+
+
+def _mails(smtp: Smtp, word: str) -> list[str]:
+    return [s for s in smtp.subjects() if "MonitoringPeerDown" in s and word in s]
+
+
+def test_the_peer_notifies_once_and_the_monitoring_comes_back(pair) -> None:
+    a, b, smtp, _ = pair
+    before = len(smtp.mails)
+    r, ta, lines = _drill(pair)
+    assert r.ok, "\n".join(lines)
+    assert ta.stopped == [("prometheus", "alertmanager")]  # never the bot
+    assert a.active("prometheus") and a.active("alertmanager")
+    assert requests.get(f"http://127.0.0.1:{a.am}/-/healthy", timeout=5).ok
+    assert any("detection (stop → notified)" in x for x in lines)
+    mails = [str(m) for m in smtp.mails[before:]]
+    assert len(mails) == 2, smtp.subjects()[before:]  # one firing, one resolved: the cluster sent each once
+    print("\n".join(lines))
+
+
+def test_an_interrupted_drill_still_starts_the_monitoring(pair, monkeypatch) -> None:
+    a, b, smtp, _ = pair
+    from fabfile.drill import runner
+
+    def boom(self, *args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.Drill, "deliver", boom)
+    r, ta, lines = _drill(pair)
+    assert not r.ok and "interrupted" in r.message
+    assert ta.stopped == [("prometheus", "alertmanager")]
+    assert a.active("prometheus") and a.active("alertmanager"), "\n".join(lines)
+    assert any("active and healthy again" in x for x in r.details), r.details
