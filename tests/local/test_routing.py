@@ -133,8 +133,11 @@ def test_heartbeat_takes_only_the_watchdog(tmp_path: Path, newest_amtool: str) -
     assert hb["webhook_configs"][0]["send_resolved"] is False
     assert doc["route"]["routes"][0]["repeat_interval"] == "2m"
     assert routes(config, "alertname=Watchdog", "severity=none", amtool=newest_amtool) == ["heartbeat"]
-    assert routes(config, "alertname=BotDown", "severity=critical", amtool=newest_amtool) == [
-        "email-critical", "email-default"]
+    (tmp_path / "without").mkdir()
+    without = rendered_config(tmp_path / "without", "alertmanager: {version: 0.26.0}")
+    critical = routes(without, "alertname=BotDown", "severity=critical", amtool=newest_amtool)
+    assert "heartbeat" not in critical
+    assert routes(config, "alertname=BotDown", "severity=critical", amtool=newest_amtool) == critical
 
 
 def test_amtool_is_real() -> None:
