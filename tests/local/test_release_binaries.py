@@ -38,8 +38,9 @@ def releases() -> dict[str, dict[str, Path]]:
 
 
 def test_the_lab_has_every_version_of_the_matrix(releases: dict[str, dict[str, Path]]) -> None:
-    assert sorted(releases["prometheus"]) == ["2.42.0", "2.53.3", "3.5.3"]
-    assert sorted(releases["alertmanager"]) == ["0.25.0", "0.28.1", "0.33.1"]
+    # (a lab test may add a deliberately broken release of its own beside them)
+    assert {"2.42.0", "2.53.3", "3.5.3"} <= set(releases["prometheus"])
+    assert {"0.25.0", "0.28.1", "0.33.1"} <= set(releases["alertmanager"])
     # 3.x archives are as bare as the official ones: no console dirs to point flags at
     assert not (releases["prometheus"]["3.5.3"] / "consoles").exists()
     assert (releases["prometheus"]["2.53.3"] / "consoles").is_dir()
