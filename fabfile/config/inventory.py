@@ -199,6 +199,18 @@ def _name(v: str) -> str | None:
     return None if _NAME_RE.fullmatch(v) else f"expected a plain name (letters, digits, _ . -), got {v!r}"
 
 
+def _private_ipv4(v: str) -> str | None:
+    try:
+        ok = ipaddress.IPv4Address(v).is_private
+    except ValueError:
+        ok = False
+    return None if ok else f"expected a private IPv4 address like 192.168.77.11, got {v!r}"
+
+
+def _nonempty(v: str) -> str | None:
+    return None if v.strip() else "must not be empty"
+
+
 def _source(v: str) -> str | None:
     return None if v in ("download", "upload") else f"expected 'download' or 'upload', got {v!r}"
 
@@ -336,6 +348,10 @@ class LabVM:
     releases_port: int = _check(_port, default=8089)
     memory_mb: int = 1024
     cpus: int = 2
+    # A second NIC on a private link to another lab host (always present; addressed only when set here)
+    private_address: str | None = _check(_private_ipv4, default=None)  # /24, e.g. 192.168.77.11
+    private_peer: str | None = _check(_name, default=None)  # the lab host at the link's other end
+    mail_port: int = _check(_port, default=2526)  # shared SMTP catcher here; guests reach it at 10.0.2.2
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ DISK_SIZE = "3G"
 PACKAGES = [
     "systemd", "systemd-sysv", "udev", "dbus", "libpam-systemd", "openssh-server", "sudo", "ufw", "iptables",
     "python3", "python3-aiosmtpd", "curl", "ca-certificates", "linux-image-amd64", "initramfs-tools", "kmod",
-    "iproute2", "procps", "netbase", "less",
+    "iproute2", "iputils-ping", "procps", "netbase", "less",
 ]  # fmt: skip
 DPKG_EXCLUDES = ["/usr/share/man/*", "/usr/share/doc/*", "/usr/share/locale/*", "/usr/share/info/*"]
 HOSTNAME = "rosey-lab"

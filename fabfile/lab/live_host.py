@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
+from fabfile.lab import mailbox
 from fabfile.lab.vm import LabVM, Result
 
 SPOOL = "/var/lib/smtp-catcher"
@@ -72,17 +73,39 @@ class LabHost:
     def clear_mails(self) -> None:
         self.run(f"sudo find {SPOOL} -maxdepth 1 -name '*.eml' -delete")
 
-    def send_test_mail(self, subject: str, to: str = "oncall@lab.test") -> None:
-        """Send one mail to the catcher from inside the guest, authenticating like Alertmanager does."""
+    # ---- the shared catcher (on this machine; every lab VM delivers there with a `smarthost` below) -------
+    @property
+    def shared_smarthost(self) -> str:
+        """`10.0.2.2:<mail_port>`: put it in `receivers.email.smarthost` to deliver to the shared catcher."""
+        return mailbox.smarthost(self.settings.lab.mail_port)
+
+    def shared_mails(self) -> list[Mail]:
+        """Every mail the shared catcher holds (from any lab VM), oldest first; read from local files."""
+        return [Mail(name, raw) for name, raw in mailbox.read_all(self.settings.lab.mail_port)]
+
+    def clear_shared_mails(self) -> None:
+        mailbox.clear(self.settings.lab.mail_port)
+
+    # ---- the private network ---------------------------------------------------------------------------
+    @property
+    def private_address(self) -> str | None:
+        return self.settings.lab.private_address
+
+    def send_test_mail(
+        self, subject: str, to: str = "oncall@lab.test", smarthost: str = "localhost:2525"
+    ) -> None:
+        """Send one mail from the guest to a catcher (default: its own), logging in like Alertmanager."""
         code = (
             "import smtplib,sys\n"
             "from email.message import EmailMessage\n"
             "m=EmailMessage(); m['From']='lab@lab.test'; m['To']=sys.argv[2]; m['Subject']=sys.argv[1]\n"
             "m.set_content('lab test mail')\n"
-            "s=smtplib.SMTP('localhost',2525,timeout=10); s.login('lab','not-stored')\n"
+            "h,p=sys.argv[3].rsplit(':',1); s=smtplib.SMTP(h,int(p),timeout=10)\n"
+            "s.login('lab','not-stored')\n"
             "s.send_message(m); s.quit()\n"
         )
-        self.run(f"python3 -c {shlex.quote(code)} {shlex.quote(subject)} {shlex.quote(to)}")
+        args = " ".join(shlex.quote(a) for a in (subject, to, smarthost))
+        self.run(f"python3 -c {shlex.quote(code)} {args}")
 
     # ---- stand-in bot ------------------------------------------------------------------------------------
     def set_bot_state(self, **values: bool | int | float | str) -> dict:

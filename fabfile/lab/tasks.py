@@ -9,7 +9,7 @@ from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
 from fabfile.cli import HostTask, load, user_errors
-from fabfile.lab import image, paths, releases, serve
+from fabfile.lab import image, mailbox, paths, privnet, releases, serve
 from fabfile.lab.vm import LabError, LabVM
 
 HOST_HELP = "lab host alias(es) from hosts.yml, comma-separated (default: lab)"
@@ -17,6 +17,10 @@ HOST_HELP = "lab host alias(es) from hosts.yml, comma-separated (default: lab)"
 
 def _vms(c: Context, hosts: str) -> list[LabVM]:
     inv = load(c)
+    try:
+        privnet.check_links(inv.hosts, inv.path.name)
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
     names = [h.strip() for h in (hosts or "lab").split(",") if h.strip()]
     out = []
     for name in names:
@@ -44,6 +48,11 @@ def up(c: Context, hosts: str = "", fresh: bool = False) -> None:
         print(f"  ports:    {ports}")
         print(f"  bot:      curl http://127.0.0.1:{s.lab.forwards.get(s.bot_port, '?')}/api/health")
         print(f"  releases: http://10.0.2.2:{s.lab.releases_port}/ (from the guest)")
+        if s.lab.private_address:
+            peer = f" (link to {s.lab.private_peer})" if s.lab.private_peer else ""
+            print(f"  private:  {s.lab.private_address}/{privnet.PREFIX}{peer}")
+        port = s.lab.mail_port
+        print(f"  mail:     smarthost {mailbox.smarthost(port)} -> {mailbox.spool(port)} (shared catcher)")
 
 
 @task(klass=HostTask, help={"hosts": HOST_HELP, "all": "every lab host of hosts.yml"})

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fabfile.lab import debs, image, keys, paths, procs, releases, serve
+from fabfile.lab import debs, image, keys, mailbox, paths, privnet, procs, releases, serve
 from fabfile.lab.qmp import QMP
 
-DEVICES_VERSION = "1"  # part of the golden key: a saved state restores only onto identical devices
+DEVICES_VERSION = "2"  # part of the golden key: a saved state restores only onto identical devices
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,7 @@ class LabVM:
             log("lab: building release archives from Debian packages...")
             releases.ensure_all()
         serve.ensure_running(int(self.settings.lab.releases_port))
+        mailbox.ensure_running(int(self.settings.lab.mail_port))
         if self.is_running():
             log(f"lab: {self.name} is already running (pid {self.pid()})")
             return 0.0
@@ -107,6 +108,7 @@ class LabVM:
             self.wait_ssh(timeout=300)
             self.timings["ssh"] = time.monotonic() - started
             self.wait_system_running()
+            self.configure_private()
         else:
             self._create_overlay(golden / "disk.qcow2", "qcow2")
             self._start_qemu(img, incoming=golden / "state")
@@ -116,6 +118,7 @@ class LabVM:
             self.wait_ssh(timeout=60, probe=lambda: f"sudo -n date -u -s @{time.time():.3f} >/dev/null")
             self.sync_clock()
             self.timings["ssh"] = time.monotonic() - started
+            self.configure_private()
         self.timings["ready"] = time.monotonic() - started
         return self.timings["ready"]
 
@@ -132,6 +135,7 @@ class LabVM:
         self._clean_run_dir()
         if not any_running():
             serve.stop(int(self.settings.lab.releases_port))
+            mailbox.stop(int(self.settings.lab.mail_port))
         return pid is not None
 
     def reboot(self, timeout: float = 300) -> None:
@@ -142,6 +146,20 @@ class LabVM:
             time.sleep(0.5)
         self.wait_ssh(timeout=timeout)
         self.wait_system_running()
+
+    def configure_private(self) -> None:
+        """Give the private NIC this host's MAC and address (a file on the run disk: a reboot keeps it)."""
+        address = self.settings.lab.private_address
+        if address is None:
+            return
+        started = time.monotonic()
+        self.run(privnet.apply_script(address), check=True, stdin=privnet.network_file(address), timeout=60)
+        self.timings["private"] = time.monotonic() - started
+
+    @property
+    def private_peer_dir(self) -> Path | None:
+        peer = self.settings.lab.private_peer
+        return paths.run_dir(peer) if peer else None
 
     # ---- access ------------------------------------------------------------------------------------------
     def ssh_argv(self, command: str | None = None, tty: bool = False, connect_timeout: int = 5) -> list[str]:
@@ -234,7 +252,9 @@ class LabVM:
             "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", str(img.kernel), "-initrd", str(img.initrd), "-append", image.KERNEL_CMDLINE,
             "-drive", f"file={self.overlay},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
-            "-netdev", f"user,id=net0,{fwd}", "-device", "virtio-net-pci,netdev=net0",
+            "-netdev", f"user,id=net0,{fwd}",
+            "-device", f"virtio-net-pci,netdev=net0,mac={privnet.USER_NIC_MAC}",
+            *privnet.qemu_args(lab, self.dir, self.private_peer_dir),
             "-device", "virtio-rng-pci",
             "-serial", f"file:{self.serial_log}",
             "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
@@ -333,7 +353,7 @@ class LabVM:
             procs.stop_pid(pid)
 
     def _clean_run_dir(self) -> None:
-        for name in ("overlay.qcow2", "qmp.sock", "qemu.pid"):
+        for name in ("overlay.qcow2", "qmp.sock", "qemu.pid", privnet.SOCKET_NAME):
             (self.dir / name).unlink(missing_ok=True)
 
 

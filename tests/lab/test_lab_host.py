@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.lab import keys, releases
+from fabfile.lab import keys, privnet, releases
+from fabfile.lab.settings import lab_settings
+from fabfile.lab.vm import LabVM
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -201,3 +204,14 @@ def test_stopping_the_bot_closes_its_port(lab_host):
         time.sleep(0.5)
     values = _metrics(lab_host.run("curl -sS localhost:8001/api/metrics").stdout)
     assert values["bot_uptime_seconds"] < 30  # a new process: uptime restarted
+
+
+def test_private_nic_is_addressed_without_its_peer(lab_host):
+    """lab alone (lab2 not running): its private NIC has its address; the boot did not wait for the peer."""
+    peer = LabVM(lab_settings(lab_host.settings.lab.private_peer, os.environ.get("ROSEY_INVENTORY")))
+    assert not peer.is_running(), "this module runs lab alone"
+    out = lab_host.run("ip -4 -o addr show").stdout
+    assert f" {lab_host.private_address}/{privnet.PREFIX} " in out
+    assert lab_host.run("systemctl is-system-running", check=False).stdout.strip() == "running"
+    ping = lab_host.run(f"ping -c 1 -W 1 {peer.settings.lab.private_address}", check=False)
+    assert ping.code == 1  # no reply: nobody at the other end (2 would be an error on this side)

@@ -1,11 +1,17 @@
-"""Two lab hosts at once (`lab` and `lab2`), each on its own loopback ports; plus a reboot."""
+"""Two lab hosts at once (`lab` and `lab2`): own loopback ports, a private network between them, a reboot."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import socket
+import time
 import urllib.request
+from pathlib import Path
 
 import pytest
+
+from fabfile.lab import privnet
 
 pytestmark = pytest.mark.lab
 
@@ -20,8 +26,113 @@ def test_two_lab_hosts_run_side_by_side(lab_host, lab_host2):
             assert json.load(resp)["user_count"] == users
 
 
-def test_reboot_brings_the_host_back(lab_host2):
+def _private_nic(host) -> dict:
+    """The private NIC as the guest sees it: the link whose PCI slot is privnet.PCI_SLOT."""
+    out = host.run("ip -j addr show").stdout
+    nics = [n for n in json.loads(out) if n.get("link_type") == "ether"]
+    paths = host.run(
+        "for n in /sys/class/net/*; do echo \"${n##*/} $(readlink -f $n/device/..)\"; done"
+    ).stdout.split("\n")
+    slot = f"0000:00:{privnet.PCI_SLOT:02x}.0"
+    name = next(line.split()[0] for line in paths if line.strip().endswith(slot))
+    return next(n for n in nics if n["ifname"] == name)
+
+
+def test_each_host_has_its_private_address_and_mac(lab_host, lab_host2):
+    macs = set()
+    for host in (lab_host, lab_host2):
+        nic = _private_nic(host)
+        addrs = [(a["local"], a["prefixlen"]) for a in nic["addr_info"] if a["family"] == "inet"]
+        assert addrs == [(host.private_address, privnet.PREFIX)], nic
+        assert nic["address"] == privnet.mac_for(host.private_address)
+        assert "UP" in nic["flags"]
+        macs.add(nic["address"])
+    assert len(macs) == 2  # the golden snapshot gave both the same MAC; lab.up made them distinct
+
+
+def _tcp_from(host, address: str, port: int) -> str:
+    code = (
+        "import socket,sys\n"
+        "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=5)\n"
+        "s.settimeout(5); print(s.recv(64).decode(errors='replace').strip() or 'connected')\n"
+    )
+    return host.run(f"python3 -c {shlex.quote(code)} {address} {port}", timeout=30).stdout.strip()
+
+
+def test_hosts_reach_each_other_over_the_private_network(lab_host, lab_host2):
+    for src, dst in ((lab_host, lab_host2), (lab_host2, lab_host)):
+        ping = src.run(f"ping -c 3 -i 0.2 -W 2 {dst.private_address}", check=False)
+        assert ping.ok and " 0% packet loss" in ping.stdout, ping.stdout + ping.stderr
+        assert _tcp_from(src, dst.private_address, 22).startswith("SSH-2.0-")
+        health = src.run(f"curl -sS --max-time 10 http://{dst.private_address}:8001/api/health").stdout
+        assert json.loads(health)["status"] == "healthy"
+    # the peer really answered: lab2's sshd logs a connection from lab's private address
+    log = lab_host2.run("sudo journalctl -u ssh --no-pager -o cat | tail -50").stdout
+    assert lab_host.private_address in log
+
+
+def test_both_vms_deliver_to_the_shared_mail_catcher(lab_host, lab_host2):
+    lab_host.clear_shared_mails()
+    assert lab_host.shared_smarthost == lab_host2.shared_smarthost
+    for host in (lab_host, lab_host2):
+        host.send_test_mail(f"shared from {host.name}", smarthost=host.shared_smarthost)
+    mails = lab_host2.shared_mails()
+    assert sorted(m.subject for m in mails) == ["shared from lab", "shared from lab2"]
+    assert all(m.recipients == ["oncall@lab.test"] for m in mails)
+    assert not any(b"not-stored" in m.raw for m in mails)
+    lab_host.clear_shared_mails()
+    assert lab_host.shared_mails() == []
+
+
+def test_gossip_port_is_forwarded_for_a_third_address_check(lab_host):
+    """The control machine can try the guest's 9094 through the user-mode NIC (source 10.0.2.2, no peer)."""
+    lab_host.run("sudo systemd-run --unit=fake-gossip python3 -m http.server 9094 --bind 0.0.0.0")
+    try:
+        url = f"http://127.0.0.1:{lab_host.settings.lab.forwards[9094]}/"
+        deadline = time.monotonic() + 30
+        while True:  # the forward accepts at once; the guest's listener needs a moment to start
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "9094 never answered through the forward"
+                time.sleep(0.5)
+        seen = lab_host.run("sudo journalctl -u fake-gossip --no-pager -o cat").stdout
+        assert "10.0.2.2" in seen  # what the guest's firewall will see: not a cluster peer's address
+    finally:
+        lab_host.run("sudo systemctl stop fake-gossip", check=False)
+
+
+def _inet(host) -> list[str]:
+    return [a["local"] for a in _private_nic(host)["addr_info"] if a["family"] == "inet"]
+
+
+def test_a_host_whose_peer_is_down_boots_reboots_and_rejoins(lab_host, lab_host2):
+    """Either end may start first: lab2 alone restores and cold-boots with its address; lab rejoins."""
+    lab_host.vm.down()
+    lab_host2.vm.down()
+    lab_host2.vm.up()
+    assert _inet(lab_host2) == [lab_host2.private_address]
+    assert not lab_host2.run(f"ping -c 1 -W 1 {lab_host.private_address}", check=False).ok
     before = lab_host2.run("cat /proc/sys/kernel/random/boot_id").stdout
-    lab_host2.vm.reboot()
+    lab_host2.vm.reboot()  # a cold boot from the run disk, the peer still down: must not hang on the link
     assert lab_host2.run("cat /proc/sys/kernel/random/boot_id").stdout != before
     assert lab_host2.run("systemctl is-active rosey-bot smtp-catcher").stdout.split() == ["active", "active"]
+    assert _inet(lab_host2) == [lab_host2.private_address]
+    assert _private_nic(lab_host2)["address"] == privnet.mac_for(lab_host2.private_address)
+    lab_host.vm.up()
+    assert _tcp_from(lab_host2, lab_host.private_address, 22).startswith("SSH-2.0-")
+    assert _tcp_from(lab_host, lab_host2.private_address, 22).startswith("SSH-2.0-")
+
+
+def test_private_link_sockets_are_unix_datagram_not_root_devices(lab_host):
+    sock = lab_host.vm.dir / privnet.SOCKET_NAME
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        with pytest.raises(OSError):
+            probe.bind(str(sock))  # bound by the running QEMU
+    finally:
+        probe.close()
+    cmdline = Path(f"/proc/{lab_host.vm.pid()}/cmdline").read_bytes().split(b"\0")
+    assert not any(b"tap" in arg or b"bridge" in arg for arg in cmdline)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fabfile.lab import aptsrc, paths
+from fabfile.lab import aptsrc, paths, privnet
 
 
 def test_deb822_sources_give_the_mirror_and_skip_disabled_entries():
@@ -64,3 +64,51 @@ def test_bot_counters_follow_the_steering_file(bot_lib, tmp_path):
     state_file.unlink()
     reset = bot.snapshot()
     assert reset["connected"] is True and reset["errors_total"] >= later["errors_total"]
+
+
+def _hosts(**links):
+    """Lab hosts `name -> (private_address, private_peer)` as the inventory would build them."""
+    from types import SimpleNamespace
+
+    return {n: SimpleNamespace(lab=SimpleNamespace(private_address=a, private_peer=p)) for n, (a, p) in
+            links.items()}
+
+
+def test_private_links_must_name_each_other_and_share_a_subnet():
+    good = _hosts(lab=("192.168.77.11", "lab2"), lab2=("192.168.77.12", "lab"), solo=(None, None))
+    privnet.check_links(good)
+    bad = {
+        "is not a lab host": _hosts(lab=("192.168.77.11", "nope")),
+        "must name lab back": _hosts(lab=("192.168.77.11", "lab2"), lab2=("192.168.77.12", None)),
+        "already lab's": _hosts(lab=("192.168.77.11", None), lab2=("192.168.77.11", None)),
+        "share one /24": _hosts(lab=("192.168.77.11", "lab2"), lab2=("192.168.78.12", "lab")),
+        "on both ends": _hosts(lab=("192.168.77.11", "lab2"), lab2=(None, "lab")),
+    }
+    for message, hosts in bad.items():
+        with pytest.raises(ValueError, match=message):
+            privnet.check_links(hosts)
+
+
+def test_private_nic_gets_a_mac_per_address_and_a_networkd_file():
+    assert privnet.mac_for("192.168.77.11") == "52:54:00:a8:4d:0b"
+    assert privnet.mac_for("192.168.77.12") != privnet.mac_for("192.168.77.11")
+    assert privnet.mac_for("192.168.77.11") != privnet.USER_NIC_MAC
+    text = privnet.network_file("192.168.77.11")
+    assert "Address=192.168.77.11/24" in text and "MACAddress=52:54:00:a8:4d:0b" in text
+    assert f"Path=pci-0000:00:{privnet.PCI_SLOT:02x}.0" in text
+    image_nic = (paths.GUEST_DIR / "10-en.network").read_text()
+    assert f"MACAddress={privnet.USER_NIC_MAC}" in image_nic  # the DHCP file never matches the private NIC
+
+
+def test_inventory_lab_hosts_are_wired_to_each_other():
+    from fabfile.config import inventory
+    from fabfile.config.inventory import InventoryError, load_inventory
+
+    inv = load_inventory(None)
+    privnet.check_links(inv.hosts)
+    lab, lab2 = inv.host("lab").lab, inv.host("lab2").lab
+    assert (lab.private_peer, lab2.private_peer) == ("lab2", "lab")
+    assert lab.mail_port == lab2.mail_port  # one catcher for both
+    assert 9094 in lab.forwards and 9094 in lab2.forwards
+    with pytest.raises(InventoryError, match="private_address: expected a private IPv4"):
+        inventory._build(inventory.LabVM, {"private_address": "8.8.8.8"}, "hosts.yml", "hosts.lab.lab_vm")
