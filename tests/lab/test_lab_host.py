@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -15,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from fabfile.lab import keys, privnet, releases
-from fabfile.lab.settings import lab_settings
 from fabfile.lab.vm import LabVM
+from tests.lab_fixtures import lab_inventory
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -208,7 +207,7 @@ def test_stopping_the_bot_closes_its_port(lab_host):
 
 def test_private_nic_is_addressed_without_its_peer(lab_host):
     """lab alone (lab2 not running): its private NIC has its address; the boot did not wait for the peer."""
-    peer = LabVM(lab_settings(lab_host.settings.lab.private_peer, os.environ.get("ROSEY_INVENTORY")))
+    peer = LabVM(lab_inventory().host(lab_host.settings.lab.private_peer))
     assert not peer.is_running(), "this module runs lab alone"
     out = lab_host.run("ip -4 -o addr show").stdout
     assert f" {lab_host.private_address}/{privnet.PREFIX} " in out
