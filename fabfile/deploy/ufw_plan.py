@@ -1,13 +1,16 @@
-"""ufw rule planning, pure: parse what the server has, compute what the inventory wants, diff the two.
+"""ufw rule planning, pure: what to ask the server, parse its answers, compute what the inventory wants,
+diff the two.
 
 Kept apart from the step so the decisions (which rule to add, which to delete, when enabling is
-safe) are unit-tested from status text without a server.
+safe) are unit-tested from status text without a server, and so the firewall step and verify read
+the server the same way (`SNIPPETS` -> `read_state`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fabfile.config.inventory import HostSettings
@@ -162,3 +165,32 @@ def plan(host: HostSettings, state: UfwState, ssh: tuple[int, ...]) -> Plan:
     delete = [a for a in state.added if a.rule and a.rule.port in managed and a.rule not in want]
     return Plan(ssh_ports=ssh, add=tuple(add), delete=tuple(delete),
                 set_default_deny=state.default_incoming == "ACCEPT", enable=not state.active)
+
+
+# ---------------------------------------------------------------- asking the server (firewall step, verify)
+
+# our own session's server-side port: walk up from this shell to the sshd session, reading the
+# environment each process started with (sudo's env_reset drops SSH_CONNECTION from ours)
+_SESSION_PORT = r"""p=$$
+while [ "${p:-1}" -gt 1 ]; do
+  c=$(tr '\0' '\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p')
+  if [ -n "$c" ]; then echo "$c" | awk '{print $4}'; break; fi
+  p=$(ps -o ppid= -p "$p" | tr -d ' ')
+done"""
+
+SNIPPETS = {
+    "have": "command -v ufw",
+    "status": "ufw status verbose",
+    "added": "ufw show added",
+    "defaults": "cat /etc/default/ufw",
+    "session": _SESSION_PORT,
+    "listen": "ss -Htlnp",
+}
+
+
+def read_state(outs: Mapping[str, str]) -> tuple[UfwState, tuple[int, ...]]:
+    """The answers to `SNIPPETS` -> (ufw's state, the server-side SSH ports to keep open)."""
+    state = UfwState(active=parse_status_active(outs.get("status", "")),
+                     default_incoming=parse_default_policy(outs.get("defaults", "")),
+                     added=parse_added(outs.get("added", "")))
+    return state, ssh_ports(outs.get("session", ""), outs.get("listen", ""))

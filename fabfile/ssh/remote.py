@@ -5,7 +5,8 @@ an error, (c) replace files atomically. Doing that once here keeps the steps sho
 round trips countable (`stats(conn)`; the bench reads it).
 
 - `run(conn, script, ...)`      one shell command (sudo -n by default), output hidden, RemoteError on failure
-- `probe(conn, {key: snippet})` several snippets in ONE command; `{key: Out}` (a str with `.rc`)
+- `probe(conn, {key: snippet})` several snippets in ONE command; `{key: Out}` (a str with `.rc`);
+                                `stdin=` reaches the snippets as the file "$PROBE_STDIN"
 - `stage(conn, data)`           SFTP bytes into a private staging dir (mode 0600), returns the staged path
 - `forget_stage(conn)`          a remote script removed the staging dir; the next `stage` makes a new one
 - `install_snippet(src, dest, owner, group, mode)`  shell text: atomic install of a staged file
@@ -149,16 +150,27 @@ def parse_probe(stdout: str, keys: Iterable[str], marker: str) -> dict[str, Out]
     return out
 
 
+# `probe(stdin=...)`: the text is saved to a private temp file (0600, removed on exit) named by this variable
+PROBE_STDIN = "PROBE_STDIN"
+_STDIN_PRELUDE = (f'umask 077; {PROBE_STDIN}=$(mktemp /tmp/rosey-probe.XXXXXX); '
+                  f'trap \'rm -f "${PROBE_STDIN}"\' EXIT; cat > "${PROBE_STDIN}"\n')
+
+
 def probe(conn: Connection, snippets: Mapping[str, str], *, sudo: bool = True,
-          masker: Masker | None = None, what: str = "probe") -> dict[str, Out]:
+          masker: Masker | None = None, what: str = "probe", stdin: str | None = None) -> dict[str, Out]:
     """Run several read-only snippets in ONE SSH command; `{key: Out}` with each one's output and rc.
 
     A failing snippet does not stop the others (its `.rc` says so); only the transport failing raises.
+    `stdin` (e.g. a curl config with a password): kept in a private temp file the snippets read as
+    `"$PROBE_STDIN"` (`curl -K "$PROBE_STDIN"`) — each snippet's own stdin stays closed.
     """
     if not snippets:
         return {}
     marker = _MARK.format(_random.token_hex(6))
-    res = run(conn, probe_script(snippets, marker), sudo=sudo, what=what, masker=masker, check=False)
+    script = probe_script(snippets, marker)
+    if stdin is not None:
+        script = _STDIN_PRELUDE + script
+    res = run(conn, script, sudo=sudo, what=what, masker=masker, check=False, stdin=stdin)
     if res.exited != 0 and marker not in res.stdout:
         raise RemoteError(f"{what} failed on {conn.host} (exit {res.exited}): "
                           f"{one_line(res.stderr or res.stdout, masker)}")

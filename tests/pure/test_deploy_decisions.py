@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import subprocess
 
+import invoke
 import pytest
 
 from fabfile.config import layout
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import install, services
-from fabfile.ssh import remote
+from fabfile.ssh import remote, webauth
 
 
 @pytest.fixture(scope="module")
@@ -123,11 +125,25 @@ def test_services_start_and_enable_when_down(host):
     assert all(p.start and p.enable and not p.restart for p in plans)
 
 
+def test_services_dry_run_shows_unit_diff_and_what_would_restart(host):
+    plans = services.decide(host, UNITS, svc_state(UNITS, unit_same=False))
+    plans[1] = services.decide(host, UNITS, svc_state(UNITS, exe_same=False))[1]
+    current = {"prometheus.service": "[Unit]\nOLD\n"}
+    lines = services.dry_run_details(host, plans, UNITS, current)
+    unit = layout.remote_path(host, "prometheus.service")
+    assert lines[0] == f"would write {unit}"
+    assert "-OLD" in lines and "+A" in lines and f"+++ {unit} (rendered)" in lines
+    assert "would run: systemctl daemon-reload" in lines
+    assert "would restart prometheus.service (unit updated) and wait for /-/healthy" in lines
+    assert "would restart alertmanager.service (binary changed) and wait for /-/healthy" in lines
+    assert not any("alertmanager.service (server)" in ln for ln in lines)
+
+
 def test_password_goes_to_stdin_not_the_command_line(host):
     plans = services.decide(host, UNITS, svc_state(UNITS, active="inactive"))
     script = services.apply_script(host, plans, [])
     assert "pa$$w" not in script and "-K \"$cfg\"" in script
-    cfg = services._curl_config(host, {"web_password": 'pa$$w"x\\'})
+    cfg = webauth.curl_config(host, {"web_password": 'pa$$w"x\\'})
     assert cfg == 'user = "admin:pa$$w\\"x\\\\"\n'
 
 
@@ -142,6 +158,20 @@ def test_probe_runs_snippets_separately():
     got = remote.parse_probe(out, snippets, marker)
     assert {k: (v, v.rc) for k, v in got.items()} == {"a": ("hi\nerr", 0), "b": ("", 3), "c": ("x", 0),
                                                        "d": ("", 0)}
+
+
+class LocalConn(invoke.Context):
+    """`remote.run` on this machine: the same command line Fabric would send, run by a local bash."""
+
+    host = "localhost"
+
+
+def test_probe_hands_stdin_to_snippets_as_a_private_file_removed_afterwards():
+    got = remote.probe(LocalConn(), {"cfg": 'cat "$PROBE_STDIN"', "mode": 'stat -c %a "$PROBE_STDIN"',
+                                     "path": 'echo "$PROBE_STDIN"', "own_stdin": "cat"},
+                       sudo=False, stdin='user = "admin:pa55"\n')
+    assert got["cfg"] == 'user = "admin:pa55"' and got["mode"] == "600" and got["own_stdin"] == ""
+    assert got["path"].startswith("/tmp/rosey-probe.") and not os.path.exists(got["path"])
 
 
 def test_install_snippet_is_atomic_and_fails_loudly(tmp_path):

@@ -77,7 +77,7 @@ def test_each_failure_is_named(host, key, value, failing):
 
 def test_password_never_in_snippets(host):
     text = "\n".join(v.snippets(host).values())
-    assert "-u " not in text and "--user" not in text and '-K "$CFG"' in text
+    assert "-u " not in text and "--user" not in text and '-K "$PROBE_STDIN"' in text
 
 
 WATCHDOG = {"state": "firing", "labels": {"alertname": "Watchdog", "severity": "none",

@@ -1,7 +1,14 @@
-"""What every step takes and returns, so tasks, sortie6 and tests treat all steps alike."""
+"""What every step takes and returns, so tasks, sortie6 and tests treat all steps alike.
+
+The shape of a step: read the server's state in one probe, decide in pure Python, then (unless
+`ctx.dry_run`, which returns "changed" with details of what would be written/run) apply in one script
+and confirm. A `RemoteError` (transport, sudo) is left to propagate: the runner turns it into this
+step's masked "failed" line. Catch it only to add something the message lacks.
+"""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -37,3 +44,11 @@ class StepResult:
 
 
 Step = Callable[[Connection, HostSettings, StepContext], StepResult]
+
+
+def file_diff(path: str, old: str | None, new: str) -> list[str]:
+    """Dry-run detail: a unified diff from the server's file (None: absent) to the rendered one."""
+    diff = difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True),
+                                fromfile=f"{path} (server)" if old is not None else "/dev/null",
+                                tofile=f"{path} (rendered)")
+    return [line.rstrip("\n") for line in diff]

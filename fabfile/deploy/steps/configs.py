@@ -16,7 +16,6 @@ Unit files are install-services' business and are left alone here.
 from __future__ import annotations
 
 import base64
-import difflib
 import hashlib
 import posixpath
 import secrets
@@ -27,10 +26,9 @@ from fabric import Connection
 
 from fabfile.config import checks, layout, render
 from fabfile.config.inventory import HostSettings
-from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh.masking import Masker
 from fabfile.ssh.remote import (
-    RemoteError,
     forget_stage,
     install_snippet,
     one_line,
@@ -119,12 +117,7 @@ def diff_lines(changes: list[Change], remote: dict[str, str], masker: Masker) ->
         if not c.content_changed:
             out.append(f"would fix owner/group/mode of {c.path} -> {c.owner}:{c.group} {c.mode:04o}")
             continue
-        old = remote.get(c.path)
-        new = c.data.decode()
-        diff = difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True),
-                                    fromfile=f"{c.path} (server)" if old is not None else "/dev/null",
-                                    tofile=f"{c.path} (rendered)")
-        out += [masker(line.rstrip("\n")) for line in diff]
+        out += [masker(line) for line in file_diff(c.path, remote.get(c.path), c.data.decode())]
     return out
 
 
@@ -308,28 +301,25 @@ def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext,
                    rendered: render.Rendered | None = None) -> StepResult:
     """Make the server's configs match the rendered ones; see the module docstring for the order."""
     m = ctx.masker
-    try:
-        rendered = rendered or render.render_host(ctx.inventory, host, ctx.secrets)
-        tgts = targets(host, rendered)
-        state = probe(conn, _probe_snippets([t.path for t in tgts]), masker=m, what="read config state")
-        changes = plan(tgts, parse_sha256(state["sha"]), parse_stat(state["stat"]))
-        if not changes:
-            return StepResult(STEP, "ok", "configs up to date")
-        running = _parse_active(state["active"])
-        reload, idle = services_to_reload(changes, running)
-        if ctx.dry_run:
-            return _dry_run(conn, changes, reload, idle, m)
-        staged = {c.name: stage(conn, c.data, c.name) for c in changes if c.content_changed}
-        auth = host.web.basic_auth and bool(reload)  # curl needs it only to confirm reloads
-        script = apply_script(host, staged, changes, reload, auth, [t for t in tgts if t.secret])
-        res = run(conn, script, check=False, masker=m, what="validate and activate configs",
-                  stdin=curl_config(host, ctx.secrets) if auth else None)
-        sec = _sections(m(res.stdout + res.stderr))
-        if "unstaged" in sec:  # the script removed the (then empty) staging dir
-            forget_stage(conn)
-        return _outcome(res.exited, sec, changes, reload, idle, m)
-    except RemoteError as e:
-        return StepResult(STEP, "failed", m(str(e)))
+    rendered = rendered or render.render_host(ctx.inventory, host, ctx.secrets)
+    tgts = targets(host, rendered)
+    state = probe(conn, _probe_snippets([t.path for t in tgts]), masker=m, what="read config state")
+    changes = plan(tgts, parse_sha256(state["sha"]), parse_stat(state["stat"]))
+    if not changes:
+        return StepResult(STEP, "ok", "configs up to date")
+    running = _parse_active(state["active"])
+    reload, idle = services_to_reload(changes, running)
+    if ctx.dry_run:
+        return _dry_run(conn, changes, reload, idle, m)
+    staged = {c.name: stage(conn, c.data, c.name) for c in changes if c.content_changed}
+    auth = host.web.basic_auth and bool(reload)  # curl needs it only to confirm reloads
+    script = apply_script(host, staged, changes, reload, auth, [t for t in tgts if t.secret])
+    res = run(conn, script, check=False, masker=m, what="validate and activate configs",
+              stdin=curl_config(host, ctx.secrets) if auth else None)
+    sec = _sections(m(res.stdout + res.stderr))
+    if "unstaged" in sec:  # the script removed the (then empty) staging dir
+        forget_stage(conn)
+    return _outcome(res.exited, sec, changes, reload, idle, m)
 
 
 def _dry_run(conn: Connection, changes: list[Change], reload: list[str], idle: list[str],

@@ -21,27 +21,9 @@ from fabric import Connection
 from fabfile.config.inventory import HostSettings
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
-from fabfile.ssh.remote import RemoteError, one_line, probe, run
+from fabfile.ssh.remote import one_line, probe, run
 
 STEP = "firewall"
-
-# our own session's server-side port: walk up from this shell to the sshd session, reading the
-# environment each process started with (sudo's env_reset drops SSH_CONNECTION from ours)
-_SESSION_PORT = r"""p=$$
-while [ "${p:-1}" -gt 1 ]; do
-  c=$(tr '\0' '\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p')
-  if [ -n "$c" ]; then echo "$c" | awk '{print $4}'; break; fi
-  p=$(ps -o ppid= -p "$p" | tr -d ' ')
-done"""
-
-SNIPPETS = {
-    "have": "command -v ufw",
-    "status": "ufw status verbose",
-    "added": "ufw show added",
-    "defaults": "cat /etc/default/ufw",
-    "session": _SESSION_PORT,
-    "listen": "ss -Htlnp",
-}
 
 
 def rules_report(status: str) -> list[str]:
@@ -57,35 +39,29 @@ def rules_report(status: str) -> list[str]:
 
 def firewall(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
     m = ctx.masker
+    st = probe(conn, ufw.SNIPPETS, masker=m, what="read firewall state")
+    if not st["have"].ok:
+        return StepResult(STEP, "failed", "ufw is not installed on the server (apt install ufw)")
+    state, ports = ufw.read_state(st)
     try:
-        st = probe(conn, SNIPPETS, masker=m, what="read firewall state")
-        if not st["have"].ok:
-            return StepResult(STEP, "failed", "ufw is not installed on the server (apt install ufw)")
-        state = ufw.UfwState(active=ufw.parse_status_active(st["status"]),
-                             default_incoming=ufw.parse_default_policy(st["defaults"]),
-                             added=ufw.parse_added(st["added"]))
-        ports = ufw.ssh_ports(st["session"], st["listen"])
-        try:
-            p = ufw.plan(host, state, ports)
-        except ValueError as e:
-            return StepResult(STEP, "failed", str(e))
-        if p.empty:
-            return StepResult(STEP, "ok", f"ufw active; SSH {_ports(ports)} and web ports as inventory",
-                              rules_report(st["status"]))
-        cmds = p.commands()
-        if ctx.dry_run:
-            return StepResult(STEP, "changed", f"would run {len(cmds)} ufw command(s) (dry run)",
-                              [f"would run: {c}" for c in cmds])
-        script = "set -e\n" + "\n".join(f"{c} >/dev/null" for c in cmds) + "\nufw status verbose"
-        res = run(conn, script, masker=m, what="apply firewall rules", check=False)
-        if res.exited != 0:
-            return StepResult(STEP, "failed", f"ufw failed (exit {res.exited}): "
-                              f"{one_line(res.stderr or res.stdout, m)}",
-                              [f"planned: {c}" for c in cmds])
-        return StepResult(STEP, "changed", f"{len(cmds)} ufw change(s); SSH {_ports(ports)} kept open",
-                          [f"ran: {c}" for c in cmds] + rules_report(res.stdout))
-    except RemoteError as e:
-        return StepResult(STEP, "failed", m(str(e)))
+        p = ufw.plan(host, state, ports)
+    except ValueError as e:
+        return StepResult(STEP, "failed", str(e))
+    if p.empty:
+        return StepResult(STEP, "ok", f"ufw active; SSH {_ports(ports)} and web ports as inventory",
+                          rules_report(st["status"]))
+    cmds = p.commands()
+    if ctx.dry_run:
+        return StepResult(STEP, "changed", f"would run {len(cmds)} ufw command(s) (dry run)",
+                          [f"would run: {c}" for c in cmds])
+    script = "set -e\n" + "\n".join(f"{c} >/dev/null" for c in cmds) + "\nufw status verbose"
+    res = run(conn, script, masker=m, what="apply firewall rules", check=False)
+    if res.exited != 0:
+        return StepResult(STEP, "failed", f"ufw failed (exit {res.exited}): "
+                          f"{one_line(res.stderr or res.stdout, m)}",
+                          [f"planned: {c}" for c in cmds])
+    return StepResult(STEP, "changed", f"{len(cmds)} ufw change(s); SSH {_ports(ports)} kept open",
+                      [f"ran: {c}" for c in cmds] + rules_report(res.stdout))
 
 
 def _ports(ports: tuple[int, ...]) -> str:

@@ -15,6 +15,7 @@ staging, daemon-reload, enable, restart, wait for /-/healthy, journal tail on fa
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import shlex
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from fabric import Connection
 
 from fabfile.config import layout, render
 from fabfile.config.inventory import HostSettings
-from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh import remote
+from fabfile.ssh.webauth import curl_config
 
 STEP = "install-services"
 HEALTH_TIMEOUT = 120  # seconds; Prometheus replays its WAL before answering, slow under emulation
@@ -108,12 +110,41 @@ def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> 
     return plans
 
 
-def _curl_config(host: HostSettings, secrets: dict[str, str]) -> str:
-    """curl config text (fed on stdin, so the password is never on a command line or in `ps`)."""
-    if not host.web.basic_auth:
-        return ""
-    cred = f"{host.web.username}:{secrets['web_password']}".replace("\\", "\\\\").replace('"', '\\"')
-    return f'user = "{cred}"\n'
+def dry_run_details(host: HostSettings, plans: list[ServicePlan], units: dict[str, str],
+                    current: dict[str, str | None]) -> list[str]:
+    """What a real run would write and (re)start: unit diffs, daemon-reload, enable, start/restart and why."""
+    out: list[str] = []
+    for p in plans:
+        unit = f"{p.service}.service"
+        if p.upload_unit:
+            path = layout.remote_path(host, unit)
+            out.append(f"would write {path}")
+            out += file_diff(path, current.get(unit), units[unit])
+    if any(p.daemon_reload for p in plans):
+        out.append("would run: systemctl daemon-reload")
+    enable = [f"{p.service}.service" for p in plans if p.enable]
+    if enable:
+        out.append(f"would enable: {', '.join(enable)}")
+    for p in plans:
+        if p.start:
+            out.append(f"would start {p.service}.service (not running) and wait for /-/healthy")
+        elif p.restart:
+            why = ", ".join(r for r in p.reasons if r != "enabled")
+            out.append(f"would restart {p.service}.service ({why}) and wait for /-/healthy")
+    return out
+
+
+def _current_units(conn: Connection, host: HostSettings, plans: list[ServicePlan],
+                   ctx: StepContext) -> dict[str, str | None]:
+    """The server's unit files that a run would replace (one read, dry run only); None: absent."""
+    units = [f"{p.service}.service" for p in plans if p.upload_unit]
+    if not units:
+        return {}
+    paths = [shlex.quote(layout.remote_path(host, u)) for u in units]
+    outs = remote.probe(conn, {f"u{i}": f"test -f {p} && base64 -w0 -- {p}" for i, p in enumerate(paths)},
+                        masker=ctx.masker, what=f"{STEP} read units")
+    return {u: base64.b64decode(outs[f"u{i}"].strip()).decode(errors="replace") if outs[f"u{i}"].ok else None
+            for i, u in enumerate(units)}
 
 
 def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[str]) -> str:
@@ -169,7 +200,8 @@ def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> 
         return StepResult(STEP, "ok", "prometheus, alertmanager: enabled, running current binary and unit")
     summary = "; ".join(p.describe() for p in todo)
     if ctx.dry_run:
-        return StepResult(STEP, "changed", f"would: {summary} (dry run)")
+        details = dry_run_details(host, todo, rendered.files, _current_units(conn, host, todo, ctx))
+        return StepResult(STEP, "changed", f"would: {summary} (dry run)", [ctx.masker(d) for d in details])
     installs = []
     for p in plans:
         if p.upload_unit:
@@ -177,7 +209,7 @@ def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> 
             staged = remote.stage(conn, rendered.files[unit].encode(), unit)
             installs.append(remote.install_snippet(staged, layout.remote_path(host, unit), mode=0o644))
     res = remote.run(conn, apply_script(host, plans, installs), what=STEP, masker=ctx.masker, check=False,
-                     stdin=_curl_config(host, ctx.secrets), timeout=HEALTH_TIMEOUT * 2 + 120)
+                     stdin=curl_config(host, ctx.secrets), timeout=HEALTH_TIMEOUT * 2 + 120)
     if res.exited != 0:
         lines = [ctx.masker(ln) for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
         head = next((ln for ln in lines if "did not become healthy" in ln), None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets as _random
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,19 +24,14 @@ from fabfile.config.labels import BOT_JOB, PEER_ALERTMANAGER_JOB, PEER_PROMETHEU
 from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
-from fabfile.deploy.steps.firewall import SNIPPETS as FIREWALL_SNIPPETS
 from fabfile.output import duration
-from fabfile.ssh.remote import Out, RemoteError, parse_probe, probe_script, run
+from fabfile.ssh.remote import PROBE_STDIN, Out, probe
 from fabfile.ssh.webauth import curl_config
 
 STEP = "verify"
 BOT_METRIC = "bot_connected"
 BOT_LABELS = ("env", "instance", "job")
 ALERTS_CHECK = "monitoring alerts"  # the one alert check that can fail (bot alerts are warnings)
-
-# reads the curl config (basic auth) from stdin into a private temp file, removed on exit
-_PRELUDE = 'umask 077; CFG=$(mktemp /tmp/rosey-verify.XXXXXX); trap \'rm -f "$CFG"\' EXIT; cat > "$CFG"\n'
-
 
 @dataclass(frozen=True)
 class Check:
@@ -56,7 +50,7 @@ class Check:
 
 def _curl(port: int, path: str, *extra: str) -> str:
     args = " ".join(shlex.quote(a) for a in extra)
-    return (f'curl -sS --max-time 5 -K "$CFG" {args} -w \'\\n%{{http_code}}\' '
+    return (f'curl -sS --max-time 5 -K "${PROBE_STDIN}" {args} -w \'\\n%{{http_code}}\' '
             f"{shlex.quote(f'http://127.0.0.1:{port}{path}')}")
 
 
@@ -81,7 +75,7 @@ def snippets(host: HostSettings) -> dict[str, str]:
         "metrics_alertmanager": _curl(a, "/metrics")
         + " | grep -E '^alertmanager_config_last_reload|^[0-9]+$'",
     })
-    out.update({f"fw_{k}": v for k, v in FIREWALL_SNIPPETS.items()})
+    out.update({f"fw_{k}": v for k, v in ufw.SNIPPETS.items()})
     return out
 
 
@@ -274,10 +268,7 @@ def check_reloads(outs: dict[str, str]) -> list[Check]:
 def check_firewall(host: HostSettings, outs: dict[str, str]) -> Check:
     if not outs.get("fw_have", "").strip():
         return Check("firewall", False, "ufw not installed")
-    state = ufw.UfwState(active=ufw.parse_status_active(outs.get("fw_status", "")),
-                         default_incoming=ufw.parse_default_policy(outs.get("fw_defaults", "")),
-                         added=ufw.parse_added(outs.get("fw_added", "")))
-    ports = ufw.ssh_ports(outs.get("fw_session", ""), outs.get("fw_listen", ""))
+    state, ports = ufw.read_state({k.removeprefix("fw_"): v for k, v in outs.items() if k.startswith("fw_")})
     try:
         plan = ufw.plan(host, state, ports)
     except ValueError as e:
@@ -334,24 +325,14 @@ def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str]) -> 
 
 
 def gather(conn: Connection, host: HostSettings, ctx: StepContext) -> dict[str, Out]:
-    """All answers in one SSH command (sudo: ufw and /proc need root)."""
-    snips = snippets(host)
-    marker = f"__ROSEY_VERIFY_{_random.token_hex(6)}__"
-    res = run(conn, _PRELUDE + probe_script(snips, marker), check=False, masker=ctx.masker,
-              what="verify", stdin=curl_config(host, ctx.secrets))
-    if marker not in res.stdout:
-        raise RemoteError(f"verify failed on {conn.host} (exit {res.exited}): "
-                          f"{ctx.masker((res.stderr or res.stdout).strip()[-300:])}")
-    return parse_probe(res.stdout, snips.keys(), marker)
+    """All answers in one SSH command (sudo: ufw and /proc need root); basic auth reaches curl on stdin."""
+    return probe(conn, snippets(host), masker=ctx.masker, what="verify", stdin=curl_config(host, ctx.secrets))
 
 
 def verify(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
-    try:
-        rendered = render.render_host(ctx.inventory, host, ctx.secrets)
-        receivers = expected_receivers(rendered.files["alertmanager.yml"])
-        checks = evaluate(host, gather(conn, host, ctx), receivers)
-    except RemoteError as e:
-        return StepResult(STEP, "failed", ctx.masker(str(e)))
+    rendered = render.render_host(ctx.inventory, host, ctx.secrets)
+    receivers = expected_receivers(rendered.files["alertmanager.yml"])
+    checks = evaluate(host, gather(conn, host, ctx), receivers)
     return judge(checks, ctx.strict, ctx.masker)
 
 
