@@ -8,11 +8,8 @@ from pathlib import Path
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
-from fabfile.cli import HostTask, exit_with, run_steps, seconds_flag, select_hosts, user_errors
-
-HOSTS_HELP = "host alias(es) from hosts.yml, comma-separated (e.g. test,prod)"
-DRY_HELP = "connect and show what would change, change nothing"
-STEP_HELP = {"hosts": HOSTS_HELP, "dry_run": DRY_HELP}
+from fabfile.cli import HOSTS_HELP, HostTask, exit_with, seconds_flag, select_hosts, step_task, user_errors
+from fabfile.deploy import steps
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "out": "directory to write the files into"})
@@ -27,51 +24,9 @@ def render(c: Context, hosts: str = "", out: str = "rendered") -> None:
         raise Exit("error: " + "; ".join(failures) + " (the tools' messages are above)", code=1)
 
 
-@task(klass=HostTask, help=STEP_HELP)
-def install_prometheus(c: Context, hosts: str = "", dry_run: bool = False) -> None:
-    """Install prometheus + promtool at the inventory's version (checksum-verified)."""
-    run_steps(c, hosts, ["install-prometheus"], dry_run)
-
-
-@task(klass=HostTask, help=STEP_HELP)
-def install_alertmanager(c: Context, hosts: str = "", dry_run: bool = False) -> None:
-    """Install alertmanager + amtool at the inventory's version (checksum-verified)."""
-    run_steps(c, hosts, ["install-alertmanager"], dry_run)
-
-
-@task(klass=HostTask, help=STEP_HELP)
-def deploy_configs(c: Context, hosts: str = "", dry_run: bool = False) -> None:
-    """Upload, validate on the server, activate atomically and reload only what changed."""
-    run_steps(c, hosts, ["deploy-configs"], dry_run)
-
-
-@task(klass=HostTask, help=STEP_HELP)
-def install_services(c: Context, hosts: str = "", dry_run: bool = False) -> None:
-    """Install the hardened systemd units, enable and start them, wait until healthy."""
-    run_steps(c, hosts, ["install-services"], dry_run)
-
-
-@task(klass=HostTask, help=STEP_HELP)
-def firewall(c: Context, hosts: str = "", dry_run: bool = False) -> None:
-    """ufw: keep SSH open, open 9090/9093 only to the inventory's admin sources."""
-    run_steps(c, hosts, ["firewall"], dry_run)
-
-
-STRICT_HELP = "firing bot alerts fail verify too (default: a warning; the stack checks decide)"
-
-
-@task(klass=HostTask, help={"hosts": HOSTS_HELP, "strict": STRICT_HELP})
-def verify(c: Context, hosts: str = "", strict: bool = False) -> None:
-    """The runbook's validation checklist as a pass/fail report (exit 0 ok, 1 a check failed, 2 bad input)."""
-    run_steps(c, hosts, ["verify"], strict=strict)
-
-
-@task(klass=HostTask, help=STEP_HELP | {"strict": STRICT_HELP})
-def sortie6(c: Context, hosts: str = "", dry_run: bool = False, strict: bool = False) -> None:
-    """The whole deployment: install, configs, services, firewall, then verify; hosts in parallel."""
-    from fabfile.deploy.runner import SORTIE6
-
-    run_steps(c, hosts, list(SORTIE6), dry_run, strict=strict)
+# one task per registry step (`inv install-prometheus`, ..., `inv verify`), and sortie6 running them all
+step_tasks = [step_task(s.name, s.help, [s.name], dry_run=s.changes, strict=s.strict) for s in steps.STEPS]
+sortie6 = step_task("sortie6", steps.SORTIE6_HELP, list(steps.SORTIE6), dry_run=True, strict=True)
 
 
 @task(klass=HostTask, help={
@@ -158,9 +113,7 @@ def ui(c: Context, hosts: str = "", prometheus_port: int = 0, alertmanager_port:
     exit_with(cli_ui(inv, selected[0], prometheus_port, alertmanager_port))
 
 
-ns = Collection(render, install_prometheus, install_alertmanager, deploy_configs, install_services,
-                firewall, verify, sortie6, test_alert, silence, unsilence, status, ui,
-                host_key)
+ns = Collection(render, *step_tasks, sortie6, test_alert, silence, unsilence, status, ui, host_key)
 ns.configure({"rosey": {"inventory": None}})
 
 from fabfile.lab.tasks import ns as lab_ns  # noqa: E402  (the lab collection: inv lab.up, ...)

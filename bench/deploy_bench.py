@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fabfile import runner  # noqa: E402
 from fabfile.config.inventory import load_inventory  # noqa: E402
+from fabfile.deploy import runner, steps  # noqa: E402
 from fabfile.lab.settings import lab_settings  # noqa: E402
 from fabfile.lab.vm import LabVM  # noqa: E402
 
@@ -26,7 +26,7 @@ def one_run(label: str, inventory, host) -> tuple[float, runner.HostReport, int]
     out = io.StringIO()
     reports: list[runner.HostReport] = []
     t0 = time.monotonic()
-    code = runner.run(inventory, [host], runner.named_steps(runner.SORTIE6), stream=out, reports_out=reports)
+    code = runner.run(inventory, [host], steps.named(steps.SORTIE6), stream=out, reports_out=reports)
     took = time.monotonic() - t0
     if code:
         print(out.getvalue())
@@ -56,7 +56,7 @@ def main() -> int:
     print(f"{'wall time (s)':22} {fresh_s:8.1f} {noop_s:8.1f}")
     print(f"{'bytes uploaded (SFTP)':22} {fresh.bytes_uploaded:8d} {noop.bytes_uploaded:8d}")
     print("SSH commands per step:")
-    for step in [*runner.SORTIE6, "cleanup"]:
+    for step in [*steps.SORTIE6, "cleanup"]:
         f, n = fresh.commands.get(step, 0), noop.commands.get(step, 0)
         if f or n:
             print(f"  {step:20} {f:8d} {n:8d}")

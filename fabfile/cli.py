@@ -8,12 +8,15 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from invoke import Context, Task
+from invoke import Context, Task, task
 from invoke.exceptions import Exit
 
 from fabfile.config import selection
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError, load_inventory
 from fabfile.errors import UserError
+
+HOSTS_HELP = "host alias(es) from hosts.yml, comma-separated (e.g. test,prod)"
+DRY_HELP = "connect and show what would change, change nothing"
 
 
 class HostTask(Task):
@@ -99,3 +102,34 @@ def run_steps(c: Context, hosts: str, steps: list[str], dry_run: bool = False, s
 
     inv, selected = select_hosts(c, hosts)
     exit_with(run_named(inv, selected, steps, dry_run=dry_run, strict=strict))
+
+
+STRICT_HELP = "firing bot alerts fail verify too (default: a warning; the stack checks decide)"
+
+
+def step_task(name: str, doc: str, names: list[str], *, dry_run: bool, strict: bool = False) -> Task:
+    """An Invoke task `name` running the registry steps `names` on `-H` hosts.
+
+    `--dry-run` when a step changes things, `--strict` when one judges alerts (verify). Invoke reads the
+    options from the function's signature, hence one small body per combination.
+    """
+    helps = {"hosts": HOSTS_HELP}
+    if dry_run and strict:
+        def body(c: Context, hosts: str = "", dry_run: bool = False, strict: bool = False) -> None:
+            run_steps(c, hosts, names, dry_run, strict=strict)
+    elif dry_run:
+        def body(c: Context, hosts: str = "", dry_run: bool = False) -> None:  # type: ignore[misc]
+            run_steps(c, hosts, names, dry_run)
+    elif strict:
+        def body(c: Context, hosts: str = "", strict: bool = False) -> None:  # type: ignore[misc]
+            run_steps(c, hosts, names, strict=strict)
+    else:
+        def body(c: Context, hosts: str = "") -> None:  # type: ignore[misc]
+            run_steps(c, hosts, names)
+    if dry_run:
+        helps["dry_run"] = DRY_HELP
+    if strict:
+        helps["strict"] = STRICT_HELP
+    body.__name__ = body.__qualname__ = name.replace("-", "_")
+    body.__doc__ = doc
+    return task(klass=HostTask, help=helps)(body)

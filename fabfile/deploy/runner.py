@@ -18,6 +18,7 @@ from fabric import Connection
 
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.config.secrets import load_secrets
+from fabfile.deploy import steps as registry
 from fabfile.deploy.steps.base import Step, StepContext, StepResult
 from fabfile.errors import UserError
 from fabfile.output import Output, RecapRow
@@ -169,39 +170,8 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
 
 # ---------------------------------------------------------------- named steps (what the tasks run)
 
-# step name -> (module, function); imported lazily so a step still being written never breaks `inv --list`
-STEP_FUNCTIONS: dict[str, tuple[str, str]] = {
-    "install-prometheus": ("fabfile.deploy.steps.install", "install_prometheus"),
-    "install-alertmanager": ("fabfile.deploy.steps.install", "install_alertmanager"),
-    "deploy-configs": ("fabfile.deploy.steps.configs", "deploy_configs"),
-    "install-services": ("fabfile.deploy.steps.services", "install_services"),
-    "firewall": ("fabfile.deploy.steps.firewall", "firewall"),
-    "verify": ("fabfile.deploy.steps.verify", "verify"),
-}
-SORTIE6 = ("install-prometheus", "install-alertmanager", "deploy-configs", "install-services", "firewall",
-           "verify")
-
-
-def _missing_step(name: str, why: str) -> Step:
-    def step(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
-        return StepResult(name, "failed", f"{name} is not available yet ({why})")
-    return step
-
-
-def named_steps(names: Sequence[str]) -> list[tuple[str, Step]]:
-    import importlib
-
-    out = []
-    for name in names:
-        module, fn = STEP_FUNCTIONS[name]
-        try:
-            out.append((name, getattr(importlib.import_module(module), fn)))
-        except (ImportError, AttributeError) as e:
-            out.append((name, _missing_step(name, str(e))))
-    return out
-
 
 def run_named(inventory: Inventory, hosts: Sequence[HostSettings], names: Sequence[str], *,
               dry_run: bool = False, strict: bool = False, stream: TextIO | None = None) -> int:
-    """What the tasks call: `run` with steps given by name."""
-    return run(inventory, hosts, named_steps(names), dry_run=dry_run, strict=strict, stream=stream)
+    """What the tasks call: `run` with steps given by their registry names."""
+    return run(inventory, hosts, registry.named(names), dry_run=dry_run, strict=strict, stream=stream)

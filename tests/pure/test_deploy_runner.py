@@ -9,7 +9,8 @@ import paramiko
 import pytest
 
 from fabfile.config.inventory import load_inventory
-from fabfile.deploy import runner
+from fabfile.deploy import runner, steps
+from fabfile.deploy.steps import install, services
 from fabfile.deploy.steps.base import StepResult
 
 SECRET = "s3cret-pa55word"
@@ -131,12 +132,20 @@ def _renamed(host, name):
     return dataclasses.replace(host, name=name)
 
 
-def test_named_steps_resolve_and_missing_ones_fail_softly():
-    steps = dict(runner.named_steps(["install-prometheus", "install-services"]))
-    assert steps["install-prometheus"].__name__ == "install_prometheus"
-    runner.STEP_FUNCTIONS["nope"] = ("fabfile.deploy.steps.nope", "nope")
-    try:
-        (_, fn), = runner.named_steps(["nope"])
-        assert fn(None, None, None).status == "failed"
-    finally:
-        del runner.STEP_FUNCTIONS["nope"]
+def test_registry_resolves_names_directly_and_rejects_unknown_ones():
+    named = dict(steps.named(["install-prometheus", "install-services"]))
+    assert named["install-prometheus"] is install.install_prometheus
+    assert named["install-services"] is services.install_services
+    with pytest.raises(KeyError):
+        steps.named(["nope"])
+
+
+def test_every_registry_step_is_a_task_with_dry_run_exactly_when_it_changes_things():
+    import tasks
+
+    for spec in steps.STEPS:
+        t = tasks.ns.tasks[spec.name]
+        assert t.__doc__ == spec.help
+        assert ("dry_run" in [a.name for a in t.get_arguments()]) == spec.changes
+    sortie6 = tasks.ns.tasks["sortie6"]
+    assert "dry_run" in [a.name for a in sortie6.get_arguments()]

@@ -1,1 +1,50 @@
-"""Deployment steps. Each is `step(conn, host, ctx) -> StepResult`: read state, decide, act."""
+"""The step registry: every deployment step, its task name, one-line help, and whether it changes things.
+
+Each step is `step(conn, host, ctx) -> StepResult` (see base.py for the shape). tasks.py builds one task
+per entry (with `--dry-run` when `changes`), and sortie6 runs them in this order, so a new step is one
+module plus one line here. Imported directly: an ImportError inside a step fails loudly at startup
+instead of looking like an unfinished feature at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fabfile.deploy.steps import configs, firewall, install, services, verify
+from fabfile.deploy.steps.base import Step
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str  # the task and step name users see: `inv install-prometheus`, `install-prometheus: ok`
+    run: Step
+    help: str  # the task's docstring (`inv --list`)
+    changes: bool = True  # changes the server: the task takes --dry-run
+    strict: bool = False  # judges firing alerts: the task takes --strict (bot alerts fail too)
+
+
+STEPS: tuple[StepSpec, ...] = (
+    StepSpec("install-prometheus", install.install_prometheus,
+             "Install prometheus + promtool at the inventory's version (checksum-verified)."),
+    StepSpec("install-alertmanager", install.install_alertmanager,
+             "Install alertmanager + amtool at the inventory's version (checksum-verified)."),
+    StepSpec("deploy-configs", configs.deploy_configs,
+             "Upload, validate on the server, activate atomically and reload only what changed."),
+    StepSpec("install-services", services.install_services,
+             "Install the hardened systemd units, enable and start them, wait until healthy."),
+    StepSpec("firewall", firewall.firewall,
+             "ufw: keep SSH open, open 9090/9093 only to the inventory's admin sources."),
+    StepSpec("verify", verify.verify,
+             "The runbook's validation checklist as a pass/fail report (exit 0 ok, 1 a check failed, "
+             "2 bad input).", changes=False, strict=True),
+)
+BY_NAME = {s.name: s for s in STEPS}
+
+SORTIE6 = tuple(s.name for s in STEPS)  # the whole deployment, in registry order
+SORTIE6_HELP = "The whole deployment: install, configs, services, firewall, then verify; hosts in parallel."
+
+
+def named(names: Sequence[str]) -> list[tuple[str, Step]]:
+    """(name, function) for each step name; KeyError names an unknown step."""
+    return [(n, BY_NAME[n].run) for n in names]
