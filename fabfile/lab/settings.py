@@ -15,7 +15,3 @@ def lab_settings(name: str = "lab", inventory: str | None = None) -> Any:
     if host.lab is None:
         raise ValueError(f"host {name!r} has no `lab_vm` section in hosts.yml: it is not a lab host")
     return host
-
-
-def all_lab_hosts(inventory: str | None = None) -> list[Any]:
-    return [h for h in load_inventory(inventory).hosts.values() if h.lab is not None]

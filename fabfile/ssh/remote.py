@@ -10,8 +10,7 @@ round trips countable (`stats(conn)`; the bench reads it).
 - `stage(conn, data)`           SFTP bytes into a private staging dir (mode 0600), returns the staged path
 - `forget_stage(conn)`          a remote script removed the staging dir; the next `stage` makes a new one
 - `install_snippet(src, dest, owner, group, mode)`  shell text: atomic install of a staged file
-- `put_files(conn, [FileSpec])` stage several files + one sudo command installing them all
-- `sha256_snippet(paths)` / `parse_sha256(out)` / `sha256(conn, paths)`  checksums of remote files
+- `sha256_snippet(paths)` / `parse_sha256(out)`  checksums of remote files (in a probe)
 
 Secrets never go on a command line: pass them with `stdin=` (e.g. `curl --config -`).
 """
@@ -233,29 +232,6 @@ def install_snippet(src: str, dest: str, owner: str = "root", group: str = "root
             f"mv -fT {q(tmp)} {q(dest)} && rm -f {q(src)}; }} || exit 1")
 
 
-@dataclass(frozen=True)
-class FileSpec:
-    dest: str
-    data: bytes
-    owner: str = "root"
-    group: str = "root"
-    mode: int = 0o644
-
-
-def put_files(conn: Connection, files: Iterable[FileSpec], *, masker: Masker | None = None,
-              what: str = "install files", after: str = "") -> None:
-    """Stage every file over SFTP, then install them all with ONE sudo command (+ optional `after`)."""
-    specs = list(files)
-    if not specs:
-        return
-    cmds = []
-    for f in specs:
-        src = stage(conn, f.data, f.dest.rsplit("/", 1)[-1])
-        cmds.append(install_snippet(src, f.dest, f.owner, f.group, f.mode))
-    script = "set -e\n" + "\n".join(cmds) + (f"\n{after}" if after else "")
-    run(conn, script, what=what, masker=masker)
-
-
 def forget_stage(conn: Connection) -> None:
     """A remote script removed this connection's staging dir: the next `stage` makes a new one."""
     _keep(conn, "_rosey_stage", None)
@@ -285,11 +261,6 @@ def parse_sha256(out: str) -> dict[str, str]:
         if m:
             res[m.group(2)] = m.group(1)
     return res
-
-
-def sha256(conn: Connection, paths: Iterable[str], *, sudo: bool = True) -> dict[str, str]:
-    """{path: sha256} of remote files in one round trip (absent files are left out)."""
-    return parse_sha256(probe(conn, {"sha": sha256_snippet(paths)}, sudo=sudo)["sha"])
 
 
 # ---------------------------------------------------------------- connection errors
