@@ -1,0 +1,44 @@
+"""install-services on a real server: --dry-run shows the unit diff and what would restart, changing nothing;
+the real run then restarts only the service whose unit changed, and a second run is a no-op."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fabfile.config import layout
+from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
+
+pytestmark = pytest.mark.lab
+MARK = "# edited on the server by the lab test"
+
+
+def test_dry_run_shows_what_would_be_written_and_restarted_then_the_real_run_does_it(deployed_lab):
+    d = deployed_lab
+    name = d.lab.name
+    unit = layout.remote_path(d.lab.settings, "alertmanager.service")
+    d.lab.run(f"echo '{MARK}' | sudo tee -a {unit} >/dev/null", check=True)
+    before = d.main_pids()
+
+    dry = d.inv("install-services", "-H", name, "--dry-run")
+    assert dry.returncode == 0, dry.stdout
+    assert "would: alertmanager: unit updated, restarted (dry run)" in dry.stdout
+    assert f"would write {unit}" in dry.stdout and f"-{MARK}" in dry.stdout
+    assert "would run: systemctl daemon-reload" in dry.stdout
+    assert "would restart alertmanager.service (unit updated) and wait for /-/healthy" in dry.stdout
+    assert "prometheus.service" not in dry.stdout
+    d.assert_no_secret(dry.stdout)
+    assert MARK in d.lab.run(f"cat {unit}", check=True).stdout  # nothing written
+    assert d.main_pids() == before  # nothing restarted
+
+    real = d.inv("install-services", "-H", name)
+    assert real.returncode == 0, real.stdout
+    assert re.search(r"install-services: changed — alertmanager: unit updated, restarted", real.stdout)
+    after = d.main_pids()
+    assert after["prometheus"] == before["prometheus"] and after["alertmanager"] != before["alertmanager"]
+    assert MARK not in d.lab.run(f"cat {unit}", check=True).stdout
+
+    again = d.inv("install-services", "-H", name)
+    assert again.returncode == 0 and "install-services: ok" in again.stdout
+    assert d.main_pids() == after
