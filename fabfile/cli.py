@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -14,6 +13,7 @@ from invoke.exceptions import Exit
 from fabfile.config import selection
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError, load_inventory
 from fabfile.errors import UserError
+from fabfile.output import Output
 
 HOSTS_HELP = "host alias(es) from hosts.yml, comma-separated (e.g. test,prod)"
 DRY_HELP = "connect and show what would change, change nothing"
@@ -58,7 +58,7 @@ def select_hosts(c: Context, hosts: str | None, *, never_default_production: str
         raise Exit(f"error: {e}", code=2) from None
     line = sel.notice()
     if line:
-        print(line, file=notice_to or sys.stdout, flush=True)
+        Output(notice_to).line(line)
     return inv, sel.hosts
 
 
