@@ -10,11 +10,7 @@ Alertmanager uses without that check, so a `10.0.2.2:<port>` smarthost works wit
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from fabfile.lab import paths, procs
@@ -33,44 +29,24 @@ def smarthost(port: int) -> str:
     return f"{GUEST_ADDRESS}:{port}"
 
 
-def _pidfile(port: int) -> Path:
-    return paths.cache_dir() / "run" / f"mail-{port}.pid"
-
-
-def _marker() -> str:
-    return "smtp_catcher.py"
+def _daemon(port: int) -> procs.LocalDaemon:
+    return procs.LocalDaemon(
+        "shared mail catcher", paths.cache_dir() / "run", f"mail-{port}", port,
+        (sys.executable, str(paths.GUEST_DIR / "smtp_catcher.py")), marker="smtp_catcher.py",
+        env={"SMTP_CATCHER_DIR": str(spool(port)), "SMTP_CATCHER_PORT": str(port)},
+        hint=" (lab_vm.mail_port in hosts.yml)")
 
 
 def running_pid(port: int) -> int | None:
-    return procs.read_pid(_pidfile(port), _marker())
+    return _daemon(port).running_pid()
 
 
 def ensure_running(port: int) -> None:
-    if running_pid(port):
-        return
-    if _port_open(port):
-        raise RuntimeError(f"127.0.0.1:{port} is taken by another program: the lab's shared mail catcher "
-                           "needs it (lab_vm.mail_port in hosts.yml)")
-    log = open(paths.cache_dir() / "run" / f"mail-{port}.log", "ab")  # noqa: SIM115 (handed to the child)
-    env = {**os.environ, "SMTP_CATCHER_DIR": str(spool(port)), "SMTP_CATCHER_PORT": str(port)}
-    proc = subprocess.Popen(
-        [sys.executable, str(paths.GUEST_DIR / "smtp_catcher.py")],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
-    )  # fmt: skip
-    log.close()
-    _pidfile(port).write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + 10
-    while not _port_open(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"shared mail catcher on 127.0.0.1:{port} did not start (see {log.name})")
-        time.sleep(0.05)
+    _daemon(port).ensure_running()
 
 
 def stop(port: int) -> None:
-    pid = running_pid(port)
-    if pid:
-        procs.stop_pid(pid)
-    _pidfile(port).unlink(missing_ok=True)
+    _daemon(port).stop()
 
 
 def read_all(port: int) -> list[tuple[str, bytes]]:
@@ -81,9 +57,3 @@ def read_all(port: int) -> list[tuple[str, bytes]]:
 def clear(port: int) -> None:
     for path in spool(port).glob("*.eml"):
         path.unlink(missing_ok=True)
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
