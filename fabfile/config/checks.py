@@ -26,7 +26,9 @@ PLACEHOLDER = "placeholder-not-a-secret"
 
 
 @dataclass(frozen=True)
-class Check:
+class ToolCheck:
+    """One validator run: promtool/amtool and its arguments (here or on the server)."""
+
     name: str
     argv: tuple[str, ...]
 
@@ -41,7 +43,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Verdict:
-    check: Check
+    check: ToolCheck
     status: str  # "pass" | "fail" | "skip"
     output: str  # the tool's own words (masked), or why it was skipped
 
@@ -59,22 +61,23 @@ def in_ci() -> bool:
 
 
 def check_commands(prometheus_yml: str, rules_yml: str, web_yml: str, alertmanager_yml: str, *,
-                   promtool: str = "promtool", amtool: str = "amtool") -> list[Check]:
+                   promtool: str = "promtool", amtool: str = "amtool") -> list[ToolCheck]:
     """The four validators, for files at these paths (local or remote; nothing is run here)."""
     return [
-        Check("promtool check config", (promtool, "check", "config", prometheus_yml)),
-        Check("promtool check rules", (promtool, "check", "rules", rules_yml)),
-        Check("promtool check web-config", (promtool, "check", "web-config", web_yml)),
-        Check("amtool check-config", (amtool, "check-config", alertmanager_yml)),
+        ToolCheck("promtool check config", (promtool, "check", "config", prometheus_yml)),
+        ToolCheck("promtool check rules", (promtool, "check", "rules", rules_yml)),
+        ToolCheck("promtool check web-config", (promtool, "check", "web-config", web_yml)),
+        ToolCheck("amtool check-config", (amtool, "check-config", alertmanager_yml)),
     ]
 
 
-def rule_test_command(test_files: Sequence[str | Path], *, promtool: str = "promtool") -> Check:
-    return Check("promtool test rules", (promtool, "test", "rules", *map(str, test_files)))
+def rule_test_command(test_files: Sequence[str | Path], *, promtool: str = "promtool") -> ToolCheck:
+    return ToolCheck("promtool test rules", (promtool, "test", "rules", *map(str, test_files)))
 
 
-def run_checks(checks: Sequence[Check], masker: Callable[[str], str], *, echo: Callable[[str], None] = print,
-               cwd: Path | None = None, timeout: int = 120) -> list[Verdict]:
+def run_checks(checks: Sequence[ToolCheck], masker: Callable[[str], str], *,
+               echo: Callable[[str], None] = print, cwd: Path | None = None,
+               timeout: int = 120) -> list[Verdict]:
     """Run each check, print its verdict; a missing tool is a skip, or a failure under CI=true."""
     verdicts = []
     for check in checks:
@@ -141,7 +144,7 @@ def validate_rendered(rendered: Rendered, host: HostSettings, masker: Callable[[
             text = masker(text)
             return text.replace(tmp, str(shown_dir)) if shown_dir is not None else text
 
-        def checks_with(promtool: str, amtool: str) -> list[Check]:
+        def checks_with(promtool: str, amtool: str) -> list[ToolCheck]:
             found = check_commands(str(p["prometheus.yml"]), str(p["alert_rules.yml"]), str(p["web.yml"]),
                                    str(p["alertmanager.yml"]), promtool=promtool, amtool=amtool)
             return found + ([rule_test_command(tests, promtool=promtool)] if tests else [])
@@ -161,7 +164,7 @@ def validate_rendered(rendered: Rendered, host: HostSettings, masker: Callable[[
 
 
 def _retry_with_release_tools(host: HostSettings, tools: dict[str, local_tools.ToolChoice],
-                              verdicts: list[Verdict], checks_with: Callable[[str, str], list[Check]],
+                              verdicts: list[Verdict], checks_with: Callable[[str, str], list[ToolCheck]],
                               show: Callable[[str], str], echo: Callable[[str], None],
                               cwd: Path | None) -> list[Verdict]:
     """A local tool that rejected the files gets one more say from the host's release's own tool, if here.
