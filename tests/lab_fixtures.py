@@ -1,13 +1,15 @@
 """pytest plugin: lab hosts (real QEMU VMs) for the lab tests. Registered from tests/conftest.py.
 
 `lab_host` / `lab_host2` (module-scoped): the `lab` / `lab2` host of hosts.yml, restored from the golden
-snapshot (a clean guest every module), always stopped afterwards. Anything started here is also stopped at
-session end, by PID from its pidfile; nothing is ever killed by name.
+snapshot (a clean guest every module), always stopped afterwards. `shared_lab_host` is the exception: the
+host under the shared deployment (tests/lab/deployed.py), kept running from one module to the next until a
+module asks for a clean guest (the modules that share it run last, see `order_lab_modules`). Anything
+started here is also stopped at session end, by PID from its pidfile; nothing is ever killed by name.
 
 `ROSEY_LAB_HOSTS=a,b` (with `ROSEY_INVENTORY` naming an inventory that defines them) makes the fixtures use
-other lab hosts, so a test run does not reset the `lab`/`lab2` VMs someone uses on the same machine. So a lab
-test takes its host's name from the fixture (`lab_host.name`) and its inventory from `lab_inventory_path()`,
-never spelled out (tests/pure/test_lab_tests_follow_the_override.py checks that).
+other lab hosts, so a test run does not reset the `lab`/`lab2` VMs someone uses on the same machine. So a
+lab test takes its host's name from the fixture (`lab_host.name`) and its inventory from
+`lab_inventory_path()`, never spelled out (tests/pure/test_lab_tests_follow_the_override.py checks that).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fabfile.lab.settings import lab_settings
 from fabfile.lab.vm import LabVM
 
 _started: dict[str, LabVM] = {}
+_shared: dict[str, LabVM] = {}  # the VM a shared deployment stands on, while nobody has restored it since
 _NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2").split(",")
 
 
@@ -51,6 +54,32 @@ def stop_lab_host(name: str) -> None:
         vm.down()
 
 
+def shared_lab_host(name: str = _NAMES[0]) -> tuple[LabHost, bool]:
+    """The shared deployment's host, and whether it is new: the running one if nothing restored it since."""
+    vm = _started.get(name)
+    if vm is not None and _shared.get(name) is vm and vm.is_running():
+        return LabHost(vm), False
+    host = start_lab_host(name)
+    _shared[name] = _started[name]
+    return host, True
+
+
+def uses_shared_deployment(item: pytest.Item) -> bool:
+    return "deployed_lab" in getattr(item, "fixturenames", ())
+
+
+def order_lab_modules(items: list[pytest.Item]) -> None:
+    """Modules on the shared deployment run after the lab modules that restore clean guests, so one deploy
+    serves them all; otherwise the order (tiers, modules, tests) is kept."""
+    module = {id(it): it.nodeid.split("::")[0] for it in items}
+    shared = {module[id(it)] for it in items if uses_shared_deployment(it)}
+    lab_slots = [i for i, it in enumerate(items) if it.get_closest_marker("lab")]
+    lab_items = [items[i] for i in lab_slots]
+    lab_items.sort(key=lambda it: module[id(it)] in shared)  # stable: keeps each module's own order
+    for slot, item in zip(lab_slots, lab_items, strict=True):
+        items[slot] = item
+
+
 def _lab_fixture(name: str) -> Iterator[LabHost]:
     try:
         yield start_lab_host(name)
@@ -71,3 +100,12 @@ def lab_host2() -> Iterator[LabHost]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for name in list(_started):
         stop_lab_host(name)
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the shared deployment's VM after the last test on it: it would only slow the tiers that follow."""
+    if uses_shared_deployment(item) and (nextitem is None or not uses_shared_deployment(nextitem)):
+        for name, vm in list(_shared.items()):
+            if _started.get(name) is vm:
+                stop_lab_host(name)
+            _shared.pop(name, None)
