@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -96,40 +97,45 @@ def exit_with(code: int) -> None:
         raise Exit(code=code)
 
 
-def run_steps(c: Context, hosts: str, steps: list[str], dry_run: bool = False, strict: bool = False) -> None:
+def run_steps(c: Context, hosts: str, steps: list[str], dry_run: bool = False, strict: bool = False,
+              parallel: int = 0) -> None:
     """What every step task does: select hosts, run the named steps on them in parallel, exit with it."""
-    from fabfile.deploy.runner import run_named
+    from fabfile.deploy.runner import DEFAULT_PARALLEL, run_named
 
+    if parallel < 0:
+        raise Exit(f"error: --parallel {parallel}: expected a number of hosts at once, 1 or more "
+                   f"(0: the default, {DEFAULT_PARALLEL})", code=2)
     inv, selected = select_hosts(c, hosts)
-    exit_with(run_named(inv, selected, steps, dry_run=dry_run, strict=strict))
+    exit_with(run_named(inv, selected, steps, dry_run=dry_run, strict=strict,
+                        parallel=parallel or DEFAULT_PARALLEL))
 
 
 STRICT_HELP = "firing bot alerts fail verify too (default: a warning; the stack checks decide)"
+PARALLEL_HELP = "hosts at once (default 10; 1 runs them one after another)"
 
 
 def step_task(name: str, doc: str, names: list[str], *, dry_run: bool, strict: bool = False) -> Task:
     """An Invoke task `name` running the registry steps `names` on `-H` hosts.
 
-    `--dry-run` when a step changes things, `--strict` when one judges alerts (verify). Invoke reads the
-    options from the function's signature, hence one small body per combination.
+    `--dry-run` when a step changes things, `--strict` when one judges alerts (verify), `--parallel` always.
+    Invoke reads the options from the function's signature, so the body gets one built from the flags.
     """
-    helps = {"hosts": HOSTS_HELP}
-    if dry_run and strict:
-        def body(c: Context, hosts: str = "", dry_run: bool = False, strict: bool = False) -> None:
-            run_steps(c, hosts, names, dry_run, strict=strict)
-    elif dry_run:
-        def body(c: Context, hosts: str = "", dry_run: bool = False) -> None:  # type: ignore[misc]
-            run_steps(c, hosts, names, dry_run)
-    elif strict:
-        def body(c: Context, hosts: str = "", strict: bool = False) -> None:  # type: ignore[misc]
-            run_steps(c, hosts, names, strict=strict)
-    else:
-        def body(c: Context, hosts: str = "") -> None:  # type: ignore[misc]
-            run_steps(c, hosts, names)
+    flags: dict[str, tuple[Any, str]] = {"hosts": ("", HOSTS_HELP)}
     if dry_run:
-        helps["dry_run"] = DRY_HELP
+        flags["dry_run"] = (False, DRY_HELP)
     if strict:
-        helps["strict"] = STRICT_HELP
+        flags["strict"] = (False, STRICT_HELP)
+    flags["parallel"] = (0, PARALLEL_HELP)
+
+    def body(c: Context, **given: Any) -> None:
+        opts = {k: given.get(k, default) for k, (default, _) in flags.items()}
+        run_steps(c, opts["hosts"], names, opts.get("dry_run", False), strict=opts.get("strict", False),
+                  parallel=opts["parallel"])
+
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    body.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("c", keyword)]
+        + [inspect.Parameter(k, keyword, default=default) for k, (default, _) in flags.items()])
     body.__name__ = body.__qualname__ = name.replace("-", "_")
     body.__doc__ = doc
-    return task(klass=HostTask, help=helps)(body)
+    return task(klass=HostTask, help={k: text for k, (_, text) in flags.items()})(body)

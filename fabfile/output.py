@@ -52,14 +52,24 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class StepTime:
+    """Where one step's time went on one host: wall seconds and SSH commands (round trips)."""
+
+    step: str
+    seconds: float
+    commands: int
+
+
+@dataclass(frozen=True)
 class RecapRow:
-    """One host's line of the recap."""
+    """One host's line of the recap, and its per-step profile."""
 
     host: str
     ok: int
     changed: int
     failed: int
     seconds: float
+    steps: tuple[StepTime, ...] = ()
 
     @property
     def state(self) -> str:
@@ -84,6 +94,27 @@ def recap_lines(rows: Sequence[RecapRow]) -> list[str]:
     width = max((len(r.host) for r in rows), default=4)
     return ["recap:"] + [f"  {r.host:<{width}}  ok={r.ok} changed={r.changed} failed={r.failed}  "
                          f"{r.state} ({r.seconds:.0f}s)" for r in rows]
+
+
+def profile_lines(rows: Sequence[RecapRow]) -> list[str]:
+    """Per step and host: wall seconds and SSH commands, like Ansible's task profiler ("-": did not run).
+
+    Why always printed: "where did the minute go?" should not need a profiler or a second run.
+    """
+    steps = list(dict.fromkeys(t.step for r in rows for t in r.steps))
+    if not steps:
+        return []
+    cells = {(r.host, t.step): f"{t.seconds:.1f}s {t.commands:>2}" for r in rows for t in r.steps}
+    totals = {r.host: f"{sum(t.seconds for t in r.steps):.1f}s {sum(t.commands for t in r.steps):>2}"
+              for r in rows}
+    name_w = max(len(s) for s in steps + ["total"])
+    col_w = max([len(r.host) for r in rows] + [len(c) for c in [*cells.values(), *totals.values()]])
+    def line(first: str, values: Sequence[str]) -> str:
+        return ("  " + first.ljust(name_w) + "".join("  " + v.rjust(col_w) for v in values)).rstrip()
+    out = ["time per step (wall seconds, SSH commands):", line("", [r.host for r in rows])]
+    out += [line(s, [cells.get((r.host, s), "-") for r in rows]) for s in steps]
+    out.append(line("total", [totals[r.host] for r in rows]))
+    return out
 
 
 class Output:
@@ -131,7 +162,7 @@ class Output:
 
     # -- recap and progress
     def recap(self, rows: Sequence[RecapRow]) -> None:
-        self.lines(recap_lines(rows))
+        self.lines(recap_lines(rows) + profile_lines(rows))
         for r in rows:
             self.record("recap", **asdict(r), state=r.state)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, skip_or_fail
-from tests.lab_fixtures import order_lab_modules
 
 TESTS = Path(__file__).resolve().parent
 
@@ -55,7 +54,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         marker = TIER_MARKERS.get(tier or "")
         if marker and not item.get_closest_marker(marker):
             item.add_marker(marker)
-    order_lab_modules(items)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -3,8 +3,9 @@
 `lab_host` / `lab_host2` (module-scoped): the `lab` / `lab2` host of hosts.yml, restored from the golden
 snapshot (a clean guest every module), always stopped afterwards. `shared_lab_host` is the exception: the
 host under the shared deployment (tests/lab/deployed.py), kept running from one module to the next until a
-module asks for a clean guest (the modules that share it run last, see `order_lab_modules`). Anything
-started here is also stopped at session end, by PID from its pidfile; nothing is ever killed by name.
+module asks for a clean guest (the modules that share it run last: see `pytest_collection_modifyitems`).
+Anything started here is also stopped at session end, by PID from its pidfile; nothing is ever killed by
+name.
 
 `ROSEY_LAB_HOSTS=a,b` (with `ROSEY_INVENTORY` naming an inventory that defines them) makes the fixtures use
 other lab hosts, so a test run does not reset the `lab`/`lab2` VMs someone uses on the same machine. So a
@@ -68,7 +69,8 @@ def uses_shared_deployment(item: pytest.Item) -> bool:
     return "deployed_lab" in getattr(item, "fixturenames", ())
 
 
-def order_lab_modules(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after conftest.py marked the tiers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules on the shared deployment run after the lab modules that restore clean guests, so one deploy
     serves them all; otherwise the order (tiers, modules, tests) is kept."""
     module = {id(it): it.nodeid.split("::")[0] for it in items}

@@ -8,9 +8,9 @@ any server. The exit code is 0 only when no host failed.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -21,13 +21,14 @@ from fabfile.config.secrets import load_secrets
 from fabfile.deploy import steps as registry
 from fabfile.deploy.steps.base import Step, StepContext, StepResult
 from fabfile.errors import UserError
-from fabfile.output import Output, RecapRow
+from fabfile.output import Output, RecapRow, StepTime
 from fabfile.ssh import remote
 from fabfile.ssh.connection import connect
 from fabfile.ssh.host_keys import HostKeyError
 from fabfile.ssh.masking import Masker
 
 ALWAYS_RUN = ("verify",)  # still runs (and reports) after an earlier step of that host failed
+DEFAULT_PARALLEL = 10  # hosts at once; bench/deploy_bench.py measures the control side's cost per host
 SYMBOL = {"ok": "ok", "changed": "changed", "failed": "FAILED"}
 
 
@@ -37,6 +38,7 @@ class HostReport:
     results: list[StepResult] = field(default_factory=list)
     seconds: float = 0.0
     commands: dict[str, int] = field(default_factory=dict)  # SSH commands per step (see remote.stats)
+    step_seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
     bytes_uploaded: int = 0
 
     def count(self, status: str) -> int:
@@ -82,6 +84,7 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
             if unreachable or (broken and name not in ALWAYS_RUN):
                 continue
             remote.stats(conn).label = name
+            step_started = time.monotonic()
             try:
                 result = step(conn, host, ctx)
             except remote.RemoteError as e:
@@ -97,6 +100,7 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                 else:
                     text = f"{type(e).__name__}: {e}".splitlines()[0]
                     result = StepResult(name, "failed", ctx.masker(text))
+            report.step_seconds[name] = time.monotonic() - step_started
             for ln in _format(result, ctx.masker):
                 ctx.log(ln)
             report.results.append(result)
@@ -116,15 +120,17 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
 
 
 def recap_rows(reports: Sequence[HostReport]) -> list[RecapRow]:
-    return [RecapRow(r.host, r.count("ok"), r.count("changed"), r.count("failed"), r.seconds)
+    return [RecapRow(r.host, r.count("ok"), r.count("changed"), r.count("failed"), r.seconds,
+                     tuple(StepTime(s, secs, r.commands.get(s, 0)) for s, secs in r.step_seconds.items()))
             for r in reports]
 
 
 def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tuple[str, Step]], *,
         dry_run: bool = False, strict: bool = False, stream: TextIO | None = None,
         connector: Callable[[HostSettings], Connection] = connect,
-        reports_out: list[HostReport] | None = None, output: Output | None = None) -> int:
-    """Run `steps` on every host in parallel; print results and a recap; return the exit code.
+        reports_out: list[HostReport] | None = None, output: Output | None = None,
+        parallel: int = DEFAULT_PARALLEL) -> int:
+    """Run `steps` on every host, at most `parallel` at once; print results and a recap; return the exit code.
 
     2: a pre-flight problem (nothing was contacted); 1: some host failed; 0: all good.
     `output` (default: a new one on `stream`) also keeps every step result as a record for `--json`.
@@ -151,14 +157,12 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
             out.record("step", host=h.name, step=res.step, status=res.status, summary=masker(res.summary),
                        details=[masker(d) for d in res.details])
 
-    if len(hosts) == 1:
-        work(hosts[0])
+    if len(hosts) == 1 or parallel <= 1:
+        for h in hosts:
+            work(h)
     else:
-        threads = [threading.Thread(target=work, args=(h,), name=f"host-{h.name}") for h in hosts]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        with ThreadPoolExecutor(max_workers=min(parallel, len(hosts)), thread_name_prefix="host") as pool:
+            list(pool.map(work, hosts))
     ordered = [reports[h.name] for h in hosts]
     if dry_run:
         out.line("dry run: nothing was changed")
@@ -172,6 +176,8 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
 
 
 def run_named(inventory: Inventory, hosts: Sequence[HostSettings], names: Sequence[str], *,
-              dry_run: bool = False, strict: bool = False, stream: TextIO | None = None) -> int:
+              dry_run: bool = False, strict: bool = False, stream: TextIO | None = None,
+              parallel: int = DEFAULT_PARALLEL) -> int:
     """What the tasks call: `run` with steps given by their registry names."""
-    return run(inventory, hosts, registry.named(names), dry_run=dry_run, strict=strict, stream=stream)
+    return run(inventory, hosts, registry.named(names), dry_run=dry_run, strict=strict, stream=stream,
+               parallel=parallel)

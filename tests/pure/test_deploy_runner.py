@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import textwrap
+import threading
+import time
 
 import paramiko
 import pytest
@@ -149,3 +151,59 @@ def test_every_registry_step_is_a_task_with_dry_run_exactly_when_it_changes_thin
         assert ("dry_run" in [a.name for a in t.get_arguments()]) == spec.changes
     sortie6 = tasks.ns.tasks["sortie6"]
     assert "dry_run" in [a.name for a in sortie6.get_arguments()]
+
+
+def test_recap_profiles_each_step_per_host_with_its_ssh_commands(inventory):
+    """Every recap says where the time went: wall seconds and SSH commands per step and host."""
+    from fabfile.ssh import remote
+
+    def slow(name, seconds, commands):
+        def step(conn, host, ctx):
+            time.sleep(seconds)
+            for _ in range(commands):
+                remote.stats(conn).count()
+            return StepResult(name, "ok")
+        return step
+
+    out, reports = io.StringIO(), []
+    code = runner.run(inventory, inventory.select("lab"), [("fetch", slow("fetch", 0.3, 2)),
+                                                            ("verify", slow("verify", 0.0, 1))],
+                      stream=out, connector=FakeConn, reports_out=reports)
+    assert code == 0
+    assert reports[0].step_seconds["fetch"] >= 0.3 and reports[0].commands == {"fetch": 2, "verify": 1}
+    lines = out.getvalue().split("time per step (wall seconds, SSH commands):\n", 1)[1].splitlines()
+    cells = {ln.split()[0]: ln.split()[1:] for ln in lines[1:]}
+    assert lines[0].split() == ["lab"]
+    assert cells["fetch"][1] == "2" and float(cells["fetch"][0].rstrip("s")) >= 0.3
+    assert cells["verify"] == ["0.0s", "1"]
+    assert cells["total"][1] == "3"
+
+
+def test_parallel_bounds_the_hosts_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROSEY_WEB_PASSWORD", SECRET)
+    monkeypatch.setenv("ROSEY_SMTP_PASSWORD", "smtp-pa55word")
+    names = [f"h{i}" for i in range(6)]
+    path = tmp_path / "hosts.yml"
+    path.write_text(textwrap.dedent("""
+        defaults:
+          receivers:
+            email: {to: [a@b.test], from: c@b.test, smarthost: "localhost:25", auth_username: u}
+        hosts:
+    """) + "".join(f"  {n}: {{address: 127.0.0.1, secrets_file: none.yml}}\n" for n in names))
+    inv = load_inventory(path)
+    lock, running, peak = threading.Lock(), [0], [0]
+
+    def step(conn, host, ctx):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return StepResult("s", "ok")
+
+    for parallel, expected in ((2, 2), (1, 1), (10, 6)):
+        peak[0] = 0
+        assert runner.run(inv, inv.select(",".join(names)), [("s", step)], stream=io.StringIO(),
+                          connector=FakeConn, parallel=parallel) == 0
+        assert peak[0] == expected, (parallel, peak[0])

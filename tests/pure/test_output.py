@@ -6,7 +6,7 @@ import io
 import json
 import threading
 
-from fabfile.output import Output, RecapRow
+from fabfile.output import Output, RecapRow, StepTime
 from fabfile.ssh.masking import Masker
 
 
@@ -60,3 +60,20 @@ def test_default_stream_is_stdout_at_write_time(capsys):
     out = Output()
     out.line("hello")
     assert capsys.readouterr().out == "hello\n"
+
+
+def test_recap_ends_with_the_per_step_profile_and_a_dash_for_a_step_a_host_never_ran():
+    buf = io.StringIO()
+    out = Output(buf)
+    out.recap([RecapRow("lab", 2, 0, 0, 3.0,
+                        (StepTime("install-prometheus", 1.25, 1), StepTime("verify", 0.5, 1))),
+               RecapRow("prod-eu", 0, 0, 1, 9.0, (StepTime("install-prometheus", 9.0, 0),))])
+    assert buf.getvalue().splitlines()[3:] == [
+        "time per step (wall seconds, SSH commands):",
+        "                          lab  prod-eu",
+        "  install-prometheus  1.2s  1  9.0s  0",
+        "  verify              0.5s  1        -",
+        "  total               1.8s  2  9.0s  0",
+    ]
+    first = json.loads(out.json())[0]["steps"][0]
+    assert first == {"step": "install-prometheus", "seconds": 1.25, "commands": 1}
