@@ -1,15 +1,21 @@
-"""Deploy benchmark on a lab host: fresh sortie6, no-op re-run, SSH commands per step, bytes uploaded.
+"""Deploy benchmark on lab hosts: fresh and no-op sortie6, time and SSH commands per step, control-side cost.
 
-    .venv/bin/python bench/deploy_bench.py [--host lab] [--keep]
+    .venv/bin/python bench/deploy_bench.py [--hosts lab[,lab2]] [--parallel N] [--keep]
 
-Restores the host's golden snapshot (a clean Debian guest), runs sortie6 twice through the same runner the
-CLI uses, prints the figures and stops the VM (unless --keep). No assertions: figures only.
+Restores each host's golden snapshot (a clean Debian guest), runs sortie6 twice through the same runner the
+CLI uses (all hosts at once), prints the figures and stops the VMs (unless --keep). Run it under the lab lock
+(`flock /work/lab.lock ...` or nothing else using the lab). No assertions: figures only.
+
+The control side's share is measured on this process alone: CPU seconds (user+system, all threads) and the
+growth of its peak RSS during each run, divided by the number of hosts. The guests' CPU is not in it: on a
+2-core machine two TCG guests compete with each other, which is the machine's limit, not the tool's.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import resource
 import sys
 import time
 from pathlib import Path
@@ -22,47 +28,73 @@ from fabfile.lab.settings import lab_settings  # noqa: E402
 from fabfile.lab.vm import LabVM  # noqa: E402
 
 
-def one_run(label: str, inventory, host) -> tuple[float, runner.HostReport, int]:
+def _cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def one_run(label: str, inventory, hosts,
+            parallel: int) -> tuple[float, list[runner.HostReport], float, float]:
     out = io.StringIO()
     reports: list[runner.HostReport] = []
-    t0 = time.monotonic()
-    code = runner.run(inventory, [host], steps.named(steps.SORTIE6), stream=out, reports_out=reports)
-    took = time.monotonic() - t0
+    cpu0, rss0, t0 = _cpu(), _peak_mb(), time.monotonic()
+    code = runner.run(inventory, hosts, steps.named(steps.SORTIE6), stream=out, reports_out=reports,
+                      parallel=parallel)
+    took, cpu, rss = time.monotonic() - t0, _cpu() - cpu0, _peak_mb() - rss0
     if code:
         print(out.getvalue())
-    print(f"{label}: exit {code}, {took:.1f}s wall")
-    return took, reports[0], code
+    print(f"{label}: exit {code}, {took:.1f}s wall, control side {cpu:.2f} CPU-s, peak RSS +{rss:.1f} MB")
+    return took, reports, cpu, rss
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--host", default="lab")
-    ap.add_argument("--keep", action="store_true", help="leave the VM running afterwards")
+    ap.add_argument("--hosts", default="lab", help="lab hosts, comma-separated (e.g. lab,lab2)")
+    ap.add_argument("--host", help=argparse.SUPPRESS)  # the old spelling
+    ap.add_argument("--parallel", type=int, default=runner.DEFAULT_PARALLEL)
+    ap.add_argument("--keep", action="store_true", help="leave the VMs running afterwards")
     args = ap.parse_args()
+    names = (args.host or args.hosts).split(",")
     inventory = load_inventory()
-    host = inventory.host(args.host)
-    vm = LabVM(lab_settings(args.host))
-    vm.down()
-    print(f"restoring {args.host} from its golden snapshot...")
-    vm.up(fresh=False, log=lambda m: None)
+    hosts = [inventory.host(n) for n in names]
+    vms = [LabVM(lab_settings(n)) for n in names]
+    for vm in vms:
+        vm.down()
+    for vm in vms:
+        print(f"restoring {vm.name} from its golden snapshot...")
+        vm.up(fresh=False, log=lambda m: None)
+    base_mb = _peak_mb()
     try:
-        fresh_s, fresh, _ = one_run("fresh sortie6", inventory, host)
-        noop_s, noop, _ = one_run("no-op sortie6", inventory, host)
+        fresh_s, fresh, fresh_cpu, fresh_rss = one_run("fresh sortie6", inventory, hosts, args.parallel)
+        noop_s, noop, noop_cpu, noop_rss = one_run("no-op sortie6", inventory, hosts, args.parallel)
     finally:
         if not args.keep:
-            vm.down()
+            for vm in vms:
+                vm.down()
+    n = len(hosts)
     print()
-    print(f"{'':22} {'fresh':>8} {'no-op':>8}")
-    print(f"{'wall time (s)':22} {fresh_s:8.1f} {noop_s:8.1f}")
-    print(f"{'bytes uploaded (SFTP)':22} {fresh.bytes_uploaded:8d} {noop.bytes_uploaded:8d}")
-    print("SSH commands per step:")
-    for step in [*steps.SORTIE6, "cleanup"]:
-        f, n = fresh.commands.get(step, 0), noop.commands.get(step, 0)
-        if f or n:
-            print(f"  {step:20} {f:8d} {n:8d}")
-    print(f"  {'total':20} {sum(fresh.commands.values()):8d} {sum(noop.commands.values()):8d}")
-    statuses = {r.step: r.status for r in noop.results}
-    print(f"no-op statuses: {statuses}")
+    print(f"{'':30} {'fresh':>8} {'no-op':>8}")
+    print(f"{'wall time (s)':30} {fresh_s:8.1f} {noop_s:8.1f}")
+    print(f"{'control CPU-s per host':30} {fresh_cpu / n:8.2f} {noop_cpu / n:8.2f}")
+    print(f"{'control peak RSS growth (MB)':30} {fresh_rss:8.1f} {noop_rss:8.1f}"
+          f"   (process base {base_mb:.0f} MB)")
+    for f, o in zip(fresh, noop, strict=True):
+        print(f"\n{f.host}: seconds and SSH commands per step")
+        print(f"  {'step':20} {'fresh s':>8} {'cmds':>5} {'no-op s':>8} {'cmds':>5}  no-op status")
+        status = {r.step: r.status for r in o.results}
+        for step in [*steps.SORTIE6, "cleanup"]:
+            fs, os_ = f.step_seconds.get(step), o.step_seconds.get(step)
+            fc, oc = f.commands.get(step, 0), o.commands.get(step, 0)
+            if fs is None and os_ is None and not (fc or oc):
+                continue
+            print(f"  {step:20} {fs or 0:8.1f} {fc:5d} {os_ or 0:8.1f} {oc:5d}  {status.get(step, '')}")
+        print(f"  {'total':20} {sum(f.step_seconds.values()):8.1f} {sum(f.commands.values()):5d} "
+              f"{sum(o.step_seconds.values()):8.1f} {sum(o.commands.values()):5d}")
+        print(f"  bytes uploaded (SFTP): fresh {f.bytes_uploaded}, no-op {o.bytes_uploaded}")
     return 0
 
 
