@@ -30,6 +30,7 @@ from fabfile.ssh.masking import Masker
 ALWAYS_RUN = ("verify",)  # still runs (and reports) after an earlier step of that host failed
 DEFAULT_PARALLEL = 10  # hosts at once; bench/deploy_bench.py measures the control side's cost per host
 SYMBOL = {"ok": "ok", "changed": "changed", "failed": "FAILED"}
+READ_AHEAD = "read-state"  # the profile's name for the one probe that reads every step's state first
 
 
 @dataclass
@@ -79,13 +80,20 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
     conn = connector(host)
     broken = False  # an earlier step failed
     unreachable = False
+    ahead = registry.reads_of([n for n, _ in steps])
     try:
         for name, step in steps:
             if unreachable or (broken and name not in ALWAYS_RUN):
                 continue
-            remote.stats(conn).label = name
             step_started = time.monotonic()
             try:
+                if ahead:  # inside the first step's try: a host that cannot be reached fails that step
+                    reads, ahead = ahead, []
+                    remote.stats(conn).label = READ_AHEAD
+                    remote.read_ahead(conn, [r(host, ctx) for r in reads], ctx.masker)
+                    report.step_seconds[READ_AHEAD] = time.monotonic() - step_started
+                    step_started = time.monotonic()
+                remote.stats(conn).label = name
                 result = step(conn, host, ctx)
             except remote.RemoteError as e:
                 result = StepResult(name, "failed", ctx.masker(str(e)))

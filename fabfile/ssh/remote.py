@@ -7,6 +7,8 @@ round trips countable (`stats(conn)`; the bench reads it).
 - `run(conn, script, ...)`      one shell command (sudo -n by default), output hidden, RemoteError on failure
 - `probe(conn, {key: snippet})` several snippets in ONE command; `{key: Out}` (a str with `.rc`);
                                 `stdin=` reaches the snippets as the file "$PROBE_STDIN"
+- `read_ahead(conn, [Read, ...])` every step's read in ONE command before the first step; each step's own
+                                probe of the same read is answered from it until something is applied
 - `stage(conn, data)`           SFTP bytes into a private staging dir (mode 0600), returns the staged path
 - `forget_stage(conn)`          a remote script removed the staging dir; the next `stage` makes a new one
 - `install_snippet(src, dest, owner, group, mode)`  shell text: atomic install of a staged file
@@ -22,7 +24,7 @@ import re
 import secrets as _random
 import shlex
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fabric import Connection
@@ -97,13 +99,17 @@ def wrap(script: str, sudo: bool = True) -> str:
 
 
 def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", masker: Masker | None = None,
-        check: bool = True, stdin: str | bytes | None = None, timeout: float | None = None):
+        check: bool = True, stdin: str | bytes | None = None, timeout: float | None = None,
+        read_only: bool = False):
     """Run one shell script on the server (one round trip); returns Fabric's Result.
 
     `check=True`: non-zero exit raises RemoteError("<what> failed on <host> (exit N): <stderr tail>").
     `stdin`: fed to the command's standard input (the way to hand over a password or a curl config).
+    Unless `read_only` (a probe), the script may change the server: what `read_ahead` read is dropped.
     """
     stats(conn).count()
+    if not read_only:
+        _keep(conn, "_rosey_ahead", [])
     text = stdin.decode() if isinstance(stdin, bytes) else stdin
     in_stream: io.IOBase | bool = False if text is None else io.StringIO(text)
     res = conn.run(wrap(script, sudo), hide=True, warn=True, pty=False, in_stream=in_stream,
@@ -165,15 +171,64 @@ def probe(conn: Connection, snippets: Mapping[str, str], *, sudo: bool = True,
     """
     if not snippets:
         return {}
+    ahead = _take_ahead(conn, Read(snippets, stdin, sudo))
+    if ahead is not None:
+        return ahead
     marker = _MARK.format(_random.token_hex(6))
     script = probe_script(snippets, marker)
     if stdin is not None:
         script = _STDIN_PRELUDE + script
-    res = run(conn, script, sudo=sudo, what=what, masker=masker, check=False, stdin=stdin)
+    res = run(conn, script, sudo=sudo, what=what, masker=masker, check=False, stdin=stdin, read_only=True)
     if res.exited != 0 and marker not in res.stdout:
         raise RemoteError(f"{what} failed on {conn.host} (exit {res.exited}): "
                           f"{one_line(res.stderr or res.stdout, masker)}")
     return parse_probe(res.stdout, snippets.keys(), marker)
+
+
+@dataclass(frozen=True)
+class Read:
+    """One step's read of the server, as `probe` takes it, so the runner can read all steps' state at once."""
+
+    snippets: Mapping[str, str]
+    stdin: str | None = None
+    sudo: bool = True
+    what: str = "probe"
+
+
+def probe_read(conn: Connection, read: Read, masker: Masker | None = None) -> dict[str, Out]:
+    return probe(conn, read.snippets, sudo=read.sudo, masker=masker, what=read.what, stdin=read.stdin)
+
+
+def read_ahead(conn: Connection, reads: Sequence[Read], masker: Masker | None = None) -> int:
+    """Run several steps' reads as ONE probe; each step's own `probe` of the same read is then answered
+    from it, once, as long as nothing was applied on this connection since (any non-probe `run` drops it:
+    from then on every read goes to the server). Returns how many reads it answered ahead.
+
+    Why: a run where nothing needs doing (the common re-run) costs one round trip instead of one per step.
+    A read whose stdin differs from an earlier read's, or without sudo, is left to its step.
+    """
+    kept: list[tuple[int, Read]] = []
+    stdin: str | None = None
+    for i, r in enumerate(reads):
+        if not r.sudo or (r.stdin is not None and stdin is not None and r.stdin != stdin):
+            continue
+        stdin = r.stdin if r.stdin is not None else stdin
+        kept.append((i, r))
+    if len(kept) < 2:
+        return 0
+    combined = {f"r{i}.{key}": snippet for i, r in kept for key, snippet in r.snippets.items()}
+    outs = probe(conn, combined, masker=masker, what="read host state", stdin=stdin)
+    _keep(conn, "_rosey_ahead", [(r, {key: outs[f"r{i}.{key}"] for key in r.snippets}) for i, r in kept])
+    return len(kept)
+
+
+def _take_ahead(conn: Connection, read: Read) -> dict[str, Out] | None:
+    ahead: list = getattr(conn, "_rosey_ahead", None) or []
+    for n, (r, outs) in enumerate(ahead):
+        if dict(r.snippets) == dict(read.snippets) and r.stdin == read.stdin and r.sudo == read.sudo:
+            del ahead[n]  # once: a step that reads again (waiting for something) must see the server
+            return outs
+    return None
 
 
 # ---------------------------------------------------------------- uploads

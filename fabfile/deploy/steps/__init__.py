@@ -8,11 +8,13 @@ instead of looking like an unfinished feature at run time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from fabfile.config.inventory import HostSettings
 from fabfile.deploy.steps import configs, firewall, install, services, verify
-from fabfile.deploy.steps.base import Step
+from fabfile.deploy.steps.base import Step, StepContext
+from fabfile.ssh.remote import Read
 
 
 @dataclass(frozen=True)
@@ -22,27 +24,38 @@ class StepSpec:
     help: str  # the task's docstring (`inv --list`)
     changes: bool = True  # changes the server: the task takes --dry-run
     strict: bool = False  # judges firing alerts: the task takes --strict (bot alerts fail too)
+    reads: Callable[[HostSettings, StepContext], Read] | None = None  # its first probe, for the read-ahead
 
 
 STEPS: tuple[StepSpec, ...] = (
     StepSpec("install-prometheus", install.install_prometheus,
-             "Install prometheus + promtool at the inventory's version (checksum-verified)."),
+             "Install prometheus + promtool at the inventory's version (checksum-verified).",
+             reads=install.reads_prometheus),
     StepSpec("install-alertmanager", install.install_alertmanager,
-             "Install alertmanager + amtool at the inventory's version (checksum-verified)."),
+             "Install alertmanager + amtool at the inventory's version (checksum-verified).",
+             reads=install.reads_alertmanager),
     StepSpec("deploy-configs", configs.deploy_configs,
-             "Upload, validate on the server, activate atomically and reload only what changed."),
+             "Upload, validate on the server, activate atomically and reload only what changed.",
+             reads=configs.reads),
     StepSpec("install-services", services.install_services,
-             "Install the hardened systemd units, enable and start them, wait until healthy."),
+             "Install the hardened systemd units, enable and start them, wait until healthy.",
+             reads=services.reads),
     StepSpec("firewall", firewall.firewall,
-             "ufw: keep SSH open, open 9090/9093 only to the inventory's admin sources."),
+             "ufw: keep SSH open, open 9090/9093 only to the inventory's admin sources.",
+             reads=firewall.reads),
     StepSpec("verify", verify.verify,
              "The runbook's validation checklist as a pass/fail report (exit 0 ok, 1 a check failed, "
-             "2 bad input).", changes=False, strict=True),
+             "2 bad input).", changes=False, strict=True, reads=verify.reads),
 )
 BY_NAME = {s.name: s for s in STEPS}
 
 SORTIE6 = tuple(s.name for s in STEPS)  # the whole deployment, in registry order
 SORTIE6_HELP = "The whole deployment: install, configs, services, firewall, then verify; hosts in parallel."
+
+
+def reads_of(names: Sequence[str]) -> list[Callable[[HostSettings, StepContext], Read]]:
+    """The read-ahead functions of these steps (those that declare one), in order."""
+    return [r for n in names if n in BY_NAME and (r := BY_NAME[n].reads) is not None]
 
 
 def named(names: Sequence[str]) -> list[tuple[str, Step]]:

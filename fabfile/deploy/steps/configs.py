@@ -29,11 +29,13 @@ from fabfile.config.inventory import HostSettings
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh.masking import Masker
 from fabfile.ssh.remote import (
+    Read,
     forget_stage,
     install_snippet,
     one_line,
     parse_sha256,
     probe,
+    probe_read,
     run,
     sha256_snippet,
     stage,
@@ -297,13 +299,21 @@ def _sections(stdout: str) -> dict[str, str]:
 # ---------------------------------------------------------------- the step
 
 
+def _read(tgts: list[Target]) -> Read:
+    return Read(_probe_snippets([t.path for t in tgts]), what="read config state")
+
+
+def reads(host: HostSettings, ctx: StepContext) -> Read:
+    return _read(targets(host, render.render_host(ctx.inventory, host, ctx.secrets)))
+
+
 def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext,
                    rendered: render.Rendered | None = None) -> StepResult:
     """Make the server's configs match the rendered ones; see the module docstring for the order."""
     m = ctx.masker
     rendered = rendered or render.render_host(ctx.inventory, host, ctx.secrets)
     tgts = targets(host, rendered)
-    state = probe(conn, _probe_snippets([t.path for t in tgts]), masker=m, what="read config state")
+    state = probe_read(conn, _read(tgts), masker=m)
     changes = plan(tgts, parse_sha256(state["sha"]), parse_stat(state["stat"]))
     if not changes:
         return StepResult(STEP, "ok", "configs up to date")

@@ -21,7 +21,7 @@ from fabric import Connection
 from fabfile.config.inventory import HostSettings
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
-from fabfile.ssh.remote import one_line, probe, run
+from fabfile.ssh.remote import Read, one_line, probe_read, run
 
 STEP = "firewall"
 
@@ -37,9 +37,13 @@ def rules_report(status: str) -> list[str]:
     return head + [ln for ln in lines[start + 1:] if ln.strip()]
 
 
+def reads(host: HostSettings, ctx: StepContext) -> Read:
+    return Read(ufw.SNIPPETS, what="read firewall state")
+
+
 def firewall(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
     m = ctx.masker
-    st = probe(conn, ufw.SNIPPETS, masker=m, what="read firewall state")
+    st = probe_read(conn, reads(host, ctx), masker=m)
     if not st["have"].ok:
         return StepResult(STEP, "failed", "ufw is not installed on the server (apt install ufw)")
     state, ports = ufw.read_state(st)

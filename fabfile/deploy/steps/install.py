@@ -257,10 +257,22 @@ def _download_cmd(comp: Component, name: str) -> str:
     return "\n".join(cmds)
 
 
+def reads(host: HostSettings, service: str) -> remote.Read:
+    return remote.Read(probe_snippets(host, service), what=f"install-{service} probe")
+
+
+def reads_prometheus(host: HostSettings, ctx: StepContext) -> remote.Read:
+    return reads(host, layout.PROMETHEUS)
+
+
+def reads_alertmanager(host: HostSettings, ctx: StepContext) -> remote.Read:
+    return reads(host, layout.ALERTMANAGER)
+
+
 def install_component(conn: Connection, host: HostSettings, ctx: StepContext, service: str) -> StepResult:
     step = f"install-{service}"
     comp: Component = getattr(host, service)
-    state = remote.probe(conn, probe_snippets(host, service), masker=ctx.masker, what=f"{step} probe")
+    state = remote.probe_read(conn, reads(host, service), masker=ctx.masker)
     plan = decide(host, service, state)
     if not plan.changes:
         return StepResult(step, "ok", f"{service} {comp.version} installed")

@@ -191,9 +191,13 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
     return "\n".join(lines)
 
 
+def reads(host: HostSettings, ctx: StepContext) -> remote.Read:
+    return remote.Read(probe_snippets(host), what=f"{STEP} probe")
+
+
 def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
     rendered = render.render_host(ctx.inventory, host, ctx.secrets)
-    state = remote.probe(conn, probe_snippets(host), masker=ctx.masker, what=f"{STEP} probe")
+    state = remote.probe_read(conn, reads(host, ctx), masker=ctx.masker)
     plans = decide(host, rendered.files, state)
     todo = [p for p in plans if p.changes]
     if not todo:

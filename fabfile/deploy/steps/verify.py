@@ -25,7 +25,7 @@ from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.output import duration
-from fabfile.ssh.remote import PROBE_STDIN, Out, probe
+from fabfile.ssh.remote import PROBE_STDIN, Out, Read, probe_read
 from fabfile.ssh.webauth import curl_config
 
 STEP = "verify"
@@ -324,9 +324,13 @@ def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str]) -> 
 # ---------------------------------------------------------------- the step
 
 
-def gather(conn: Connection, host: HostSettings, ctx: StepContext) -> dict[str, Out]:
+def reads(host: HostSettings, ctx: StepContext) -> Read:
     """All answers in one SSH command (sudo: ufw and /proc need root); basic auth reaches curl on stdin."""
-    return probe(conn, snippets(host), masker=ctx.masker, what="verify", stdin=curl_config(host, ctx.secrets))
+    return Read(snippets(host), stdin=curl_config(host, ctx.secrets), what="verify")
+
+
+def gather(conn: Connection, host: HostSettings, ctx: StepContext) -> dict[str, Out]:
+    return probe_read(conn, reads(host, ctx), masker=ctx.masker)
 
 
 def verify(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:

@@ -1,0 +1,121 @@
+"""The read-ahead: every step's read in one round trip, answered once, dropped as soon as anything is applied.
+
+Commands run on this machine through the same `remote.run` path Fabric would use (a local bash stands in
+for the SSH session; `sudo -n` is dropped because the sandbox has no sudo).
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+
+import invoke
+import pytest
+
+from fabfile.config.inventory import load_inventory
+from fabfile.deploy import runner
+from fabfile.deploy import steps as registry
+from fabfile.deploy.steps.base import StepResult
+from fabfile.ssh import remote
+
+
+class LocalConn(invoke.Context):
+    host = "localhost"
+
+    def run(self, command: str, **kwargs):
+        return super().run(command.removeprefix("sudo -n "), **kwargs)
+
+    def close(self) -> None:
+        pass
+
+
+def test_one_round_trip_answers_each_read_once_with_what_a_live_probe_sees(tmp_path):
+    f = tmp_path / "state"
+    f.write_text("v1")
+    a = remote.Read({"x": f"cat {f}", "rc": "exit 3"})
+    b = remote.Read({"x": "echo other", "stdin": 'cat "$PROBE_STDIN"'}, stdin="pw=1\n")
+    conn = LocalConn()
+    assert remote.read_ahead(conn, [a, b]) == 2
+    assert remote.stats(conn).commands == 1
+    got_a, got_b = remote.probe_read(conn, a), remote.probe_read(conn, b)
+    assert remote.stats(conn).commands == 1  # both answered from the read-ahead
+    assert got_a == {"x": "v1", "rc": ""} and got_a["rc"].rc == 3 and got_a["x"].ok
+    assert got_b == {"x": "other", "stdin": "pw=1"}
+    f.write_text("v2")
+    assert remote.probe_read(conn, a)["x"] == "v2"  # answered once: a second read goes to the server
+    assert remote.stats(conn).commands == 2
+
+
+def test_anything_applied_drops_what_was_read_ahead(tmp_path):
+    f = tmp_path / "state"
+    f.write_text("before")
+    a, b = remote.Read({"x": f"cat {f}"}), remote.Read({"y": "echo y"})
+    conn = LocalConn()
+    remote.read_ahead(conn, [a, b])
+    remote.run(conn, f"echo after > {f}")  # an apply step
+    assert remote.probe_read(conn, a)["x"] == "after"
+    assert remote.stats(conn).commands == 3
+
+
+def test_reads_it_cannot_combine_are_left_to_their_step():
+    one, other = remote.Read({"a": "echo 1"}, stdin="one"), remote.Read({"b": "echo 2"}, stdin="two")
+    plain = remote.Read({"c": "echo 3"})
+    conn = LocalConn()
+    assert remote.read_ahead(conn, [one, other, plain]) == 2  # `other` needs a different stdin
+    assert remote.read_ahead(LocalConn(), [plain]) == 0  # a single read gains nothing
+    remote.probe_read(conn, one), remote.probe_read(conn, plain)
+    assert remote.stats(conn).commands == 1
+    assert remote.probe_read(conn, other) == {"b": "2"} and remote.stats(conn).commands == 2
+
+
+@pytest.fixture
+def inventory(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "s3cret-pa55word")
+    monkeypatch.setenv("ROSEY_SMTP_PASSWORD", "smtp-pa55word")
+    path = tmp_path / "hosts.yml"
+    path.write_text(textwrap.dedent("""
+        defaults:
+          receivers:
+            email: {to: [a@b.test], from: c@b.test, smarthost: "localhost:25", auth_username: u}
+        hosts:
+          lab: {address: 127.0.0.1, secrets_file: none.yml}
+    """))
+    return load_inventory(path)
+
+
+class RecordingConn(LocalConn):
+    """Runs every command on this machine (each step's real snippets: most find nothing here) and keeps it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        object.__setattr__(self, "sent", [])
+
+    def run(self, command: str, **kwargs):
+        self.sent.append(command)
+        return super().run(command, **kwargs)
+
+
+def _probe_step(name: str, apply: bool = False):
+    def step(conn, host, ctx):
+        remote.probe_read(conn, registry.BY_NAME[name].reads(host, ctx))
+        if apply:
+            remote.run(conn, "true")
+            return StepResult(name, "changed", "applied")
+        return StepResult(name, "ok")
+    return step
+
+
+def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_reads_to_the_server(inventory):
+    names = list(registry.SORTIE6)
+    for applies, expected in ((set(), 1), ({"deploy-configs"}, 1 + 1 + 3)):
+        conn = RecordingConn()
+        reports: list[runner.HostReport] = []
+        steps = [(n, _probe_step(n, n in applies)) for n in names]
+        code = runner.run(inventory, inventory.select("lab"), steps, stream=io.StringIO(),
+                          reports_out=reports,
+                          connector=lambda h, c=conn: c)
+        assert code == 0
+        # no-op: the read-ahead alone; an apply in deploy-configs: it, then the three later reads go live
+        assert len(conn.sent) == expected, conn.sent
+        assert reports[0].commands[runner.READ_AHEAD] == 1
+        assert runner.READ_AHEAD in reports[0].step_seconds
