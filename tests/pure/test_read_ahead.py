@@ -7,16 +7,14 @@ for the SSH session; `sudo -n` is dropped because the sandbox has no sudo).
 from __future__ import annotations
 
 import io
-import textwrap
 
 import invoke
-import pytest
 
-from fabfile.config.inventory import load_inventory
 from fabfile.deploy import runner
 from fabfile.deploy import steps as registry
 from fabfile.deploy.steps.base import StepResult
 from fabfile.ssh import remote
+from tests.pure.test_deploy_runner import inventory  # noqa: F401  (fixture)
 
 
 class LocalConn(invoke.Context):
@@ -68,21 +66,6 @@ def test_reads_it_cannot_combine_are_left_to_their_step():
     assert remote.probe_read(conn, other) == {"b": "2"} and remote.stats(conn).commands == 2
 
 
-@pytest.fixture
-def inventory(tmp_path, monkeypatch):
-    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "s3cret-pa55word")
-    monkeypatch.setenv("ROSEY_SMTP_PASSWORD", "smtp-pa55word")
-    path = tmp_path / "hosts.yml"
-    path.write_text(textwrap.dedent("""
-        defaults:
-          receivers:
-            email: {to: [a@b.test], from: c@b.test, smarthost: "localhost:25", auth_username: u}
-        hosts:
-          lab: {address: 127.0.0.1, secrets_file: none.yml}
-    """))
-    return load_inventory(path)
-
-
 class RecordingConn(LocalConn):
     """Runs every command on this machine (each step's real snippets: most find nothing here) and keeps it."""
 
@@ -105,7 +88,9 @@ def _probe_step(name: str, apply: bool = False):
     return step
 
 
-def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_reads_to_the_server(inventory):
+def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_reads_to_the_server(
+        inventory):  # noqa: F811  (the fixture imported above)
+    """(`inventory`: the runner tests' two-host inventory; only its reachable `lab` is used)"""
     names = list(registry.SORTIE6)
     for applies, expected in ((set(), 1), ({"deploy-configs"}, 1 + 1 + 3)):
         conn = RecordingConn()
