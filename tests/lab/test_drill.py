@@ -179,3 +179,24 @@ def test_smtp_catcher_down_is_reported_and_bot_restarted(quiet: Deployed) -> Non
     finally:
         d.lab.run("sudo systemctl start smtp-catcher")
     wait_quiet(d)
+
+
+def test_after_a_drill_sortie6_passes_with_the_bot_warning_and_strict_verify_fails(quiet: Deployed) -> None:
+    """The restart every drill ends with trips BotRestarting for 5 minutes: a bot alert, so sortie6 still
+    passes (a WARN line), and only `verify --strict` fails on it."""
+    d, a = quiet, apis(quiet)
+    if not a.prometheus.alerts("BotRestarting"):  # this module's drills ran long enough ago: restart again
+        d.lab.run("sudo systemctl restart rosey-bot", check=True)
+    end = time.monotonic() + 120
+    while not [x for x in a.prometheus.alerts("BotRestarting") if x.get("state") == "firing"]:
+        assert time.monotonic() < end, "BotRestarting never fired after the bot restarted"
+        time.sleep(3)
+    p = d.inv("sortie6", "-H", d.host)
+    assert p.returncode == 0, p.stdout
+    assert re.search(r"^\[\S+\]\s+WARN\s.*BotRestarting", p.stdout, re.M), p.stdout
+    s = d.inv("verify", "-H", d.host, "--strict")
+    assert s.returncode == 1, s.stdout
+    want = r"verify: FAILED — \d+ of \d+ checks failed: bot alert \(--strict: bot alerts fail too\)"
+    assert re.search(want, s.stdout), s.stdout
+    assert re.search(r"^\[\S+\]\s+WARN\s.*BotRestarting", s.stdout, re.M), s.stdout
+    d.assert_no_secret(p.stdout + s.stdout)
