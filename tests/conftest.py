@@ -37,7 +37,7 @@ def _root() -> list[str]:
 
 # what each marker needs on this machine: a check returning what is missing
 NEEDS: dict[str, Callable[[], list[str]]] = {
-    "tools": _on_path("promtool", "amtool"),
+    "tools": _on_path("promtool", "amtool", "systemd-analyze"),
     "servers": _files(PROMETHEUS_BIN, ALERTMANAGER_BIN),
     "root": _root,
     "lab": _on_path("qemu-system-x86_64", "qemu-img", "mmdebstrap"),

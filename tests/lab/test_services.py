@@ -42,3 +42,16 @@ def test_dry_run_shows_what_would_be_written_and_restarted_then_the_real_run_doe
     again = d.inv("install-services", "-H", name)
     assert again.returncode == 0 and "install-services: ok" in again.stdout
     assert d.main_pids() == after
+
+
+def test_units_are_hardened_on_the_real_systemd(deployed_lab):
+    """The guest's own systemd rates the running units (the services started, scrape and send mail under
+    them: the rest of the lab suite runs on these units)."""
+    d = deployed_lab
+    for svc in ("prometheus", "alertmanager"):
+        out = d.lab.run(f"systemd-analyze security --no-pager {svc}.service", check=True).stdout
+        m = re.search(rf"Overall exposure level for {svc}\.service: ([\d.]+)", out)
+        assert m, out
+        print(f"{svc}.service on the lab host: systemd-analyze security exposure {m.group(1)}")
+        assert float(m.group(1)) <= 2.5, out
+        assert d.lab.run(f"systemctl is-active {svc}").stdout.strip() == "active"
