@@ -289,6 +289,7 @@ class Web:
     basic_auth: bool = True
     username: str = _check(_name, default="admin")
     allow_from: tuple[str, ...] = _check(_sources, default=("any",))  # who may reach 9090/9093
+    public: bool = False  # says the UIs are meant for everyone: only then may basic_auth be off for `any`
 
 
 @dataclass(frozen=True)
@@ -490,6 +491,11 @@ def _cross_checks(h: HostSettings, where: str) -> None:
             _fail(where, f"hosts.{h.name}.{name}",
                   f"port {port} is already used by {seen[port]}; pick another")
         seen[port] = name
+    if not h.web.basic_auth and "any" in h.web.allow_from and not h.web.public:
+        _fail(where, f"hosts.{h.name}.web.basic_auth",
+              "is false while web.allow_from includes any: anyone could reload, stop or silence this "
+              "monitoring; narrow web.allow_from, turn basic_auth on, or set web.public: true if the UIs "
+              "are meant to be public")
     for comp in ("prometheus", "alertmanager"):
         c = getattr(h, comp)
         if not c.release_url.startswith(("http://", "https://")):

@@ -26,6 +26,7 @@ from fabfile.ssh import remote
 from fabfile.ssh.connection import connect
 from fabfile.ssh.host_keys import HostKeyError
 from fabfile.ssh.masking import Masker
+from fabfile.ssh.webauth import clear_text_warning
 
 ALWAYS_RUN = ("verify",)  # still runs (and reports) after an earlier step of that host failed
 DEFAULT_PARALLEL = 10  # hosts at once; bench/deploy_bench.py measures the control side's cost per host
@@ -150,6 +151,10 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
             out.error(p)
         out.line("nothing was changed: fix the above first")
         return 2
+    for h in hosts:
+        warning = clear_text_warning(h)
+        if warning:
+            out.line(f"warning: {warning}")
     reports: dict[str, HostReport] = {}
 
     def work(h: HostSettings) -> None:

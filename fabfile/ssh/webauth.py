@@ -22,3 +22,13 @@ def curl_config(host: HostSettings, secrets: dict[str, str]) -> str:
     if not host.web.basic_auth:
         return ""
     return f"user = {_quote(host.web.username + ':' + secrets['web_password'])}\n"
+
+
+def clear_text_warning(host: HostSettings) -> str | None:
+    """Basic auth over plain HTTP to a port the firewall opens to everyone: the password crosses the
+    internet readable by anyone on the path. Said once per run; a tunnel (`inv ui`) avoids it."""
+    if not host.web.basic_auth or "any" not in host.web.allow_from:
+        return None
+    return (f"{host.name}: the web UIs' password travels in clear text (basic auth over plain HTTP) and "
+            f"web.allow_from includes any; narrow web.allow_from to your addresses, or keep the ports closed "
+            f"and use `inv ui -H {host.name}` (SSH tunnels)")

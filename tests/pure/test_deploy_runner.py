@@ -207,3 +207,18 @@ def test_parallel_bounds_the_hosts_at_once(tmp_path, monkeypatch):
         assert runner.run(inv, inv.select(",".join(names)), [("s", step)], stream=io.StringIO(),
                           connector=FakeConn, parallel=parallel) == 0
         assert peak[0] == expected, (parallel, peak[0])
+
+
+def test_a_password_in_clear_text_to_anyone_is_warned_once_per_host(inventory):
+    out = io.StringIO()
+    runner.run(inventory, inventory.select("lab"), [("a", ok_step("a"))], stream=out, connector=FakeConn)
+    warnings = [ln for ln in out.getvalue().splitlines() if ln.startswith("warning:")]
+    assert warnings == ["warning: lab: the web UIs' password travels in clear text (basic auth over plain "
+                        "HTTP) and web.allow_from includes any; narrow web.allow_from to your addresses, or "
+                        "keep the ports closed and use `inv ui -H lab` (SSH tunnels)"]
+    import dataclasses
+
+    from fabfile.ssh.webauth import clear_text_warning
+    host = inventory.host("lab")
+    narrowed = dataclasses.replace(host, web=dataclasses.replace(host.web, allow_from=("203.0.113.0/24",)))
+    assert clear_text_warning(narrowed) is None

@@ -105,6 +105,15 @@ def test_invalid_cidr(tmp_path: Path) -> None:
                    "got '10.0.0.0/33'")
 
 
+def test_no_basic_auth_open_to_anyone_is_refused_unless_said_public(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, with_host(web="{basic_auth: false}"))  # allow_from defaults to any
+    assert msg.startswith("hosts.yml: hosts.test.web.basic_auth: is false while web.allow_from includes any")
+    assert "set web.public: true" in msg
+    for ok in ("{basic_auth: false, allow_from: [203.0.113.0/24]}", "{basic_auth: false, public: true}"):
+        host = load_inventory(write(tmp_path, with_host(web=ok))).host("test")
+        assert host.web.basic_auth is False
+
+
 def test_invalid_email(tmp_path: Path) -> None:
     msg = error_of(tmp_path, BASE.replace("to: [ops@example.com]", "to: [ops-at-example.com]"))
     assert msg == ("hosts.yml: hosts.test.receivers.email.to: expected an email address like "

@@ -15,7 +15,7 @@ from fabfile.config.receivers import RECEIVER_TYPES
 CONFIG = Path(__file__).resolve().parents[2] / "fabfile" / "config"
 BASE = """\
 defaults:
-  web: {basic_auth: false}
+  web: {basic_auth: false, allow_from: [10.0.0.0/8]}
   receivers:
     email: {to: [ops@example.com], from: am@example.com, smarthost: "smtp.example.com:25"}
 hosts:

@@ -161,7 +161,8 @@ def test_basic_auth_on_and_off(tmp_path: Path, rules: Path) -> None:
     assert [j.get("basic_auth") for j in prom["scrape_configs"]] == [None, creds, creds]
     assert prom["alerting"]["alertmanagers"][0]["basic_auth"] == creds
 
-    (tmp_path / "hosts.yml").write_text(BASE.replace("hosts:\n", "  web: {basic_auth: false}\nhosts:\n"))
+    no_auth = "  web: {basic_auth: false, public: true}\nhosts:\n"
+    (tmp_path / "hosts.yml").write_text(BASE.replace("hosts:\n", no_auth))
     inv = load_inventory(tmp_path / "hosts.yml")
     off = render.render_host(inv, inv.host("test"), {"smtp_password": "smtp-Pa55-word"}, rules_path=rules)
     assert yaml.safe_load(off.files["web.yml"]) == {"basic_auth_users": {}}
