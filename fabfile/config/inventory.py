@@ -68,6 +68,11 @@ def _port(v: int) -> str | None:
     return None if 1 <= v <= 65535 else f"expected a TCP port 1-65535, got {v}"
 
 
+def _port_list(v: tuple[str, ...]) -> str | None:
+    bad = [p for p in v if not (p.isdigit() and 1 <= int(p) <= 65535)]
+    return f"expected TCP port numbers like [443, 8000], got {bad[0]!r}" if bad else None
+
+
 def _version(v: str) -> str | None:
     return None if is_release_version(v) else f"expected a release version like 2.48.0, got {v!r}"
 
@@ -293,6 +298,15 @@ class Web:
 
 
 @dataclass(frozen=True)
+class Firewall:
+    """What to do with the server's other public TCP listeners when enabling ufw would cut them (the
+    firewall step refuses until each is in one of the lists)."""
+
+    open_ports: tuple[str, ...] = _check(_port_list, default=())  # keep reachable from anywhere
+    close_ports: tuple[str, ...] = _check(_port_list, default=())  # cut on purpose (only used locally)
+
+
+@dataclass(frozen=True)
 class BusinessHours:
     weekdays: tuple[str, ...] = _check(_weekdays, default=("monday:friday",))
     start: str = _check(_hhmm, default="09:00")
@@ -368,6 +382,7 @@ class HostSettings:
     prometheus: Prometheus = Prometheus()
     alertmanager: Alertmanager = Alertmanager()
     web: Web = Web()
+    firewall: Firewall = Firewall()
     business_hours: BusinessHours = BusinessHours()
     lab: LabVM | None = None  # `lab_vm` in hosts.yml
     peer_address: str | None = _check(_ip, default=None)  # how peers reach this host; default: address

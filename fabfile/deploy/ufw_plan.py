@@ -41,11 +41,27 @@ class Added:
     rule: Rule | None
 
 
+@dataclass(frozen=True, order=True)
+class Listener:
+    """A TCP socket listening on a non-loopback address (from `ss -Htlnp`)."""
+
+    port: int
+    address: str
+    process: str
+
+    def describe(self) -> str:
+        where = f"{self.address}:{self.port}"
+        return f"{where} ({self.process})" if self.process else where
+
+
 @dataclass(frozen=True)
 class UfwState:
     active: bool
     default_incoming: str  # DROP / REJECT / ACCEPT, from /etc/default/ufw
     added: tuple[Added, ...]
+    listeners: tuple[Listener, ...] = ()  # public TCP listeners
+    ipv6_filtered: bool = True  # IPV6=yes in /etc/default/ufw
+    global_ipv6: bool = False  # the server has a global IPv6 address
 
 
 @dataclass(frozen=True)
@@ -55,14 +71,32 @@ class Plan:
     delete: tuple[Added, ...]
     set_default_deny: bool
     enable: bool
+    insert_first: tuple[Rule, ...] = ()  # SSH allows that must go before a deny rule for the same port
+    would_cut: tuple[Listener, ...] = ()  # public listeners that starting to filter would cut unasked
+    ipv6_open: bool = False  # ufw leaves IPv6 unfiltered on a server that has IPv6
 
     @property
     def empty(self) -> bool:
-        return not (self.add or self.delete or self.set_default_deny or self.enable)
+        return not (self.insert_first or self.add or self.delete or self.set_default_deny or self.enable)
+
+    def refusal(self, host: HostSettings) -> str | None:
+        """Why applying this plan (or calling the ports limited) would mislead or surprise; None if not."""
+        if self.ipv6_open:
+            return ("ufw filters only IPv4 here (IPV6=no in /etc/default/ufw) but the server has a global "
+                    f"IPv6 address, so {host.prometheus.port}/{host.alertmanager.port} would stay open over "
+                    "IPv6; set IPV6=yes in /etc/default/ufw and run again")
+        if self.would_cut:
+            ports = sorted({str(x.port) for x in self.would_cut}, key=int)
+            cut = ", ".join(x.describe() for x in self.would_cut)
+            return (f"enabling ufw would cut public listener(s) {cut}; "
+                    f"list port(s) {', '.join(ports)} in hosts.{host.name}.firewall.open_ports (keep them "
+                    f"reachable) or firewall.close_ports (cut them on purpose), then run again")
+        return None
 
     def commands(self) -> list[str]:
         """ufw commands in a safe order: SSH allowed before anything can start filtering."""
-        cmds = [f"ufw {r.spec()}" for r in self.add]
+        cmds = [f"ufw insert 1 {r.spec()}" for r in self.insert_first]
+        cmds += [f"ufw {r.spec()}" for r in self.add]
         cmds += [f"ufw delete {a.spec}" for a in self.delete]
         if self.set_default_deny:
             cmds.append("ufw default deny incoming")
@@ -109,6 +143,34 @@ def parse_status_active(text: str) -> bool:
     return bool(re.search(r"^Status: active", text, re.M))
 
 
+def parse_ipv6_filtered(defaults: str) -> bool:
+    m = re.search(r'^IPV6="?(\w+)"?', defaults, re.M)
+    return not m or m.group(1).lower() == "yes"  # ufw's own default is yes
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def public_listeners(ss_listen: str) -> tuple[Listener, ...]:
+    """`ss -Htlnp` -> the TCP listeners reachable from outside (any address but loopback)."""
+    out = set()
+    for line in ss_listen.splitlines():
+        local = next((f for f in line.split() if re.search(r":(\d+)$", f)), None)
+        if not local:
+            continue
+        address, port = local.rsplit(":", 1)
+        address = address.strip("[]")
+        if _loopback(address):
+            continue
+        process = m.group(1) if (m := re.search(r'users:\(\("([^"]+)"', line)) else ""
+        out.add(Listener(int(port), address, process))
+    return tuple(sorted(out))
+
+
 def ssh_ports(session: str, ss_listen: str) -> tuple[int, ...]:
     """Server-side SSH ports: this session's (SSH_CONNECTION's 4th field) plus every sshd listener.
 
@@ -129,7 +191,7 @@ def ssh_ports(session: str, ss_listen: str) -> tuple[int, ...]:
 def wanted(host: HostSettings, ssh: tuple[int, ...]) -> tuple[list[Rule], list[Rule]]:
     """(SSH rules, service rules) the inventory asks for."""
     ssh_rules = [Rule(p, "tcp") for p in ssh]
-    svc = []
+    svc = [Rule(int(p), "tcp") for p in host.firewall.open_ports]
     for port in (host.prometheus.port, host.alertmanager.port):
         svc += [Rule(port, "tcp", normalise_source(s)) for s in host.web.allow_from]
     if host.cluster:
@@ -143,9 +205,21 @@ def wanted(host: HostSettings, ssh: tuple[int, ...]) -> tuple[list[Rule], list[R
     return ssh_rules, list(dict.fromkeys(svc))
 
 
-def _ssh_allowed(port: int, added: tuple[Added, ...]) -> bool:
-    return any(a.rule and a.rule.port == port and a.rule.src == "any" and a.rule.action in ("allow", "limit")
-               and a.rule.proto in ("tcp", "") for a in added)
+def _first_for_everyone(port: int, added: tuple[Added, ...]) -> Rule | None:
+    """The first rule for `port` (TCP) from any source: the one ufw applies to a new connection."""
+    return next((a.rule for a in added if a.rule and a.rule.port == port and a.rule.src == "any"
+                 and a.rule.proto in ("tcp", "")), None)
+
+
+def _would_cut(host: HostSettings, state: UfwState, ssh: tuple[int, ...],
+               svc: list[Rule]) -> tuple[Listener, ...]:
+    """Public listeners nobody said anything about: not SSH, not ours, not allowed by a rule, not listed."""
+    kept = set(ssh) | {host.prometheus.port, host.alertmanager.port, host.alertmanager.cluster_port}
+    kept |= {int(p) for p in host.firewall.open_ports + host.firewall.close_ports}
+    kept |= {r.port for r in svc if r.src == "any"}
+    kept |= {a.rule.port for a in state.added
+             if a.rule and a.rule.src == "any" and a.rule.action in ("allow", "limit")}
+    return tuple(x for x in state.listeners if x.port not in kept)
 
 
 def plan(host: HostSettings, state: UfwState, ssh: tuple[int, ...]) -> Plan:
@@ -158,13 +232,19 @@ def plan(host: HostSettings, state: UfwState, ssh: tuple[int, ...]) -> Plan:
         raise ValueError("could not tell which port sshd listens on; refusing to touch the firewall")
     ssh_rules, svc_rules = wanted(host, ssh)
     have = {a.rule for a in state.added if a.rule}
-    add = [r for r in ssh_rules if not _ssh_allowed(r.port, state.added)]
+    first = {r.port: _first_for_everyone(r.port, state.added) for r in ssh_rules}
+    # an SSH allow appended after a deny for the same port would never match: it goes first instead
+    insert = [r for r in ssh_rules if first[r.port] and first[r.port].action in ("deny", "reject")]
+    add = [r for r in ssh_rules if first[r.port] is None]
     add += [r for r in svc_rules if r not in have]
     managed = {host.prometheus.port, host.alertmanager.port, host.alertmanager.cluster_port}
     want = set(svc_rules)
     delete = [a for a in state.added if a.rule and a.rule.port in managed and a.rule not in want]
-    return Plan(ssh_ports=ssh, add=tuple(add), delete=tuple(delete),
-                set_default_deny=state.default_incoming == "ACCEPT", enable=not state.active)
+    set_default_deny, enable = state.default_incoming == "ACCEPT", not state.active
+    cut = _would_cut(host, state, ssh, svc_rules) if (set_default_deny or enable) else ()
+    return Plan(ssh_ports=ssh, add=tuple(add), delete=tuple(delete), set_default_deny=set_default_deny,
+                enable=enable, insert_first=tuple(insert), would_cut=cut,
+                ipv6_open=not state.ipv6_filtered and state.global_ipv6)
 
 
 # ---------------------------------------------------------------- asking the server (firewall step, verify)
@@ -185,6 +265,7 @@ SNIPPETS = {
     "defaults": "cat /etc/default/ufw",
     "session": _SESSION_PORT,
     "listen": "ss -Htlnp",
+    "ipv6": "ip -6 addr show scope global | grep -c inet6; true",
 }
 
 
@@ -192,5 +273,8 @@ def read_state(outs: Mapping[str, str]) -> tuple[UfwState, tuple[int, ...]]:
     """The answers to `SNIPPETS` -> (ufw's state, the server-side SSH ports to keep open)."""
     state = UfwState(active=parse_status_active(outs.get("status", "")),
                      default_incoming=parse_default_policy(outs.get("defaults", "")),
-                     added=parse_added(outs.get("added", "")))
+                     added=parse_added(outs.get("added", "")),
+                     listeners=public_listeners(outs.get("listen", "")),
+                     ipv6_filtered=parse_ipv6_filtered(outs.get("defaults", "")),
+                     global_ipv6=outs.get("ipv6", "0").strip().split("\n")[0].strip() not in ("", "0"))
     return state, ssh_ports(outs.get("session", ""), outs.get("listen", ""))

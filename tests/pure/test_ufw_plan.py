@@ -118,3 +118,77 @@ def test_default_policy_and_status_parsing():
     assert ufw.parse_default_policy('DEFAULT_INPUT_POLICY="ACCEPT"') == "ACCEPT"
     assert ufw.parse_status_active("Status: active\nLogging: on (low)")
     assert not ufw.parse_status_active("Status: inactive")
+
+
+SS_PUBLIC = """LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=412,fd=3))
+LISTEN 0 511 0.0.0.0:443 0.0.0.0:* users:(("nginx",pid=700,fd=6))
+LISTEN 0 5 0.0.0.0:8001 0.0.0.0:* users:(("python3",pid=265,fd=3))
+LISTEN 0 100 127.0.0.1:2525 0.0.0.0:* users:(("python3",pid=267,fd=6))
+LISTEN 0 4096 *:9090 *:* users:(("prometheus",pid=900,fd=7))
+LISTEN 0 128 [::1]:25 [::]:* users:(("exim4",pid=500,fd=4))
+LISTEN 0 128 [::]:22 [::]:* users:(("sshd",pid=412,fd=4))
+"""
+
+
+def with_firewall(host, open_ports=(), close_ports=()):
+    return dataclasses.replace(host, firewall=dataclasses.replace(
+        host.firewall, open_ports=tuple(open_ports), close_ports=tuple(close_ports)))
+
+
+def test_public_listeners_skip_loopback():
+    got = ufw.public_listeners(SS_PUBLIC)
+    assert [(x.port, x.address, x.process) for x in got] == [
+        (22, "0.0.0.0", "sshd"), (22, "::", "sshd"), (443, "0.0.0.0", "nginx"), (8001, "0.0.0.0", "python3"),
+        (9090, "*", "prometheus")]
+
+
+def test_enabling_refuses_while_it_would_cut_a_listener_nobody_listed(host):
+    h = with_firewall(host)
+    st = ufw.UfwState(False, "DROP", (), ufw.public_listeners(SS_PUBLIC))
+    p = ufw.plan(h, st, (22,))
+    assert [x.port for x in p.would_cut] == [443, 8001]  # not SSH, not Prometheus, not loopback
+    assert p.refusal(h) == (
+        "enabling ufw would cut public listener(s) 0.0.0.0:443 (nginx), 0.0.0.0:8001 (python3); list "
+        "port(s) 443, 8001 in hosts.lab.firewall.open_ports (keep them reachable) or "
+        "firewall.close_ports (cut them on purpose), then run again")
+    # listed: 443 stays reachable (a rule before enabling), 8001 is cut on purpose
+    listed = with_firewall(host, open_ports=["443"], close_ports=["8001"])
+    p = ufw.plan(listed, st, (22,))
+    assert p.refusal(listed) is None and "ufw allow 443/tcp" in p.commands()
+    assert p.commands().index("ufw allow 443/tcp") < p.commands().index("ufw --force enable")
+
+
+def test_an_already_filtering_firewall_is_not_second_guessed(host):
+    added = "ufw allow 22/tcp\nufw allow 9090/tcp\nufw allow 9093/tcp"
+    st = ufw.UfwState(True, "DROP", ufw.parse_added(added), ufw.public_listeners(SS_PUBLIC))
+    p = ufw.plan(with_firewall(host), st, (22,))
+    assert p.empty and p.would_cut == () and p.refusal(host) is None
+
+
+def test_an_existing_allow_rule_keeps_its_listener(host):
+    st = ufw.UfwState(False, "DROP", ufw.parse_added("ufw allow 443\nufw allow 8001/tcp"),
+                      ufw.public_listeners(SS_PUBLIC))
+    assert ufw.plan(with_firewall(host), st, (22,)).would_cut == ()
+
+
+def test_ssh_allow_goes_before_a_deny_for_the_same_port(host):
+    st = state("ufw deny 22/tcp\nufw allow 22/tcp\nufw allow 9090/tcp\nufw allow 9093/tcp", active=False)
+    p = ufw.plan(host, st, (22,))
+    assert p.commands() == ["ufw insert 1 allow 22/tcp", "ufw --force enable"]
+    # a deny from one source is the user's choice: SSH from everyone else is still allowed
+    st = state("ufw deny from 198.51.100.9 to any port 22 proto tcp\nufw allow 9090/tcp\nufw allow 9093/tcp")
+    assert ufw.plan(host, st, (22,)).commands() == ["ufw allow 22/tcp"]
+
+
+def test_ipv6_left_unfiltered_on_an_ipv6_server_is_refused(host):
+    outs = {"status": "Status: active", "defaults": 'IPV6=no\nDEFAULT_INPUT_POLICY="DROP"',
+            "added": "ufw allow 22/tcp\nufw allow 9090/tcp\nufw allow 9093/tcp", "listen": SS_LISTEN,
+            "session": "22", "ipv6": "2"}
+    st, ports = ufw.read_state(outs)
+    p = ufw.plan(host, st, ports)
+    assert p.empty and p.ipv6_open
+    assert p.refusal(host).startswith("ufw filters only IPv4 here (IPV6=no in /etc/default/ufw) but the "
+                                      "server has a global IPv6 address, so 9090/9093 would stay open")
+    for ipv6, defaults in (("0", "IPV6=no"), ("2", "IPV6=yes"), ("2", "")):
+        st, ports = ufw.read_state({**outs, "ipv6": ipv6, "defaults": defaults})
+        assert not ufw.plan(host, st, ports).ipv6_open

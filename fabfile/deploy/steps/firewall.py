@@ -51,6 +51,9 @@ def firewall(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResu
         p = ufw.plan(host, state, ports)
     except ValueError as e:
         return StepResult(STEP, "failed", str(e))
+    refusal = p.refusal(host)
+    if refusal:  # before any change: the firewall stays as it is
+        return StepResult(STEP, "failed", refusal, rules_report(st["status"]))
     if p.empty:
         return StepResult(STEP, "ok", f"ufw active; SSH {_ports(ports)} and web ports as inventory",
                           rules_report(st["status"]))

@@ -273,6 +273,8 @@ def check_firewall(host: HostSettings, outs: dict[str, str]) -> Check:
         plan = ufw.plan(host, state, ports)
     except ValueError as e:
         return Check("firewall", False, str(e))
+    if plan.ipv6_open:
+        return Check("firewall", False, plan.refusal(host) or "")
     if plan.empty:
         web = ", ".join(host.web.allow_from)
         return Check("firewall", True, f"ufw active; SSH {'/'.join(map(str, ports))}/tcp; "
