@@ -30,7 +30,7 @@ def test_ufw_keeps_ssh_and_blocks_a_port_it_does_not_allow(lab_host):
 def _inventory_without_firewall_lists(lab_host, tmp_path: Path) -> Path:
     doc = yaml.safe_load(lab_inventory_path().read_text())
     doc["hosts"][lab_host.name].pop("firewall", None)
-    path = tmp_path / "hosts.yml"
+    path = tmp_path / "no-firewall-lists.yml"
     path.write_text(yaml.safe_dump(doc))
     return path
 
