@@ -216,9 +216,15 @@ def read_ahead(conn: Connection, reads: Sequence[Read], masker: Masker | None = 
         kept.append((i, r))
     if len(kept) < 2:
         return 0
-    combined = {f"r{i}.{key}": snippet for i, r in kept for key, snippet in r.snippets.items()}
-    outs = probe(conn, combined, masker=masker, what="read host state", stdin=stdin)
-    _keep(conn, "_rosey_ahead", [(r, {key: outs[f"r{i}.{key}"] for key in r.snippets}) for i, r in kept])
+    # the same snippet asked by two steps (verify re-reads the firewall) runs once
+    first: dict[str, str] = {}
+    for i, r in kept:
+        for key, snippet in r.snippets.items():
+            first.setdefault(snippet, f"r{i}.{key}")
+    outs = probe(conn, {k: snippet for snippet, k in first.items()}, masker=masker, what="read host state",
+                 stdin=stdin)
+    _keep(conn, "_rosey_ahead", [(r, {key: outs[first[snippet]] for key, snippet in r.snippets.items()})
+                                 for _, r in kept])
     return len(kept)
 
 

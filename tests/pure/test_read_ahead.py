@@ -44,6 +44,17 @@ def test_one_round_trip_answers_each_read_once_with_what_a_live_probe_sees(tmp_p
     assert remote.stats(conn).commands == 2
 
 
+def test_a_snippet_two_steps_ask_for_runs_once(tmp_path):
+    counter = tmp_path / "runs"
+    slow = f"echo x >> {counter}; wc -l < {counter}"
+    a, b = remote.Read({"fw": slow, "own": "echo a"}), remote.Read({"firewall": slow})
+    conn = LocalConn()
+    remote.read_ahead(conn, [a, b])
+    assert remote.probe_read(conn, a) == {"fw": "1", "own": "a"}
+    assert remote.probe_read(conn, b) == {"firewall": "1"}
+    assert counter.read_text() == "x\n"
+
+
 def test_anything_applied_drops_what_was_read_ahead(tmp_path):
     f = tmp_path / "state"
     f.write_text("before")
