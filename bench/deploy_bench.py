@@ -51,6 +51,27 @@ def one_run(label: str, inventory, hosts,
     return took, reports, cpu, rss
 
 
+# what one read of a host's state is made of, timed one by one in the guest: the floor of a no-op
+FLOOR = {
+    "SSH round trip (true)": "true",
+    "sudo + bash": "sudo -n bash -c true",
+    "ufw status verbose (python)": "sudo -n ufw status verbose >/dev/null",
+    "ufw show added (python)": "sudo -n ufw show added >/dev/null",
+    "prometheus --version (Go)": "/usr/local/bin/prometheus --version >/dev/null 2>&1",
+    "promtool --version (Go)": "/usr/local/bin/promtool --version >/dev/null 2>&1",
+    "curl /-/healthy": "curl -s -o /dev/null http://127.0.0.1:9090/-/healthy",
+}
+
+
+def floor_costs(vm: LabVM) -> dict[str, float]:
+    out = {}
+    for label, command in FLOOR.items():
+        t0 = time.monotonic()
+        vm.run(command, timeout=120)
+        out[label] = time.monotonic() - t0
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", default="lab", help="lab hosts, comma-separated (e.g. lab,lab2)")
@@ -71,11 +92,15 @@ def main() -> int:
     try:
         fresh_s, fresh, fresh_cpu, fresh_rss = one_run("fresh sortie6", inventory, hosts, args.parallel)
         noop_s, noop, noop_cpu, noop_rss = one_run("no-op sortie6", inventory, hosts, args.parallel)
+        floor = floor_costs(vms[0])
     finally:
         if not args.keep:
             for vm in vms:
                 vm.down()
     n = len(hosts)
+    print(f"\nwhat a read costs on {vms[0].name} (each its own SSH command, wall seconds):")
+    for label, secs in floor.items():
+        print(f"  {label:30} {secs:6.2f}")
     print()
     print(f"{'':30} {'fresh':>8} {'no-op':>8}")
     print(f"{'wall time (s)':30} {fresh_s:8.1f} {noop_s:8.1f}")
