@@ -15,6 +15,7 @@ import re
 import string
 import types
 import typing
+import urllib.parse
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -491,6 +492,15 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _loopback_url(url: str) -> bool:
+    """A URL on the machine that fetches it: nothing on the network can change what it serves."""
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _cross_checks(h: HostSettings, where: str) -> None:
     bh = h.business_hours
     if bh.start >= bh.end:
@@ -515,6 +525,10 @@ def _cross_checks(h: HostSettings, where: str) -> None:
         c = getattr(h, comp)
         if not c.release_url.startswith(("http://", "https://")):
             _fail(where, f"hosts.{h.name}.{comp}.release_url", "expected an http(s):// URL")
+        if c.release_url.startswith("http://") and not (h.is_lab or c.sha256 or _loopback_url(c.release_url)):
+            _fail(where, f"hosts.{h.name}.{comp}.release_url",
+                  "plain http:// without a pinned sha256: the checksum file would come from the same "
+                  f"unauthenticated source; use https:// or pin {comp}.sha256")
 
 
 # ---------------------------------------------------------------- public API

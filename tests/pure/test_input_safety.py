@@ -101,8 +101,21 @@ def test_release_url_only_takes_the_version_placeholder(tmp_path: Path, url: str
 
 def test_release_url_with_version_is_accepted(tmp_path: Path) -> None:
     text = BASE.replace("{address: t.invalid}",
-                        "{address: t.invalid, prometheus: {release_url: 'http://10.0.2.2:8089/p/v{version}'}}")
-    assert load(tmp_path, text).host("test").prometheus.url() == "http://10.0.2.2:8089/p/v2.48.0"
+                        "{address: t.invalid, prometheus: {release_url: 'https://10.0.2.2:8089/p/v{version}'}}")
+    assert load(tmp_path, text).host("test").prometheus.url() == "https://10.0.2.2:8089/p/v2.48.0"
+
+
+def test_plain_http_downloads_need_a_pinned_checksum(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, "    alertmanager: {release_url: 'http://mirror.example.com/am/v{version}'}\n")
+    assert msg.endswith("hosts.test.alertmanager.release_url: plain http:// without a pinned sha256: the "
+                        "checksum file would come from the same unauthenticated source; use https:// or pin "
+                        "alertmanager.sha256")
+    url = "'http://mirror.example.com/am/v{version}'"
+    pinned = f"    alertmanager: {{release_url: {url}, sha256: {'a' * 64}}}\n"
+    local = "    alertmanager: {release_url: 'http://127.0.0.1:8089/am/v{version}'}\n"
+    for ok in (pinned, local):
+        text = BASE.replace("  test: {address: t.invalid}\n", "  test:\n    address: t.invalid\n" + ok)
+        assert load(tmp_path, text).host("test").alertmanager.release_url.startswith("http://")
 
 
 @pytest.mark.parametrize("value", ["0", "-5"])
