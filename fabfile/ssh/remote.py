@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fabric import Connection
+from invoke.exceptions import CommandTimedOut
 
 from fabfile.ssh.masking import Masker
 
@@ -98,22 +99,46 @@ def wrap(script: str, sudo: bool = True) -> str:
     return f"{prefix}bash -c {shlex.quote(script)}"
 
 
+# Nothing waits forever: a command that hangs (systemctl stuck, a dead mount) ends the step with a clear
+# error after this long; the keepalive notices a silently dropped connection.
+COMMAND_TIMEOUT = 600.0
+PROBE_TIMEOUT = 300.0
+KEEPALIVE = 15
+
+
+def _open(conn: Connection) -> None:
+    """Connect (if not yet) and turn the keepalive on, once per connection."""
+    if not isinstance(conn, Connection) or getattr(conn, "_rosey_keepalive", False):
+        return
+    if not conn.is_connected:
+        conn.open()
+    conn.transport.set_keepalive(KEEPALIVE)
+    _keep(conn, "_rosey_keepalive", True)
+
+
 def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", masker: Masker | None = None,
-        check: bool = True, stdin: str | bytes | None = None, timeout: float | None = None,
+        check: bool = True, stdin: str | bytes | None = None, timeout: float | None = COMMAND_TIMEOUT,
         read_only: bool = False):
     """Run one shell script on the server (one round trip); returns Fabric's Result.
 
     `check=True`: non-zero exit raises RemoteError("<what> failed on <host> (exit N): <stderr tail>").
     `stdin`: fed to the command's standard input (the way to hand over a password or a curl config).
     Unless `read_only` (a probe), the script may change the server: what `read_ahead` read is dropped.
+    A command still running after `timeout` seconds raises RemoteError (the remote process is signalled).
     """
     stats(conn).count()
     if not read_only:
         _keep(conn, "_rosey_ahead", [])
     text = stdin.decode() if isinstance(stdin, bytes) else stdin
     in_stream: io.IOBase | bool = False if text is None else io.StringIO(text)
-    res = conn.run(wrap(script, sudo), hide=True, warn=True, pty=False, in_stream=in_stream,
-                   timeout=timeout)
+    _open(conn)
+    try:
+        res = conn.run(wrap(script, sudo), hide=True, warn=True, pty=False, in_stream=in_stream,
+                       timeout=timeout)
+    except CommandTimedOut:
+        msg = (f"{what or 'remote command'} on {conn.host} did not finish within {timeout:.0f}s "
+               "(a command hung: is systemd or the disk stuck? is the server overloaded?)")
+        raise RemoteError(msg) from None
     if check and res.exited != 0:
         tail = one_line(res.stderr or res.stdout, masker)
         if res.exited == 1 and sudo and "sudo:" in (res.stderr or "") and "password" in (res.stderr or ""):
@@ -178,7 +203,8 @@ def probe(conn: Connection, snippets: Mapping[str, str], *, sudo: bool = True,
     script = probe_script(snippets, marker)
     if stdin is not None:
         script = _STDIN_PRELUDE + script
-    res = run(conn, script, sudo=sudo, what=what, masker=masker, check=False, stdin=stdin, read_only=True)
+    res = run(conn, script, sudo=sudo, what=what, masker=masker, check=False, stdin=stdin, read_only=True,
+              timeout=PROBE_TIMEOUT)
     if res.exited != 0 and marker not in res.stdout:
         raise RemoteError(f"{what} failed on {conn.host} (exit {res.exited}): "
                           f"{one_line(res.stderr or res.stdout, masker)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 
 import invoke
+import pytest
 
 from fabfile.deploy import runner
 from fabfile.deploy import steps as registry
@@ -115,3 +116,14 @@ def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_rea
         assert len(conn.sent) == expected, conn.sent
         assert reports[0].commands[runner.READ_AHEAD] == 1
         assert runner.READ_AHEAD in reports[0].step_seconds
+
+
+def test_a_command_that_hangs_ends_with_a_clear_error_instead_of_hanging_the_tool():
+    conn = LocalConn()
+    with pytest.raises(remote.RemoteError) as e:
+        remote.run(conn, "sleep 30", what="apply firewall rules", timeout=1)
+    assert str(e.value) == ("apply firewall rules on localhost did not finish within 1s (a command hung: is "
+                            "systemd or the disk stuck? is the server overloaded?)")
+    import inspect  # every command has a bound by default
+
+    assert inspect.signature(remote.run).parameters["timeout"].default == remote.COMMAND_TIMEOUT > 0
