@@ -7,8 +7,6 @@ and re-rendering unchanged settings gives byte-identical files (that is what mak
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from typing import Any
 
 import bcrypt
 import jinja2
+import yaml
 
 from fabfile.config import receivers
 from fabfile.config.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
@@ -234,29 +233,37 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
     }
 
 
-def bcrypt_salt(host: HostSettings) -> bytes:
-    """A bcrypt salt fixed per host+username, so an unchanged password gives an unchanged web.yml.
+def web_password_hash(password: str, current: str | None = None) -> str:
+    """The server's hash when the password still verifies against it, else a new one with a random salt.
 
-    A random salt would change web.yml on every render and make every deploy "changed". The salt is derived
-    from the host alias and user name only, never from the password: a password-derived salt would let anyone
-    holding web.yml test password guesses against the salt with one fast hash instead of one bcrypt each.
-    Different hosts (test/prod) still get different hashes for the same password.
+    Why keep it: a new salt would change web.yml on every deploy ("changed", a reload) for nothing. Why
+    random: a salt derived from host and user names would be shared by every deployment with the same names,
+    so one precomputed table would serve them all.
     """
-    digest = hashlib.sha256(f"rosey-monitoring web.yml:{host.name}:{host.web.username}".encode()).digest()
-    std = base64.b64encode(digest[:16]).decode()[:22]  # 128 bits; bcrypt uses its own base64 alphabet
-    table = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                          "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-    return f"$2b${BCRYPT_COST:02d}${std.translate(table)}".encode()
+    if current:
+        try:
+            if bcrypt.checkpw(password.encode(), current.encode()):
+                return current
+        except ValueError:  # not a bcrypt hash (edited by hand): replace it
+            pass
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_COST)).decode()
 
 
-def web_password_hash(host: HostSettings, password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt_salt(host)).decode()
+def current_web_hash(web_yml: str, username: str) -> str | None:
+    """The user's hash in a web.yml read from the server (None: no file, no user, not YAML)."""
+    try:
+        doc = yaml.safe_load(web_yml) or {}
+    except yaml.YAMLError:
+        return None
+    users = doc.get("basic_auth_users") if isinstance(doc, dict) else None
+    value = users.get(username) if isinstance(users, dict) else None
+    return value if isinstance(value, str) else None
 
 
-def _web_context(host: HostSettings, secrets: dict[str, str]) -> dict[str, Any]:
+def _web_context(host: HostSettings, secrets: dict[str, str], web_hash: str | None) -> dict[str, Any]:
     users = {}
     if host.web.basic_auth:
-        users[host.web.username] = web_password_hash(host, secrets["web_password"])
+        users[host.web.username] = web_password_hash(secrets["web_password"], web_hash)
     return {"host": host.name, "users": users}
 
 
@@ -317,8 +324,11 @@ def _unit_context(host: HostSettings, service: str) -> dict[str, Any]:
 
 
 def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str], *,
-                rules_path: Path | None = None) -> Rendered:
-    """Everything deployed to `host`: the six files and the secret files its configs point at."""
+                rules_path: Path | None = None, web_hash: str | None = None) -> Rendered:
+    """Everything deployed to `host`: the six files and the secret files its configs point at.
+
+    `web_hash`: the web UI password's hash now on the server, kept when the password still matches it.
+    """
     where = inventory.path.name
     _check_versions(host, where)
     rules = read_rules(rules_path)
@@ -331,7 +341,7 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
         "prometheus.yml": tpl("monitoring/prometheus.yml.j2", _prometheus_context(host)),
         "alert_rules.yml": rules,
         "alertmanager.yml": tpl("monitoring/alertmanager.yml.j2", _alertmanager_context(host)),
-        "web.yml": tpl("monitoring/web.yml.j2", _web_context(host, secrets)),
+        "web.yml": tpl("monitoring/web.yml.j2", _web_context(host, secrets, web_hash)),
         "prometheus.service": tpl("systemd/prometheus.service.j2", _unit_context(host, PROMETHEUS)),
         "alertmanager.service": tpl("systemd/alertmanager.service.j2", _unit_context(host, ALERTMANAGER)),
     }

@@ -80,20 +80,28 @@ def test_test_and_prod_differ_in_port_and_env_only(tmp_path: Path, rules: Path) 
     assert strip(t.files["alertmanager.yml"]) == strip(p.files["alertmanager.yml"])
 
 
-def test_rendering_is_byte_identical(tmp_path: Path, rules: Path) -> None:
+def web_hash(rendered) -> str:
+    return yaml.safe_load(rendered.files["web.yml"])["basic_auth_users"]["admin"]
+
+
+def test_rendering_is_byte_identical_given_the_servers_hash(tmp_path: Path, rules: Path) -> None:
     a = render_alias(tmp_path, rules, "prod")
-    b = render_alias(tmp_path, rules, "prod")
+    inv = load_inventory(tmp_path / "hosts.yml")
+    b = render.render_host(inv, inv.host("prod"), SECRETS, rules_path=rules, web_hash=web_hash(a))
     assert a.files == b.files
 
 
-def test_web_hash_is_stable_verifiable_and_per_host(tmp_path: Path, rules: Path) -> None:
-    t, p = (render_alias(tmp_path, rules, a) for a in ("test", "prod"))
-    hash_t = yaml.safe_load(t.files["web.yml"])["basic_auth_users"]["admin"]
-    hash_p = yaml.safe_load(p.files["web.yml"])["basic_auth_users"]["admin"]
-    assert bcrypt.checkpw(SECRETS["web_password"].encode(), hash_t.encode())
-    assert hash_t != hash_p  # same password, different salt per host
-    changed = render_alias(tmp_path, rules, "test", secrets={**SECRETS, "web_password": "other-pass"})
-    assert yaml.safe_load(changed.files["web.yml"])["basic_auth_users"]["admin"] != hash_t
+def test_web_hash_has_a_random_salt_and_is_kept_while_the_password_matches(tmp_path: Path, rules: Path):
+    first, again = render_alias(tmp_path, rules, "test"), render_alias(tmp_path, rules, "test")
+    assert bcrypt.checkpw(SECRETS["web_password"].encode(), web_hash(first).encode())
+    assert web_hash(first)[:29] != web_hash(again)[:29]  # "$2b$12$" + the 22-character salt: new each time
+    kept = render.web_password_hash(SECRETS["web_password"], web_hash(first))
+    assert kept == web_hash(first)
+    replaced = render.web_password_hash("other-pass", web_hash(first))
+    assert replaced != web_hash(first) and bcrypt.checkpw(b"other-pass", replaced.encode())
+    assert bcrypt.checkpw(b"pw", render.web_password_hash("pw", "not a bcrypt hash").encode())
+    assert render.current_web_hash(first.files["web.yml"], "admin") == web_hash(first)
+    assert render.current_web_hash("", "admin") is None and render.current_web_hash("{", "admin") is None
 
 
 def test_no_secret_value_in_any_file(tmp_path: Path, rules: Path) -> None:

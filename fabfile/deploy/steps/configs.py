@@ -299,21 +299,29 @@ def _sections(stdout: str) -> dict[str, str]:
 # ---------------------------------------------------------------- the step
 
 
-def _read(tgts: list[Target]) -> Read:
-    return Read(_probe_snippets([t.path for t in tgts]), what="read config state")
+def _read(host: HostSettings, tgts: list[Target]) -> Read:
+    # web.yml too: the password's hash there is kept while the password matches it (render.web_password_hash)
+    web = shlex.quote(layout.remote_path(host, "web.yml"))
+    return Read({**_probe_snippets([t.path for t in tgts]), "web": f"cat -- {web} 2>/dev/null; true"},
+                what="read config state")
 
 
 def reads(host: HostSettings, ctx: StepContext) -> Read:
-    return _read(targets(host, render.render_host(ctx.inventory, host, ctx.secrets)))
+    return _read(host, targets(host, render.render_host(ctx.inventory, host, ctx.secrets)))
 
 
 def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext,
                    rendered: render.Rendered | None = None) -> StepResult:
     """Make the server's configs match the rendered ones; see the module docstring for the order."""
     m = ctx.masker
+    fixed = rendered is not None  # the caller decided the content (tests)
     rendered = rendered or render.render_host(ctx.inventory, host, ctx.secrets)
     tgts = targets(host, rendered)
-    state = probe_read(conn, _read(tgts), masker=m)
+    state = probe_read(conn, _read(host, tgts), masker=m)
+    current = render.current_web_hash(state["web"], host.web.username) if host.web.basic_auth else None
+    if current and not fixed:  # same paths, same files; web.yml keeps the server's hash if it still matches
+        rendered = render.render_host(ctx.inventory, host, ctx.secrets, web_hash=current)
+        tgts = targets(host, rendered)
     changes = plan(tgts, parse_sha256(state["sha"]), parse_stat(state["stat"]))
     if not changes:
         return StepResult(STEP, "ok", "configs up to date")
