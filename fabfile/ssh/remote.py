@@ -150,10 +150,29 @@ def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", mas
 _MARK = "__ROSEY_PROBE_{}__"
 
 
+# `version_snippet(path)`: a binary's `--version` first line. Inside one probe each real binary runs once
+# (install asks for the release's binaries, verify for the stable links to them: under emulation a Go
+# binary takes seconds to start)
+_VERSIONS = "ROSEY_VERSIONS"
+_VERSION_FN = f"""rosey_version() {{
+  local real key
+  real=$(readlink -f -- "$1") && [ -x "$real" ] || {{ "$1" --version 2>&1 | head -n 1; return; }}
+  key="${_VERSIONS}/$(printf %s "$real" | sha256sum | cut -c1-16)"
+  [ -f "$key" ] || "$real" --version 2>&1 | head -n 1 > "$key"
+  cat "$key"
+}}"""
+
+
+def version_snippet(path: str) -> str:
+    return f"rosey_version {shlex.quote(path)}"
+
+
 def probe_script(snippets: Mapping[str, str], marker: str) -> str:
     """Shell text that runs each snippet in its own subshell (stdin closed, stderr merged) and
     follows its output with a marker line carrying the key and the exit status."""
     parts = ["export LC_ALL=C"]
+    if any("rosey_version " in s for s in snippets.values()):
+        parts += [f"{_VERSIONS}=$(mktemp -d /tmp/rosey-versions.XXXXXX)", _VERSION_FN]
     for key in snippets:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", key):
             raise ValueError(f"probe key must be a plain name, got {key!r}")
@@ -182,8 +201,9 @@ def parse_probe(stdout: str, keys: Iterable[str], marker: str) -> dict[str, Out]
 
 # `probe(stdin=...)`: the text is saved to a private temp file (0600, removed on exit) named by this variable
 PROBE_STDIN = "PROBE_STDIN"
-_STDIN_PRELUDE = (f'umask 077; {PROBE_STDIN}=$(mktemp /tmp/rosey-probe.XXXXXX); '
-                  f'trap \'rm -f "${PROBE_STDIN}"\' EXIT; cat > "${PROBE_STDIN}"\n')
+_STDIN_PRELUDE = f'umask 077; {PROBE_STDIN}=$(mktemp /tmp/rosey-probe.XXXXXX); cat > "${PROBE_STDIN}"\n'
+# whatever the probe created goes when it ends (set first, so an early exit cleans up too)
+_CLEANUP = f"trap 'rm -rf ${{{PROBE_STDIN}:+\"${PROBE_STDIN}\"}} ${{{_VERSIONS}:+\"${_VERSIONS}\"}}' EXIT\n"
 
 
 def probe(conn: Connection, snippets: Mapping[str, str], *, sudo: bool = True,
@@ -203,6 +223,7 @@ def probe(conn: Connection, snippets: Mapping[str, str], *, sudo: bool = True,
     script = probe_script(snippets, marker)
     if stdin is not None:
         script = _STDIN_PRELUDE + script
+    script = _CLEANUP + script
     res = run(conn, script, sudo=sudo, what=what, masker=masker, check=False, stdin=stdin, read_only=True,
               timeout=PROBE_TIMEOUT)
     if res.exited != 0 and marker not in res.stdout:

@@ -127,3 +127,21 @@ def test_a_command_that_hangs_ends_with_a_clear_error_instead_of_hanging_the_too
     import inspect  # every command has a bound by default
 
     assert inspect.signature(remote.run).parameters["timeout"].default == remote.COMMAND_TIMEOUT > 0
+
+
+def test_each_real_binary_reports_its_version_once_per_probe(tmp_path):
+    """install asks the release's binary, verify the stable link to it: one start (seconds, emulated)."""
+    runs = tmp_path / "runs"
+    binary = tmp_path / "release" / "prometheus"
+    binary.parent.mkdir()
+    binary.write_text(f"#!/bin/sh\necho x >> {runs}\necho 'prometheus, version 2.42.0 (branch: debian)'\n")
+    binary.chmod(0o755)
+    (tmp_path / "link").symlink_to(binary)
+    got = remote.probe(LocalConn(), {"link": remote.version_snippet(str(tmp_path / "link")),
+                                     "release": remote.version_snippet(str(binary)),
+                                     "missing": remote.version_snippet(str(tmp_path / "nope"))}, sudo=False)
+    assert got["link"] == got["release"] == "prometheus, version 2.42.0 (branch: debian)"
+    assert runs.read_text() == "x\n"
+    assert "No such file or directory" in got["missing"]
+    import glob
+    assert not glob.glob("/tmp/rosey-versions.*")  # the probe's cache went with it

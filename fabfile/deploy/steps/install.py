@@ -76,9 +76,8 @@ def probe_snippets(host: HostSettings, service: str) -> dict[str, str]:
     snippets = {
         "links": "; ".join(f"printf '%s\\n' \"$(readlink {q(layout.binary_path(b))})\""
                            for b in layout.BINARIES[service]),
-        "current": f"{q(layout.binary_path(service))} --version 2>&1 | head -n1",
-        "release": "; ".join(f"{q(rel + '/' + b)} --version 2>&1 | head -n1"
-                             for b in layout.BINARIES[service]),
+        "current": remote.version_snippet(layout.binary_path(service)),
+        "release": "; ".join(remote.version_snippet(f"{rel}/{b}") for b in layout.BINARIES[service]),
         "user": f"getent passwd {q(user)} | cut -d: -f1,7; getent group {q(user)} | cut -d: -f1",
         "dirs": " ; ".join(f"stat -c '%U:%G' {q(d)} 2>/dev/null || echo missing"
                            for d in _dirs_of(host, service)),

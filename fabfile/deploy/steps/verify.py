@@ -25,7 +25,7 @@ from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.output import duration
-from fabfile.ssh.remote import PROBE_STDIN, Out, Read, probe_read
+from fabfile.ssh.remote import PROBE_STDIN, Out, Read, probe_read, version_snippet
 from fabfile.ssh.webauth import curl_config
 
 STEP = "verify"
@@ -57,7 +57,7 @@ def _curl(port: int, path: str, *extra: str) -> str:
 def snippets(host: HostSettings) -> dict[str, str]:
     p, a = host.prometheus.port, host.alertmanager.port
     services = " ".join(layout.SERVICES)
-    out = {f"version_{b}": f"{layout.binary_path(b)} --version 2>&1 | head -n 1"
+    out = {f"version_{b}": version_snippet(layout.binary_path(b))
            for svc in layout.SERVICES for b in layout.BINARIES[svc]}
     out.update({
         "active": f"systemctl is-active {services}",
