@@ -114,6 +114,10 @@ def test_probe_parsers():
         "/opt/x/secrets/web_password": ("root", "prometheus", 0o640)}
     assert configs._parse_active("prometheus active\nalertmanager inactive") == {
         "prometheus": True, "alertmanager": False}
+    # install switched the binary, the old process still runs: no reload (it may reject the new release's
+    # config; install-services' restart loads it)
+    assert configs._parse_active("prometheus active restart-pending\nalertmanager active current") == {
+        "prometheus": False, "alertmanager": True}
 
 
 def test_apply_script_keeps_copies_before_anything_moves(setup):

@@ -103,7 +103,12 @@ def plan(tgts: list[Target], remote_sha: dict[str, str],
 
 
 def services_to_reload(changes: list[Change], running: dict[str, bool]) -> tuple[list[str], list[str]]:
-    """(reload now, changed but not running) in a stable order; only content changes count."""
+    """(reload now, changed but not reloaded) in a stable order; only content changes count.
+
+    `running[s]` is False for a stopped service and for one whose restart is pending (it still runs the
+    binary install replaced): the old binary may reject a config rendered for the new release (2.x and
+    3.x's `fallback_scrape_protocol`), and install-services' restart loads the files anyway.
+    """
     affected = {s for c in changes if c.content_changed for s in layout.services_for(c.name)}
     order = [s for s in layout.SERVICES if s in affected]
     return [s for s in order if running.get(s)], [s for s in order if not running.get(s)]
@@ -132,16 +137,25 @@ def _probe_snippets(paths: list[str]) -> dict[str, str]:
     return {
         "sha": sha256_snippet(paths),
         "stat": f"stat -c '%U %G %a %n' -- {q} 2>/dev/null; true",
-        "active": f"for s in {services}; do printf '%s %s\\n' \"$s\" \"$(systemctl is-active \"$s\")\"; done",
+        # state, and whether the running process still runs the binary the symlink pointed to before
+        "active": f"for s in {services}; do p=$(systemctl show -p MainPID --value \"$s\"); "
+                  f"e=$(readlink /proc/$p/exe 2>/dev/null); b=$(readlink -f {layout.BIN_DIR}/$s); "
+                  f"printf '%s %s %s\\n' \"$s\" \"$(systemctl is-active \"$s\")\" "
+                  f"\"$([ -n \"$e\" ] && [ \"$e\" != \"$b\" ] && echo {RESTART_PENDING} || echo current)\"; "
+                  "done",
     }
 
 
+RESTART_PENDING = "restart-pending"
+
+
 def _parse_active(text: str) -> dict[str, bool]:
+    """`<service> <is-active> <current|restart-pending>` lines -> {service: reload it now?}."""
     out = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2:
-            out[parts[0]] = parts[1] in layout.RUNNING_STATES
+        if len(parts) >= 2:
+            out[parts[0]] = parts[1] in layout.RUNNING_STATES and parts[2:3] != [RESTART_PENDING]
     return out
 
 
@@ -356,7 +370,7 @@ def _dry_run(conn: Connection, changes: list[Change], reload: list[str], idle: l
     if reload:
         details.append(f"would reload: {', '.join(reload)}")
     if idle:
-        details.append(f"not running, would only place files: {', '.join(idle)}")
+        details.append(f"not running or restart pending, would only place files: {', '.join(idle)}")
     return StepResult(STEP, "changed", f"would update {len(changes)} file(s) (dry run)", details)
 
 
@@ -401,6 +415,7 @@ def _outcome(rc: int, sec: dict[str, str], changes: list[Change], reload: list[s
     details = [f"updated {names}"]
     details += sec.get("reload", "").splitlines()
     if idle:
-        details.append(f"not running (placed only): {', '.join(idle)}")
+        details.append(f"not running or restart pending (placed only; install-services loads them): "
+                       f"{', '.join(idle)}")
     how = f"reloaded {', '.join(reload)}" if reload else "no reload needed"
     return StepResult(STEP, "changed", f"updated {len(changes)} file(s); {how}", details)
