@@ -192,3 +192,27 @@ def test_install_snippet_is_atomic_and_fails_loudly(tmp_path):
 def test_sha256_parse():
     h = "a" * 64
     assert remote.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}
+
+
+def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monkeypatch):
+    """The step, not only the rule: with 3.5.3 installed and 2.42.0 wanted it fails with the one line and
+    sends nothing after its read (dry run or not)."""
+    from fabfile.config.inventory import load_inventory as _load
+    from fabfile.deploy.steps.base import StepContext
+
+    v3 = "/usr/local/lib/rosey-monitoring/prometheus-3.5.3.linux-amd64"
+    answers = state(links=f"{v3}/prometheus\n{v3}/promtool", current="prometheus, version 3.5.3 (branch: x)",
+                    user="prometheus:/usr/sbin/nologin\nprometheus", dirs="prometheus:prometheus")
+    monkeypatch.setattr(remote, "probe_read", lambda conn, read, masker=None: answers)
+
+    def no_change(*args, **kwargs):
+        raise AssertionError("nothing may run after the read")
+    monkeypatch.setattr(remote, "run", no_change)
+    monkeypatch.setattr(remote, "stage_file", no_change)
+    ctx = StepContext(inventory=_load(), secrets={})
+    for dry in (False, True):
+        ctx.dry_run = dry
+        res = install.install_prometheus(object(), host, ctx)
+        assert res.status == "failed"
+        want = "hosts.lab.prometheus.version: 2.42.0 cannot read the data Prometheus 3.5.3"
+        assert res.summary.startswith(want)

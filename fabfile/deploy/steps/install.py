@@ -23,7 +23,7 @@ from fabric import Connection
 
 from fabfile.config import layout
 from fabfile.config.inventory import Component, HostSettings, InventoryError
-from fabfile.config.versions import reported_version
+from fabfile.config.versions import prometheus_downgrade_refusal, reported_version
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.ssh import remote
 
@@ -273,6 +273,11 @@ def install_component(conn: Connection, host: HostSettings, ctx: StepContext, se
     comp: Component = getattr(host, service)
     state = remote.probe_read(conn, reads(host, service), masker=ctx.masker)
     plan = decide(host, service, state)
+    if service == layout.PROMETHEUS:  # refused before anything changes (dry run too)
+        refusal = prometheus_downgrade_refusal(host.name, plan.current, comp.version,
+                                               layout.data_dir(host, service))
+        if refusal:
+            return StepResult(step, "failed", refusal)
     if not plan.changes:
         return StepResult(step, "ok", f"{service} {comp.version} installed")
     if ctx.dry_run:
