@@ -1,7 +1,8 @@
 """sortie6 / install / install-services against a real lab VM, through the real CLI (`inv ...`).
 
 One VM for the whole module (the steps build on each other, a fresh sortie6 is the expensive part):
-fresh deploy -> no-op re-run -> refused checksum -> upgrade (TSDB kept) -> offline upload ->
+fresh deploy -> no-op re-run -> refused checksum -> upgrade to 3.x (TSDB kept; the way back refused) ->
+offline upload ->
 unreachable second host -> reboot; every output of the module is finally searched for the secrets.
 Uses the second lab host (`lab_host2`) so it can run while the first is busy with other work.
 """
@@ -133,18 +134,19 @@ def test_checksum_mismatch_is_refused_and_changes_nothing(lab, tmp_path):
     assert lab.run(state).stdout == before and pids(lab) == pid
 
 
-def test_upgrade_switches_restarts_and_keeps_tsdb(lab, secrets, tmp_path):
-    if not (releases_dir() / "prometheus" / "v2.53.3").is_dir():
-        pytest.skip("no second Prometheus release in the lab (inv lab.build makes 2.53.3 from trixie)")
+def test_upgrade_to_3x_switches_restarts_and_keeps_tsdb(lab, secrets, tmp_path):
+    """2.42 -> 3.5 LTS in one sortie6: the new config (3.x-only keys) is not reloaded into the old process,
+    install-services restarts it with the new binary; the data written before stays queryable."""
     sample = wait_for(lambda: query(lab, secrets, "bot_connected"))[0]
     t_before = float(sample["value"][0])
     pid = pids(lab)
-    path = variant(lab, tmp_path, "upgrade", {"prometheus": {"version": "2.53.3"}})
+    path = variant(lab, tmp_path, "upgrade", {"prometheus": {"version": "3.5.3"}})
     r = inv("sortie6", "-H", lab.name, inventory=path)
     assert r.returncode == 0, r.stdout
-    assert "install-prometheus: changed — prometheus 2.42.0 → 2.53.3" in r.stdout
+    assert "install-prometheus: changed — prometheus 2.42.0 → 3.5.3" in r.stdout
+    assert "restart pending (placed only; install-services loads them): prometheus" in r.stdout
     assert "binary changed" in r.stdout and "restarted" in r.stdout
-    assert "2.53.3" in lab.run("/usr/local/bin/prometheus --version").stdout
+    assert "3.5.3" in lab.run("/usr/local/bin/prometheus --version").stdout
     after = pids(lab)
     assert after["prometheus"] != pid["prometheus"] and after["alertmanager"] == pid["alertmanager"]
     # the previous release is kept for a rollback; the data written before the switch is still there
@@ -153,13 +155,19 @@ def test_upgrade_switches_restarts_and_keeps_tsdb(lab, secrets, tmp_path):
     assert old and old[0]["value"][1] == "1"
     r = inv("sortie6", "-H", lab.name, inventory=path)  # and the upgraded host is steady again
     assert r.returncode == 0 and "changed=0" in r.stdout and pids(lab) == after
+    # back to 2.42 would not read 3.x's data: refused in one line, nothing changed
+    link = lab.run("readlink /usr/local/bin/prometheus").stdout
+    r = inv("install-prometheus", "-H", lab.name)
+    assert r.returncode == 1, r.stdout
+    assert f"hosts.{lab.name}.prometheus.version: 2.42.0 cannot read the data Prometheus 3.5.3" in r.stdout
+    assert lab.run("readlink /usr/local/bin/prometheus").stdout == link and pids(lab) == after
 
 
 def test_offline_upload_path_installs_from_this_machine(lab, tmp_path):
     if not (releases_dir() / "alertmanager" / "v0.28.1").is_dir():
         pytest.skip("no second Alertmanager release in the lab")
     path = variant(lab, tmp_path, "upload", {
-        "prometheus": {"version": "2.53.3"},
+        "prometheus": {"version": "3.5.3"},
         "alertmanager": {"version": "0.28.1", "source": "upload",
                          "release_url": "http://127.0.0.1:9/unreachable/v{version}",  # must not be used
                          "archive_dir": str(releases_dir() / "alertmanager" / "v0.28.1")}})
@@ -173,7 +181,7 @@ def test_offline_upload_path_installs_from_this_machine(lab, tmp_path):
 
 def test_unreachable_host_fails_clearly_and_the_other_completes(lab, tmp_path):
     path = variant(lab, tmp_path, "ghost",
-                   {"prometheus": {"version": "2.53.3"}, "alertmanager": {"version": "0.28.1"}},
+                   {"prometheus": {"version": "3.5.3"}, "alertmanager": {"version": "0.28.1"}},
                    extra_hosts={"ghost": {"address": "127.0.0.1", "ssh": {"port": 2299},
                                           "secrets_file": "~/.cache/rosey-lab/secrets.yml"}})
     r = inv("sortie6", "-H", f"{lab.name},ghost", inventory=path)
