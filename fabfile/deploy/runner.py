@@ -82,6 +82,8 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
     broken = False  # an earlier step failed
     unreachable = False
     ahead = registry.reads_of([n for n, _ in steps])
+    if len(ahead) < 2:  # one step reads for itself: nothing to gain
+        ahead = []
     try:
         for name, step in steps:
             if unreachable or (broken and name not in ALWAYS_RUN):
@@ -91,8 +93,8 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                 if ahead:  # inside the first step's try: a host that cannot be reached fails that step
                     reads, ahead = ahead, []
                     remote.stats(conn).label = READ_AHEAD
-                    remote.read_ahead(conn, [r(host, ctx) for r in reads], ctx.masker)
-                    report.step_seconds[READ_AHEAD] = time.monotonic() - step_started
+                    if remote.read_ahead(conn, [r(host, ctx) for r in reads], ctx.masker):
+                        report.step_seconds[READ_AHEAD] = time.monotonic() - step_started
                     step_started = time.monotonic()
                 remote.stats(conn).label = name
                 result = step(conn, host, ctx)

@@ -116,6 +116,11 @@ def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_rea
         assert len(conn.sent) == expected, conn.sent
         assert reports[0].commands[runner.READ_AHEAD] == 1
         assert runner.READ_AHEAD in reports[0].step_seconds
+    # one step alone reads for itself: no read-ahead, and none in the profile
+    conn, reports = RecordingConn(), []
+    runner.run(inventory, inventory.select("lab"), [("verify", _probe_step("verify"))], stream=io.StringIO(),
+               reports_out=reports, connector=lambda h: conn)
+    assert len(conn.sent) == 1 and runner.READ_AHEAD not in reports[0].step_seconds
 
 
 def test_a_command_that_hangs_ends_with_a_clear_error_instead_of_hanging_the_tool():
