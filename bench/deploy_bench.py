@@ -1,6 +1,6 @@
 """Deploy benchmark on lab hosts: fresh and no-op sortie6, time and SSH commands per step, control-side cost.
 
-    .venv/bin/python bench/deploy_bench.py [--hosts lab[,lab2]] [--parallel N] [--keep]
+    .venv/bin/python bench/deploy_bench.py [--hosts lab[,lab2]] [--parallel N] [--clones N] [--keep]
 
 Restores each host's golden snapshot (a clean Debian guest), runs sortie6 twice through the same runner the
 CLI uses (all hosts at once), prints the figures and stops the VMs (unless --keep). Run it under the lab lock
@@ -9,11 +9,14 @@ CLI uses (all hosts at once), prints the figures and stops the VMs (unless --kee
 The control side's share is measured on this process alone: CPU seconds (user+system, all threads) and the
 growth of its peak RSS during each run, divided by the number of hosts. The guests' CPU is not in it: on a
 2-core machine two TCG guests compete with each other, which is the machine's limit, not the tool's.
+`--clones N` adds a no-op run on N inventory aliases of the first host (same VM, N connections at once): what
+N hosts cost this machine, without N VMs (their wall time is the one guest's, shared N ways).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import resource
 import sys
@@ -77,6 +80,7 @@ def main() -> int:
     ap.add_argument("--hosts", default="lab", help="lab hosts, comma-separated (e.g. lab,lab2)")
     ap.add_argument("--host", help=argparse.SUPPRESS)  # the old spelling
     ap.add_argument("--parallel", type=int, default=runner.DEFAULT_PARALLEL)
+    ap.add_argument("--clones", type=int, default=0, help="also a no-op run on N aliases of the first host")
     ap.add_argument("--keep", action="store_true", help="leave the VMs running afterwards")
     args = ap.parse_args()
     names = (args.host or args.hosts).split(",")
@@ -93,6 +97,10 @@ def main() -> int:
         fresh_s, fresh, fresh_cpu, fresh_rss = one_run("fresh sortie6", inventory, hosts, args.parallel)
         noop_s, noop, noop_cpu, noop_rss = one_run("no-op sortie6", inventory, hosts, args.parallel)
         floor = floor_costs(vms[0])
+        if args.clones:
+            clones = [dataclasses.replace(hosts[0], name=f"{hosts[0].name}-c{i}") for i in range(args.clones)]
+            label = f"no-op sortie6 on {args.clones} aliases of {hosts[0].name}"
+            clone_run = one_run(label, inventory, clones, max(args.parallel, args.clones))
     finally:
         if not args.keep:
             for vm in vms:
@@ -107,6 +115,10 @@ def main() -> int:
     print(f"{'control CPU-s per host':30} {fresh_cpu / n:8.2f} {noop_cpu / n:8.2f}")
     print(f"{'control peak RSS growth (MB)':30} {fresh_rss:8.1f} {noop_rss:8.1f}"
           f"   (process base {base_mb:.0f} MB)")
+    if args.clones:
+        took, _, cpu, rss = clone_run
+        print(f"{args.clones} aliases at once (no-op): {took:.1f}s wall, control side "
+              f"{cpu / args.clones:.2f} CPU-s and {rss / args.clones:.1f} MB peak RSS growth per host")
     for f, o in zip(fresh, noop, strict=True):
         print(f"\n{f.host}: seconds and SSH commands per step")
         print(f"  {'step':20} {'fresh s':>8} {'cmds':>5} {'no-op s':>8} {'cmds':>5}  no-op status")
