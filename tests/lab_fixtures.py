@@ -69,15 +69,26 @@ def uses_shared_deployment(item: pytest.Item) -> bool:
     return "deployed_lab" in getattr(item, "fixturenames", ())
 
 
+# Among the modules on the shared deployment, these go first and last: `inv status` reads the history (24 h of
+# notification failures, sparklines), which the drills fill with stopped bots, failed mails and restarts.
+SHARED_FIRST, SHARED_LAST = ("test_operator.py",), ("test_drill.py",)
+
+
 @pytest.hookimpl(trylast=True)  # after conftest.py marked the tiers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules on the shared deployment run after the lab modules that restore clean guests, so one deploy
-    serves them all; otherwise the order (tiers, modules, tests) is kept."""
+    serves them all (SHARED_FIRST first, SHARED_LAST last); otherwise the order (tiers, modules, tests) is
+    kept."""
     module = {id(it): it.nodeid.split("::")[0] for it in items}
     shared = {module[id(it)] for it in items if uses_shared_deployment(it)}
+
+    def rank(it: pytest.Item) -> tuple[bool, int]:
+        name = module[id(it)].rsplit("/", 1)[-1]
+        return module[id(it)] in shared, (0 if name in SHARED_FIRST else 2 if name in SHARED_LAST else 1)
+
     lab_slots = [i for i, it in enumerate(items) if it.get_closest_marker("lab")]
     lab_items = [items[i] for i in lab_slots]
-    lab_items.sort(key=lambda it: module[id(it)] in shared)  # stable: keeps each module's own order
+    lab_items.sort(key=rank)  # stable: keeps each module's own order
     for slot, item in zip(lab_slots, lab_items, strict=True):
         items[slot] = item
 
