@@ -9,8 +9,9 @@ CLI uses (all hosts at once), prints the figures and stops the VMs (unless --kee
 The control side's share is measured on this process alone: CPU seconds (user+system, all threads) and the
 growth of its peak RSS during each run, divided by the number of hosts. The guests' CPU is not in it: on a
 2-core machine two TCG guests compete with each other, which is the machine's limit, not the tool's.
-`--clones N` adds a no-op run on N inventory aliases of the first host (same VM, N connections at once): what
-N hosts cost this machine, without N VMs (their wall time is the one guest's, shared N ways).
+`--clones N` adds a `--dry-run` (read and decide, nothing applied) on N inventory aliases of the first host
+(same VM, N connections at once): what N hosts cost this machine, without N VMs (their wall time is the one
+guest's, shared N ways).
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def one_run(label: str, inventory, hosts,
-            parallel: int) -> tuple[float, list[runner.HostReport], float, float]:
+def one_run(label: str, inventory, hosts, parallel: int,
+            dry_run: bool = False) -> tuple[float, list[runner.HostReport], float, float]:
     out = io.StringIO()
     reports: list[runner.HostReport] = []
     cpu0, rss0, t0 = _cpu(), _peak_mb(), time.monotonic()
     code = runner.run(inventory, hosts, steps.named(steps.SORTIE6), stream=out, reports_out=reports,
-                      parallel=parallel)
+                      parallel=parallel, dry_run=dry_run)
     took, cpu, rss = time.monotonic() - t0, _cpu() - cpu0, _peak_mb() - rss0
     if code:
         print(out.getvalue())
@@ -99,8 +100,9 @@ def main() -> int:
         floor = floor_costs(vms[0])
         if args.clones:
             clones = [dataclasses.replace(hosts[0], name=f"{hosts[0].name}-c{i}") for i in range(args.clones)]
-            label = f"no-op sortie6 on {args.clones} aliases of {hosts[0].name}"
-            clone_run = one_run(label, inventory, clones, max(args.parallel, args.clones))
+            # --dry-run: each alias renders its own name into the files, so a real run would change them
+            label = f"sortie6 --dry-run on {args.clones} aliases of {hosts[0].name}"
+            clone_run = one_run(label, inventory, clones, max(args.parallel, args.clones), dry_run=True)
     finally:
         if not args.keep:
             for vm in vms:
@@ -117,13 +119,13 @@ def main() -> int:
           f"   (process base {base_mb:.0f} MB)")
     if args.clones:
         took, _, cpu, rss = clone_run
-        print(f"{args.clones} aliases at once (no-op): {took:.1f}s wall, control side "
+        print(f"{args.clones} aliases at once (dry run): {took:.1f}s wall, control side "
               f"{cpu / args.clones:.2f} CPU-s and {rss / args.clones:.1f} MB peak RSS growth per host")
     for f, o in zip(fresh, noop, strict=True):
         print(f"\n{f.host}: seconds and SSH commands per step")
         print(f"  {'step':20} {'fresh s':>8} {'cmds':>5} {'no-op s':>8} {'cmds':>5}  no-op status")
         status = {r.step: r.status for r in o.results}
-        for step in [*steps.SORTIE6, "cleanup"]:
+        for step in [runner.READ_AHEAD, *steps.SORTIE6, "cleanup"]:
             fs, os_ = f.step_seconds.get(step), o.step_seconds.get(step)
             fc, oc = f.commands.get(step, 0), o.commands.get(step, 0)
             if fs is None and os_ is None and not (fc or oc):

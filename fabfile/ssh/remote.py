@@ -99,6 +99,17 @@ def wrap(script: str, sudo: bool = True) -> str:
     return f"{prefix}bash -c {shlex.quote(script)}"
 
 
+# Two runs changing one server at once (two operators, or one host listed under two aliases) would trip
+# over each other's staged files; every changing root script holds this lock while it runs, so they queue.
+DEPLOY_LOCK = "/run/lock/rosey-monitoring.lock"
+
+
+def locked(script: str, wait: float) -> str:
+    """`script` run under the server's deploy lock, waiting at most `wait` seconds for it (exit 75 if not)."""
+    return (f"exec 9>{DEPLOY_LOCK}; flock -w {int(wait)} 9 || {{ echo 'another deploy to this server holds "
+            f"{DEPLOY_LOCK}; try again when it is done' >&2; exit 75; }}\n{script}")
+
+
 # Nothing waits forever: a command that hangs (systemctl stuck, a dead mount) ends the step with a clear
 # error after this long; the keepalive notices a silently dropped connection.
 COMMAND_TIMEOUT = 600.0
@@ -132,6 +143,8 @@ def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", mas
     text = stdin.decode() if isinstance(stdin, bytes) else stdin
     in_stream: io.IOBase | bool = False if text is None else io.StringIO(text)
     _open(conn)
+    if sudo and not read_only:
+        script = locked(script, (timeout or COMMAND_TIMEOUT) / 2)
     try:
         res = conn.run(wrap(script, sudo), hide=True, warn=True, pty=False, in_stream=in_stream,
                        timeout=timeout)

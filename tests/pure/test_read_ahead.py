@@ -150,3 +150,24 @@ def test_each_real_binary_reports_its_version_once_per_probe(tmp_path):
     assert "No such file or directory" in got["missing"]
     import glob
     assert not glob.glob("/tmp/rosey-versions.*")  # the probe's cache went with it
+
+
+def test_two_runs_changing_one_server_queue_on_its_deploy_lock(tmp_path):
+    """Two deploys at once (two operators, or one server under two aliases) never interleave their scripts."""
+    import threading
+
+    log = tmp_path / "log"
+
+    def deploy(name: str) -> None:
+        remote.run(LocalConn(), f"echo {name}-start >> {log}; sleep 1; echo {name}-end >> {log}")
+
+    threads = [threading.Thread(target=deploy, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = log.read_text().split()
+    first, second = ["a-start", "a-end"], ["b-start", "b-end"]
+    assert lines in (first + second, second + first), lines
+    # reads never wait for it
+    assert "flock" not in remote.probe_script({"x": "true"}, "M")
