@@ -18,8 +18,8 @@ from fabfile.deploy.steps.base import StepResult
 SECRET = "s3cret-pa55word"
 
 
-@pytest.fixture
-def inventory(tmp_path, monkeypatch):
+def write_inventory(tmp_path, monkeypatch, hosts: str):
+    """An inventory with one email receiver and `hosts` (YAML lines under `hosts:`); the secrets in env."""
     monkeypatch.setenv("ROSEY_WEB_PASSWORD", SECRET)
     monkeypatch.setenv("ROSEY_SMTP_PASSWORD", "smtp-pa55word")
     path = tmp_path / "hosts.yml"
@@ -28,10 +28,15 @@ def inventory(tmp_path, monkeypatch):
           receivers:
             email: {to: [a@b.test], from: c@b.test, smarthost: "localhost:25", auth_username: u}
         hosts:
-          lab: {address: 127.0.0.1, ssh: {port: 2222}, secrets_file: none.yml}
-          ghost: {address: 127.0.0.1, ssh: {port: 2299}, secrets_file: none.yml}
-    """))
+    """) + hosts)
     return load_inventory(path)
+
+
+@pytest.fixture
+def inventory(tmp_path, monkeypatch):
+    return write_inventory(tmp_path, monkeypatch,
+                           "  lab: {address: 127.0.0.1, ssh: {port: 2222}, secrets_file: none.yml}\n"
+                           "  ghost: {address: 127.0.0.1, ssh: {port: 2299}, secrets_file: none.yml}\n")
 
 
 class FakeConn:
@@ -180,17 +185,9 @@ def test_recap_profiles_each_step_per_host_with_its_ssh_commands(inventory):
 
 
 def test_parallel_bounds_the_hosts_at_once(tmp_path, monkeypatch):
-    monkeypatch.setenv("ROSEY_WEB_PASSWORD", SECRET)
-    monkeypatch.setenv("ROSEY_SMTP_PASSWORD", "smtp-pa55word")
     names = [f"h{i}" for i in range(6)]
-    path = tmp_path / "hosts.yml"
-    path.write_text(textwrap.dedent("""
-        defaults:
-          receivers:
-            email: {to: [a@b.test], from: c@b.test, smarthost: "localhost:25", auth_username: u}
-        hosts:
-    """) + "".join(f"  {n}: {{address: 127.0.0.1, secrets_file: none.yml}}\n" for n in names))
-    inv = load_inventory(path)
+    inv = write_inventory(tmp_path, monkeypatch,
+                          "".join(f"  {n}: {{address: 127.0.0.1, secrets_file: none.yml}}\n" for n in names))
     lock, running, peak = threading.Lock(), [0], [0]
 
     def step(conn, host, ctx):
