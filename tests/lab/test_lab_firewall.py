@@ -54,8 +54,8 @@ def test_firewall_surprises_are_refused_or_handled(lab_host, tmp_path):
     assert lab_host.run("sudo ufw status").stdout.startswith("Status: active")
     assert lab_host.run("id -un").stdout.strip() == "rosey"  # a new SSH connection still gets in
 
-    lab_host.run("sudo ip link add rosey-v6 type dummy && sudo ip link set rosey-v6 up && "
-                 "sudo ip -6 addr add 2001:db8::77/64 dev rosey-v6 && "
+    # a global IPv6 address (documentation prefix, on lo: no kernel module needed) and ufw told to skip IPv6
+    lab_host.run("sudo ip -6 addr add 2001:db8::77/128 dev lo && "
                  "sudo sed -i 's/^IPV6=yes/IPV6=no/' /etc/default/ufw", check=True)
     try:
         before = lab_host.run("sudo ufw show added").stdout
@@ -64,4 +64,5 @@ def test_firewall_surprises_are_refused_or_handled(lab_host, tmp_path):
         assert "ufw filters only IPv4 here (IPV6=no in /etc/default/ufw)" in r.stdout
         assert lab_host.run("sudo ufw show added").stdout == before
     finally:
-        lab_host.run("sudo sed -i 's/^IPV6=no/IPV6=yes/' /etc/default/ufw; sudo ip link del rosey-v6")
+        lab_host.run("sudo sed -i 's/^IPV6=no/IPV6=yes/' /etc/default/ufw; "
+                     "sudo ip -6 addr del 2001:db8::77/128 dev lo")
