@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fabfile.config.checks import CheckFailed, validate_rendered
 from fabfile.config.inventory import HostSettings, Inventory
-from fabfile.config.render import render_host
+from fabfile.config.render import current_web_hash, render_host
 from fabfile.config.secrets import load_secrets
 from fabfile.errors import UserError
 from fabfile.output import Output
@@ -25,6 +25,15 @@ def _check_out(out: Path) -> None:
                               "pick another with --out")
 
 
+def _hash_in(dest: Path, username: str) -> str | None:
+    """The hash of an earlier render into `dest`: kept while the password matches, so re-rendering into the
+    same folder changes nothing (a new folder gets a new random salt, as a new server does)."""
+    try:
+        return current_web_hash((dest / "web.yml").read_text(), username)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path,
                   output: Output | None = None) -> list[str]:
     """Write each host's files (one sub-directory per host when several) and check them.
@@ -36,11 +45,12 @@ def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path
     jobs = []
     for host in hosts:
         secrets = load_secrets(inventory, host)
-        jobs.append((host, secrets, render_host(inventory, host, secrets)))
+        dest = out / host.name if len(hosts) > 1 else out
+        jobs.append((host, secrets, dest,
+                     render_host(inventory, host, secrets, web_hash=_hash_in(dest, host.web.username))))
     output = output or Output()
     failures = []
-    for host, secrets, rendered in jobs:
-        dest = out / host.name if len(hosts) > 1 else out
+    for host, secrets, dest, rendered in jobs:
         try:
             dest.mkdir(parents=True, exist_ok=True)
         except OSError as e:
