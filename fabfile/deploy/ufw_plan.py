@@ -8,6 +8,7 @@ the server the same way (`SNIPPETS` -> `read_state`).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -72,12 +73,14 @@ class Plan:
     set_default_deny: bool
     enable: bool
     insert_first: tuple[Rule, ...] = ()  # SSH allows that must go before a deny rule for the same port
+    clear_first: tuple[Added, ...] = ()  # rules of an inserted allow's own tuple (ufw skips such an insert)
     would_cut: tuple[Listener, ...] = ()  # public listeners that starting to filter would cut unasked
     ipv6_open: bool = False  # ufw leaves IPv6 unfiltered on a server that has IPv6
 
     @property
     def empty(self) -> bool:
-        return not (self.insert_first or self.add or self.delete or self.set_default_deny or self.enable)
+        return not (self.insert_first or self.clear_first or self.add or self.delete or self.set_default_deny
+                    or self.enable)
 
     def refusal(self, host: HostSettings) -> str | None:
         """Why applying this plan (or calling the ports limited) would mislead or surprise; None if not."""
@@ -95,7 +98,8 @@ class Plan:
 
     def commands(self) -> list[str]:
         """ufw commands in a safe order: SSH allowed before anything can start filtering."""
-        cmds = [f"ufw insert 1 {r.spec()}" for r in self.insert_first]
+        cmds = [f"ufw delete {a.spec}" for a in self.clear_first]
+        cmds += [f"ufw insert 1 {r.spec()}" for r in self.insert_first]
         cmds += [f"ufw {r.spec()}" for r in self.add]
         cmds += [f"ufw delete {a.spec}" for a in self.delete]
         if self.set_default_deny:
@@ -232,10 +236,19 @@ def plan(host: HostSettings, state: UfwState, ssh: tuple[int, ...]) -> Plan:
         raise ValueError("could not tell which port sshd listens on; refusing to touch the firewall")
     ssh_rules, svc_rules = wanted(host, ssh)
     have = {a.rule for a in state.added if a.rule}
-    first = {r.port: _first_for_everyone(r.port, state.added) for r in ssh_rules}
-    # an SSH allow appended after a deny for the same port would never match: it goes first instead
-    insert = [r for r in ssh_rules if first[r.port] and first[r.port].action in ("deny", "reject")]
-    add = [r for r in ssh_rules if first[r.port] is None]
+    # An SSH allow appended after a deny for the same port would never match. ufw keeps one rule per
+    # tuple: a deny of the allow's own tuple (`deny 22/tcp`) is turned into the allow in place by `ufw allow`;
+    # before a deny of another shape (`deny 22`) the allow is inserted first, after deleting any rule of its
+    # own tuple further down (ufw skips inserting a tuple it already has).
+    add, insert, clear = [], [], []
+    for r in ssh_rules:
+        first = _first_for_everyone(r.port, state.added)
+        if first is None or first == dataclasses.replace(r, action=first.action):
+            if first is None or first.action in ("deny", "reject"):
+                add.append(r)
+        elif first.action in ("deny", "reject"):
+            insert.append(r)
+            clear += [a for a in state.added if a.rule and dataclasses.replace(a.rule, action=r.action) == r]
     add += [r for r in svc_rules if r not in have]
     managed = {host.prometheus.port, host.alertmanager.port, host.alertmanager.cluster_port}
     want = set(svc_rules)
@@ -243,7 +256,7 @@ def plan(host: HostSettings, state: UfwState, ssh: tuple[int, ...]) -> Plan:
     set_default_deny, enable = state.default_incoming == "ACCEPT", not state.active
     cut = _would_cut(host, state, ssh, svc_rules) if (set_default_deny or enable) else ()
     return Plan(ssh_ports=ssh, add=tuple(add), delete=tuple(delete), set_default_deny=set_default_deny,
-                enable=enable, insert_first=tuple(insert), would_cut=cut,
+                enable=enable, insert_first=tuple(insert), clear_first=tuple(clear), would_cut=cut,
                 ipv6_open=not state.ipv6_filtered and state.global_ipv6)
 
 

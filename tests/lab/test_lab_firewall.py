@@ -47,10 +47,13 @@ def test_firewall_surprises_are_refused_or_handled(lab_host, tmp_path):
     assert f"hosts.{lab_host.name}.firewall.open_ports" in r.stdout
     assert lab_host.run("sudo ufw status").stdout.startswith("Status: inactive")
 
-    lab_host.run("sudo ufw deny 22/tcp >/dev/null", check=True)  # inactive: only a rule, no effect yet
+    # inactive: only rules, no effect yet. `deny 22` (TCP and UDP) is another tuple than `allow 22/tcp`, and
+    # `allow 22/tcp` sits behind it: ufw would skip inserting its own tuple again, so it is deleted first
+    lab_host.run("sudo ufw deny 22 >/dev/null && sudo ufw allow 22/tcp >/dev/null", check=True)
     r = helpers.inv("firewall", "-H", lab_host.name, env={"ROSEY_INVENTORY": str(lab_inventory_path())})
     assert r.returncode == 0, r.stdout
-    assert "ran: ufw insert 1 allow 22/tcp" in r.stdout
+    assert "ran: ufw delete allow 22/tcp" in r.stdout and "ran: ufw insert 1 allow 22/tcp" in r.stdout
+    assert lab_host.run("sudo ufw show added").stdout.split("\n")[1:3] == ["ufw allow 22/tcp", "ufw deny 22"]
     assert lab_host.run("sudo ufw status").stdout.startswith("Status: active")
     assert lab_host.run("id -un").stdout.strip() == "rosey"  # a new SSH connection still gets in
 

@@ -172,11 +172,19 @@ def test_an_existing_allow_rule_keeps_its_listener(host):
 
 
 def test_ssh_allow_goes_before_a_deny_for_the_same_port(host):
-    st = state("ufw deny 22/tcp\nufw allow 22/tcp\nufw allow 9090/tcp\nufw allow 9093/tcp", active=False)
-    p = ufw.plan(host, st, (22,))
-    assert p.commands() == ["ufw insert 1 allow 22/tcp", "ufw --force enable"]
+    """ufw keeps one rule per tuple (seen on the lab: `insert 1 allow 22/tcp` over `deny 22/tcp` skips)"""
+    web = "\nufw allow 9090/tcp\nufw allow 9093/tcp"
+    cases = {
+        "ufw deny 22/tcp": ["ufw allow 22/tcp"],  # the same tuple: ufw turns the deny into the allow in place
+        "ufw deny 22": ["ufw insert 1 allow 22/tcp"],  # another shape: the allow goes first
+        "ufw reject 22\nufw allow 22/tcp": ["ufw delete allow 22/tcp", "ufw insert 1 allow 22/tcp"],
+        "ufw limit 22/tcp": [],  # rate-limited is allowed
+    }
+    for added, want in cases.items():
+        got = ufw.plan(host, state(added + web, active=False), (22,)).commands()
+        assert got == [*want, "ufw --force enable"], added
     # a deny from one source is the user's choice: SSH from everyone else is still allowed
-    st = state("ufw deny from 198.51.100.9 to any port 22 proto tcp\nufw allow 9090/tcp\nufw allow 9093/tcp")
+    st = state("ufw deny from 198.51.100.9 to any port 22 proto tcp" + web)
     assert ufw.plan(host, st, (22,)).commands() == ["ufw allow 22/tcp"]
 
 
