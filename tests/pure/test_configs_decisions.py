@@ -42,6 +42,8 @@ def test_targets_exclude_units_and_put_secrets_first(setup):
     secret = {t.name: t for t in tgts if t.secret}
     assert secret["web_password"].mode == 0o640 and secret["web_password"].group == "prometheus"
     assert secret["smtp_password"].group == "alertmanager" and secret["smtp_password"].owner == "root"
+    # the step reads these paths before it renders: the same list, from the settings alone
+    assert configs.target_paths(host) == [t.path for t in tgts]
 
 
 def test_nothing_changed_means_no_change(setup):

@@ -26,6 +26,7 @@ from fabric import Connection
 
 from fabfile.config import checks, layout, render
 from fabfile.config.inventory import HostSettings
+from fabfile.config.needed_secrets import required_secrets
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh.masking import Masker
 from fabfile.ssh.remote import (
@@ -67,6 +68,12 @@ class Change(Target):
     def label(self) -> str:
         what = "" if self.content_changed else " (owner/mode only)"
         return f"{self.path}{what}"
+
+
+def target_paths(host: HostSettings) -> list[str]:
+    """Where `targets` go, from the settings alone (what the step reads before it renders)."""
+    return ([layout.secret_path(host, name) for name in required_secrets(host)]
+            + [layout.remote_path(host, name) for name in layout.CONFIG_FILES])
 
 
 def targets(host: HostSettings, rendered: render.Rendered) -> list[Target]:
@@ -313,29 +320,21 @@ def _sections(stdout: str) -> dict[str, str]:
 # ---------------------------------------------------------------- the step
 
 
-def _read(host: HostSettings, tgts: list[Target]) -> Read:
-    # web.yml too: the password's hash there is kept while the password matches it (render.web_password_hash)
+def reads(host: HostSettings, ctx: StepContext | None = None) -> Read:
+    """The state of every target path, and web.yml's text: its hash is kept while the password matches it
+    (render.web_password_hash), so the files are rendered once, after this read."""
     web = shlex.quote(layout.remote_path(host, "web.yml"))
-    return Read({**_probe_snippets([t.path for t in tgts]), "web": f"cat -- {web} 2>/dev/null; true"},
+    return Read({**_probe_snippets(target_paths(host)), "web": f"cat -- {web} 2>/dev/null; true"},
                 what="read config state")
 
 
-def reads(host: HostSettings, ctx: StepContext) -> Read:
-    return _read(host, targets(host, render.render_host(ctx.inventory, host, ctx.secrets)))
-
-
-def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext,
-                   rendered: render.Rendered | None = None) -> StepResult:
+def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
     """Make the server's configs match the rendered ones; see the module docstring for the order."""
     m = ctx.masker
-    fixed = rendered is not None  # the caller decided the content (tests)
-    rendered = rendered or render.render_host(ctx.inventory, host, ctx.secrets)
-    tgts = targets(host, rendered)
-    state = probe_read(conn, _read(host, tgts), masker=m)
+    state = probe_read(conn, reads(host), masker=m)
     current = render.current_web_hash(state["web"], host.web.username) if host.web.basic_auth else None
-    if current and not fixed:  # same paths, same files; web.yml keeps the server's hash if it still matches
-        rendered = render.render_host(ctx.inventory, host, ctx.secrets, web_hash=current)
-        tgts = targets(host, rendered)
+    rendered = render.render_host(ctx.inventory, host, ctx.secrets, web_hash=current)
+    tgts = targets(host, rendered)
     changes = plan(tgts, parse_sha256(state["sha"]), parse_stat(state["stat"]))
     if not changes:
         return StepResult(STEP, "ok", "configs up to date")
