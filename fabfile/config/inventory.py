@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from fabfile.config import yaml_file
-from fabfile.config.durations import is_duration
+from fabfile.config.durations import is_duration, parse_duration
 from fabfile.config.receivers import RECEIVER_TYPES
 from fabfile.config.versions import is_release_version
 from fabfile.errors import UserError
@@ -346,6 +346,11 @@ class Peer:
     alertmanager_port: int
     cluster_port: int
     web_username: str | None  # None: the peer's web UIs have no basic auth
+
+
+# Alertmanager's --cluster.peer-timeout (its default; the units do not change it): member k of a cluster waits
+# k times this before it sends what the members before it have not.
+CLUSTER_PEER_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
@@ -672,9 +677,23 @@ def _join_clusters(doc: Any, hosts: dict[str, HostSettings], where: str) -> dict
                       f"{addr} is also {addresses[addr]}'s; each member needs its own peer address")
             addresses[addr] = m
         for m in members:
+            _check_cluster_timing(hosts[m], len(members), where, name)
             peers = tuple(_peer(hosts[o]) for o in members if o != m)
             out[m] = dataclasses.replace(hosts[m], cluster=Cluster(name=name, peers=peers))
     return out
+
+
+def _check_cluster_timing(h: HostSettings, members: int, where: str, name: str) -> None:
+    """A group_interval shorter than the members' turns makes a cluster re-send a resolved alert as firing:
+    the last member decides on what it saw at its flush, after the first one already sent the resolve
+    (alertmanager#4008). Longer than every turn plus one for the send, the resolve is never overtaken."""
+    need = members * CLUSTER_PEER_TIMEOUT
+    value = h.alertmanager.group_interval
+    if parse_duration(value) < need:
+        _fail(where, f"hosts.{h.name}.alertmanager.group_interval",
+              f"{value} is too short for cluster {name!r} of {members}: its last member sends "
+              f"{(members - 1) * CLUSTER_PEER_TIMEOUT:g}s (--cluster.peer-timeout) after the first and would "
+              f"re-send a resolved alert as firing; set at least {need:g}s for the cluster's hosts")
 
 
 def _default_hosts(doc: dict, hosts: dict[str, HostSettings], where: str) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ HOSTS = """\
 defaults:
   receivers:
     email: {to: [ops@example.com], from: am@example.com, smarthost: smtp.example.com:587}
+  alertmanager: {group_interval: 30s}
 hosts:
   test: {address: t.example.com, peer_address: 10.0.0.1, env: test, alertmanager: {version: 0.25.0}}
   prod: {address: p.example.com, peer_address: 10.0.0.2, env: production}

@@ -18,7 +18,7 @@ BASE = """\
 defaults:
   receivers:
     email: {to: [ops@example.com], from: am@example.com, smarthost: smtp.example.com:587}
-  alertmanager: {version: 0.27.0}
+  alertmanager: {version: 0.27.0, group_interval: 30s}
 hosts:
   test: {address: test.example.com, peer_address: 10.0.0.1, env: test}
   prod: {address: prod.example.com, peer_address: 10.0.0.2, env: production, web: {username: ops}}
@@ -243,3 +243,29 @@ def test_monitoring_down_needs_a_cluster_and_a_known_scenario(tmp_path) -> None:
         cli_test_alert(i, [i.host("solo")], scenario="monitoring-down")
     with pytest.raises(UserError, match="--scenario power-cut: unknown; one of bot-down, synthetic"):
         cli_test_alert(i, [i.host("test")], scenario="power-cut")
+
+
+def test_host_down_needs_a_cluster_and_a_lab_host(tmp_path) -> None:
+    """Refused before anything is touched: a real server is never powered off by the drill."""
+    from fabfile.drill.runner import cli_test_alert
+    from fabfile.errors import UserError
+    i = inv(tmp_path, BASE + CLUSTER)
+    with pytest.raises(UserError, match="--scenario host-down: solo not in a `clusters:` entry"):
+        cli_test_alert(i, [i.host("solo")], scenario="host-down")
+    with pytest.raises(UserError, match="--scenario host-down: test not a lab host .* use --scenario "
+                                        "monitoring-down"):
+        cli_test_alert(i, [i.host("test")], scenario="host-down")
+
+
+def test_a_cluster_needs_a_group_interval_longer_than_the_members_turns(tmp_path) -> None:
+    """10s (the single-host default) would have the second member re-send every resolve as firing."""
+    text = (BASE + CLUSTER).replace("group_interval: 30s", "group_interval: 10s")
+    assert error(tmp_path, text) == (
+        "hosts.yml: hosts.test.alertmanager.group_interval: 10s is too short for cluster 'rosey' of 2: its "
+        "last member sends 15s (--cluster.peer-timeout) after the first and would re-send a resolved alert "
+        "as firing; set at least 30s for the cluster's hosts")
+    three = BASE.replace("  solo: {address: 127.0.0.1, env: test}",
+                         "  solo: {address: solo.example.com, peer_address: 10.0.0.3, env: test}")
+    three += "clusters:\n  rosey: [test, prod, solo]\n"
+    assert "is too short for cluster 'rosey' of 3" in error(tmp_path, three)
+    assert inv(tmp_path, BASE + CLUSTER).host("test").cluster is not None  # 30s is enough for two
