@@ -33,7 +33,8 @@ sortie6 = step_task("sortie6", steps.SORTIE6_HELP, list(steps.SORTIE6), dry_run=
     "hosts": HOSTS_HELP,
     "synthetic": "post a labelled test alert to Alertmanager instead of stopping the bot",
     "scenario": "bot-down (default), synthetic, or monitoring-down (clustered hosts: stop this host's "
-                "Prometheus+Alertmanager, the peer must notify MonitoringPeerDown; always started again)",
+                "Prometheus+Alertmanager, the peer must notify MonitoringPeerDown; always started again), or "
+                "host-down (clustered lab hosts: power the VM off, the peer must notify; booted again)",
     "force": "run even if an active silence would swallow the alert",
     "timeout": "seconds per wait (stop->notified, start->resolved-notified); default: from the intervals"})
 @user_errors

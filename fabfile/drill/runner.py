@@ -27,7 +27,14 @@ from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.bounds import Bounds
 from fabfile.drill.errors import DrillFailed, DrillInterrupted, why
 from fabfile.drill.notifications import Baseline, NotificationWatch, mail_subjects
-from fabfile.drill.scenarios import BotDown, Expectation, MonitoringDown, Scenario, Synthetic
+from fabfile.drill.scenarios import (
+    BotDown,
+    Expectation,
+    HostDown,
+    MonitoringDown,
+    Scenario,
+    Synthetic,
+)
 from fabfile.drill.signals import interrupt, signals_to
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target
 from fabfile.drill.timeline import Timeline
@@ -250,7 +257,7 @@ def report(result: DrillResult, log: Callable[[str], None]) -> None:
     log(("OK: " if result.ok else "FAILED: ") + result.message)
 
 
-SCENARIOS = ("bot-down", "synthetic", "monitoring-down")
+SCENARIOS = ("bot-down", "synthetic", "monitoring-down", "host-down")
 
 
 def make_scenario(name: str, rules_path: Path | None = None) -> Scenario:
@@ -258,6 +265,8 @@ def make_scenario(name: str, rules_path: Path | None = None) -> Scenario:
         return Synthetic()
     if name == "monitoring-down":
         return MonitoringDown(rules_path)
+    if name == "host-down":
+        return HostDown(rules_path)
     return BotDown(rules_path)
 
 
@@ -304,11 +313,16 @@ def cli_test_alert(inventory: Inventory, hosts: list[HostSettings], *, synthetic
 
     if scenario and scenario not in SCENARIOS:
         raise UserError(f"--scenario {scenario}: unknown; one of {', '.join(SCENARIOS)}")
-    if scenario == "monitoring-down":
+    if scenario in ("monitoring-down", "host-down"):
         alone = [h.name for h in hosts if h.cluster is None]
         if alone:
-            raise UserError(f"--scenario monitoring-down: {', '.join(alone)} not in a `clusters:` entry of "
+            raise UserError(f"--scenario {scenario}: {', '.join(alone)} not in a `clusters:` entry of "
                             f"{inventory.path.name}; without a peer nobody would notice (see README)")
+    if scenario == "host-down":
+        real = [h.name for h in hosts if h.lab is None]
+        if real:
+            raise UserError(f"--scenario host-down: {', '.join(real)} not a lab host (it powers off a "
+                            f"lab VM); on a real server use --scenario monitoring-down")
     out, code = Output(), 0
     for host in hosts:
         secrets = load_secrets(inventory, host)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from fabfile.alerting.api import ApiError, Apis, iso, parse_time
 from fabfile.alerting.silences import describe, me, swallowing
 from fabfile.config.durations import parse_duration
+from fabfile.config.inventory import CLUSTER_PEER_TIMEOUT
 from fabfile.config.labels import BOT_JOB, CLUSTER_LABEL
 from fabfile.config.layout import SERVICES
 from fabfile.config.rules_file import Rule, RuleMissing, RulesFileError, load_rule, rules_source
@@ -377,7 +378,7 @@ class Synthetic:
 
 PEER_ALERT = "MonitoringPeerDown"
 MONITORING_UNITS = SERVICES  # the systemd units prometheus and alertmanager; never the bot
-PEER_TIMEOUT = 15.0  # Alertmanager's --cluster.peer-timeout: the second member's wait before it sends
+PEER_TIMEOUT = CLUSTER_PEER_TIMEOUT  # the second member's wait before it sends
 
 
 class ServiceControl(Protocol):
@@ -475,9 +476,16 @@ class MonitoringDown:
         d.timeline.mark("started")
         d.say(f"started {' and '.join(MONITORING_UNITS)} on {d.host.name}")
 
+    @staticmethod
+    def _healthy(a: Apis) -> bool:
+        """Not healthy yet is an ApiError, so `wait` reconnects: a tunnel opened while a service was still
+        starting had its channel refused, and Fabric's forwarder serves no connection after that."""
+        if not (a.prometheus.healthy() and a.alertmanager.healthy()):
+            raise ApiError("Prometheus or Alertmanager not answering yet")
+        return True
+
     def until_cleared(self, d: Drill, deadline: float, t0: float) -> None:
-        d.wait(f"{d.host.name}: Prometheus and Alertmanager healthy", deadline, t0,
-               lambda a: a.prometheus.healthy() and a.alertmanager.healthy())
+        d.wait(f"{d.host.name}: Prometheus and Alertmanager healthy", deadline, t0, self._healthy)
         d.timeline.mark("healthy")
         d.wait(f"{self.peer_name}'s Prometheus: {PEER_ALERT}{{peer={d.host.name}}} resolved", deadline, t0,
                lambda a: not self._peer_alerts(a, d.host.name), self.peer(d))
@@ -519,3 +527,64 @@ class MonitoringDown:
         return (f"drill passed: {self.peer_name} notified {PEER_ALERT} {det:.1f}s after the stop "
                 f"({within} the bound of {self.bounds.detect:g}s); monitoring back after "
                 f"{tl.between('started', 'healthy') or 0:.1f}s")
+
+
+class HostDown(MonitoringDown):
+    """Lab hosts only: pull the plug on the VM itself (SIGKILL to QEMU, as a kernel panic or a provider
+    outage would), expect the PEER to deliver MonitoringPeerDown, then cold-boot the VM from its own disk and
+    confirm its monitoring healthy again. The one failure `monitoring-down` can only imitate."""
+
+    def __init__(self, rules_path: Path | None = None) -> None:
+        super().__init__(rules_path)
+        self.restoring = "booting the lab VM again"
+        self.boot_seconds = 0.0
+
+    def vm(self, d: Drill):  # noqa: ANN201 - fabfile.lab is imported only when a lab host is drilled
+        from fabfile.lab.vm import LabVM
+
+        if d.host.lab is None:
+            raise DrillFailed(f"{d.host.name} is not a lab host: host-down powers off a lab VM "
+                              f"(on a real server use --scenario monitoring-down)")
+        return LabVM(d.host)
+
+    def prepare(self, d: Drill) -> Expectation:
+        self.vm(d)
+        expect = super().prepare(d)
+        # the drilled host's Alertmanager dies with its VM: only the peer can notify
+        return Expectation(expect.alert, expect.labels, target=expect.target)
+
+    def break_it(self, d: Drill) -> None:
+        vm = self.vm(d)
+        self.broken = True
+        d.t.close()  # its tunnels die with the VM
+        vm.power_off()
+        d.timeline.mark("stop")
+        assert self.bounds is not None
+        d.say(f"powered off the VM of {d.host.name} (SIGKILL to QEMU, no shutdown); expecting "
+              f"{self.peer_name} to notify within {self.bounds.detect_text()}, plus up to one "
+              f"--cluster.peer-timeout (15s) (giving up after {self.firing_budget:.0f}s)")
+
+    def restore(self, d: Drill) -> None:
+        self.boot_seconds = self.vm(d).power_on()
+        d.t.reconnect()
+        d.timeline.mark("started")
+        d.say(f"{d.host.name} booted again from its own disk in {self.boot_seconds:.0f}s")
+
+    def make_whole(self, d: Drill, result: DrillResult) -> None:
+        """The VM is running again (booted from its own disk), then the monitoring guarantee."""
+        if not self.broken:
+            return
+        try:
+            self.vm(d).power_on()
+        except Exception as e:  # noqa: BLE001 - said loudly, never swallowed
+            result.ok = False
+            result.message += (f"; !!! the VM of {d.host.name} could NOT be booted again ({why(e)}) — "
+                               f"start it by hand: inv lab.up -H {d.host.name}")
+            return
+        d.t.reconnect()
+        super().make_whole(d, result)
+
+    def verdict(self, tl: Timeline) -> str:
+        assert self.bounds is not None
+        return (super().verdict(tl).replace("after the stop", "after the power-off")
+                + f" (boot {self.boot_seconds:.0f}s)")

@@ -8,8 +8,11 @@ thrown away by `down`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -137,6 +140,33 @@ class LabVM:
             serve.stop(int(self.settings.lab.releases_port))
             mailbox.stop(int(self.settings.lab.mail_port))
         return pid is not None
+
+    def power_off(self) -> bool:
+        """Pull the plug: SIGKILL QEMU (no shutdown, no QMP), keeping the run disk, as a crashed server or
+        a provider outage would. True if something was running."""
+        pid = self.pid()
+        if not pid:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        procs.stop_pid(pid, timeout=5)  # reaps it; SIGKILL again is harmless
+        for name in ("qmp.sock", "qemu.pid", privnet.SOCKET_NAME):
+            (self.dir / name).unlink(missing_ok=True)
+        return True
+
+    def power_on(self, timeout: float = 300) -> float:
+        """Cold boot from the run disk a `power_off` left (the deployed state, not the golden snapshot);
+        returns seconds until the system is running."""
+        if self.is_running():
+            return 0.0
+        if not self.overlay.exists():
+            raise LabError(f"{self.name}: no run disk to boot (use `inv lab.up -H {self.name}`)")
+        started = time.monotonic()
+        self._start_qemu(image.ensure(log=lambda _msg: None))
+        self.wait_ssh(timeout=timeout)
+        self.wait_system_running()
+        self.sync_clock()
+        return time.monotonic() - started
 
     def reboot(self, timeout: float = 300) -> None:
         """`systemctl reboot` in the guest, then wait for SSH to go away and come back (a cold boot: slow)."""
