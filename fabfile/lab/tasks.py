@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
@@ -116,6 +117,28 @@ def build(c: Context) -> None:
     print(f"lab: build took {time.monotonic() - started:.0f}s")
 
 
+CLUSTER_HELP = {"hosts": "two or more lab hosts on one private link (default: lab,lab2)",
+                "out": "file to write (default: lab-cluster.yml here)",
+                "heartbeat": "also route the Watchdog to a heartbeat URL this often (e.g. 1m); the URL is "
+                             "the secret heartbeat_url (ROSEY_HEARTBEAT_URL)"}
+
+
+@task(klass=HostTask, help=CLUSTER_HELP, name="cluster-inventory")
+@user_errors
+def cluster_inventory(c: Context, hosts: str = "", out: str = "lab-cluster.yml", heartbeat: str = "") -> None:
+    """Write an inventory with lab hosts as one monitoring cluster, to try "when the server itself dies"."""
+    from fabfile.lab.cluster_inventory import write_cluster_inventory
+
+    inv = load(c)
+    names = [h.strip() for h in (hosts or "lab,lab2").split(",") if h.strip()]
+    written = write_cluster_inventory(inv, names, Path(out), heartbeat=heartbeat or None)
+    both = ",".join(names)
+    print(f"lab: wrote {written.path} ({', '.join(names)} in cluster 'lab')")
+    print(f"  next: inv lab.up -H {both}")
+    print(f"        ROSEY_INVENTORY={out} inv sortie6 -H {both}")
+    print(f"        ROSEY_INVENTORY={out} inv test-alert -H {names[-1]} --scenario host-down")
+
+
 def _age(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
@@ -123,4 +146,4 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-ns = Collection("lab", up, down, ssh, status, build)
+ns = Collection("lab", up, down, ssh, status, build, cluster_inventory)
