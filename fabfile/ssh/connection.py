@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fabric import Config, Connection
 
 from fabfile.config.inventory import HostSettings
 from fabfile.ssh.host_keys import VerifyPolicy
+
+# paramiko logs at ERROR what we already report in one line (a refused tunnel channel while a service is
+# still starting, a dropped connection); with no handler Python would print each such record to stderr.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def connect(host: HostSettings, connect_timeout: int | None = None) -> Connection:

@@ -93,39 +93,6 @@ def test_hosts_reach_each_other_over_the_private_network(lab_host, lab_host2):
             dst.run("sudo systemctl stop peer-echo", check=False)
 
 
-def test_both_vms_deliver_to_the_shared_mail_catcher(lab_host, lab_host2):
-    lab_host.clear_shared_mails()
-    assert lab_host.shared_smarthost == lab_host2.shared_smarthost
-    for host in (lab_host, lab_host2):
-        host.send_test_mail(f"shared from {host.name}", smarthost=host.shared_smarthost)
-    mails = lab_host2.shared_mails()
-    assert sorted(m.subject for m in mails) == ["shared from lab", "shared from lab2"]
-    assert all(m.recipients == ["oncall@lab.test"] for m in mails)
-    assert not any(b"not-stored" in m.raw for m in mails)
-    lab_host.clear_shared_mails()
-    assert lab_host.shared_mails() == []
-
-
-def test_gossip_port_is_forwarded_for_a_third_address_check(lab_host):
-    """The control machine can try the guest's 9094 through the user-mode NIC (source 10.0.2.2, no peer)."""
-    lab_host.run("sudo systemd-run --unit=fake-gossip python3 -m http.server 9094 --bind 0.0.0.0")
-    try:
-        url = f"http://127.0.0.1:{lab_host.settings.lab.forwards[9094]}/"
-        deadline = time.monotonic() + 30
-        while True:  # the forward accepts at once; the guest's listener needs a moment to start
-            try:
-                with urllib.request.urlopen(url, timeout=10) as resp:
-                    assert resp.status == 200
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "9094 never answered through the forward"
-                time.sleep(0.5)
-        seen = lab_host.run("sudo journalctl -u fake-gossip --no-pager -o cat").stdout
-        assert "10.0.2.2" in seen  # what the guest's firewall will see: not a cluster peer's address
-    finally:
-        lab_host.run("sudo systemctl stop fake-gossip", check=False)
-
-
 def _inet(host) -> list[str]:
     return [a["local"] for a in _private_nic(host)["addr_info"] if a["family"] == "inet"]
 

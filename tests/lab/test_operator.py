@@ -2,9 +2,10 @@
 `inv ui` tunnels while the firewall keeps 9090/9093 closed, and the runbook's UI checks in a real headless
 Chromium (Debian's chromium + chromium-driver, Selenium) logged in with basic auth.
 
-One deployment for the module (tests/lab/deployed.py); the last test adds the second lab host for the
-two-host `inv status`. Screenshots of every page the browser read go to artefacts/browser/ when a browser
-check fails. The `inv status` timings are printed (`-s` shows them); figures belong in bench/, not here.
+One deployment for the module (tests/lab/deployed.py); `inv status` on two hosts runs in
+tests/lab/test_lab_cluster.py, where both are deployed. Screenshots of every page the browser read go to
+artefacts/browser/ when a browser check fails. The `inv status` timings are printed (`-s` shows them);
+figures belong in bench/, not here.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import requests
 
 from tests import helpers
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
-from tests.lab_fixtures import lab_inventory, lab_inventory_path
+from tests.lab_fixtures import lab_inventory_path
 
 pytestmark = pytest.mark.lab
 
@@ -254,21 +255,3 @@ def test_ui_tunnels_and_the_runbook_ui_checks_in_a_browser(deployed_lab, tmp_pat
         back = d.inv("firewall", "-H", d.host)
         assert back.returncode == 0
         assert answers(d.lab.url(9090, "/-/healthy"), d.auth) == 200
-
-
-# ---------------------------------------------------------------- two hosts
-
-
-def test_status_on_two_hosts(deployed_lab, lab_host2):
-    d = deployed_lab
-    p = d.inv("sortie6", "-H", lab_host2.name)
-    assert p.returncode == 0, "sortie6 on the second lab host failed"
-    statuses, seconds = status_json(d, d.host, lab_host2.name)
-    print(f"inv status -H {d.host},{lab_host2.name} --json: {seconds:.1f}s (wall, two hosts)")
-    assert [s["host"] for s in statuses] == [d.host, lab_host2.name]
-    assert all(s["ok"] and s["values"]["connected"] == 1 for s in statuses), statuses
-    t0 = time.monotonic()
-    table = d.inv("status", "-H", f"{d.host},{lab_host2.name}", timeout=60)
-    print(f"inv status -H {d.host},{lab_host2.name}: {time.monotonic() - t0:.1f}s (wall, two hosts, table)")
-    assert table.returncode == 0 and table.stdout.count("5 now") == 2 and ESC not in table.stdout
-    assert f"{lab_host2.name} ({lab_inventory().host(lab_host2.name).env})" in table.stdout

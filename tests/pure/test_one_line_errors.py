@@ -130,3 +130,19 @@ def test_cli_render_out_is_a_file(tmp_path: Path) -> None:
     p = inv("render", "-H", "h", "--out", str(tmp_path / "f"),
             env={"ROSEY_INVENTORY": str(tmp_path / "hosts.yml"), "ROSEY_WEB_PASSWORD": "pw"})
     _one_line_exit_2(p, "is an existing file, not a directory; pick another with --out")
+
+
+def test_paramiko_error_records_do_not_reach_the_terminal() -> None:
+    """A tunnel channel refused while a service starts is handled (and reported) by us; paramiko's own
+    ERROR record would otherwise be printed by Python's last-resort handler. A fresh interpreter: pytest's
+    own log capture would hide the difference."""
+    import subprocess
+    import sys
+
+    code = ("import logging{imp}\n"
+            "logging.getLogger('paramiko.transport').error('Secsh channel 0 open FAILED: refused')\n")
+    bare = subprocess.run([sys.executable, "-c", code.format(imp="")], capture_output=True, text=True)
+    assert "Secsh" in bare.stderr  # what a user saw before
+    ours = subprocess.run([sys.executable, "-c", code.format(imp="; import fabfile.ssh.connection")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert ours.returncode == 0 and "Secsh" not in ours.stderr, ours.stderr
