@@ -168,6 +168,14 @@ class Http:
             return False
         return True
 
+    def ready(self) -> bool:
+        """Serving queries (Prometheus: WAL replayed; both answer /-/healthy before that)."""
+        try:
+            self.request("GET", "/-/ready")
+        except ApiError:
+            return False
+        return True
+
     def metrics(self) -> list[Sample]:
         return parse_metrics(self.request("GET", "/metrics").text)
 

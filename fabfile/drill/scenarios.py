@@ -477,15 +477,16 @@ class MonitoringDown:
         d.say(f"started {' and '.join(MONITORING_UNITS)} on {d.host.name}")
 
     @staticmethod
-    def _healthy(a: Apis) -> bool:
-        """Not healthy yet is an ApiError, so `wait` reconnects: a tunnel opened while a service was still
-        starting had its channel refused, and Fabric's forwarder serves no connection after that."""
-        if not (a.prometheus.healthy() and a.alertmanager.healthy()):
-            raise ApiError("Prometheus or Alertmanager not answering yet")
+    def _ready(a: Apis) -> bool:
+        """Ready, not just answering: a Prometheus replaying its WAL answers /-/healthy but no query yet.
+        Not ready is an ApiError, so `wait` reconnects: a tunnel opened while a service was still starting
+        had its channel refused, and Fabric's forwarder serves no connection after that."""
+        if not (a.prometheus.ready() and a.alertmanager.ready()):
+            raise ApiError("Prometheus or Alertmanager not ready yet")
         return True
 
     def until_cleared(self, d: Drill, deadline: float, t0: float) -> None:
-        d.wait(f"{d.host.name}: Prometheus and Alertmanager healthy", deadline, t0, self._healthy)
+        d.wait(f"{d.host.name}: Prometheus and Alertmanager ready", deadline, t0, self._ready)
         d.timeline.mark("healthy")
         d.wait(f"{self.peer_name}'s Prometheus: {PEER_ALERT}{{peer={d.host.name}}} resolved", deadline, t0,
                lambda a: not self._peer_alerts(a, d.host.name), self.peer(d))
@@ -583,6 +584,9 @@ class HostDown(MonitoringDown):
             return
         d.t.reconnect()
         super().make_whole(d, result)
+        result.details.append(f"note: {BOT_UNIT} on {d.host.name} started again with its VM; {RESTART_ECHO} "
+                              f"will fire there for a few minutes — the expected echo of this drill's "
+                              f"power-off, not a problem")
 
     def verdict(self, tl: Timeline) -> str:
         assert self.bounds is not None

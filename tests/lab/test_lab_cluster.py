@@ -266,11 +266,13 @@ def test_host_down_the_vm_powered_off_is_reported_by_the_other(pair):
     before_boot = pair.b.run("cat /proc/sys/kernel/random/boot_id").stdout
     out = _peer_drill(pair, "host-down")
     assert f"powered off the VM of {pair.b.name}" in out
+    assert "BotRestarting will fire there" in out  # the boot restarted the bot: said, not a surprise
     assert pair.b.run("cat /proc/sys/kernel/random/boot_id").stdout != before_boot  # really booted again
     enabled = pair.b.run("systemctl is-enabled prometheus alertmanager", check=False).stdout.split()
     assert enabled == ["enabled", "enabled"]
     # lab2's own Prometheus scrapes its bot again by itself, its TSDB recovered from the crash
     prom = pair.apis[pair.b.name].prometheus
+    assert prom.ready()  # the drill waited for /-/ready, not only /-/healthy
     end = time.monotonic() + 120
     while not prom.query('up{job="rosey-bot"} == 1') and time.monotonic() < end:
         time.sleep(5)
