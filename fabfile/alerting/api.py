@@ -161,20 +161,19 @@ class Http:
         self._learn_clock()
         return self.clock.past(margin)
 
-    def healthy(self) -> bool:
+    def _answers(self, path: str) -> bool:
         try:
-            self.request("GET", "/-/healthy")
+            self.request("GET", path)
         except ApiError:
             return False
         return True
 
+    def healthy(self) -> bool:
+        return self._answers("/-/healthy")
+
     def ready(self) -> bool:
         """Serving queries (Prometheus: WAL replayed; both answer /-/healthy before that)."""
-        try:
-            self.request("GET", "/-/ready")
-        except ApiError:
-            return False
-        return True
+        return self._answers("/-/ready")
 
     def metrics(self) -> list[Sample]:
         return parse_metrics(self.request("GET", "/metrics").text)
