@@ -228,13 +228,11 @@ def _peer_down_mails(pair, host: str) -> list:
 
 
 def _firing_then_resolved(mails: list) -> None:
-    """One firing mail, then the resolve: the peer's Prometheus and Alertmanager targets may come back in
-    different scrapes, which is one more (partly resolved) mail, never a repeat of the same state."""
+    """One firing mail, then its resolve, nothing else: the peer's Prometheus and Alertmanager stop and come
+    back in different scrape rounds, and one alert per peer keeps that from splitting into partial updates
+    (with one alert per component, a power-off mailed firing, firing:2, a partial resolve and the resolve)."""
     states = ["resolved" if "[RESOLVED]" in m.body else "firing" for m in mails]
-    assert states[:1] == ["firing"] and states[-1:] == ["resolved"] and states.count("firing") <= 2, states
-    assert len(mails) <= 3, [m.subject for m in mails]
-    bodies = [m.body for m in mails]
-    assert len(set(bodies)) == len(bodies), "the same notification was sent twice"
+    assert states == ["firing", "resolved"], (states, [m.subject for m in mails])
 
 
 def _peer_drill(pair, scenario: str) -> str:
