@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from secrets import token_hex
@@ -575,18 +576,29 @@ class MonitoringDown:
                 f"{tl.between('started', 'healthy') or 0:.1f}s")
 
 
+class PowerSwitch(Protocol):
+    """What HostDown needs of a machine: pull the plug, and boot it again (seconds until it runs)."""
+
+    def power_off(self) -> bool: ...
+    def power_on(self) -> float: ...
+
+
 class HostDown(MonitoringDown):
     """Lab hosts only: pull the plug on the VM itself (SIGKILL to QEMU, as a kernel panic or a provider
     outage would), expect the PEER to deliver MonitoringPeerDown, then cold-boot the VM from its own disk and
     confirm its monitoring healthy again. The one failure `monitoring-down` can only imitate."""
 
-    def __init__(self, rules_path: Path | None = None) -> None:
+    def __init__(self, rules_path: Path | None = None,
+                 vm_factory: Callable[[Drill], PowerSwitch] | None = None) -> None:
         super().__init__(rules_path)
         self.restoring = "booting the lab VM again"
         self.boot_seconds = 0.0
+        self.vm_factory = vm_factory  # tests: a switch over local processes; None: the host's lab VM
 
-    def vm(self, d: Drill):  # noqa: ANN201 - fabfile.lab is imported only when a lab host is drilled
-        from fabfile.lab.vm import LabVM
+    def vm(self, d: Drill) -> PowerSwitch:
+        if self.vm_factory is not None:
+            return self.vm_factory(d)
+        from fabfile.lab.vm import LabVM  # imported only when a lab host is drilled
 
         if d.host.lab is None:
             raise DrillFailed(f"{d.host.name} is not a lab host: host-down powers off a lab VM "

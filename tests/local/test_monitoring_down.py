@@ -3,6 +3,9 @@
 - `--scenario monitoring-down`: host A's Prometheus and Alertmanager are stopped (real processes killed),
   peer B's real Prometheus fires MonitoringPeerDown{peer="a"} and B's real Alertmanager (gossiping with
   A's) mails it once; A's services are always started again; interrupted runs too.
+- `--scenario host-down`'s frame with A's "power" switched by killing all of A at once (SIGKILL, as a
+  crash): B mails once; A is powered on again, also when the drill is interrupted. (The real VM power-off is
+  tests/lab/test_lab_cluster.py.)
 - the bot drill on A while A's Alertmanager is dead: A's Prometheus hands BotDown to B's, which mails it.
 
 Intervals of a second and the deployed rules' expressions with `for: 2s`.
@@ -36,7 +39,7 @@ from fabfile.config.inventory import (
 from fabfile.config.rules_file import rules_source
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.runner import report, run_drill
-from fabfile.drill.scenarios import BotDown, MonitoringDown
+from fabfile.drill.scenarios import BotDown, HostDown, MonitoringDown
 from fabfile.drill.target import parse_notify_errors
 from fabfile.ssh.masking import Masker
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
@@ -254,7 +257,9 @@ def _settle(pair, timeout: float = 60) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         with contextlib.suppress(Exception):
-            if (a.apis().alertmanager.ready() and b.apis().alertmanager.ready()
+            peers = [t for t in b.apis().prometheus.targets() if t["labels"]["job"].startswith("peer-")]
+            if (a.apis().alertmanager.ready() and b.apis().alertmanager.ready() and len(peers) == 2
+                    and all(t["health"] == "up" for t in peers)
                     and not b.apis().prometheus.alerts("MonitoringPeerDown")):
                 return
         time.sleep(0.5)
@@ -308,3 +313,59 @@ def test_the_bot_drill_refuses_when_no_alertmanager_answers(pair) -> None:
         a.start("alertmanager")
         b.start("alertmanager")
         _settle(pair)
+
+
+class PowerSwitch:
+    """A's plug: off SIGKILLs A's Prometheus and Alertmanager and stops its bot, as a crash takes them all at
+    once; on starts them again (a boot brings up enabled units)."""
+
+    def __init__(self, node: Node) -> None:
+        self.n, self.offs, self.ons = node, 0, 0
+
+    def power_off(self) -> bool:
+        self.offs += 1
+        for p in self.n.procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait(15)
+        self.n.bot.stop()
+        return True
+
+    def power_on(self) -> float:
+        self.ons += 1
+        started = time.monotonic()
+        self.n.bot.start()
+        for unit in ("prometheus", "alertmanager"):
+            self.n.start(unit)
+        return time.monotonic() - started
+
+
+def test_host_down_the_peer_mails_once_and_the_host_is_powered_on(pair) -> None:
+    a, b, smtp, _ = pair
+    switch = PowerSwitch(a)
+    before = len(smtp.mails)
+    r, ta, lines = _drill(pair, lambda rules: HostDown(rules, vm_factory=lambda d: switch))
+    assert r.ok, "\n".join(lines)
+    assert switch.offs == 1 and switch.ons >= 1
+    assert a.active("prometheus") and a.active("alertmanager") and a.bot.active
+    assert "after the power-off" in r.message
+    assert _states(smtp, before, "MonitoringPeerDown") == ["[FIRING:1]", "[RESOLVED]"]
+    _settle(pair)
+
+
+def test_an_interrupted_host_down_still_powers_the_host_on(pair, monkeypatch) -> None:
+    a, b, smtp, _ = pair
+    from fabfile.drill import runner
+
+    def boom(self, *args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.Drill, "deliver", boom)
+    switch = PowerSwitch(a)
+    r, ta, lines = _drill(pair, lambda rules: HostDown(rules, vm_factory=lambda d: switch))
+    assert not r.ok and "interrupted" in r.message
+    assert switch.offs == 1 and switch.ons == 1  # powered on by make_whole, the restore never came
+    assert a.active("prometheus") and a.active("alertmanager") and a.bot.active, "\n".join(lines)
+    assert any("active and healthy again" in x for x in r.details), r.details
+    monkeypatch.undo()
+    _settle(pair)
