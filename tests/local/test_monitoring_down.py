@@ -285,14 +285,19 @@ def test_the_bot_drill_with_its_own_alertmanager_dead_is_delivered_by_the_peer(p
         _settle(pair)
 
 
-def test_an_interrupted_drill_still_starts_the_monitoring(pair, monkeypatch) -> None:
-    a, b, smtp, _ = pair
+def _ctrl_c_while_waiting(monkeypatch) -> None:
+    """Ctrl-C once the thing is broken, while the drill waits for the notification."""
     from fabfile.drill import runner
 
-    def boom(self, *args, **kw):
+    def ctrl_c(self, *args, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner.Drill, "deliver", boom)
+    monkeypatch.setattr(runner.Drill, "deliver", ctrl_c)
+
+
+def test_an_interrupted_drill_still_starts_the_monitoring(pair, monkeypatch) -> None:
+    a, b, smtp, _ = pair
+    _ctrl_c_while_waiting(monkeypatch)
     r, ta, lines = _drill(pair)
     assert not r.ok and "interrupted" in r.message
     assert ta.stopped == [("prometheus", "alertmanager")]
@@ -355,12 +360,7 @@ def test_host_down_the_peer_mails_once_and_the_host_is_powered_on(pair) -> None:
 
 def test_an_interrupted_host_down_still_powers_the_host_on(pair, monkeypatch) -> None:
     a, b, smtp, _ = pair
-    from fabfile.drill import runner
-
-    def boom(self, *args, **kw):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner.Drill, "deliver", boom)
+    _ctrl_c_while_waiting(monkeypatch)
     switch = PowerSwitch(a)
     r, ta, lines = _drill(pair, lambda rules: HostDown(rules, vm_factory=lambda d: switch))
     assert not r.ok and "interrupted" in r.message
