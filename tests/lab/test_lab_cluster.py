@@ -239,6 +239,20 @@ def _peer_down_mails(pair, host: str) -> list:
     return [m for m in pair.a.shared_mails() if "MonitoringPeerDown" in m.subject and host in m.body]
 
 
+def _settled_peer_down_mails(pair, host: str, timeout: float = 120) -> list:
+    """The peer-down mails once the resolve is in the catcher, plus one group_interval for a late copy.
+    Waited for, not assumed: the drill judges delivery by Alertmanager's per-integration counters, and
+    another group's mail in the same second (e.g. an alert of the dead host expiring) can end its wait
+    before ours is out (seen once in host-down: the resolve came after the drill had returned)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if any("[RESOLVED]" in m.body for m in _peer_down_mails(pair, host)):
+            break
+        time.sleep(3)
+    time.sleep(GROUP_INTERVAL)
+    return _peer_down_mails(pair, host)
+
+
 def _firing_then_resolved(mails: list) -> None:
     """One firing mail, then its resolve, nothing else: the peer's Prometheus and Alertmanager stop and come
     back in different scrape rounds, and one alert per peer keeps that from splitting into partial updates
@@ -262,7 +276,7 @@ def _peer_drill(pair, scenario: str) -> str:
     print(f"{scenario}: {pair.a.name} notified {detection:.1f}s after the stop; bound {bound:g}s "
           f"(+15s peer-timeout: {bound + 15:g}s)")
     assert detection <= bound + 15 + 30
-    _firing_then_resolved(_peer_down_mails(pair, pair.b.name))
+    _firing_then_resolved(_settled_peer_down_mails(pair, pair.b.name))
     for svc in ("prometheus", "alertmanager", "rosey-bot"):  # running again; the bot never stopped by us
         assert pair.b.run(f"systemctl is-active {svc}", check=False).stdout.strip() == "active"
     return r.stdout
