@@ -64,7 +64,7 @@ class Baseline:
     one moment; notifications are counted from here."""
 
     counts: Snapshot
-    groups: set[tuple]
+    groups: dict[tuple, list[str]]  # active alert groups -> the alert names in each
 
 
 def _since(now: NotifyCounts, base: NotifyCounts | None) -> NotifyCounts:
@@ -121,7 +121,7 @@ class NotificationWatch:
         return tuple(out)
 
     def baseline(self, apis: Apis, counts: Snapshot | None = None) -> Baseline:
-        return Baseline(self.snapshot(apis) if counts is None else counts, set(self.active_groups(apis)))
+        return Baseline(self.snapshot(apis) if counts is None else counts, self.active_groups(apis))
 
     @staticmethod
     def delta(now: Snapshot, base: Snapshot, integ: str) -> NotifyCounts:
@@ -136,10 +136,15 @@ class NotificationWatch:
                                  total.requests_failed + d.requests_failed)
         return total
 
-    def sent(self, need: dict[str, int], base: Baseline, exclude: str) -> Callable[[Apis], Snapshot | None]:
+    def sent(self, need: dict[str, int], base: Baseline, exclude: str,
+             not_before: float = 0.0) -> Callable[[Apis], Snapshot | None]:
         """A check for `Drill.wait`: the counters once every needed integration has that many more SUCCESSFUL
         requests (plus one per new, unrelated alert group routed to it); DrillFailed naming the integration
-        and Alertmanager's error when requests to it fail and none succeeds."""
+        and Alertmanager's error when requests to it fail and none succeeds.
+
+        `not_before` (monotonic): nothing counts as ours before then. The counters are per integration, so
+        another group's mail in the same second (an alert of a dead host expiring) would pass for ours; a
+        NEW group cannot be notified before its group_wait, which is what the caller passes."""
         first_fail: dict[str, float] = {}
         since = time.time()
 
@@ -164,7 +169,7 @@ class NotificationWatch:
                     first_fail.setdefault(integ, time.monotonic())
                     if final_bad > 0 or time.monotonic() - first_fail[integ] >= self.fail_grace:
                         self._fail(integ, int(bad), int(final_bad), since)
-            return now_counts if done else None
+            return now_counts if done and time.monotonic() >= not_before else None
 
         return check
 

@@ -1,0 +1,73 @@
+"""The drill's delivery check (`NotificationWatch.sent`) against a scripted Alertmanager: what it counts as
+ours. Alertmanager's counters are per integration, so another group's mail can land in the same second as
+ours would; the check must not take it for ours before our group can have been flushed."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+from fabfile.alerting.api import NotifyCounts
+from fabfile.drill.notifications import NotificationWatch
+
+CONFIG = {"receivers": [{"name": "mail", "email_configs": [{"to": "ops@x", "send_resolved": True}]}]}
+
+
+class FakeAlertmanager:
+    def __init__(self) -> None:
+        self.sent = 0
+        self.groups: list[dict] = []
+
+    def notify_counts(self) -> dict[str, NotifyCounts]:
+        return {"email": NotifyCounts(self.sent, 0, self.sent, 0)}
+
+    def json(self, method: str, path: str, **kw) -> list[dict]:
+        return self.groups
+
+    def config(self) -> dict:
+        return CONFIG
+
+
+def _group(name: str) -> dict:
+    return {"receiver": {"name": "mail"}, "labels": {"alertname": name},
+            "alerts": [{"labels": {"alertname": name}}]}
+
+
+def _watch() -> tuple[NotificationWatch, FakeAlertmanager, SimpleNamespace]:
+    am = FakeAlertmanager()
+    apis = SimpleNamespace(alertmanager=am)
+    target = SimpleNamespace(apis=lambda: apis, notify_errors=lambda since: [])
+    return NotificationWatch(target, str, fail_grace=10.0), am, apis
+
+
+def test_a_mail_of_another_group_before_ours_can_be_flushed_is_not_ours() -> None:
+    watch, am, apis = _watch()
+    am.groups = [_group("PrometheusAlertmanagerUnreachable")]  # firing at the baseline
+    base = watch.baseline(apis)
+    am.groups = [_group("BotDown")]  # ours arrives; the other one expires in the same second...
+    am.sent += 1  # ...and its resolve is mailed
+    check = watch.sent({"email": 1}, base, "BotDown", not_before=time.monotonic() + 0.3)
+    assert check(apis) is None  # one more email, but not ours: our group is still in its group_wait
+    time.sleep(0.35)
+    assert check(apis) is not None  # (the counters cannot tell more; the bound is the group_wait)
+
+
+def test_without_a_lower_bound_any_new_mail_on_the_integration_counts() -> None:
+    watch, am, apis = _watch()
+    base = watch.baseline(apis)
+    am.groups = [_group("BotDown")]
+    check = watch.sent({"email": 1}, base, "BotDown")
+    assert check(apis) is None
+    am.sent += 1
+    assert check(apis) is not None
+
+
+def test_a_new_unrelated_group_raises_the_count_waited_for() -> None:
+    watch, am, apis = _watch()
+    base = watch.baseline(apis)
+    am.groups = [_group("BotDown"), _group("HighErrorRate")]
+    check = watch.sent({"email": 1}, base, "BotDown")
+    am.sent += 1  # one mail: HighErrorRate's or ours, nobody can tell
+    assert check(apis) is None
+    am.sent += 1
+    assert check(apis) is not None
