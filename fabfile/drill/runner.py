@@ -158,7 +158,7 @@ class Drill:
                 group_wait: float = 0.0) -> Delivery:
         """The alert reaches Alertmanager, is routed, and every integration of its receivers sends it."""
         name, t, watch = expect.alert, expect.target or self.t, self.watch(expect)
-        held = self.wait(f"Alertmanager: holds {name}", deadline, t0,
+        held = self.wait(f"{expect.whose}: holds {name}", deadline, t0,
                          lambda a: a.alertmanager.alerts(expect.labels) or None, t)
         self.timeline.mark("in alertmanager")
         # a group of its own is flushed group_wait after the alert came (seen here within a poll or two)
@@ -182,7 +182,7 @@ class Drill:
             mail = f" (mail: {', '.join(repr(x) for x in subjects)})" if subjects else ""
             self.say(f"{name} routed to {', '.join(receivers)}{mail}; waiting for a successful "
                      + ", ".join(f"{k} x{v}" for k, v in need.items()) + " notification")
-            after = self.wait(f"Alertmanager: {', '.join(need)} notification sent", deadline, t0,
+            after = self.wait(f"{expect.whose}: {', '.join(need)} notification sent", deadline, t0,
                               watch.sent(need, base, name, not_before), t)
             self.timeline.mark("notified")
         return Delivery(receivers, not suppressed, watch.baseline(t.apis(), after))
@@ -204,7 +204,7 @@ class Drill:
         if not need:
             self.say("no routed receiver has send_resolved: true — no resolved notification to wait for")
             return
-        self.wait(f"Alertmanager: resolved {', '.join(need)} notification sent", deadline, t0,
+        self.wait(f"{expect.whose}: resolved {', '.join(need)} notification sent", deadline, t0,
                   watch.sent(need, d.after, expect.alert), t)
         self.timeline.mark("resolved-notified")
 

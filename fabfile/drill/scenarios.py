@@ -50,6 +50,7 @@ class Expectation:
     labels: dict[str, str]
     target: Target | None = None
     others: tuple[Target, ...] = ()  # the cluster's other Alertmanagers: a notification sent by any counts
+    whose: str = "Alertmanager"  # how the progress lines name the target's Alertmanager
 
 
 class Scenario(Protocol):
@@ -205,7 +206,8 @@ class BotDown:
         d.say(f"pre-checks passed on {d.host.name}; expected {rule.name} labels: "
               + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
         others = tuple(t for t in d.peers.values() if t is not self.via)  # a dead own one counts nothing
-        return Expectation(rule.name, {"alertname": rule.name}, target=self.via, others=others)
+        whose = f"{self.via_name}'s Alertmanager" if self.via else "Alertmanager"
+        return Expectation(rule.name, {"alertname": rule.name}, target=self.via, others=others, whose=whose)
 
     def break_it(self, d: Drill) -> None:
         self.broken = True  # before the call: even a half-done stop gets undone
@@ -493,7 +495,8 @@ class MonitoringDown:
             raise DrillFailed("pre-check failed: " + "; ".join(problems))
         d.say(f"pre-checks passed: {self.peer_name} watches {d.host.name}; expecting {PEER_ALERT}"
               f"{{peer={d.host.name}}} from {self.peer_name}'s Alertmanager")
-        return Expectation(PEER_ALERT, self.labels(d), target=peer, others=(d.t,))
+        return Expectation(PEER_ALERT, self.labels(d), target=peer, others=(d.t,),
+                           whose=f"{self.peer_name}'s Alertmanager")
 
     def break_it(self, d: Drill) -> None:
         self.broken = True  # before the call: even a half-done stop gets undone
@@ -609,7 +612,7 @@ class HostDown(MonitoringDown):
         self.vm(d)
         expect = super().prepare(d)
         # the drilled host's Alertmanager dies with its VM: only the peer can notify
-        return Expectation(expect.alert, expect.labels, target=expect.target)
+        return Expectation(expect.alert, expect.labels, target=expect.target, whose=expect.whose)
 
     def break_it(self, d: Drill) -> None:
         vm = self.vm(d)
