@@ -57,6 +57,11 @@ def error(tmp_path: Path, text: str) -> str:
     ("clusters:\n  rosey: [test, solo]\n", "hosts.yml: hosts.solo.address: host is in cluster 'rosey' but "
      "127.0.0.1 cannot be reached by its peers; set peer_address"),
     ("clusters:\n  rosey: test\n", "hosts.yml: clusters.rosey: expected a list of host aliases"),
+    ("clusters:\n  rosey: {hosts: [test, prod]}\n",
+     "hosts.yml: clusters.rosey.hosts: unknown key; a cluster has 'members' and 'gossip_tls'"),
+    ("clusters:\n  rosey: {gossip_tls: true}\n", "hosts.yml: clusters.rosey.members: missing"),
+    ("clusters:\n  rosey: {members: [test, prod], gossip_tls: yes please}\n",
+     "hosts.yml: clusters.rosey.gossip_tls: expected auto, true or false, got 'yes please'"),
 ])
 def test_bad_clusters_are_one_line_naming_the_field(tmp_path, clusters, expected):
     msg = error(tmp_path, BASE + clusters)
@@ -82,6 +87,17 @@ def test_members_see_each_other_as_peers(tmp_path):
     assert test.cluster.name == "rosey" and [p.name for p in test.cluster.peers] == ["prod"]
     assert (test.cluster.peers[0].address, test.cluster.peers[0].web_username) == ("10.0.0.2", "ops")
     assert [p.address for p in prod.cluster.peers] == ["10.0.0.1"]
+
+
+def test_gossip_tls_is_on_where_every_member_can_and_refused_where_one_cannot(tmp_path):
+    assert inv(tmp_path, BASE + CLUSTER).host("test").cluster.gossip_tls  # 0.27.0 on both: auto is on
+    mapping = "clusters:\n  rosey: {members: [test, prod], gossip_tls: false}\n"
+    assert not inv(tmp_path, BASE + mapping).host("prod").cluster.gossip_tls
+    old = BASE.replace("env: production,", "env: production, alertmanager: {version: 0.23.0},")
+    assert not inv(tmp_path, old + CLUSTER).host("test").cluster.gossip_tls  # auto: off for all members
+    msg = error(tmp_path, old + CLUSTER.replace("[test, prod]", "{members: [test, prod], gossip_tls: true}"))
+    assert msg.startswith("hosts.yml: hosts.prod.alertmanager.version: 0.23.0 has no gossip TLS (0.24.0 or "
+                          "newer), which cluster 'rosey' asks for with gossip_tls: true")
 
 
 def test_clustered_alertmanager_unit(tmp_path):
