@@ -233,6 +233,7 @@ def test_verify_reports_a_ready_two_peer_cluster(tmp_path):
                                   v.check_alertmanagers(h, outs)]}
     assert all(c.passed for c in checks.values()), [c.line() for c in checks.values()]
     assert checks["alertmanager cluster"].detail.startswith("rosey: ready, 2/2 peers")
+    assert checks["alertmanager cluster"].detail.endswith(", gossip over TLS")
     assert checks["peer targets"].detail == "2/2 up (prod)"
 
 
