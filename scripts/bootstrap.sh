@@ -11,10 +11,10 @@ SUDO=""
 # qemu/mmdebstrap/e2fsprogs build and run the lab VM; prometheus + prometheus-alertmanager give
 # promtool/amtool (and real binaries for the fast API tests); python3-venv for the virtualenv;
 # chromium + chromium-driver for the browser test of the web UIs (Selenium drives Debian's build);
-# systemd for `systemd-analyze security` on the rendered units.
+# systemd for `systemd-analyze security` on the rendered units; iproute2 (ss) to see which sockets a service opens.
 PACKAGES=(python3 python3-venv python3-pip qemu-system-x86 qemu-utils mmdebstrap e2fsprogs
           openssh-client curl ca-certificates prometheus prometheus-alertmanager chromium chromium-driver
-          systemd)
+          systemd iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,7 +26,7 @@ import yaml
 from fabfile.config import yaml_file
 from fabfile.config.durations import is_duration, parse_duration
 from fabfile.config.receivers import RECEIVER_TYPES
-from fabfile.config.versions import is_release_version
+from fabfile.config.versions import is_release_version, supports
 from fabfile.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -359,6 +359,7 @@ class Cluster:
 
     name: str
     peers: tuple[Peer, ...]
+    gossip_tls: bool = False  # gossip over mutual TLS with a per-cluster CA (--cluster.tls-config)
 
 
 @dataclass(frozen=True)
@@ -650,10 +651,11 @@ def _join_clusters(doc: Any, hosts: dict[str, HostSettings], where: str) -> dict
         _fail(where, "clusters", "expected a mapping of cluster names to lists of host aliases")
     member_of: dict[str, str] = {}
     out = dict(hosts)
-    for name, members in doc.items():
+    for name, entry in doc.items():
         name = str(name)
         if _name(name):
             _fail(where, f"clusters.{name}", "cluster name must be a plain name (letters, digits, _ . -)")
+        members, tls_setting = _cluster_entry(entry, where, name)
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             _fail(where, f"clusters.{name}", "expected a list of host aliases, e.g. [test, prod]")
         if len(set(members)) != len(members):
@@ -676,11 +678,36 @@ def _join_clusters(doc: Any, hosts: dict[str, HostSettings], where: str) -> dict
                 _fail(where, f"hosts.{m}.peer_address",
                       f"{addr} is also {addresses[addr]}'s; each member needs its own peer address")
             addresses[addr] = m
+        tls = _gossip_tls(tls_setting, [hosts[m] for m in members], where, name)
         for m in members:
             _check_cluster_timing(hosts[m], len(members), where, name)
             peers = tuple(_peer(hosts[o]) for o in members if o != m)
-            out[m] = dataclasses.replace(hosts[m], cluster=Cluster(name=name, peers=peers))
+            out[m] = dataclasses.replace(hosts[m], cluster=Cluster(name=name, peers=peers, gossip_tls=tls))
     return out
+
+
+def _cluster_entry(entry: Any, where: str, name: str) -> tuple[Any, Any]:
+    """`NAME: [a, b]` or `NAME: {members: [a, b], gossip_tls: auto|true|false}` -> (members, gossip_tls)."""
+    if not isinstance(entry, dict):
+        return entry, "auto"
+    unknown = sorted(set(map(str, entry)) - {"members", "gossip_tls"})
+    if unknown:
+        _fail(where, f"clusters.{name}.{unknown[0]}", "unknown key; a cluster has 'members' and 'gossip_tls'")
+    if "members" not in entry:
+        _fail(where, f"clusters.{name}.members", "missing: the list of host aliases, e.g. [test, prod]")
+    return entry["members"], entry.get("gossip_tls", "auto")
+
+
+def _gossip_tls(setting: Any, members: list[HostSettings], where: str, name: str) -> bool:
+    """auto: on when every member's Alertmanager can (0.24+); true: required, refused where it cannot."""
+    if setting not in ("auto", True, False):
+        _fail(where, f"clusters.{name}.gossip_tls", f"expected auto, true or false, got {setting!r}")
+    old = [h for h in members if not supports("alertmanager --cluster.tls-config", h.alertmanager.version)]
+    if setting is True and old:
+        _fail(where, f"hosts.{old[0].name}.alertmanager.version",
+              f"{old[0].alertmanager.version} has no gossip TLS (0.24.0 or newer), which cluster {name!r} "
+              f"asks for with gossip_tls: true; upgrade it or set gossip_tls: auto")
+    return setting is True or (setting == "auto" and not old)
 
 
 def _check_cluster_timing(h: HostSettings, members: int, where: str, name: str) -> None:

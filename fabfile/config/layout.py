@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fabfile.config import receivers
 from fabfile.config.inventory import HostSettings
-from fabfile.config.needed_secrets import peer_of
+from fabfile.config.needed_secrets import GOSSIP_FILES, peer_of
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"
@@ -39,6 +39,8 @@ _SERVICES_OF: dict[str, tuple[str, ...]] = {
     "web_password": (PROMETHEUS,),
     "smtp_password": (ALERTMANAGER,),
     **{name: (ALERTMANAGER,) for name in receivers.SECRETS},
+    # gossip TLS: read once at start, so a change restarts Alertmanager (the unit carries their hash)
+    **{name: (ALERTMANAGER,) for name in GOSSIP_FILES},
 }
 
 

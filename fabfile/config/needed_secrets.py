@@ -11,6 +11,11 @@ from fabfile.config.inventory import HostSettings
 
 SECRET_NAMES = ("smtp_password", "web_password", *receivers.SECRETS)
 PEER_SECRET_PREFIX = "peer_web_password_"  # + peer alias: that peer's web_password, to scrape and alert it
+# a clustered member's gossip TLS material: made by fabfile.config.gossip_pki, never typed in by a user
+GOSSIP_CA, GOSSIP_CERT, GOSSIP_KEY = "gossip_ca.crt", "gossip.crt", "gossip.key"
+GOSSIP_MATERIAL = (GOSSIP_CA, GOSSIP_CERT, GOSSIP_KEY)
+GOSSIP_TLS_CONFIG = "gossip_tls.yml"  # --cluster.tls-config; rendered from a template, placed beside them
+GOSSIP_FILES = (*GOSSIP_MATERIAL, GOSSIP_TLS_CONFIG)
 
 
 def peer_secret(alias: str) -> str:
@@ -33,4 +38,6 @@ def required_secrets(host: HostSettings) -> list[str]:
     need += [t.secret for t, _ in receivers.enabled(host.receivers)]
     if host.cluster:  # each peer's own web password: this Prometheus scrapes and alerts the peer with it
         need += [peer_secret(p.name) for p in host.cluster.peers if p.web_username]
+        if host.cluster.gossip_tls:
+            need += GOSSIP_FILES
     return need

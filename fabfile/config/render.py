@@ -7,6 +7,7 @@ and re-rendering unchanged settings gives byte-identical files (that is what mak
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -36,7 +37,14 @@ from fabfile.config.layout import (
     secret_path,
     services_for,
 )
-from fabfile.config.needed_secrets import peer_secret, required_secrets
+from fabfile.config.needed_secrets import (
+    GOSSIP_CA,
+    GOSSIP_CERT,
+    GOSSIP_KEY,
+    GOSSIP_TLS_CONFIG,
+    peer_secret,
+    required_secrets,
+)
 from fabfile.config.rules_file import read_rules
 from fabfile.config.versions import (
     BOT_FALLBACK_SCRAPE_PROTOCOL,
@@ -305,14 +313,34 @@ def alertmanager_flags(host: HostSettings) -> list[str]:
         flags += [f"--cluster.peer={p.address}:{p.cluster_port}" for p in host.cluster.peers]
         if supports("alertmanager --cluster.label", am.version):
             flags.append(f"--cluster.label={host.cluster.name}")
+        if host.cluster.gossip_tls:
+            flags.append(f"--cluster.tls-config={secret_path(host, GOSSIP_TLS_CONFIG)}")
     else:
         flags.append("--cluster.listen-address=")  # empty: clustering off, so no address is needed
     return flags
 
 
-def _unit_context(host: HostSettings, service: str) -> dict[str, Any]:
+def gossip_fingerprint(secrets: dict[str, str]) -> str:
+    """Alertmanager reads its gossip certificates once, at start: their hash goes into the unit, so a new
+    certificate changes the unit and install-services restarts it (a reload would keep the old one)."""
+    material = "".join(secrets.get(n, "") for n in (GOSSIP_CA, GOSSIP_CERT, GOSSIP_KEY))
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def _gossip_tls_context(host: HostSettings) -> dict[str, Any]:
+    assert host.cluster is not None
+    return {"cluster": host.cluster.name, "host": host.name, "ca": secret_path(host, GOSSIP_CA),
+            "cert": secret_path(host, GOSSIP_CERT), "key": secret_path(host, GOSSIP_KEY)}
+
+
+def _unit_context(host: HostSettings, service: str, secrets: dict[str, str] | None = None) -> dict[str, Any]:
     flags = prometheus_flags(host) if service == PROMETHEUS else alertmanager_flags(host)
+    notes = []
+    if service == ALERTMANAGER and host.cluster and host.cluster.gossip_tls:
+        notes.append(f"gossip TLS material {gossip_fingerprint(secrets or {})} (a new certificate "
+                     f"changes this line: Alertmanager restarts to read it)")
     return {
+        "notes": notes,
         "host": host.name, "env": host.env, "service": service,
         "description": {PROMETHEUS: "Prometheus", ALERTMANAGER: "Alertmanager"}[service],
         "documentation": {PROMETHEUS: "https://prometheus.io/docs/prometheus/latest/",
@@ -343,13 +371,18 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
         "alertmanager.yml": tpl("monitoring/alertmanager.yml.j2", _alertmanager_context(host)),
         "web.yml": tpl("monitoring/web.yml.j2", _web_context(host, secrets, web_hash)),
         "prometheus.service": tpl("systemd/prometheus.service.j2", _unit_context(host, PROMETHEUS)),
-        "alertmanager.service": tpl("systemd/alertmanager.service.j2", _unit_context(host, ALERTMANAGER)),
+        "alertmanager.service": tpl("systemd/alertmanager.service.j2",
+                                    _unit_context(host, ALERTMANAGER, secrets)),
     }
+    generated = {}
+    if host.cluster and host.cluster.gossip_tls:
+        generated[GOSSIP_TLS_CONFIG] = tpl("monitoring/gossip_tls.yml.j2", _gossip_tls_context(host))
     secret_files = []
     for name in required_secrets(host):
-        if name not in secrets:
+        content = secrets.get(name, generated.get(name))
+        if content is None:
             raise InventoryError(f"missing secret {name!r} for host {host.name} (load it with load_secrets)")
         svc = services_for(name)[0]
-        secret_files.append(SecretFile(name=name, path=secret_path(host, name), content=secrets[name],
+        secret_files.append(SecretFile(name=name, path=secret_path(host, name), content=content,
                                        group=SERVICE_USERS[svc]))
     return Rendered(host=host.name, files=files, secret_files=secret_files)

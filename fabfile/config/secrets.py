@@ -13,8 +13,17 @@ from pathlib import Path
 import yaml
 
 from fabfile.config import yaml_file
+from fabfile.config.gossip_pki import PKI_DIR, member_tls
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError
-from fabfile.config.needed_secrets import SECRET_NAMES, peer_of, required_secrets
+from fabfile.config.needed_secrets import (
+    GOSSIP_CA,
+    GOSSIP_CERT,
+    GOSSIP_FILES,
+    GOSSIP_KEY,
+    SECRET_NAMES,
+    peer_of,
+    required_secrets,
+)
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the bytes after these
 
@@ -70,9 +79,24 @@ def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
         peer = peer_of(name)
         if peer:  # a cluster peer's web password is that peer's own web_password
             out[name] = _lookup(inventory, inventory.host(peer), "web_password")
-        else:
+        elif name not in GOSSIP_FILES:
             out[name] = _lookup(inventory, host, name)
+    if host.cluster and host.cluster.gossip_tls:
+        out.update(gossip_material(inventory, host))
     return out
+
+
+def gossip_material(inventory: Inventory, host: HostSettings) -> dict[str, str]:
+    """The member's gossip CA, certificate and key, from the cluster's PKI beside the secrets file."""
+    assert host.cluster is not None
+    folder = inventory.secrets_path(host).parent / PKI_DIR / host.cluster.name
+    try:
+        tls = member_tls(folder, host.cluster.name, host.name, host.reached_by_peers)
+    except (OSError, ValueError) as e:
+        raise SecretsError(f"{folder}: cannot make or read the gossip certificates of cluster "
+                           f"{host.cluster.name!r} ({type(e).__name__}: {e}); check the folder's permissions "
+                           f"or move it away to start a new CA") from None
+    return {GOSSIP_CA: tls.ca_cert, GOSSIP_CERT: tls.cert, GOSSIP_KEY: tls.key}
 
 
 def _lookup(inventory: Inventory, host: HostSettings, name: str) -> str:

@@ -65,6 +65,8 @@ FEATURES: dict[str, Feature] = {f"{f.component} {f.what}": f for f in (
     # each receiver type's `*_configs` block with its `*_file` option, from the receiver table
     *(Feature("alertmanager", i.what, i.since, i.source)
       for t in RECEIVER_TYPES for i in t.integrations.values()),
+    Feature("alertmanager", "--cluster.tls-config", "0.24.0",
+            "alertmanager#2237 (TLS for the gossip between cluster members), released in 0.24.0"),
     Feature("alertmanager", "--cluster.label", "0.26.0",
             "alertmanager#3354 (a label that keeps other clusters' gossip out), released in 0.26.0"),
 )}

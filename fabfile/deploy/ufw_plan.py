@@ -199,11 +199,13 @@ def wanted(host: HostSettings, ssh: tuple[int, ...]) -> tuple[list[Rule], list[R
     for port in (host.prometheus.port, host.alertmanager.port):
         svc += [Rule(port, "tcp", normalise_source(s)) for s in host.web.allow_from]
     if host.cluster:
-        # the peers, and only they, reach gossip (TCP and UDP) and the web ports they scrape and alert on;
-        # peer addresses are IPs (the inventory checks), so a rule never widens to `any`
+        # the peers, and only they, reach gossip and the web ports they scrape and alert on; peer addresses
+        # are IPs (the inventory checks), so a rule never widens to `any`. Gossip is TCP and UDP, but over
+        # TLS it is TCP only (Alertmanager then opens no UDP socket), so UDP stays shut.
+        protos = ("tcp",) if host.cluster.gossip_tls else ("tcp", "udp")
         for peer in host.cluster.peers:
             src = normalise_source(peer.address)
-            svc += [Rule(host.alertmanager.cluster_port, proto, src) for proto in ("tcp", "udp")]
+            svc += [Rule(host.alertmanager.cluster_port, proto, src) for proto in protos]
             if "any" not in host.web.allow_from:  # else already open to everyone, by the user's choice
                 svc += [Rule(port, "tcp", src) for port in (host.prometheus.port, host.alertmanager.port)]
     return ssh_rules, list(dict.fromkeys(svc))

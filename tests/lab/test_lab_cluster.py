@@ -124,6 +124,7 @@ def test_the_pair_converges_as_one_cluster_and_a_rerun_changes_nothing(pair):
     for h in (pair.a, pair.b):
         assert f"[{h.name}] verify: ok" in out, out
     assert out.count("PASS  alertmanager cluster: rosey: ready, 2/2 peers") == 2, out
+    assert out.count(", gossip over TLS") >= 2, out
     assert out.count("PASS  peer targets: 2/2 up") == 2, out
     _no_secret(pair, out)
     again = helpers.inv("sortie6", "-H", pair.both, env=pair.env, timeout=1800)
@@ -213,14 +214,28 @@ def _blocked_from_control_machine(host) -> int:
     return int(log or 0)
 
 
-def test_the_gossip_port_answers_the_peer_and_nobody_else(pair):
+def test_the_gossip_is_tls_and_answers_the_peer_and_nobody_else(pair):
     assert _connects(pair.b, pair.a.private_address, 9094)
     assert _connects(pair.a, pair.b.private_address, 9094)
+    for h in (pair.a, pair.b):  # 0.28.1 on both: gossip_tls auto is on, and the cluster formed over it
+        log = h.run("sudo journalctl -u alertmanager -b --no-pager -o cat "
+                    "| grep -c 'using TLS for gossip'; true", check=False).stdout.strip()
+        assert int(log or 0) >= 1, f"{h.name}: Alertmanager did not start its gossip with TLS"
+        assert h.run("sudo ss -Hlun 'sport = :9094'", check=True).stdout.strip() == ""  # no UDP socket
     status = pair.a.run("sudo ufw status", check=True).stdout
-    for proto in ("tcp", "udp"):
-        peer = re.escape(pair.b.private_address)
-        assert re.search(rf"^9094/{proto}\s+ALLOW(?: IN)?\s+{peer}\s*$", status, re.M), status
+    peer = re.escape(pair.b.private_address)
+    assert re.search(rf"^9094/tcp\s+ALLOW(?: IN)?\s+{peer}\s*$", status, re.M), status
+    assert not re.search(r"^9094/udp", status, re.M), status  # over TLS the gossip is TCP only
     assert not re.search(r"^9094\S*\s+ALLOW(?: IN)?\s+Anywhere", status, re.M), status
+    # the gossip only takes a member of this cluster's CA: a TLS client without its certificate is refused
+    code = ("import socket,ssl,sys\n"
+            "c=ssl.create_default_context(); c.check_hostname=False; c.verify_mode=ssl.CERT_NONE\n"
+            "s=socket.create_connection((sys.argv[1],9094),timeout=5)\n"
+            "try:\n  t=c.wrap_socket(s); t.send(b'x'); print('accepted' if t.recv(1) else 'closed')\n"
+            "except (ssl.SSLError, OSError) as e: print('refused', type(e).__name__)\n")
+    out = pair.b.run(f"python3 -c {shlex.quote(code)} {pair.a.private_address}", check=False,
+                     timeout=30).stdout.strip()
+    assert out.startswith(("refused", "closed")), out
     # this machine reaches the guest from 10.0.2.2, not a peer's address: the guest's ufw drops (and logs) it
     before = _blocked_from_control_machine(pair.a)
     try:

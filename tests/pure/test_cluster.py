@@ -57,6 +57,11 @@ def error(tmp_path: Path, text: str) -> str:
     ("clusters:\n  rosey: [test, solo]\n", "hosts.yml: hosts.solo.address: host is in cluster 'rosey' but "
      "127.0.0.1 cannot be reached by its peers; set peer_address"),
     ("clusters:\n  rosey: test\n", "hosts.yml: clusters.rosey: expected a list of host aliases"),
+    ("clusters:\n  rosey: {hosts: [test, prod]}\n",
+     "hosts.yml: clusters.rosey.hosts: unknown key; a cluster has 'members' and 'gossip_tls'"),
+    ("clusters:\n  rosey: {gossip_tls: true}\n", "hosts.yml: clusters.rosey.members: missing"),
+    ("clusters:\n  rosey: {members: [test, prod], gossip_tls: yes please}\n",
+     "hosts.yml: clusters.rosey.gossip_tls: expected auto, true or false, got 'yes please'"),
 ])
 def test_bad_clusters_are_one_line_naming_the_field(tmp_path, clusters, expected):
     msg = error(tmp_path, BASE + clusters)
@@ -82,6 +87,44 @@ def test_members_see_each_other_as_peers(tmp_path):
     assert test.cluster.name == "rosey" and [p.name for p in test.cluster.peers] == ["prod"]
     assert (test.cluster.peers[0].address, test.cluster.peers[0].web_username) == ("10.0.0.2", "ops")
     assert [p.address for p in prod.cluster.peers] == ["10.0.0.1"]
+
+
+def test_gossip_tls_is_on_where_every_member_can_and_refused_where_one_cannot(tmp_path):
+    assert inv(tmp_path, BASE + CLUSTER).host("test").cluster.gossip_tls  # 0.27.0 on both: auto is on
+    mapping = "clusters:\n  rosey: {members: [test, prod], gossip_tls: false}\n"
+    assert not inv(tmp_path, BASE + mapping).host("prod").cluster.gossip_tls
+    old = BASE.replace("env: production,", "env: production, alertmanager: {version: 0.23.0},")
+    assert not inv(tmp_path, old + CLUSTER).host("test").cluster.gossip_tls  # auto: off for all members
+    msg = error(tmp_path, old + CLUSTER.replace("[test, prod]", "{members: [test, prod], gossip_tls: true}"))
+    assert msg.startswith("hosts.yml: hosts.prod.alertmanager.version: 0.23.0 has no gossip TLS (0.24.0 or "
+                          "newer), which cluster 'rosey' asks for with gossip_tls: true")
+
+
+def test_gossip_tls_files_unit_flag_and_restart_on_a_new_certificate(tmp_path):
+    r, h = rendered(tmp_path, "test")
+    files = {f.name: f for f in r.secret_files}
+    base = "/opt/rosey-bot/monitoring/secrets"
+    for name in ("gossip_ca.crt", "gossip.crt", "gossip.key", "gossip_tls.yml"):
+        assert files[name].path == f"{base}/{name}" and files[name].group == "alertmanager"
+        assert files[name].mode == 0o640
+    tls = yaml.safe_load(files["gossip_tls.yml"].content)
+    assert tls["tls_server_config"] == {
+        "cert_file": f"{base}/gossip.crt", "key_file": f"{base}/gossip.key",
+        "client_auth_type": "RequireAndVerifyClientCert", "client_ca_file": f"{base}/gossip_ca.crt"}
+    assert tls["tls_client_config"] == {"cert_file": f"{base}/gossip.crt", "key_file": f"{base}/gossip.key",
+                                        "ca_file": f"{base}/gossip_ca.crt"}
+    unit = r.files["alertmanager.service"]
+    assert f"    --cluster.tls-config={base}/gossip_tls.yml" in unit
+    assert "PRIVATE KEY" not in unit and "PRIVATE KEY" in files["gossip.key"].content
+    again, _ = rendered(tmp_path, "test")
+    assert again.files["alertmanager.service"] == unit  # same certificate: same unit, no restart
+    (tmp_path / "gossip-pki" / "rosey" / "test.crt").unlink()  # reissued at the next run
+    moved, _ = rendered(tmp_path, "test")
+    assert moved.files["alertmanager.service"] != unit
+    plain = "clusters:\n  rosey: {members: [test, prod], gossip_tls: false}\n"
+    off, _ = rendered(tmp_path, "test", BASE + plain)
+    assert "--cluster.tls-config" not in off.files["alertmanager.service"]
+    assert not [f for f in off.secret_files if f.name.startswith("gossip")]
 
 
 def test_clustered_alertmanager_unit(tmp_path):
@@ -153,8 +196,12 @@ def test_firewall_opens_gossip_and_web_only_to_the_peers(tmp_path):
     host = inv(tmp_path, text).host("test")
     _, svc = ufw.wanted(host, (22,))
     peer_rules = {(r.port, r.proto) for r in svc if r.src == "10.0.0.2"}
-    assert peer_rules == {(9094, "tcp"), (9094, "udp"), (9090, "tcp"), (9093, "tcp")}
+    assert peer_rules == {(9094, "tcp"), (9090, "tcp"), (9093, "tcp")}  # gossip over TLS: TCP only
     assert not [r for r in svc if r.port == 9094 and r.src != "10.0.0.2"]
+    plain = text.replace("[test, prod]", "{members: [test, prod], gossip_tls: false}")
+    _, svc = ufw.wanted(inv(tmp_path, plain).host("test"), (22,))
+    assert {(r.port, r.proto) for r in svc if r.src == "10.0.0.2" and r.port == 9094} == {
+        (9094, "tcp"), (9094, "udp")}
     solo = inv(tmp_path, BASE + CLUSTER).host("solo")
     assert not [r for r in ufw.wanted(solo, (22,))[1] if r.port == 9094]
 
@@ -186,6 +233,7 @@ def test_verify_reports_a_ready_two_peer_cluster(tmp_path):
                                   v.check_alertmanagers(h, outs)]}
     assert all(c.passed for c in checks.values()), [c.line() for c in checks.values()]
     assert checks["alertmanager cluster"].detail.startswith("rosey: ready, 2/2 peers")
+    assert checks["alertmanager cluster"].detail.endswith(", gossip over TLS")
     assert checks["peer targets"].detail == "2/2 up (prod)"
 
 

@@ -197,8 +197,12 @@ def check_cluster(host: HostSettings, outs: dict[str, str]) -> Check:
     missing = [f"{p.name} ({p.address}:{p.cluster_port})" for p in host.cluster.peers
                if f"{p.address}:{p.cluster_port}" not in seen]
     detail = f"{host.cluster.name}: {status}, {len(seen)}/{want} peers ({', '.join(seen) or 'none'})"
+    if host.cluster.gossip_tls:  # a member without a certificate of the cluster's CA could not be among them
+        detail += ", gossip over TLS"
     if missing:
         detail += f"; not seen: {', '.join(missing)}"
+        if host.cluster.gossip_tls:
+            detail += " (with gossip TLS, also check both have their certificates: run deploy-configs)"
     return Check("alertmanager cluster", status == "ready" and len(seen) == want and not missing, detail)
 
 

@@ -1,0 +1,115 @@
+"""The gossip PKI of a cluster: a CA of its own and one certificate per member, made on this machine once and
+kept beside the secrets file (never in git, keys 0600). With mutual TLS only a holder of a member's key can
+join the gossip; a certificate signed by any other CA is refused at the handshake.
+
+Reissued only when needed, so deploys stay byte-stable: a member's certificate is made again when it is
+missing, names another address, was signed by another CA, or has less than RENEW_BEFORE left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+PKI_DIR = "gossip-pki"  # next to the secrets file; one folder per cluster
+VALID_FOR = dt.timedelta(days=3650)
+RENEW_BEFORE = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class MemberTLS:
+    """What one member's Alertmanager needs: the cluster CA, its certificate and its key (PEM)."""
+
+    ca_cert: str
+    cert: str
+    key: str = field(repr=False)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Atomic, and never readable by others even for an instant."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _ca(folder: Path, cluster: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key_path, cert_path = folder / "ca.key", folder / "ca.crt"
+    if key_path.exists() and cert_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"rosey gossip CA {cluster}")])
+    now = _now()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + VALID_FOR)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, encipher_only=False,
+                                         decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    _write(key_path, _key_pem(key), 0o600)
+    _write(cert_path, _cert_pem(cert), 0o644)
+    return key, cert
+
+
+def _still_good(cert: x509.Certificate, ca: x509.Certificate, address: str) -> bool:
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    ips = [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    return (ips == [address] and cert.issuer == ca.subject
+            and cert.not_valid_after_utc - _now() > RENEW_BEFORE)
+
+
+def member_tls(folder: Path, cluster: str, member: str, address: str) -> MemberTLS:
+    """The member's certificate (IP SAN = `address`, the one its peers dial) and key, made when needed."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ca_key, ca_cert = _ca(folder, cluster)
+    key_path, cert_path = folder / f"{member}.key", folder / f"{member}.crt"
+    if key_path.exists() and cert_path.exists():
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        if _still_good(cert, ca_cert, address):
+            return MemberTLS(_cert_pem(ca_cert).decode(), cert_path.read_text(), key_path.read_text())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, member)]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + VALID_FOR)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
+                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                  ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    _write(key_path, _key_pem(key), 0o600)
+    _write(cert_path, _cert_pem(cert), 0o644)
+    return MemberTLS(_cert_pem(ca_cert).decode(), _cert_pem(cert).decode(), _key_pem(key).decode())
