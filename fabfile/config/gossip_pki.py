@@ -56,6 +56,16 @@ def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def _builder(subject: x509.Name, issuer: x509.Name,
+             key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
+    """What the CA and the members' certificates share: `key`'s public half, a fresh serial, valid from now
+    for VALID_FOR."""
+    now = _now()
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + VALID_FOR))
+
+
 def _ca(folder: Path, cluster: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key_path, cert_path = folder / "ca.key", folder / "ca.crt"
     if key_path.exists() and cert_path.exists():
@@ -64,10 +74,7 @@ def _ca(folder: Path, cluster: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Ce
         return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"rosey gossip CA {cluster}")])
-    now = _now()
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + VALID_FOR)
+    cert = (_builder(name, name, key)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                          content_commitment=False, key_encipherment=False,
@@ -99,12 +106,7 @@ def member_tls(folder: Path, cluster: str, member: str, address: str) -> MemberT
         if _still_good(cert, ca_cert, address):
             return MemberTLS(_cert_pem(ca_cert).decode(), cert_path.read_text(), key_path.read_text())
     key = ec.generate_private_key(ec.SECP256R1())
-    now = _now()
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, member)]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + VALID_FOR)
+    cert = (_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, member)]), ca_cert.subject, key)
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
                            critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,

@@ -107,6 +107,16 @@ def _ended(alert: dict, server_now: float) -> bool:
 
 
 PEER_TIMEOUT = CLUSTER_PEER_TIMEOUT  # the second member's wait before it sends
+PEER_TURN = f"plus up to one --cluster.peer-timeout ({PEER_TIMEOUT:g}s)"
+
+
+def judged(detection: float, bounds: Bounds, peer_turn: bool) -> str:
+    """How a detection compares with the bound (and, where another member may deliver, its turn)."""
+    if detection <= bounds.detect:
+        return "within"
+    if peer_turn and detection <= bounds.detect + PEER_TIMEOUT:
+        return "within the bound + peer-timeout"
+    return "OVER"
 
 
 class BotDown:
@@ -214,7 +224,7 @@ class BotDown:
         d.t.stop_bot()
         d.timeline.mark("stop")
         assert self.bounds is not None
-        turn = f", plus up to one --cluster.peer-timeout ({PEER_TIMEOUT:g}s)" if self.via else ""
+        turn = f", {PEER_TURN}" if self.via else ""
         d.say(f"stopped {BOT_UNIT}; expecting a notification within {self.bounds.detect_text()}{turn} "
               f"(giving up after {self.firing_budget:.0f}s)")
 
@@ -301,9 +311,7 @@ class BotDown:
     def verdict(self, tl: Timeline) -> str:
         assert self.bounds is not None
         det = tl.between("stop", "notified") or 0.0
-        turn = PEER_TIMEOUT if self.via else 0.0
-        within = ("within" if det <= self.bounds.detect else
-                  "within the bound + peer-timeout" if det <= self.bounds.detect + turn else "OVER")
+        within = judged(det, self.bounds, self.via is not None)
         via = f", delivered by {self.via_name}'s Alertmanager" if self.via else ""
         return (f"drill passed{via}: detection {det:.1f}s ({within} the bound of {self.bounds.detect:g}s), "
                 f"recovery {tl.between('started', tl.events[-1][0]) or 0:.1f}s")
@@ -505,8 +513,8 @@ class MonitoringDown:
         d.timeline.mark("stop")
         assert self.bounds is not None
         d.say(f"stopped {' and '.join(MONITORING_UNITS)} on {d.host.name} (the bot keeps running); "
-              f"expecting {self.peer_name} to notify within {self.bounds.detect_text()}, plus up to one "
-              f"--cluster.peer-timeout (15s) when the other member's turn comes first "
+              f"expecting {self.peer_name} to notify within {self.bounds.detect_text()}, {PEER_TURN} "
+              f"when the other member's turn comes first "
               f"(giving up after {self.firing_budget:.0f}s)")
 
     def _peer_alerts(self, a: Apis, host: str) -> list[dict]:
@@ -572,8 +580,7 @@ class MonitoringDown:
     def verdict(self, tl: Timeline) -> str:
         assert self.bounds is not None
         det = tl.between("stop", "notified") or 0.0
-        within = ("within" if det <= self.bounds.detect else
-                  "within the bound + peer-timeout" if det <= self.bounds.detect + PEER_TIMEOUT else "OVER")
+        within = judged(det, self.bounds, True)
         return (f"drill passed: {self.peer_name} notified {PEER_ALERT} {det:.1f}s after the stop "
                 f"({within} the bound of {self.bounds.detect:g}s); monitoring back after "
                 f"{tl.between('started', 'healthy') or 0:.1f}s")
@@ -622,8 +629,8 @@ class HostDown(MonitoringDown):
         d.timeline.mark("stop")
         assert self.bounds is not None
         d.say(f"powered off the VM of {d.host.name} (SIGKILL to QEMU, no shutdown); expecting "
-              f"{self.peer_name} to notify within {self.bounds.detect_text()}, plus up to one "
-              f"--cluster.peer-timeout (15s) (giving up after {self.firing_budget:.0f}s)")
+              f"{self.peer_name} to notify within {self.bounds.detect_text()}, {PEER_TURN} "
+              f"(giving up after {self.firing_budget:.0f}s)")
 
     def restore(self, d: Drill) -> None:
         self.boot_seconds = self.vm(d).power_on()
