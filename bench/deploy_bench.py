@@ -59,10 +59,14 @@ def one_run(label: str, inventory, hosts, parallel: int,
 FLOOR = {
     "SSH round trip (true)": "true",
     "sudo + bash": "sudo -n bash -c true",
-    "ufw status verbose (python)": "sudo -n ufw status verbose >/dev/null",
-    "ufw show added (python)": "sudo -n ufw show added >/dev/null",
-    "prometheus --version (Go)": "/usr/local/bin/prometheus --version >/dev/null 2>&1",
-    "promtool --version (Go)": "/usr/local/bin/promtool --version >/dev/null 2>&1",
+    # what the read no longer runs, and what it runs instead
+    "ufw status verbose (python, not run)": "sudo -n ufw status verbose >/dev/null",
+    "ufw show added (python, not run)": "sudo -n ufw show added >/dev/null",
+    "ufw state from its files (read)": "sudo -n bash -c 'iptables -n -L ufw-user-input >/dev/null 2>&1; "
+                                       "grep -h \"^### tuple\" /etc/ufw/user.rules /etc/ufw/user6.rules'",
+    "prometheus --version (Go, not run)": "/usr/local/bin/prometheus --version >/dev/null 2>&1",
+    "promtool --version (Go, not run)": "/usr/local/bin/promtool --version >/dev/null 2>&1",
+    "a version from install's mark (read)": "stat -L -c %d:%i:%s:%.9Y:%.9Z /usr/local/bin/prometheus",
     "curl /-/healthy": "curl -s -o /dev/null http://127.0.0.1:9090/-/healthy",
 }
 
