@@ -22,6 +22,7 @@ import yaml
 from fabfile.config.secrets import load_secrets
 from fabfile.deploy import steps
 from fabfile.deploy.runner import READ_AHEAD
+from fabfile.lab import broken_release
 from fabfile.lab.paths import releases_dir
 from tests import helpers
 from tests.helpers import main_pids as pids
@@ -133,6 +134,35 @@ def test_checksum_mismatch_is_refused_and_changes_nothing(lab, tmp_path):
     assert want in r.stdout
     assert "nothing was installed" in r.stdout
     assert lab.run(state).stdout == before and pids(lab) == pid
+
+
+def test_a_binary_that_does_not_start_is_rolled_back_and_the_data_kept(lab, secrets, tmp_path):
+    """A release whose checksum and `--version` are right but whose server exits at start: install switches
+    to it, install-services restarts it, gives up after systemd's crash restarts, switches the links back to
+    the release that ran before, restarts that and fails the step with the new binary's journal lines."""
+    broken = broken_release.ensure()  # served by the lab's release server like the real archives
+    sample = wait_for(lambda: query(lab, secrets, "bot_connected"))[0]
+    t_before = float(sample["value"][0])
+    running = lab.run("readlink -f /usr/local/bin/prometheus").stdout.strip()
+    pid = pids(lab)
+    r = inv("sortie6", "-H", lab.name, inventory=variant(lab, tmp_path, "broken",
+                                                         {"prometheus": {"version": broken.version}}))
+    assert r.returncode == 1, r.stdout
+    assert f"prometheus 2.42.0 → {broken.version}" in r.stdout  # install switched it
+    head = next(x for x in r.stdout.splitlines() if "did not become healthy" in x)
+    assert f"prometheus {broken.version} did not become healthy: it exited and systemd restarted it" in head
+    assert "rolled back to prometheus 2.42.0, healthy again (data dir untouched)" in head
+    assert "exits at start on purpose" in r.stdout  # the new binary's journal lines
+    # the previous release runs again, both links point back at it; Alertmanager was left alone
+    assert lab.run("readlink -f /usr/local/bin/prometheus").stdout.strip() == running
+    assert "prometheus-2.42.0.linux-amd64/promtool" in lab.run("readlink -f /usr/local/bin/promtool").stdout
+    after = pids(lab)
+    assert after["alertmanager"] == pid["alertmanager"] and after["prometheus"] != pid["prometheus"]
+    assert lab.run(f"sudo readlink /proc/{after['prometheus']}/exe").stdout.strip() == running
+    old = wait_for(lambda: query(lab, secrets, "bot_connected", at=t_before))  # the data from before
+    assert old and old[0]["value"][1] == "1"
+    r = inv("sortie6", "-H", lab.name)  # the inventory's own version again: converges, nothing fails
+    assert r.returncode == 0, r.stdout
 
 
 def test_upgrade_to_3x_switches_restarts_and_keeps_tsdb(lab, secrets, tmp_path):
