@@ -3,53 +3,16 @@ firewall step refuses what would surprise its user."""
 
 from __future__ import annotations
 
-import shlex
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fabfile.deploy import ufw_files
-from fabfile.deploy import ufw_plan as ufw
 from tests import helpers
 from tests.lab_fixtures import lab_inventory_path
 
 pytestmark = pytest.mark.lab
-
-
-# one rule of each shape ufw saves: apps, interfaces, routes, logging, comments, ranges, IPv6-only
-EVERY_SHAPE = (
-    "allow 22/tcp", "deny 22", "allow from 10.0.2.2 to any port 9094 proto udp",
-    "allow 443 comment 'web site'", "allow in on eth0 to any port 8080", "limit 2222/tcp",
-    "allow from 2001:db8::/32 to any port 9090 proto tcp",
-    "allow OpenSSH", "route allow in on eth0 out on eth1 to 10.1.0.0/16", "allow log 5000/tcp",
-    "deny out 25", "allow from 192.0.2.7/32 to any port 9093", "reject 7000:7010/tcp",
-    "allow from 198.51.100.0/24 port 53 to any port 6000 proto udp",
-)
-
-
-def _from_files(lab_host) -> tuple[bool, list[str]]:
-    """What the firewall step and verify read (ufw's files and one iptables call): (active, rule lines)."""
-    outs = {k: lab_host.run(f"sudo bash -c {shlex.quote(ufw.SNIPPETS[k])}").stdout
-            for k in ("loaded", "rules", "rules6")}
-    return ufw_files.loaded(outs["loaded"]), ufw_files.show_added(outs["rules"], outs["rules6"]).split("\n")
-
-
-def test_the_rules_read_from_ufws_files_are_what_ufw_itself_shows(lab_host):
-    lab_host.run("sudo ufw --force reset >/dev/null", check=True)
-    try:
-        for rule in EVERY_SHAPE:
-            lab_host.run(f"sudo ufw {rule} >/dev/null", check=True)
-        shown = lab_host.run("sudo ufw show added").stdout.strip().split("\n")[1:]
-        assert len(shown) == len(EVERY_SHAPE)
-        assert _from_files(lab_host) == (False, shown)
-        lab_host.run("sudo ufw --force enable >/dev/null", check=True)
-        assert lab_host.run("sudo ufw status").stdout.startswith("Status: active")
-        assert _from_files(lab_host) == (True, shown)
-    finally:
-        lab_host.run("sudo ufw --force reset >/dev/null", check=True)
-    assert _from_files(lab_host) == (False, [""])
 
 
 def test_ufw_keeps_ssh_and_blocks_a_port_it_does_not_allow(lab_host):
@@ -58,6 +21,7 @@ def test_ufw_keeps_ssh_and_blocks_a_port_it_does_not_allow(lab_host):
         assert resp.status == 200
     lab_host.run("sudo ufw allow 22/tcp && sudo ufw --force enable")
     assert lab_host.run("sudo ufw status").stdout.startswith("Status: active")
+    helpers.assert_ufw_files_read_as_ufw_shows(lab_host)
     assert lab_host.run("id -un").stdout.strip() == "rosey"  # a new SSH connection still gets in
     with pytest.raises(OSError):  # blocked ports time out (slirp accepts, the guest drops): short timeout
         urllib.request.urlopen(bot, timeout=3).read()
@@ -83,6 +47,7 @@ def test_firewall_surprises_are_refused_or_handled(lab_host, tmp_path):
     assert "enabling ufw would cut public listener(s) 0.0.0.0:8001 (python3)" in r.stdout
     assert f"hosts.{lab_host.name}.firewall.open_ports" in r.stdout
     assert lab_host.run("sudo ufw status").stdout.startswith("Status: inactive")
+    helpers.assert_ufw_files_read_as_ufw_shows(lab_host)  # nothing saved, inactive
 
     # inactive: only rules, no effect yet. `deny 22` (TCP and UDP) is another tuple than `allow 22/tcp`, and
     # `allow 22/tcp` sits behind it: ufw would skip inserting its own tuple again, so it is deleted first
@@ -92,6 +57,7 @@ def test_firewall_surprises_are_refused_or_handled(lab_host, tmp_path):
     assert "ran: ufw delete allow 22/tcp" in r.stdout and "ran: ufw insert 1 allow 22/tcp" in r.stdout
     assert lab_host.run("sudo ufw show added").stdout.split("\n")[1:3] == ["ufw allow 22/tcp", "ufw deny 22"]
     assert lab_host.run("sudo ufw status").stdout.startswith("Status: active")
+    helpers.assert_ufw_files_read_as_ufw_shows(lab_host)  # rules of several shapes and sources, active
     assert lab_host.run("id -un").stdout.strip() == "rosey"  # a new SSH connection still gets in
 
     # a global IPv6 address (documentation prefix, on lo: no kernel module needed) and ufw told to skip IPv6

@@ -2,7 +2,7 @@
 
 The samples were captured on the lab's Debian 12 guest (ufw 0.36.2): the tuples of /etc/ufw/user.rules and
 user6.rules after one command of each shape, and `ufw show added` for the same rules.
-`tests/lab/test_lab_firewall.py` compares the two on the guest itself.
+`tests/lab/test_lab_firewall.py` compares the two on the guest itself, for the rules the firewall step writes.
 """
 
 from __future__ import annotations
