@@ -73,10 +73,12 @@ class Out(str):
     """A snippet's output (stdout+stderr, trailing newline stripped) that also carries its exit status."""
 
     rc: int
+    seconds: float | None  # how long the snippet ran on the server (None: its shell cannot tell)
 
-    def __new__(cls, text: str, rc: int) -> Out:
+    def __new__(cls, text: str, rc: int, seconds: float | None = None) -> Out:
         obj = super().__new__(cls, text)
         obj.rc = rc
+        obj.seconds = seconds
         return obj
 
     @property
@@ -207,19 +209,29 @@ def probe_script(snippets: Mapping[str, str], marker: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", key):
             raise ValueError(f"probe key must be a plain name, got {key!r}")
     for key, snippet in snippets.items():
-        parts.append(f"( {snippet}\n) </dev/null 2>&1; printf '\\n{marker} %s %d\\n' {key} $?")
+        # $EPOCHREALTIME (bash 5): the snippet's own time, free (no process), so a slow read names its parts
+        parts.append(f"__t=$EPOCHREALTIME; ( {snippet}\n) </dev/null 2>&1; "
+                     f"printf '\\n{marker} %s %d %s %s\\n' {key} $? \"$__t\" \"$EPOCHREALTIME\"")
     return "\n".join(parts)
+
+
+def _elapsed(start: str | None, end: str | None) -> float | None:
+    try:
+        return round(float((end or "").replace(",", ".")) - float((start or "").replace(",", ".")), 3)
+    except ValueError:
+        return None
 
 
 def parse_probe(stdout: str, keys: Iterable[str], marker: str) -> dict[str, Out]:
     out: dict[str, Out] = {}
     buf: list[str] = []
-    pat = re.compile(rf"^{re.escape(marker)} (\S+) (\d+)$")
+    pat = re.compile(rf"^{re.escape(marker)} (\S+) (\d+)(?: (\S*) (\S*))?$")
     for line in stdout.split("\n"):
         m = pat.match(line)
         if m:
             text = "\n".join(buf)
-            out[m.group(1)] = Out(text[:-1] if text.endswith("\n") else text, int(m.group(2)))
+            out[m.group(1)] = Out(text[:-1] if text.endswith("\n") else text, int(m.group(2)),
+                                  _elapsed(m.group(3), m.group(4)))
             buf = []
         else:
             buf.append(line)

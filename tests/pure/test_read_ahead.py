@@ -176,6 +176,13 @@ def test_a_version_install_kept_answers_later_reads_until_the_binary_changes(tmp
     assert runs.read_text() == "x\n"
 
 
+def test_each_part_of_a_read_carries_its_own_time_on_the_server():
+    got = remote.probe(LocalConn(), {"slow": "sleep 0.3; echo a", "fast": "echo b"}, sudo=False)
+    assert got["slow"] == "a" and got["fast"] == "b"
+    assert 0.3 <= got["slow"].seconds < 5 and 0 <= got["fast"].seconds < got["slow"].seconds
+    assert remote.parse_probe("x\nM k 0\n", ["k"], "M")["k"].seconds is None  # a shell without the clock
+
+
 def test_two_runs_changing_one_server_queue_on_its_deploy_lock(tmp_path):
     """Two deploys at once (two operators, or one server under two aliases) never interleave their scripts."""
     import threading
