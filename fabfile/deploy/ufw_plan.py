@@ -262,12 +262,18 @@ def plan(host: HostSettings, state: UfwState, ssh: tuple[int, ...]) -> Plan:
 # ---------------------------------------------------------------- asking the server (firewall step, verify)
 
 # our own session's server-side port: walk up from this shell to the sshd session, reading the
-# environment each process started with (sudo's env_reset drops SSH_CONNECTION from ours)
+# environment each process started with (sudo's env_reset drops SSH_CONNECTION from ours); bash builtins only,
+# since every process started costs time under emulation and this runs in every read
 _SESSION_PORT = r"""p=$$
 while [ "${p:-1}" -gt 1 ]; do
-  c=$(tr '\0' '\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p')
-  if [ -n "$c" ]; then echo "$c" | awk '{print $4}'; break; fi
-  p=$(ps -o ppid= -p "$p" | tr -d ' ')
+  c=
+  while IFS= read -r -d '' kv; do
+    case $kv in SSH_CONNECTION=*) c=${kv#SSH_CONNECTION=}; break;; esac
+  done 2>/dev/null < "/proc/$p/environ"
+  if [ -n "$c" ]; then set -- $c; echo "$4"; break; fi
+  pp=
+  while read -r k v; do [ "$k" = PPid: ] && { pp=$v; break; }; done 2>/dev/null < "/proc/$p/status"
+  p=$pp
 done"""
 
 # ufw's state from its files and one iptables call, not from `ufw status` / `ufw show added` (see ufw_files)
