@@ -129,8 +129,8 @@ def test_the_pair_converges_as_one_cluster_and_a_rerun_changes_nothing(pair):
     assert out.count("PASS  peer targets: 2/2 up") == 2, out
     for h in (pair.a, pair.b):  # the recommended line, fresh on a clean guest
         built = pair.apis[h.name].prometheus.request("GET", "/api/v1/status/buildinfo").json()["data"]
-        assert built["version"] == "3.5.3", built
-        assert pair.apis[h.name].alertmanager.status()["versionInfo"]["version"] == "0.33.1"
+        assert built["version"].split("+")[0] == "3.5.3", built  # Debian's build says 3.5.3+ds1
+        assert pair.apis[h.name].alertmanager.status()["versionInfo"]["version"].split("+")[0] == "0.33.1"
     _no_secret(pair, out)
     again = helpers.inv("sortie6", "-H", pair.both, env=pair.env, timeout=1800)
     assert again.returncode == 0, again.stdout
