@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import re
 import resource
 import sys
 import time
@@ -27,9 +28,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fabfile.config.inventory import load_inventory  # noqa: E402
+from fabfile.config.secrets import load_secrets  # noqa: E402
 from fabfile.deploy import runner, steps  # noqa: E402
+from fabfile.deploy.steps.base import StepContext  # noqa: E402
 from fabfile.lab.settings import lab_settings  # noqa: E402
 from fabfile.lab.vm import LabVM  # noqa: E402
+from fabfile.ssh import remote  # noqa: E402
+from fabfile.ssh.connection import connect  # noqa: E402
 
 
 def _cpu() -> float:
@@ -59,10 +64,14 @@ def one_run(label: str, inventory, hosts, parallel: int,
 FLOOR = {
     "SSH round trip (true)": "true",
     "sudo + bash": "sudo -n bash -c true",
-    "ufw status verbose (python)": "sudo -n ufw status verbose >/dev/null",
-    "ufw show added (python)": "sudo -n ufw show added >/dev/null",
-    "prometheus --version (Go)": "/usr/local/bin/prometheus --version >/dev/null 2>&1",
-    "promtool --version (Go)": "/usr/local/bin/promtool --version >/dev/null 2>&1",
+    # what the read no longer runs, and what it runs instead
+    "ufw status verbose (python, not run)": "sudo -n ufw status verbose >/dev/null",
+    "ufw show added (python, not run)": "sudo -n ufw show added >/dev/null",
+    "ufw state from its files (read)": "sudo -n bash -c 'iptables -n -L ufw-user-input >/dev/null 2>&1; "
+                                       "grep -h \"^### tuple\" /etc/ufw/user.rules /etc/ufw/user6.rules'",
+    "prometheus --version (Go, not run)": "/usr/local/bin/prometheus --version >/dev/null 2>&1",
+    "promtool --version (Go, not run)": "/usr/local/bin/promtool --version >/dev/null 2>&1",
+    "a version from install's mark (read)": "stat -L -c %d:%i:%s:%.9Y:%.9Z /usr/local/bin/prometheus",
     "curl /-/healthy": "curl -s -o /dev/null http://127.0.0.1:9090/-/healthy",
 }
 
@@ -74,6 +83,28 @@ def floor_costs(vm: LabVM) -> dict[str, float]:
         vm.run(command, timeout=120)
         out[label] = time.monotonic() - t0
     return out
+
+
+def read_parts(inventory, host) -> list[tuple[str, float]]:
+    """The no-op read once more, each part timed by the server's own shell: (snippet, seconds), slowest first.
+    The same snippets the runner reads ahead (each once), through the same connection code."""
+    ctx = StepContext(inventory, load_secrets(inventory, host))
+    conn = connect(host)
+    try:
+        snippets: dict[str, str] = {}
+        stdin = None
+        for read in (r(host, ctx) for r in steps.reads_of(list(steps.SORTIE6))):
+            stdin = read.stdin if read.stdin is not None else stdin
+            for key, snippet in read.snippets.items():
+                if snippet not in snippets.values():
+                    snippets[f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', read.what)}.{key}"] = snippet
+        t0 = time.monotonic()
+        outs = remote.probe(conn, snippets, stdin=stdin, what="profiled read")
+        total = time.monotonic() - t0
+    finally:
+        conn.close()
+    parts = sorted(((k, o.seconds or 0.0) for k, o in outs.items()), key=lambda kv: -kv[1])
+    return [("(the whole read, wall)", total), ("(its parts, summed)", sum(x for _, x in parts)), *parts]
 
 
 def main() -> int:
@@ -98,6 +129,7 @@ def main() -> int:
         fresh_s, fresh, fresh_cpu, fresh_rss = one_run("fresh sortie6", inventory, hosts, args.parallel)
         noop_s, noop, noop_cpu, noop_rss = one_run("no-op sortie6", inventory, hosts, args.parallel)
         floor = floor_costs(vms[0])
+        parts = read_parts(inventory, hosts[0])
         if args.clones:
             clones = [dataclasses.replace(hosts[0], name=f"{hosts[0].name}-c{i}") for i in range(args.clones)]
             # --dry-run: each alias renders its own name into the files, so a real run would change them
@@ -111,6 +143,9 @@ def main() -> int:
     print(f"\nwhat a read costs on {vms[0].name} (each its own SSH command, wall seconds):")
     for label, secs in floor.items():
         print(f"  {label:30} {secs:6.2f}")
+    print(f"\nthe no-op read on {hosts[0].name}, one SSH command, its parts timed by the server's shell:")
+    for label, secs in parts[:14]:
+        print(f"  {label:40} {secs:6.2f}")
     print()
     print(f"{'':30} {'fresh':>8} {'no-op':>8}")
     print(f"{'wall time (s)':30} {fresh_s:8.1f} {noop_s:8.1f}")

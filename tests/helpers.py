@@ -6,6 +6,7 @@ One copy each, so a fix (a timeout, how output is captured) reaches every tier a
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+
+from fabfile.deploy import ufw_files
+from fabfile.deploy import ufw_plan as ufw
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,3 +63,16 @@ def main_pids(host: Any) -> dict[str, str]:
     """systemd's MainPID of prometheus and alertmanager on a host (anything with `.run(cmd, check=)`)."""
     out = host.run("systemctl show -p MainPID --value prometheus alertmanager", check=True).stdout
     return dict(zip(("prometheus", "alertmanager"), out.split(), strict=True))
+
+
+def assert_ufw_files_read_as_ufw_shows(lab_host) -> None:
+    """What the firewall step and verify read (ufw's files and one iptables call) is what ufw itself shows:
+    the same rules in the same order, active or not. Every shape of rule ufw can save is compared in
+    tests/pure/test_ufw_files.py on files and output captured from this guest's ufw."""
+    ours = " ; echo @@ ; ".join(ufw.SNIPPETS[k] for k in ("loaded", "rules", "rules6"))
+    out = lab_host.run(f"sudo bash -c {shlex.quote(ours)}; echo @@; sudo ufw show added; echo @@; "
+                       "sudo ufw status").stdout
+    loaded, rules, rules6, shown, status = out.split("@@")
+    want = [x for x in shown.strip().split("\n")[1:] if x != "(None)"]
+    assert [x for x in ufw_files.show_added(rules, rules6).split("\n") if x] == want
+    assert ufw_files.loaded(loaded) == status.strip().startswith("Status: active")

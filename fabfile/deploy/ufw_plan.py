@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fabfile.config.inventory import HostSettings
+from fabfile.deploy import ufw_files
 
 
 @dataclass(frozen=True, order=True)
@@ -143,10 +144,6 @@ def parse_default_policy(text: str) -> str:
     return m.group(1).upper() if m else "DROP"  # ufw's own default
 
 
-def parse_status_active(text: str) -> bool:
-    return bool(re.search(r"^Status: active", text, re.M))
-
-
 def parse_ipv6_filtered(defaults: str) -> bool:
     m = re.search(r'^IPV6="?(\w+)"?', defaults, re.M)
     return not m or m.group(1).lower() == "yes"  # ufw's own default is yes
@@ -265,18 +262,29 @@ def plan(host: HostSettings, state: UfwState, ssh: tuple[int, ...]) -> Plan:
 # ---------------------------------------------------------------- asking the server (firewall step, verify)
 
 # our own session's server-side port: walk up from this shell to the sshd session, reading the
-# environment each process started with (sudo's env_reset drops SSH_CONNECTION from ours)
+# environment each process started with (sudo's env_reset drops SSH_CONNECTION from ours); bash builtins only,
+# since every process started costs time under emulation and this runs in every read
 _SESSION_PORT = r"""p=$$
 while [ "${p:-1}" -gt 1 ]; do
-  c=$(tr '\0' '\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p')
-  if [ -n "$c" ]; then echo "$c" | awk '{print $4}'; break; fi
-  p=$(ps -o ppid= -p "$p" | tr -d ' ')
+  c=
+  while IFS= read -r -d '' kv; do
+    case $kv in SSH_CONNECTION=*) c=${kv#SSH_CONNECTION=}; break;; esac
+  done 2>/dev/null < "/proc/$p/environ"
+  if [ -n "$c" ]; then set -- $c; echo "$4"; break; fi
+  pp=
+  while read -r k v; do [ "$k" = PPid: ] && { pp=$v; break; }; done 2>/dev/null < "/proc/$p/status"
+  p=$pp
 done"""
+
+# ufw's state from its files and one iptables call, not from `ufw status` / `ufw show added` (see ufw_files)
+RULE_FILES = "grep -h '^### tuple ###' /etc/ufw/user.rules; true"
+RULE_FILES6 = "[ ! -e /proc/sys/net/ipv6 ] || grep -h '^### tuple ###' /etc/ufw/user6.rules; true"
 
 SNIPPETS = {
     "have": "command -v ufw",
-    "status": "ufw status verbose",
-    "added": "ufw show added",
+    "loaded": "iptables -n -L ufw-user-input >/dev/null 2>&1; echo $?",
+    "rules": RULE_FILES,
+    "rules6": RULE_FILES6,
     "defaults": "cat /etc/default/ufw",
     "session": _SESSION_PORT,
     "listen": "ss -Htlnp",
@@ -286,10 +294,12 @@ SNIPPETS = {
 
 def read_state(outs: Mapping[str, str]) -> tuple[UfwState, tuple[int, ...]]:
     """The answers to `SNIPPETS` -> (ufw's state, the server-side SSH ports to keep open)."""
-    state = UfwState(active=parse_status_active(outs.get("status", "")),
+    ipv6 = parse_ipv6_filtered(outs.get("defaults", ""))
+    added = ufw_files.show_added(outs.get("rules", ""), outs.get("rules6", "") if ipv6 else "")
+    state = UfwState(active=ufw_files.loaded(outs.get("loaded", "")),
                      default_incoming=parse_default_policy(outs.get("defaults", "")),
-                     added=parse_added(outs.get("added", "")),
+                     added=parse_added(added),
                      listeners=public_listeners(outs.get("listen", "")),
-                     ipv6_filtered=parse_ipv6_filtered(outs.get("defaults", "")),
+                     ipv6_filtered=ipv6,
                      global_ipv6=outs.get("ipv6", "0").strip().split("\n")[0].strip() not in ("", "0"))
     return state, ssh_ports(outs.get("session", ""), outs.get("listen", ""))

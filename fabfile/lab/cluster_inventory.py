@@ -3,7 +3,9 @@ entry, so the whole "when the server itself dies" design can be tried (and teste
 
 What changes per member, and why:
 - `peer_address`: its private lab address (the link between the VMs), as a real pair uses a private network;
-- `alertmanager.version`: a lab release with `--cluster.label` and the heartbeat's `url_file` (0.26+);
+- `prometheus.version` / `alertmanager.version`: the recommended line (3.5 LTS, 0.33) from the lab's archives,
+  which also has what a cluster needs (Alertmanager 0.26+: `--cluster.label`, the heartbeat's `url_file`;
+  0.24+: gossip over TLS);
 - `alertmanager.group_interval`: the shortest a cluster of that size accepts (members x 15 s);
 - `receivers.email.smarthost`: the shared catcher on this machine, so what the members send is counted in
   one place (a duplicate would show);
@@ -24,7 +26,8 @@ from fabfile.config.inventory import CLUSTER_PEER_TIMEOUT, Inventory, load_inven
 from fabfile.errors import UserError
 from fabfile.lab import mailbox
 
-CLUSTER_ALERTMANAGER = "0.28.1"  # Debian trixie's build, in the lab's release archives
+# Debian forky's builds, in the lab's release archives
+CLUSTER_PROMETHEUS, CLUSTER_ALERTMANAGER = "3.5.3", "0.33.1"
 
 
 class ClusterInventoryError(UserError):
@@ -46,6 +49,7 @@ def cluster_document(inventory: Inventory, names: list[str], cluster: str = "lab
                 f"cluster lab hosts that share a private link (e.g. lab,lab2)")
         entry = doc["hosts"][name]
         entry["peer_address"] = host.lab.private_address
+        entry.setdefault("prometheus", {})["version"] = CLUSTER_PROMETHEUS
         am = entry.setdefault("alertmanager", {})
         am["version"] = CLUSTER_ALERTMANAGER
         am["group_interval"] = group_interval

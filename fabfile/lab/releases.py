@@ -87,10 +87,15 @@ def ensure(family: str, suite: str) -> Release | None:
     return Release(family, version, archive, digest, parts[0].debian_version)
 
 
+BROKEN_MARK = "broken-on-purpose.txt"  # in a release dir built to fail (fabfile/lab/broken_release.py)
+
+
 def available() -> list[Release]:
-    """Archives already built (no downloads)."""
+    """Archives already built (no downloads); the deliberately broken test release is not one of them."""
     out = []
     for sums in sorted(paths.releases_dir().glob("*/v*/sha256sums.txt")):
+        if (sums.parent / BROKEN_MARK).exists():
+            continue
         family, version = sums.parent.parent.name, sums.parent.name[1:]
         archive = sums.parent / archive_name(family, version)
         meta = sums.parent / "debian-version.txt"
@@ -117,7 +122,7 @@ def _build(family: str, version: str, parts: list[Unpacked], target: Path) -> No
             else:
                 shutil.copy2(source, staging / name)
         tmp_archive = Path(tmp) / archive_name(family, version)
-        _write_tar(staging, top, tmp_archive)
+        write_tar(staging, top, tmp_archive)
         digest = hashlib.sha256(tmp_archive.read_bytes()).hexdigest()
         tmp_archive.replace(target / archive_name(family, version))
     (target / "debian-version.txt").write_text(parts[0].debian_version + "\n")
@@ -137,7 +142,7 @@ def _wanted(family: str, version: str) -> dict[str, str]:
     return layout
 
 
-def _write_tar(staging: Path, top: str, dest: Path) -> None:
+def write_tar(staging: Path, top: str, dest: Path) -> None:
     """Deterministic tar.gz (sorted, fixed owner and mtime), so a rebuild gives the same checksum."""
 
     def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:

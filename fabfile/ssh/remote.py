@@ -73,10 +73,12 @@ class Out(str):
     """A snippet's output (stdout+stderr, trailing newline stripped) that also carries its exit status."""
 
     rc: int
+    seconds: float | None  # how long the snippet ran on the server (None: its shell cannot tell)
 
-    def __new__(cls, text: str, rc: int) -> Out:
+    def __new__(cls, text: str, rc: int, seconds: float | None = None) -> Out:
         obj = super().__new__(cls, text)
         obj.rc = rc
+        obj.seconds = seconds
         return obj
 
     @property
@@ -163,13 +165,23 @@ def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", mas
 _MARK = "__ROSEY_PROBE_{}__"
 
 
-# `version_snippet(path)`: a binary's `--version` first line. Inside one probe each real binary runs once
-# (install asks for the release's binaries, verify for the stable links to them: under emulation a Go
-# binary takes seconds to start)
+# `version_snippet(path)`: a binary's `--version` first line. Under emulation a Go binary takes seconds to
+# start, and every run asks for four of them (install for the release's binaries, verify for the stable links
+# to them), so:
+# - install keeps what a binary it unpacked said in a mark file next to it (`version_mark_snippet`), with the
+#   binary's identity (device, inode, size, and mtime and ctime in nanoseconds: any write, chmod or chown
+#   changes the ctime, and nobody can set it back); a read whose binary still has that identity answers from
+#   the mark, any other runs the binary, as git's index trusts a file's stat data;
+# - inside one probe each real binary runs at most once.
 _VERSIONS = "ROSEY_VERSIONS"
+_IDENTITY = "stat -L -c %d:%i:%s:%.9Y:%.9Z --"
 _VERSION_FN = f"""rosey_version() {{
-  local real key
+  local real key mark
   real=$(readlink -f -- "$1") && [ -x "$real" ] || {{ "$1" --version 2>&1 | head -n 1; return; }}
+  mark="${{real%/*}}/.rosey-version.${{real##*/}}"
+  if [ -f "$mark" ] && [ "$(head -n 1 "$mark")" = "$({_IDENTITY} "$real")" ]; then
+    sed -n 2p "$mark"; return
+  fi
   key="${_VERSIONS}/$(printf %s "$real" | sha256sum | cut -c1-16)"
   [ -f "$key" ] || "$real" --version 2>&1 | head -n 1 > "$key"
   cat "$key"
@@ -178,6 +190,13 @@ _VERSION_FN = f"""rosey_version() {{
 
 def version_snippet(path: str) -> str:
     return f"rosey_version {shlex.quote(path)}"
+
+
+def version_mark_snippet(binary: str, said: str) -> str:
+    """Shell recording `said` (a shell word, e.g. "$v") as `binary`'s `--version` line (version_snippet)."""
+    real, mark = shlex.quote(binary), shlex.quote(f"{binary.rsplit('/', 1)[0]}/.rosey-version."
+                                                   f"{binary.rsplit('/', 1)[1]}")
+    return f'{{ {_IDENTITY} {real}; printf "%s\\n" "{said}"; }} > {mark}'
 
 
 def probe_script(snippets: Mapping[str, str], marker: str) -> str:
@@ -190,19 +209,29 @@ def probe_script(snippets: Mapping[str, str], marker: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", key):
             raise ValueError(f"probe key must be a plain name, got {key!r}")
     for key, snippet in snippets.items():
-        parts.append(f"( {snippet}\n) </dev/null 2>&1; printf '\\n{marker} %s %d\\n' {key} $?")
+        # $EPOCHREALTIME (bash 5): the snippet's own time, free (no process), so a slow read names its parts
+        parts.append(f"__t=$EPOCHREALTIME; ( {snippet}\n) </dev/null 2>&1; "
+                     f"printf '\\n{marker} %s %d %s %s\\n' {key} $? \"$__t\" \"$EPOCHREALTIME\"")
     return "\n".join(parts)
+
+
+def _elapsed(start: str | None, end: str | None) -> float | None:
+    try:
+        return round(float((end or "").replace(",", ".")) - float((start or "").replace(",", ".")), 3)
+    except ValueError:
+        return None
 
 
 def parse_probe(stdout: str, keys: Iterable[str], marker: str) -> dict[str, Out]:
     out: dict[str, Out] = {}
     buf: list[str] = []
-    pat = re.compile(rf"^{re.escape(marker)} (\S+) (\d+)$")
+    pat = re.compile(rf"^{re.escape(marker)} (\S+) (\d+)(?: (\S*) (\S*))?$")
     for line in stdout.split("\n"):
         m = pat.match(line)
         if m:
             text = "\n".join(buf)
-            out[m.group(1)] = Out(text[:-1] if text.endswith("\n") else text, int(m.group(2)))
+            out[m.group(1)] = Out(text[:-1] if text.endswith("\n") else text, int(m.group(2)),
+                                  _elapsed(m.group(3), m.group(4)))
             buf = []
         else:
             buf.append(line)

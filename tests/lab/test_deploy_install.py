@@ -22,6 +22,7 @@ import yaml
 from fabfile.config.secrets import load_secrets
 from fabfile.deploy import steps
 from fabfile.deploy.runner import READ_AHEAD
+from fabfile.lab import broken_release
 from fabfile.lab.paths import releases_dir
 from tests import helpers
 from tests.helpers import main_pids as pids
@@ -135,6 +136,35 @@ def test_checksum_mismatch_is_refused_and_changes_nothing(lab, tmp_path):
     assert lab.run(state).stdout == before and pids(lab) == pid
 
 
+def test_a_binary_that_does_not_start_is_rolled_back_and_the_data_kept(lab, secrets, tmp_path):
+    """A release whose checksum and `--version` are right but whose server exits at start: install switches
+    to it, install-services restarts it, gives up after systemd's crash restarts, switches the links back to
+    the release that ran before, restarts that and fails the step with the new binary's journal lines."""
+    broken = broken_release.ensure()  # served by the lab's release server like the real archives
+    sample = wait_for(lambda: query(lab, secrets, "bot_connected"))[0]
+    t_before = float(sample["value"][0])
+    running = lab.run("readlink -f /usr/local/bin/prometheus").stdout.strip()
+    pid = pids(lab)
+    r = inv("sortie6", "-H", lab.name, inventory=variant(lab, tmp_path, "broken",
+                                                         {"prometheus": {"version": broken.version}}))
+    assert r.returncode == 1, r.stdout
+    assert f"prometheus 2.42.0 → {broken.version}" in r.stdout  # install switched it
+    head = next(x for x in r.stdout.splitlines() if "did not become healthy" in x)
+    assert f"prometheus {broken.version} did not become healthy: it exited and systemd restarted it" in head
+    assert "rolled back to prometheus 2.42.0, healthy again (data dir untouched)" in head
+    assert "exits at start on purpose" in r.stdout  # the new binary's journal lines
+    # the previous release runs again, both links point back at it; Alertmanager was left alone
+    assert lab.run("readlink -f /usr/local/bin/prometheus").stdout.strip() == running
+    assert "prometheus-2.42.0.linux-amd64/promtool" in lab.run("readlink -f /usr/local/bin/promtool").stdout
+    after = pids(lab)
+    assert after["alertmanager"] == pid["alertmanager"] and after["prometheus"] != pid["prometheus"]
+    assert lab.run(f"sudo readlink /proc/{after['prometheus']}/exe").stdout.strip() == running
+    old = wait_for(lambda: query(lab, secrets, "bot_connected", at=t_before))  # the data from before
+    assert old and old[0]["value"][1] == "1"
+    r = inv("sortie6", "-H", lab.name)  # the inventory's own version again: converges, nothing fails
+    assert r.returncode == 0, r.stdout
+
+
 def test_upgrade_to_3x_switches_restarts_and_keeps_tsdb(lab, secrets, tmp_path):
     """2.42 -> 3.5 LTS in one sortie6: the new config (3.x-only keys) is not reloaded into the old process,
     install-services restarts it with the new binary; the data written before stays queryable."""
@@ -164,25 +194,43 @@ def test_upgrade_to_3x_switches_restarts_and_keeps_tsdb(lab, secrets, tmp_path):
     assert lab.run("readlink /usr/local/bin/prometheus").stdout == link and pids(lab) == after
 
 
-def test_offline_upload_path_installs_from_this_machine(lab, tmp_path):
-    if not (releases_dir() / "alertmanager" / "v0.28.1").is_dir():
-        pytest.skip("no second Alertmanager release in the lab")
+def test_alertmanager_upgrade_by_upload_keeps_silences_and_the_notification_path(lab, secrets, tmp_path):
+    """The second half of the live upgrade to today's releases (Prometheus went to 3.5.3 above): Alertmanager
+    0.25.0 -> 0.33.1, its archive uploaded from this machine (the guest cannot download it), one restart, a
+    silence created before still active after (the data dir kept), and the synthetic drill passes on it."""
+    if not (releases_dir() / "alertmanager" / "v0.33.1").is_dir():
+        pytest.skip("no Alertmanager 0.33.1 release in the lab")
+    old = variant(lab, tmp_path, "before", {"prometheus": {"version": "3.5.3"}})
+    s = inv("silence", "-H", lab.name, "--duration", "2h", "--comment", "kept across the upgrade",
+            "alertname=ChannelEmpty", inventory=old)
+    assert s.returncode == 0, s.stdout
+    sid = re.search(r"silence (\S+) for 2h", s.stdout).group(1)
+    pid = pids(lab)
     path = variant(lab, tmp_path, "upload", {
         "prometheus": {"version": "3.5.3"},
-        "alertmanager": {"version": "0.28.1", "source": "upload",
+        "alertmanager": {"version": "0.33.1", "source": "upload",
                          "release_url": "http://127.0.0.1:9/unreachable/v{version}",  # must not be used
-                         "archive_dir": str(releases_dir() / "alertmanager" / "v0.28.1")}})
+                         "archive_dir": str(releases_dir() / "alertmanager" / "v0.33.1")}})
     # the guest must not be able to download it: nothing is served for it under that URL
     r = inv("sortie6", "-H", lab.name, inventory=path)
     assert r.returncode == 0, r.stdout
-    assert "uploading alertmanager-0.28.1.linux-amd64.tar.gz" in r.stdout
-    assert "install-alertmanager: changed — alertmanager 0.25.0 → 0.28.1" in r.stdout
-    assert "0.28.1" in lab.run("/usr/local/bin/amtool --version 2>&1").stdout
+    assert "uploading alertmanager-0.33.1.linux-amd64.tar.gz" in r.stdout
+    assert "install-alertmanager: changed — alertmanager 0.25.0 → 0.33.1" in r.stdout
+    assert "0.33.1" in lab.run("/usr/local/bin/amtool --version 2>&1").stdout
+    after = pids(lab)
+    assert after["alertmanager"] != pid["alertmanager"] and after["prometheus"] == pid["prometheus"]
+    am = requests.get(lab.url(9093, "/api/v2/silences"), auth=("admin", secrets["web_password"]), timeout=10)
+    kept = [x for x in am.json() if x["id"] == sid]
+    assert kept and kept[0]["status"]["state"] == "active", am.text
+    d = inv("test-alert", "-H", lab.name, "--synthetic", inventory=path)
+    assert d.returncode == 0 and "synthetic drill passed" in d.stdout, d.stdout
+    u = inv("unsilence", "-H", lab.name, "--id", sid, inventory=path)
+    assert u.returncode == 0, u.stdout
 
 
 def test_unreachable_host_fails_clearly_and_the_other_completes(lab, tmp_path):
     path = variant(lab, tmp_path, "ghost",
-                   {"prometheus": {"version": "3.5.3"}, "alertmanager": {"version": "0.28.1"}},
+                   {"prometheus": {"version": "3.5.3"}, "alertmanager": {"version": "0.33.1"}},
                    extra_hosts={"ghost": {"address": "127.0.0.1", "ssh": {"port": 2299},
                                           "secrets_file": "~/.cache/rosey-lab/secrets.yml"}})
     r = inv("sortie6", "-H", f"{lab.name},ghost", inventory=path)

@@ -8,6 +8,7 @@ import pytest
 import requests
 import yaml
 
+from tests import helpers
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory_path
 
@@ -52,6 +53,7 @@ def test_restricted_sources_time_out_and_widening_restores(deployed_lab, tmp_pat
     added = d.lab.run("sudo ufw show added", check=True).stdout
     assert "ufw allow from 192.0.2.0/24 to any port 9090 proto tcp" in added
     assert "ufw allow 9090/tcp" not in added
+    helpers.assert_ufw_files_read_as_ufw_shows(d.lab)  # what the no-op re-run below decides from
     # QEMU's forwarded connections come from 10.0.2.2, not from 192.0.2.0/24: dropped -> timeout
     assert not answers(d, 9090) and not answers(d, 9093)
     assert d.lab.run("id -un", check=True).stdout.strip() == "rosey"

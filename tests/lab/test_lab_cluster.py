@@ -1,13 +1,14 @@
 """Two lab VMs as one monitoring cluster (issue 11), through the real CLI, on real systemd/ufw/gossip.
 
 Both hosts from clean guests, made one cluster as `inv lab.cluster-inventory` does it (private addresses as
-`peer_address`, Alertmanager 0.28.1 from the lab's archives, group_interval 30s, mail to the shared catcher
-on this machine so a duplicate would be seen) plus a heartbeat URL pointing at a ping counter on this
-machine. Then, in order: both converge and see each other and a re-run changes nothing; `inv status` shows
-both; the bot drill mails once per receiver; with lab's Alertmanager dead the bot drill on lab is delivered
-once by lab2's (lab's Prometheus sends to every Alertmanager of the cluster); the gossip port answers the
-peer and nobody else; `--scenario monitoring-down` and `--scenario host-down` on one host are reported by
-the other; the heartbeat beat all along while one Alertmanager lived and stops when both are gone.
+`peer_address`, Prometheus 3.5.3 and Alertmanager 0.33.1 (the recommended line) from the lab's archives,
+group_interval 30s, mail to the shared catcher on this machine so a duplicate would be seen) plus a heartbeat
+URL pointing at a ping counter on this machine. Then, in order: both converge and see each other and a re-run
+changes nothing; `inv status` shows both; the bot drill mails once per receiver; with lab's Alertmanager dead
+the bot drill on lab is delivered once by lab2's (lab's Prometheus sends to every Alertmanager of the
+cluster); the gossip port answers the peer and nobody else; `--scenario monitoring-down` and `--scenario
+host-down` on one host are reported by the other; the heartbeat beat all along while one Alertmanager lived
+and stops when both are gone.
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ def test_the_pair_converges_as_one_cluster_and_a_rerun_changes_nothing(pair):
     assert out.count("PASS  alertmanager cluster: rosey: ready, 2/2 peers") == 2, out
     assert out.count(", gossip over TLS") >= 2, out
     assert out.count("PASS  peer targets: 2/2 up") == 2, out
+    for h in (pair.a, pair.b):  # the recommended line, fresh on a clean guest
+        built = pair.apis[h.name].prometheus.request("GET", "/api/v1/status/buildinfo").json()["data"]
+        assert built["version"].split("+")[0] == "3.5.3", built  # Debian's build says 3.5.3+ds1
+        assert pair.apis[h.name].alertmanager.status()["versionInfo"]["version"].split("+")[0] == "0.33.1"
     _no_secret(pair, out)
     again = helpers.inv("sortie6", "-H", pair.both, env=pair.env, timeout=1800)
     assert again.returncode == 0, again.stdout
@@ -217,7 +222,7 @@ def _blocked_from_control_machine(host) -> int:
 def test_the_gossip_is_tls_and_answers_the_peer_and_nobody_else(pair):
     assert _connects(pair.b, pair.a.private_address, 9094)
     assert _connects(pair.a, pair.b.private_address, 9094)
-    for h in (pair.a, pair.b):  # 0.28.1 on both: gossip_tls auto is on, and the cluster formed over it
+    for h in (pair.a, pair.b):  # 0.33.1 on both: gossip_tls auto is on, and the cluster formed over it
         log = h.run("sudo journalctl -u alertmanager -b --no-pager -o cat "
                     "| grep -c 'using TLS for gossip'; true", check=False).stdout.strip()
         assert int(log or 0) >= 1, f"{h.name}: Alertmanager did not start its gossip with TLS"

@@ -21,6 +21,7 @@ def test_ufw_keeps_ssh_and_blocks_a_port_it_does_not_allow(lab_host):
         assert resp.status == 200
     lab_host.run("sudo ufw allow 22/tcp && sudo ufw --force enable")
     assert lab_host.run("sudo ufw status").stdout.startswith("Status: active")
+    helpers.assert_ufw_files_read_as_ufw_shows(lab_host)
     assert lab_host.run("id -un").stdout.strip() == "rosey"  # a new SSH connection still gets in
     with pytest.raises(OSError):  # blocked ports time out (slirp accepts, the guest drops): short timeout
         urllib.request.urlopen(bot, timeout=3).read()
@@ -46,6 +47,7 @@ def test_firewall_surprises_are_refused_or_handled(lab_host, tmp_path):
     assert "enabling ufw would cut public listener(s) 0.0.0.0:8001 (python3)" in r.stdout
     assert f"hosts.{lab_host.name}.firewall.open_ports" in r.stdout
     assert lab_host.run("sudo ufw status").stdout.startswith("Status: inactive")
+    helpers.assert_ufw_files_read_as_ufw_shows(lab_host)  # nothing saved, inactive
 
     # inactive: only rules, no effect yet. `deny 22` (TCP and UDP) is another tuple than `allow 22/tcp`, and
     # `allow 22/tcp` sits behind it: ufw would skip inserting its own tuple again, so it is deleted first
@@ -55,6 +57,7 @@ def test_firewall_surprises_are_refused_or_handled(lab_host, tmp_path):
     assert "ran: ufw delete allow 22/tcp" in r.stdout and "ran: ufw insert 1 allow 22/tcp" in r.stdout
     assert lab_host.run("sudo ufw show added").stdout.split("\n")[1:3] == ["ufw allow 22/tcp", "ufw deny 22"]
     assert lab_host.run("sudo ufw status").stdout.startswith("Status: active")
+    helpers.assert_ufw_files_read_as_ufw_shows(lab_host)  # rules of several shapes and sources, active
     assert lab_host.run("id -un").stdout.strip() == "rosey"  # a new SSH connection still gets in
 
     # a global IPv6 address (documentation prefix, on lo: no kernel module needed) and ufw told to skip IPv6

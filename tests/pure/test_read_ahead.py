@@ -7,6 +7,8 @@ for the SSH session; `sudo -n` is dropped because the sandbox has no sudo).
 from __future__ import annotations
 
 import io
+import shlex
+import subprocess
 
 import invoke
 import pytest
@@ -150,6 +152,35 @@ def test_each_real_binary_reports_its_version_once_per_probe(tmp_path):
     assert "No such file or directory" in got["missing"]
     import glob
     assert not glob.glob("/tmp/rosey-versions.*")  # the probe's cache went with it
+
+
+def test_a_version_install_kept_answers_later_reads_until_the_binary_changes(tmp_path):
+    """install records what the binary it unpacked said; later probes answer from that without starting it,
+    until the file is replaced or modified (its identity changes) -- then it runs again."""
+    runs = tmp_path / "runs"
+    binary = tmp_path / "release" / "prometheus"
+    binary.parent.mkdir()
+    body = f"#!/bin/sh\necho x >> {runs}\necho 'prometheus, version 3.5.3 (branch: debian)'\n"
+    binary.write_text(body)
+    binary.chmod(0o755)
+    (tmp_path / "link").symlink_to(binary)
+    conn = LocalConn()
+    said = "prometheus, version 3.5.3 (branch: debian)"
+    mark = remote.version_mark_snippet(str(binary), "$v0")
+    subprocess.run(["bash", "-c", f"v0={shlex.quote(said)}\n{mark}"], check=True)
+    ask = {"link": remote.version_snippet(str(tmp_path / "link"))}
+    assert remote.probe(conn, ask, sudo=False)["link"] == said
+    assert not runs.exists()  # answered from the mark: no start
+    binary.write_text(body.replace("3.5.3", "3.5.4"))  # changed in place: same path, new identity
+    assert remote.probe(conn, ask, sudo=False)["link"] == "prometheus, version 3.5.4 (branch: debian)"
+    assert runs.read_text() == "x\n"
+
+
+def test_each_part_of_a_read_carries_its_own_time_on_the_server():
+    got = remote.probe(LocalConn(), {"slow": "sleep 0.3; echo a", "fast": "echo b"}, sudo=False)
+    assert got["slow"] == "a" and got["fast"] == "b"
+    assert 0.3 <= got["slow"].seconds < 5 and 0 <= got["fast"].seconds < got["slow"].seconds
+    assert remote.parse_probe("x\nM k 0\n", ["k"], "M")["k"].seconds is None  # a shell without the clock
 
 
 def test_two_runs_changing_one_server_queue_on_its_deploy_lock(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 
 import pytest
 
@@ -116,8 +117,6 @@ def test_refuses_without_a_known_ssh_port(host):
 def test_default_policy_and_status_parsing():
     assert ufw.parse_default_policy('IPV6=yes\nDEFAULT_INPUT_POLICY="DROP"\n') == "DROP"
     assert ufw.parse_default_policy('DEFAULT_INPUT_POLICY="ACCEPT"') == "ACCEPT"
-    assert ufw.parse_status_active("Status: active\nLogging: on (low)")
-    assert not ufw.parse_status_active("Status: inactive")
 
 
 SS_PUBLIC = """LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=412,fd=3))
@@ -189,8 +188,10 @@ def test_ssh_allow_goes_before_a_deny_for_the_same_port(host):
 
 
 def test_ipv6_left_unfiltered_on_an_ipv6_server_is_refused(host):
-    outs = {"status": "Status: active", "defaults": 'IPV6=no\nDEFAULT_INPUT_POLICY="DROP"',
-            "added": "ufw allow 22/tcp\nufw allow 9090/tcp\nufw allow 9093/tcp", "listen": SS_LISTEN,
+    outs = {"loaded": "0", "defaults": 'IPV6=no\nDEFAULT_INPUT_POLICY="DROP"',
+            "rules": "\n".join(f"### tuple ### allow tcp {p} 0.0.0.0/0 any 0.0.0.0/0 in"
+                               for p in (22, 9090, 9093)),
+            "listen": SS_LISTEN,
             "session": "22", "ipv6": "2"}
     st, ports = ufw.read_state(outs)
     p = ufw.plan(host, st, ports)
@@ -200,3 +201,14 @@ def test_ipv6_left_unfiltered_on_an_ipv6_server_is_refused(host):
     for ipv6, defaults in (("0", "IPV6=no"), ("2", "IPV6=yes"), ("2", "")):
         st, ports = ufw.read_state({**outs, "ipv6": ipv6, "defaults": defaults})
         assert not ufw.plan(host, st, ports).ipv6_open
+
+
+def test_the_session_port_is_read_from_the_nearest_ancestor_that_has_ssh_connection():
+    """As under sudo: our own shell has no SSH_CONNECTION (env_reset), a process above it does."""
+    env = {"S": ufw.SNIPPETS["session"], "PATH": "/usr/bin:/bin"}
+    got = subprocess.run(["env", "SSH_CONNECTION=203.0.113.5 50000 10.0.0.1 2222", "bash", "-c",
+                          'env -u SSH_CONNECTION bash -c "$S"; true'],
+                         env=env, capture_output=True, text=True)
+    assert (got.stdout, got.stderr) == ("2222\n", "")
+    alone = subprocess.run(["bash", "-c", ufw.SNIPPETS["session"]], env=env, capture_output=True, text=True)
+    assert (alone.stdout, alone.stderr) == ("", "")  # no session anywhere up to init: nothing, and no noise

@@ -40,9 +40,11 @@ def good_outputs() -> dict[str, str]:
         "metrics_prometheus": "prometheus_config_last_reload_successful 1\n"
                               "prometheus_config_last_reload_success_timestamp_seconds 1.7e+09\n200",
         "metrics_alertmanager": "alertmanager_config_last_reload_successful 1\n200",
-        "fw_have": "/usr/sbin/ufw", "fw_status": "Status: active",
+        "fw_have": "/usr/sbin/ufw", "fw_loaded": "0",
         "fw_defaults": 'DEFAULT_INPUT_POLICY="DROP"',
-        "fw_added": "ufw allow 22/tcp\nufw allow 9090/tcp\nufw allow 9093/tcp",
+        "fw_rules": "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n"
+                    "### tuple ### allow tcp 9090 0.0.0.0/0 any 0.0.0.0/0 in\n"
+                    "### tuple ### allow tcp 9093 0.0.0.0/0 any 0.0.0.0/0 in",
         "fw_session": "22", "fw_listen": 'LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=1,fd=3))',
     }
 
@@ -63,7 +65,7 @@ def test_all_pass(host):
     ("alertmanagers", http({"data": {"activeAlertmanagers": []}}), "prometheus -> alertmanager"),
     ("am_receivers", http([{"name": "email-default"}]), "alertmanager config"),
     ("metrics_prometheus", "prometheus_config_last_reload_successful 0\n200", "prometheus last reload"),
-    ("fw_status", "Status: inactive", "firewall"),
+    ("fw_loaded", "1", "firewall"),
     ("alerts", http({"data": {"alerts": [{"state": "firing", "labels": {
         "alertname": "AlertmanagerNotificationsFailing", "severity": "critical",
         "component": "monitoring"}}]}}),
@@ -129,7 +131,7 @@ def test_bot_alerts_do_not_fail_verify_unless_strict(host):
 
 
 def test_a_stack_failure_fails_with_or_without_strict(host):
-    outs = good_outputs() | alerts(BOT_RESTARTING) | {"fw_status": "Status: inactive"}
+    outs = good_outputs() | alerts(BOT_RESTARTING) | {"fw_loaded": "1"}
     checks = v.evaluate(host, outs, ["email-critical", "email-default"])
     assert v.judge(checks, strict=False).summary == "1 of 17 checks failed: firewall"
 

@@ -26,15 +26,15 @@ from fabfile.ssh.remote import Read, one_line, probe_read, run
 STEP = "firewall"
 
 
-def rules_report(status: str) -> list[str]:
-    """The rule lines of `ufw status verbose` (or its first line when inactive)."""
-    lines = [ln.rstrip() for ln in status.splitlines()]
-    try:
-        start = next(i for i, ln in enumerate(lines) if ln.startswith("--"))
-    except StopIteration:
-        return [ln for ln in lines if ln.startswith("Status:")]
-    head = [ln for ln in lines[:start] if ln.startswith(("Status:", "Default:"))]
-    return head + [ln for ln in lines[start + 1:] if ln.strip()]
+_SECTION = "@@rosey-ufw "
+_POLICY = {"DROP": "deny", "REJECT": "reject", "ACCEPT": "allow"}
+
+
+def rules_report(state: ufw.UfwState) -> list[str]:
+    """ufw's state and its rules in the order it applies them (as `ufw show added` prints them)."""
+    head = [f"Status: {'active' if state.active else 'inactive'}",
+            f"Default: {_POLICY.get(state.default_incoming, state.default_incoming.lower())} (incoming)"]
+    return head + [f"ufw {a.spec}" for a in state.added]
 
 
 def reads(host: HostSettings, ctx: StepContext) -> Read:
@@ -53,22 +53,28 @@ def firewall(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResu
         return StepResult(STEP, "failed", str(e))
     refusal = p.refusal(host)
     if refusal:  # before any change: the firewall stays as it is
-        return StepResult(STEP, "failed", refusal, rules_report(st["status"]))
+        return StepResult(STEP, "failed", refusal, rules_report(state))
     if p.empty:
         return StepResult(STEP, "ok", f"ufw active; SSH {_ports(ports)} and web ports as inventory",
-                          rules_report(st["status"]))
+                          rules_report(state))
     cmds = p.commands()
     if ctx.dry_run:
         return StepResult(STEP, "changed", f"would run {len(cmds)} ufw command(s) (dry run)",
                           [f"would run: {c}" for c in cmds])
-    script = "set -e\n" + "\n".join(f"{c} >/dev/null" for c in cmds) + "\nufw status verbose"
+    # ufw's state read back in the same command, from its files (`ufw status` would be another Python start)
+    after_keys = ("loaded", "rules", "rules6")
+    script = "set -e\n" + "".join(f"{c} >/dev/null\n" for c in cmds) + "".join(
+        f"echo '{_SECTION}{k}'\n{ufw.SNIPPETS[k]}\n" for k in after_keys)
     res = run(conn, script, masker=m, what="apply firewall rules", check=False)
     if res.exited != 0:
         return StepResult(STEP, "failed", f"ufw failed (exit {res.exited}): "
                           f"{one_line(res.stderr or res.stdout, m)}",
                           [f"planned: {c}" for c in cmds])
+    sections = dict(part.split("\n", 1) if "\n" in part else (part, "")
+                    for part in res.stdout.split(_SECTION)[1:])
+    after, _ = ufw.read_state({**st, **{k: sections.get(k, "") for k in after_keys}})
     return StepResult(STEP, "changed", f"{len(cmds)} ufw change(s); SSH {_ports(ports)} kept open",
-                      [f"ran: {c}" for c in cmds] + rules_report(res.stdout))
+                      [f"ran: {c}" for c in cmds] + rules_report(after))
 
 
 def _ports(ports: tuple[int, ...]) -> str:

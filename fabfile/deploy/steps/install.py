@@ -213,11 +213,11 @@ def apply_script(host: HostSettings, plan: Plan, *, fetch_cmd: str = "", expecte
             f"test -d x/{q(name)} || {{ echo 'archive has no {name}/ directory' >&2; "
             f"exit {EXIT_BAD_BINARY}; }}",
         ]
-        for b in bins:
+        for i, b in enumerate(bins):
             lines.append(
-                f"v=$(x/{q(name)}/{b} --version 2>&1 | head -n1); "
-                f"echo \"$v\" | grep -Eq 'version {re.escape(comp.version)}([^0-9.]|$)' || "
-                f"{{ echo \"new {b} reports '$v', expected version {comp.version}\" >&2; "
+                f"v{i}=$(x/{q(name)}/{b} --version 2>&1 | head -n1); "
+                f"echo \"$v{i}\" | grep -Eq 'version {re.escape(comp.version)}([^0-9.]|$)' || "
+                f"{{ echo \"new {b} reports '$v{i}', expected version {comp.version}\" >&2; "
                 f"exit {EXIT_BAD_BINARY}; }}")
         lines += [
             f"mkdir -p {q(parent)}",
@@ -225,6 +225,8 @@ def apply_script(host: HostSettings, plan: Plan, *, fetch_cmd: str = "", expecte
             f"mv x/{q(name)} {q(rel)}.rosey-new && chown -R root:root {q(rel)}.rosey-new",
             f"mv -T {q(rel)}.rosey-new {q(rel)}",
         ]
+        # what each binary just said, kept for later reads (remote.version_snippet): no Go start per read
+        lines += [remote.version_mark_snippet(f"{rel}/{b}", f"$v{i}") for i, b in enumerate(bins)]
     if plan.user:
         lines += [
             f"getent group {q(user)} >/dev/null || groupadd --system {q(user)}",

@@ -11,6 +11,8 @@ Config files are not our business here: deploy-configs reloads for those.
 
 Round trips: one probe for both services; when something changes, one command (units installed from
 staging, daemon-reload, enable, restart, wait for /-/healthy, journal tail on failure) plus SFTP.
+A restart onto a new binary that does not become healthy is switched back to the previous release in
+that same script (fabfile/deploy/rollback.py says why here and how).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fabric import Connection
 
 from fabfile.config import layout, render
 from fabfile.config.inventory import HostSettings
+from fabfile.deploy import rollback
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh import remote
 from fabfile.ssh.webauth import curl_config
@@ -60,6 +63,7 @@ class ServicePlan:
     enable: bool = False
     start: bool = False  # not running: start it
     restart: bool = False  # running an outdated binary/unit: restart it
+    previous: str | None = None  # release dir of the binary running now: switched back to if the new fails
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -102,6 +106,7 @@ def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> 
             if exe != binary:
                 p.restart = True
                 p.reasons.append("binary changed")
+                p.previous = rollback.previous_release(svc, exe, binary)
             if p.upload_unit or mtime > started:
                 p.restart = True
                 if not p.upload_unit:
@@ -160,26 +165,20 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
     waits = []
     for p in plans:
         if p.start or p.restart:
+            if not waits:
+                lines += ["t0=$(date +%s)", "rc=0", rollback.health_fn(HEALTH_TIMEOUT)]
             lines.append(f"systemctl restart {q(p.service + '.service')}")
             waits.append(p)
     for p in waits:
         port = getattr(host, p.service).port
-        unit = q(p.service + ".service")
-        lines += [
-            f"ok=; for i in $(seq {HEALTH_TIMEOUT}); do "
-            f"if curl -fsS -o /dev/null -m 3 -K \"$cfg\" http://127.0.0.1:{port}/-/healthy 2>/dev/null; "
-            f"then ok=1; break; fi; sleep 1; done",
-            f"if [ -z \"$ok\" ]; then echo \"{p.service} did not become healthy on :{port}/-/healthy within "
-            f"{HEALTH_TIMEOUT}s ($(systemctl is-active {unit})); last journal lines:\" >&2; "
-            f"journalctl -u {unit} -n {JOURNAL_LINES} --no-pager -o short-iso >&2 || true; exit 1; fi",
-        ]
+        settle = ""
         if p.service == layout.PROMETHEUS:
             # healthy != working: give a restarted Prometheus (bounded, non-fatal) time to scrape the bot
             # and discover Alertmanager, so `verify` right after sees them. Only the targets API speaks
             # for the new process: `up` samples from before the restart stay queryable for minutes.
             # Wait until every active target (bot, self, Alertmanager) reports health "up".
             api = f"http://127.0.0.1:{port}/api/v1"
-            lines.append(
+            settle = (
                 f"for i in $(seq {SETTLE_TIMEOUT}); do "
                 f"t=$(curl -fsS -m 3 -K \"$cfg\" '{api}/targets?state=active' 2>/dev/null || true); "
                 f"a=$(curl -fsS -m 3 -K \"$cfg\" {api}/alertmanagers 2>/dev/null || true); "
@@ -188,6 +187,9 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
                 f"case \"$a\" in *'\"activeAlertmanagers\":[{{'*) "
                 f"[ \"$all\" -gt 0 ] && [ \"$up\" -eq \"$all\" ] && break;; esac; "
                 f"sleep 1; done")
+        lines += rollback.wait_or_roll_back(p.service, port, p.previous, JOURNAL_LINES, settle)
+    if waits:
+        lines.append("exit $rc")
     return "\n".join(lines)
 
 
@@ -212,12 +214,15 @@ def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> 
             unit = f"{p.service}.service"
             staged = remote.stage(conn, rendered.files[unit].encode(), unit)
             installs.append(remote.install_snippet(staged, layout.remote_path(host, unit), mode=0o644))
+    waits = (HEALTH_TIMEOUT + SETTLE_TIMEOUT) * 2 * len(layout.SERVICES)  # each: new, then rolled back
     res = remote.run(conn, apply_script(host, plans, installs), what=STEP, masker=ctx.masker, check=False,
-                     stdin=curl_config(host, ctx.secrets), timeout=HEALTH_TIMEOUT * 2 + 120)
+                     stdin=curl_config(host, ctx.secrets), timeout=waits + 120)
     if res.exited != 0:
-        lines = [ctx.masker(ln) for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
-        head = next((ln for ln in lines if "did not become healthy" in ln), None)
-        if head:
-            return StepResult(STEP, "failed", head, lines[lines.index(head) + 1:])
+        out = ctx.masker(res.stdout + "\n" + res.stderr)
+        failure = rollback.report(out, {p.service: getattr(host, p.service).version for p in plans},
+                                  {p.service: p.previous for p in plans})
+        if failure:
+            return StepResult(STEP, "failed", failure.head, failure.details[-4 * JOURNAL_LINES:])
+        lines = [ln for ln in out.splitlines() if ln.strip()]
         return StepResult(STEP, "failed", remote.one_line("\n".join(lines)), lines[-JOURNAL_LINES:])
     return StepResult(STEP, "changed", summary)

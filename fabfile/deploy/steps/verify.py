@@ -25,7 +25,7 @@ from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.output import duration
-from fabfile.ssh.remote import PROBE_STDIN, Out, Read, probe_read, version_snippet
+from fabfile.ssh.remote import PROBE_STDIN, Read, probe_read, version_snippet
 from fabfile.ssh.webauth import curl_config
 
 STEP = "verify"
@@ -48,32 +48,63 @@ class Check:
         return not self.passed or (strict and self.warning)
 
 
-def _curl(port: int, path: str, *extra: str) -> str:
-    args = " ".join(shlex.quote(a) for a in extra)
-    return (f'curl -sS --max-time 5 -K "${PROBE_STDIN}" {args} -w \'\\n%{{http_code}}\' '
-            f"{shlex.quote(f'http://127.0.0.1:{port}{path}')}")
+# Every HTTP answer verify needs comes from ONE curl run (a process start costs a good fraction of a second on
+# a small or emulated server; eleven of them were the bulk of every read): each transfer is followed by its
+# status and a separator line, curl's own errors go to the same stream in order (`--stderr -`), and a failed
+# transfer does not stop the next. `http_answers` splits the output back into one `<body>\n<status>` per key.
+_HTTP_SEP = "@@rosey-http-answer@@"
+_METRICS_KEEP = {"metrics_prometheus": "prometheus_config_last_reload",
+                 "metrics_alertmanager": "alertmanager_config_last_reload"}
+
+
+def http_requests(host: HostSettings) -> dict[str, str]:
+    """key -> URL on the server, in the order curl fetches them."""
+    p, a = (f"http://127.0.0.1:{port}" for port in (host.prometheus.port, host.alertmanager.port))
+    return {
+        "healthy_prometheus": f"{p}/-/healthy",
+        "healthy_alertmanager": f"{a}/-/healthy",
+        "targets": f"{p}/api/v1/targets?state=active",
+        "query": f"{p}/api/v1/query?query={BOT_METRIC}",
+        "alertmanagers": f"{p}/api/v1/alertmanagers",
+        "am_status": f"{a}/api/v2/status",
+        "am_receivers": f"{a}/api/v2/receivers",
+        "alerts": f"{p}/api/v1/alerts",
+        "metrics_prometheus": f"{p}/metrics",
+        "metrics_alertmanager": f"{a}/metrics",
+    }
+
+
+def http_snippet(urls: list[str]) -> str:
+    return (f'curl -sS --stderr - --max-time 5 -K "${PROBE_STDIN}" '
+            f"-w '\\n%{{http_code}}\\n{_HTTP_SEP}\\n' " + " ".join(shlex.quote(u) for u in urls))
+
+
+def http_answers(host: HostSettings, text: str) -> dict[str, str]:
+    """The one curl run's output -> `<body>\n<status>` per key (status 000: no answer, curl's error as body);
+    /metrics bodies keep only the lines verify reads."""
+    keys = list(http_requests(host))
+    parts = text.split(f"\n{_HTTP_SEP}")
+    out: dict[str, str] = {}
+    for key, part in zip(keys, parts, strict=False):
+        part = part.removeprefix("\n")
+        body, _, code = part.rpartition("\n")
+        if key in _METRICS_KEEP and code == "200":
+            part = "\n".join([*(ln for ln in body.splitlines() if ln.startswith(_METRICS_KEEP[key])), code])
+        out[key] = part
+    for key in keys[len(out):]:
+        out[key] = "\n000"  # curl never got there (e.g. the read was cut short)
+    return out
 
 
 def snippets(host: HostSettings) -> dict[str, str]:
-    p, a = host.prometheus.port, host.alertmanager.port
     services = " ".join(layout.SERVICES)
     out = {f"version_{b}": version_snippet(layout.binary_path(b))
            for svc in layout.SERVICES for b in layout.BINARIES[svc]}
     out.update({
         "active": f"systemctl is-active {services}",
         "enabled": f"systemctl is-enabled {services}",
-        "healthy_prometheus": _curl(p, "/-/healthy"),
-        "healthy_alertmanager": _curl(a, "/-/healthy"),
-        "targets": _curl(p, "/api/v1/targets?state=active"),
-        "query": _curl(p, "/api/v1/query", "--data-urlencode", f"query={BOT_METRIC}"),
-        "alertmanagers": _curl(p, "/api/v1/alertmanagers"),
-        "am_status": _curl(a, "/api/v2/status"),
-        "am_receivers": _curl(a, "/api/v2/receivers"),
-        "alerts": _curl(p, "/api/v1/alerts"),
+        "http": http_snippet(list(http_requests(host).values())),
         "now": "date +%s",  # the server's clock, for the alerts' age
-        "metrics_prometheus": _curl(p, "/metrics") + " | grep -E '^prometheus_config_last_reload|^[0-9]+$'",
-        "metrics_alertmanager": _curl(a, "/metrics")
-        + " | grep -E '^alertmanager_config_last_reload|^[0-9]+$'",
     })
     out.update({f"fw_{k}": v for k, v in ufw.SNIPPETS.items()})
     return out
@@ -335,8 +366,10 @@ def reads(host: HostSettings, ctx: StepContext) -> Read:
     return Read(snippets(host), stdin=curl_config(host, ctx.secrets), what="verify")
 
 
-def gather(conn: Connection, host: HostSettings, ctx: StepContext) -> dict[str, Out]:
-    return probe_read(conn, reads(host, ctx), masker=ctx.masker)
+def gather(conn: Connection, host: HostSettings, ctx: StepContext) -> dict[str, str]:
+    outs: dict[str, str] = dict(probe_read(conn, reads(host, ctx), masker=ctx.masker))
+    outs.update(http_answers(host, outs.pop("http", "")))
+    return outs
 
 
 def verify(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:

@@ -1,0 +1,143 @@
+"""A new binary that does not come up is switched back to the release the service ran before.
+
+Why here and not in install: install switches the symlinks, but the new binary first runs when
+install-services restarts it — with the unit and configs of this run, which deploy-configs placed in
+between (and did not reload into the old process). So "restart + health + switch back" is one
+transaction inside install-services' one root script, like a handler that owns its restart. What to go
+back to needs no marker file: before the restart, `/proc/<MainPID>/exe` is the previous release's binary
+(exactly the "binary changed" signal that asks for the restart).
+
+The bounded wait gives up early when systemd has had to restart the new process CRASH_RESTARTS times
+(a binary that exits at start would otherwise hold the run for the whole HEALTH_TIMEOUT). The data dir is
+never touched. After a rollback the inventory still names the new version: a re-run switches to it again,
+restarts once, fails the same way and rolls back again — no loop inside a run, the same clear failure.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass
+
+from fabfile.config import layout
+
+CRASH_RESTARTS = 2  # systemd restarted the new process this often since our restart: it will not come up
+MARK = "__ROSEY_SVC__"
+
+
+def previous_release(service: str, exe: str, binary: str) -> str | None:
+    """The release dir the running process's binary lives in, when a restart switches away from it.
+
+    `exe`: readlink /proc/<MainPID>/exe; `binary`: readlink -f /usr/local/bin/<service>. None when there
+    is nothing to go back to: not running, same release, a deleted file, or not one of our release dirs.
+    """
+    if not exe or not binary or exe.endswith(" (deleted)"):
+        return None
+    prev = posixpath.dirname(exe)
+    if (posixpath.basename(exe) != service or prev == posixpath.dirname(binary)
+            or posixpath.dirname(prev) != layout.RELEASES_DIR):
+        return None
+    return prev
+
+
+def release_version(service: str, release_dir: str) -> str:
+    """/usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64 -> '2.42.0' (else the dir's name)."""
+    name = posixpath.basename(release_dir)
+    m = re.fullmatch(rf"{re.escape(service)}-(.+)\.linux-[^.]+", name)
+    return m.group(1) if m else name
+
+
+def health_fn(timeout: int) -> str:
+    """Shell function `healthy SERVICE PORT`: 0 once /-/healthy answers (basic auth from "$cfg"); else 1
+    with `$why` set: after `timeout` s, or once the unit failed or crash-looped CRASH_RESTARTS times."""
+    return "\n".join([
+        "healthy() {",
+        '  local n0 n st i; n0=$(systemctl show -p NRestarts --value "$1.service"); n0=${n0:-0}',
+        f"  for i in $(seq {timeout}); do",
+        '    curl -fsS -o /dev/null -m 3 -K "$cfg" "http://127.0.0.1:$2/-/healthy" 2>/dev/null && return 0',
+        '    st=$(systemctl show -p ActiveState --value "$1.service")',
+        '    n=$(systemctl show -p NRestarts --value "$1.service"); n=${n:-0}',
+        '    if [ "$st" = failed ]; then why="its unit failed"; return 1; fi',
+        f'    if [ $((n - n0)) -ge {CRASH_RESTARTS} ]; then why="it exited and systemd restarted it '
+        '$((n - n0)) times"; return 1; fi',
+        "    sleep 1",
+        "  done",
+        f'  why="not within {timeout}s ($(systemctl is-active "$1.service"))"; return 1',
+        "}",
+    ])
+
+
+def wait_or_roll_back(service: str, port: int, previous: str | None, journal_lines: int,
+                      settle: str = "") -> list[str]:
+    """Script lines after `systemctl restart` (at epoch "$t0"): wait healthy; else report the new binary's
+    journal, and with a previous release switch the symlinks back, restart, and report whether it is healthy.
+    Sets rc=1 on any failure; `settle` runs after a healthy start (either binary)."""
+    q = shlex.quote
+    unit = q(f"{service}.service")
+    journal = f"journalctl -u {unit} -n {journal_lines} --no-pager -o short-iso"
+    lines = [
+        f"if healthy {service} {port}; then {settle or ':'}",
+        "else",
+        "  rc=1",
+        f'  echo "{MARK} unhealthy {service} $why"',
+        f'  {journal} --since "@$t0" 2>/dev/null || true',
+    ]
+    if previous:
+        relink = " && ".join(f"ln -sfn {q(previous + '/' + b)} {q(layout.binary_path(b))}.rosey-new && "
+                             f"mv -T {q(layout.binary_path(b))}.rosey-new {q(layout.binary_path(b))}"
+                             for b in layout.BINARIES[service])
+        lines += [
+            f"  if [ -x {q(previous + '/' + service)} ] && {relink}; then",
+            f"    t1=$(date +%s); systemctl restart {unit}",
+            f'    if healthy {service} {port}; then echo "{MARK} rolledback {service} healthy"; '
+            f'{settle or ":"}',
+            f'    else echo "{MARK} rolledback {service} unhealthy $why"; '
+            f'{journal} --since "@$t1" || true; fi',
+            f'  else echo "{MARK} norollback {service} {previous} is gone"; fi',
+        ]
+    lines.append("fi")
+    return lines
+
+
+@dataclass(frozen=True)
+class Failure:
+    head: str  # the step's one line
+    details: list[str]  # the journal lines behind it
+
+
+def report(output: str, new_versions: dict[str, str], previous: dict[str, str | None]) -> Failure | None:
+    """The apply script's output -> the step's failure (None when every service came up).
+
+    `new_versions`: service -> version the inventory asks for; `previous`: service -> release dir
+    switched back to (None: no rollback possible).
+    """
+    heads: list[str] = []
+    details: list[str] = []
+    for line in output.splitlines():
+        if not line.startswith(MARK + " "):
+            if line.strip():
+                details.append(line)
+            continue
+        _, what, service, *rest = line.split(" ", 3) + [""]
+        why = rest[0]
+        new = f"{service} {new_versions.get(service, '')}".strip()
+        prev = previous.get(service)
+        old = f"{service} {release_version(service, prev)}" if prev else ""
+        if what == "unhealthy":
+            heads.append(f"{new} did not become healthy: {why}")
+            details.append(f"journal of {new} (new binary):")
+        elif what == "rolledback" and why == "healthy":
+            heads.append(f"rolled back to {old}, healthy again (data dir untouched); a re-run tries "
+                         f"{new} again: fix the release or set {service}.version back to "
+                         f"{release_version(service, prev or '')} in hosts.yml")
+        elif what == "rolledback":
+            heads.append(f"rolled back to {old}, but it is not healthy either: {why.split(' ', 1)[-1]} "
+                         f"(configs deployed for {new} may not load in it: set {service}.version back "
+                         f"and re-run)")
+            details.append(f"journal of {old} (rolled back):")
+        elif what == "norollback":
+            heads.append(f"cannot roll back: {why}")
+    if not heads:
+        return None
+    return Failure("; ".join(heads), details)

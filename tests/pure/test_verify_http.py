@@ -1,0 +1,79 @@
+"""verify's HTTP answers come from one curl run (tests/pure/test_verify_eval.py judges them): each answer is
+mapped back to its own key, a service that does not answer is status 000 with curl's error and does not stop
+the others, /metrics keeps only the lines verify reads. Real curl against a loopback server."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import socket
+import subprocess
+import threading
+
+import pytest
+
+from fabfile.config.inventory import load_inventory
+from fabfile.deploy.steps import verify
+
+
+class _Prometheus(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path == "/metrics":
+            body = b"# HELP x\nprometheus_config_last_reload_successful 1\ngo_goroutines 42\n"
+        elif self.path.startswith("/api/v1/query?query=bot_connected"):
+            body = b'{"status":"success"}'
+        elif self.path == "/-/healthy":
+            body = b"Prometheus Server is Healthy.\n"
+        else:
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b"not found")
+            return
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def prometheus_only():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = load_inventory().host("lab")
+    host = dataclasses.replace(host, prometheus=dataclasses.replace(host.prometheus, port=server.server_port),
+                               alertmanager=dataclasses.replace(host.alertmanager, port=_free_port()))
+    yield host
+    server.shutdown()
+
+
+def test_one_curl_run_answers_every_key_in_order(prometheus_only, tmp_path):
+    host = prometheus_only
+    cfg = tmp_path / "curl.cfg"
+    cfg.write_text("")
+    snippet = verify.snippets(host)["http"]
+    run = subprocess.run(["bash", "-c", snippet], env={"PROBE_STDIN": str(cfg), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=60)
+    answers = verify.http_answers(host, run.stdout)
+    assert list(answers) == list(verify.http_requests(host))
+    assert answers["healthy_prometheus"] == "Prometheus Server is Healthy.\n\n200"
+    assert answers["query"] == '{"status":"success"}\n200'
+    assert answers["targets"] == "not found\n404"
+    assert answers["metrics_prometheus"] == "prometheus_config_last_reload_successful 1\n200"
+    for key in ("healthy_alertmanager", "am_status", "am_receivers", "metrics_alertmanager"):
+        body, _, code = answers[key].rpartition("\n")
+        assert code == "000" and "Failed to connect" in body, answers[key]
+    assert answers["alerts"] == "not found\n404"  # after a refused one, the next still came
+
+
+def test_a_cut_short_output_leaves_the_missing_keys_unanswered(prometheus_only):
+    answers = verify.http_answers(prometheus_only, "ok\n200\n@@rosey-http-answer@@\n")
+    assert answers["healthy_prometheus"] == "ok\n200"
+    assert answers["alerts"] == "\n000"
