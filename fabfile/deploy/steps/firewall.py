@@ -21,12 +21,12 @@ from fabric import Connection
 from fabfile.config.inventory import HostSettings
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
-from fabfile.ssh.remote import Read, one_line, probe_read, run
+from fabfile.ssh.remote import Read, one_line, parse_probe, probe_read, probe_script, run
 
 STEP = "firewall"
 
 
-_SECTION = "@@rosey-ufw "
+_READ_BACK = "__ROSEY_UFW_READ_BACK__"
 _POLICY = {"DROP": "deny", "REJECT": "reject", "ACCEPT": "allow"}
 
 
@@ -61,18 +61,16 @@ def firewall(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResu
     if ctx.dry_run:
         return StepResult(STEP, "changed", f"would run {len(cmds)} ufw command(s) (dry run)",
                           [f"would run: {c}" for c in cmds])
-    # ufw's state read back in the same command, from its files (`ufw status` would be another Python start)
+    # ufw's state read back in the same command, as a probe reads it (`ufw status`: another Python start)
     after_keys = ("loaded", "rules", "rules6")
-    script = "set -e\n" + "".join(f"{c} >/dev/null\n" for c in cmds) + "".join(
-        f"echo '{_SECTION}{k}'\n{ufw.SNIPPETS[k]}\n" for k in after_keys)
+    script = ("set -e\n" + "".join(f"{c} >/dev/null\n" for c in cmds) + "set +e\n"
+              + probe_script({k: ufw.SNIPPETS[k] for k in after_keys}, _READ_BACK))
     res = run(conn, script, masker=m, what="apply firewall rules", check=False)
     if res.exited != 0:
         return StepResult(STEP, "failed", f"ufw failed (exit {res.exited}): "
                           f"{one_line(res.stderr or res.stdout, m)}",
                           [f"planned: {c}" for c in cmds])
-    sections = dict(part.split("\n", 1) if "\n" in part else (part, "")
-                    for part in res.stdout.split(_SECTION)[1:])
-    after, _ = ufw.read_state({**st, **{k: sections.get(k, "") for k in after_keys}})
+    after, _ = ufw.read_state({**st, **parse_probe(res.stdout, after_keys, _READ_BACK)})
     return StepResult(STEP, "changed", f"{len(cmds)} ufw change(s); SSH {_ports(ports)} kept open",
                       [f"ran: {c}" for c in cmds] + rules_report(after))
 
