@@ -56,6 +56,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(marker)
 
 
+def lane(nodeid: str) -> str:
+    """Which of the two xdist workers runs a test: the lab tier in one, in its own order (its modules share
+    VMs and one deployment, see lab_fixtures), everything else in the other. The lab mostly waits on emulated
+    guests and alert timers, so the other tiers' minutes come free beside it."""
+    return "lab" if nodeid.startswith("tests/lab/") else "this-machine"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadscope` (pyproject.toml) with the two lanes as its scopes. xdist's own `loadgroup` marks
+    do not reach pytest 9's node ids, so the lanes are told to the scheduler directly."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Lanes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return lane(nodeid)
+
+    return Lanes(config, log)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Without what a test needs: skip on a developer's machine, fail in CI (a CI skip hides a gap)."""
     missing = [m for marker, check in NEEDS.items() if item.get_closest_marker(marker) for m in check()]
