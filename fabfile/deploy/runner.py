@@ -100,6 +100,7 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                 result = step(conn, host, ctx)
             except remote.RemoteError as e:
                 result = StepResult(name, "failed", ctx.masker(str(e)))
+                unreachable = isinstance(e, remote.ConnectionLost)  # not even verify: it would reconnect
             except UserError as e:
                 result = StepResult(name, "failed", ctx.masker(str(e)))
                 unreachable = isinstance(e, HostKeyError)  # refused before anything was sent: stop here

@@ -19,12 +19,13 @@ Secrets never go on a command line: pass them with `stdin=` (e.g. `curl --config
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import secrets as _random
 import shlex
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fabric import Connection
@@ -37,6 +38,10 @@ STAGE_ROOT = "/tmp"  # the staging dir is /tmp/rosey-stage.<random>, mode 0700, 
 
 class RemoteError(RuntimeError):
     """A remote command failed; the message is one line, secrets already masked."""
+
+
+class ConnectionLost(RemoteError):
+    """The SSH connection went away while a command ran: nothing more is sent to that host in this run."""
 
 
 @dataclass
@@ -105,16 +110,31 @@ def wrap(script: str, sudo: bool = True) -> str:
 # over each other's staged files; every changing root script holds this lock while it runs, so they queue.
 DEPLOY_LOCK = "/run/lock/rosey-monitoring.lock"
 
+# A changing script must finish whatever happens to the SSH connection: half a change is worse than either
+# end. So hangups are ignored and the script writes to files on the server (tmpfs /run: a full disk cannot
+# stop that), which are handed back when it is done; a dropped connection leaves it running to its end,
+# and the next run reads the result. Output is collected at the end anyway (nothing is streamed).
+_DETACHED = """trap '' HUP PIPE
+_o=$(mktemp /run/rosey-out.XXXXXX 2>/dev/null || mktemp)
+_e=$(mktemp /run/rosey-err.XXXXXX 2>/dev/null || mktemp)
+trap 'rm -f "$_o" "$_e"' EXIT
+( {script}
+) >"$_o" 2>"$_e"; _rc=$?
+cat "$_o"; cat "$_e" >&2; exit $_rc"""
+
 
 def locked(script: str, wait: float) -> str:
-    """`script` run under the server's deploy lock, waiting at most `wait` seconds for it (exit 75 if not)."""
+    """`script` run under the server's deploy lock, waiting at most `wait` seconds for it (exit 75 if not),
+    detached from the connection's fate (see _DETACHED)."""
     return (f"exec 9>{DEPLOY_LOCK}; flock -w {int(wait)} 9 || {{ echo 'another deploy to this server holds "
-            f"{DEPLOY_LOCK}; try again when it is done' >&2; exit 75; }}\n{script}")
+            f"{DEPLOY_LOCK}; try again when it is done' >&2; exit 75; }}\n"
+            + _DETACHED.replace("{script}", script))
 
 
 # Nothing waits forever: a command that hangs (systemctl stuck, a dead mount) ends the step with a clear
 # error after this long; the keepalive notices a silently dropped connection.
 COMMAND_TIMEOUT = 600.0
+LOST = -1  # Paramiko's exit status when the channel closed without one: the connection went away
 PROBE_TIMEOUT = 300.0
 KEEPALIVE = 15
 
@@ -154,6 +174,10 @@ def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", mas
         msg = (f"{what or 'remote command'} on {conn.host} did not finish within {timeout:.0f}s "
                "(a command hung: is systemd or the disk stuck? is the server overloaded?)")
         raise RemoteError(msg) from None
+    if res.exited == LOST:
+        raise ConnectionLost(f"{what or 'remote command'} on {conn.host}: the SSH connection was lost before "
+                             "it finished; the server carries the change through on its own (it ignores "
+                             "hangups): run the command again to see where it stands")
     if check and res.exited != 0:
         tail = one_line(res.stderr or res.stdout, masker)
         if res.exited == 1 and sudo and "sudo:" in (res.stderr or "") and "password" in (res.stderr or ""):
@@ -345,13 +369,14 @@ def stage(conn: Connection, data: bytes, name: str = "file") -> str:
     The staged file belongs to the SSH user; `install_snippet` moves it into place as root.
     """
     st = stats(conn)
-    sftp = conn.sftp()
-    d = _stage_dir(conn, sftp)
-    path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
-    with sftp.open(path, "wb") as f:
-        f.chmod(0o600)  # before any byte is written: secret files are never world-readable
-        f.set_pipelined(True)
-        f.write(data)
+    with _upload_errors(conn, name):
+        sftp = conn.sftp()
+        d = _stage_dir(conn, sftp)
+        path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+        with sftp.open(path, "wb") as f:
+            f.chmod(0o600)  # before any byte is written: secret files are never world-readable
+            f.set_pipelined(True)
+            f.write(data)
     st.sftp += 1
     st.bytes_uploaded += len(data)
     return path
@@ -362,24 +387,52 @@ def stage_file(conn: Connection, local_path: str, name: str) -> str:
     import os
 
     st = stats(conn)
-    sftp = conn.sftp()
-    d = _stage_dir(conn, sftp)
-    path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
-    sftp.put(local_path, path)
-    sftp.chmod(path, 0o600)
+    with _upload_errors(conn, name):
+        sftp = conn.sftp()
+        d = _stage_dir(conn, sftp)
+        path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+        sftp.put(local_path, path)
+        sftp.chmod(path, 0o600)
     st.sftp += 1
     st.bytes_uploaded += os.path.getsize(local_path)
     return path
 
 
-def install_snippet(src: str, dest: str, owner: str = "root", group: str = "root", mode: int = 0o644) -> str:
+LOW_SPACE_KB = 1024  # below this much free in the staging dir, a failed upload is put down to the disk
+
+
+@contextlib.contextmanager
+def _upload_errors(conn: Connection, name: str) -> Iterator[None]:
+    """An SFTP failure as one line that says why. SFTP reports a full disk only as "Failure", so the free
+    space of the staging dir is asked for then (one more command, only on this path)."""
+    try:
+        yield
+    except OSError as e:
+        where = f"{conn.host}:{STAGE_ROOT}"
+        why = f"uploading {name} to {where} failed ({e.strerror or e or type(e).__name__})"
+        free = None
+        with contextlib.suppress(Exception):
+            df = run(conn, f"df -Pk {STAGE_ROOT} | awk 'NR==2 {{print $4}}'", sudo=False, check=False,
+                     read_only=True, timeout=30)
+            free = int(df.stdout.strip())
+        if free is not None and free < LOW_SPACE_KB:
+            why += (f": no space left on the server ({STAGE_ROOT} has {free} KiB free); free some space "
+                    "(df -h), then run again. Nothing was changed")
+        raise RemoteError(why) from None
+
+
+def install_snippet(src: str, dest: str, owner: str = "root", group: str = "root", mode: int = 0o644,
+                    on_fail: str = "exit 1", moved: str = "") -> str:
     """Shell text: copy staged `src` next to `dest` with owner/group/mode, then rename over `dest`.
 
-    rename(2) in the same directory is atomic: readers see the old file or the new one, never half.
+    rename(2) in the same directory is atomic: readers see the old file or the new one, never half. A copy
+    that fails (a full disk) leaves no half-written temp file behind. `moved`: shell run right after the
+    rename, so a caller knows which files really changed even if a later command fails.
     """
     q, tmp = shlex.quote, f"{dest}.rosey-new"
+    after = f"{moved} && " if moved else ""
     return (f"{{ install -o {q(owner)} -g {q(group)} -m {mode:04o} {q(src)} {q(tmp)} && "
-            f"mv -fT {q(tmp)} {q(dest)} && rm -f {q(src)}; }} || exit 1")
+            f"mv -fT {q(tmp)} {q(dest)} && {after}rm -f {q(src)}; }} || {{ rm -f -- {q(tmp)}; {on_fail}; }}")
 
 
 def forget_stage(conn: Connection) -> None:

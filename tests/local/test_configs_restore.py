@@ -3,15 +3,18 @@
 Why run it instead of reading it: the restore is shell, and only executing it shows that the previous
 files really come back byte for byte, that the services are asked to reload the old config, and that the
 staging dir goes away. systemctl/curl/journalctl are stubs that act like a service which rejects files
-containing REJECT, never answers for files containing HANG, and accepts anything else.
+containing REJECT, never answers for files containing HANG, and accepts anything else; with a `silent` file in
+its state dir it does not answer at all (a hung process).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,7 @@ case "$1" in
 esac
 """
 CURL = r"""#!/bin/bash
+[ -e "$STUB_STATE/silent" ] && exit 7  # a hung service: nothing answers
 for f in "$STUB_STATE"/prometheus "$STUB_STATE"/alertmanager; do
   [ -f "$f" ] || continue
   n=$(basename "$f"); read -r ok ts < "$f"
@@ -84,6 +88,7 @@ def box(tmp_path, monkeypatch) -> Box:
         (bins / tool).chmod(0o755)
     monkeypatch.setattr(layout, "BIN_DIR", str(bins))
     monkeypatch.setattr(configs, "RELOAD_WAIT_S", 2)
+    monkeypatch.setattr(configs, "SILENT_WAIT_S", 1)
     for svc in layout.SERVICES:  # both running a successfully loaded config
         (state / svc).write_text("1 1000\n")
     env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "STUB_STATE": str(state),
@@ -186,3 +191,60 @@ def test_activation_breaking_off_puts_back_what_was_already_moved(box):
     res = configs._outcome(rc, sec, changes, ["prometheus"], [], Masker())
     assert "the previous files are in place, nothing reloaded" in res.summary
 
+
+
+@pytest.fixture
+def full_base(box):
+    """The config dir on a filesystem with no space left (a tmpfs just big enough for today's files)."""
+    used = sum(p.stat().st_size for p in box.base.iterdir())
+    saved = {p.name: p.read_bytes() for p in box.base.iterdir()}
+    size_kb = used // 1024 + 64
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0755", "tmpfs", str(box.base)],
+                   check=True)
+    try:
+        for name, data in saved.items():
+            (box.base / name).write_bytes(data)
+            (box.base / name).chmod(layout.CONFIG_MODE)
+        with open(box.base / ".filler", "wb", buffering=0) as f:  # fill it up to the last byte
+            for chunk in (b"\0" * 4096, b"\0"):
+                with contextlib.suppress(OSError):
+                    while True:
+                        f.write(chunk)
+        yield box
+    finally:
+        subprocess.run(["umount", str(box.base)], check=False)
+
+
+def test_a_full_disk_under_base_dir_changes_nothing_and_says_why(full_base):
+    """The first write into base_dir fails: nothing was moved, so nothing is "restored" (a restore would
+    need space too, and its failure would wrongly say the server needs checking); no temp file remains."""
+    box = full_base
+    before = shas(box.base)
+    new = {"prometheus.yml": (box.base / "prometheus.yml").read_text() + "# new\n",
+           "alert_rules.yml": rules_with("new", box)}
+    rc, sec, changes = deploy(box, new)
+    assert rc == 20, sec
+    assert shas(box.base) == before  # byte-identical, no .rosey-new / .rosey-old left in the full dir
+    assert reloads(box) == []
+    res = configs._outcome(rc, sec, changes, ["prometheus"], [], Masker())
+    assert res.failed
+    assert "No space left on device" in res.summary, res.summary
+    assert "the previous files are in place, nothing reloaded" in res.summary
+
+
+def test_a_service_that_does_not_answer_at_all_gets_its_old_files_back_and_a_short_second_wait(box):
+    """A hung process (SIGSTOPped, stuck): the new config is never confirmed; the old files go back, and the
+    restore's confirmation waits SILENT_WAIT_S, not the whole RELOAD_WAIT_S again: it cannot answer either."""
+    (box.state / "silent").touch()
+    before = shas(box.base)
+    t0 = time.monotonic()
+    rc, sec, changes = deploy(box, {"alert_rules.yml": rules_with("new", box)})
+    took = time.monotonic() - t0
+    assert rc == 32, sec
+    assert shas(box.base) == before
+    assert "prometheus: reload not confirmed within 1 s" in sec["restore"]  # the short second wait
+    res = configs._outcome(rc, sec, changes, ["prometheus"], [], Masker())
+    assert res.summary.startswith("prometheus: reload not confirmed within 2 s: it does not answer at all "
+                                  "(hung? systemctl status prometheus)"), res.summary
+    assert "previous files restored, but their reload was not confirmed either" in res.summary
+    assert took < 2 + 1 + 3, took  # both waits, plus the script itself

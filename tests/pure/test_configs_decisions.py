@@ -131,7 +131,7 @@ def test_apply_script_keeps_copies_before_anything_moves(setup):
     keep = script.index("cp -a -- /opt/rosey-bot/monitoring/alert_rules.yml")
     assert script.index("promtool check rules") < keep
     assert script.index("cp -a --") < script.index("install -o root")
-    assert "|| fail 20" in script and "|| exit 20" in script.split("install -o root")[0]
+    assert "; fail 20; }" in script and "|| exit 20" in script.split("install -o root")[0]
     assert "reload_svc prometheus 9090 || { restore_reload; exit $?; }" in script
     assert "reload_svc alertmanager" not in script
     assert "rm -f -- /tmp/rosey-stage.x/ab-alert_rules.yml" in script  # in the EXIT trap: always

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import signal
 import subprocess
+import time
 
 import invoke
 import pytest
@@ -216,3 +218,44 @@ def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monke
         assert res.status == "failed"
         want = "hosts.lab.prometheus.version: 2.42.0 cannot read the data Prometheus 3.5.3"
         assert res.summary.startswith(want)
+
+
+class FullDiskConn(LocalConn):
+    """SFTP that fails the way OpenSSH's sftp-server reports a full disk: a bare "Failure"."""
+
+    def sftp(self):
+        class Sftp:
+            def mkdir(self, *a):
+                raise OSError("Failure")
+        return Sftp()
+
+
+@pytest.mark.parametrize("low", [True, False])
+def test_a_failed_upload_is_one_line_that_names_the_disk_only_when_it_is_full(monkeypatch, low):
+    monkeypatch.setattr(remote, "LOW_SPACE_KB", 10**15 if low else 0)  # the real df of this machine's /tmp
+    conn = FullDiskConn()
+    with pytest.raises(remote.RemoteError) as e:
+        remote.stage(conn, b"x", "alert_rules.yml")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("uploading alert_rules.yml to localhost:/tmp failed (Failure)")
+    assert ("no space left on the server (/tmp has" in msg and "Nothing was changed" in msg) is low
+
+
+def test_a_changing_script_finishes_when_the_connection_goes_away(tmp_path):
+    """What sshd leaves behind when a connection drops: a closed stdout (and, with a terminal, a SIGHUP).
+    The locked script still runs to its end; a second run then sees its result."""
+    done = tmp_path / "done"
+    ours = {p for p in os.listdir("/run") if p.startswith(("rosey-out.", "rosey-err."))}
+    script = remote.locked(f"sleep 1; echo step one; echo half > {done}; sleep 1; echo whole > {done}", 30)
+    proc = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    time.sleep(0.3)
+    proc.stdout.close()
+    proc.stderr.close()
+    os.killpg(proc.pid, signal.SIGHUP)
+    proc.wait(timeout=20)
+    assert done.read_text() == "whole\n"
+    ok = subprocess.run(["bash", "-c", remote.locked("echo out; echo err >&2; exit 3", 30)],
+                        capture_output=True, text=True, timeout=20)
+    assert (ok.returncode, ok.stdout, ok.stderr) == (3, "out\n", "err\n")  # handed back when done
+    assert {p for p in os.listdir("/run") if p.startswith(("rosey-out.", "rosey-err."))} == ours  # removed

@@ -14,6 +14,7 @@ from fabfile.config.inventory import load_inventory
 from fabfile.deploy import runner, steps
 from fabfile.deploy.steps import install, services
 from fabfile.deploy.steps.base import StepResult
+from fabfile.ssh import remote
 
 SECRET = "s3cret-pa55word"
 
@@ -90,6 +91,29 @@ def test_failed_step_stops_the_rest_but_verify_reports(inventory):
     code = runner.run(inventory, inventory.select("lab"), steps, stream=out, connector=FakeConn)
     assert code == 1 and calls == ["a", "b", "verify"]
     assert "lab  ok=1 changed=1 failed=1  FAILED" in out.getvalue()
+
+
+def test_a_lost_connection_ends_that_hosts_run_even_verify(inventory):
+    """verify would open a new connection and report a half-finished state as failures: after a lost
+    connection the one line says what happened, and nothing more is sent to that host."""
+    calls = []
+
+    def lost(conn, host, ctx):
+        calls.append("b")
+        raise remote.ConnectionLost("validate and activate configs on 127.0.0.1: the SSH connection was lost")
+
+    def rec(name):
+        def step(conn, host, ctx):
+            calls.append(name)
+            return StepResult(name, "ok", "")
+        return step
+
+    out = io.StringIO()
+    steps = [("a", rec("a")), ("b", lost), ("c", rec("c")), ("verify", rec("verify"))]
+    code = runner.run(inventory, inventory.select("lab"), steps, stream=out, connector=FakeConn)
+    assert code == 1 and calls == ["a", "b"]
+    assert "[lab] b: FAILED — validate and activate configs on 127.0.0.1: the SSH connection was lost" \
+        in out.getvalue()
 
 
 def test_step_exception_is_one_masked_line(inventory):

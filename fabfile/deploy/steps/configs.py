@@ -45,6 +45,7 @@ from fabfile.ssh.webauth import curl_config
 
 STEP = "deploy-configs"
 RELOAD_WAIT_S = 45  # emulated lab VMs are slow; a real server confirms in well under a second
+SILENT_WAIT_S = 10  # the restore's wait when the service did not answer the first one at all
 _MARK = "__ROSEY_CFG__"
 
 
@@ -173,11 +174,12 @@ reload_state() {  # port prefix -> "<successful> <last success, unix s>" from th
     $1 == p "_config_last_reload_success_timestamp_seconds" { ts = sprintf("%d", $2) }
     END { print (ok == "" ? "?" : ok), (ts == "" ? 0 : ts) }'
 }
-reload_svc() {  # name port: ask for a reload, then wait (at most WAIT s) until the metrics confirm it
-  local t0 prev st ok="?" ts=0 end why="not confirmed within WAIT s"
+reload_svc() {  # name port [wait]: ask for a reload, then wait (at most WAIT s) until the metrics confirm it
+  local t0 prev st ok="?" ts=0 end wait=${3:-WAIT} why
+  why="not confirmed within $wait s"
   t0=$(date +%s); prev=$(reload_state "$2" "$1"); prev=${prev%% *}
   systemctl reload "$1" || kill -HUP "$(systemctl show -p MainPID --value "$1")"
-  end=$(( $(date +%s) + WAIT ))
+  end=$(( $(date +%s) + wait ))
   while :; do
     st=$(reload_state "$2" "$1"); ok=${st%% *}; ts=${st##* }
     if [ "$ok" = 1 ] && [ "$ts" -ge "$t0" ]; then echo "reloaded $1 (last reload successful)"; return 0; fi
@@ -186,10 +188,15 @@ reload_svc() {  # name port: ask for a reload, then wait (at most WAIT s) until 
     [ "$(date +%s)" -lt "$end" ] || break
     sleep 0.5
   done
+  # no answer at all, not even before the reload: the service hangs (or is overloaded)
+  if [ "$prev" = "?" ] && [ "$ok" = "?" ]; then
+    why="$why: it does not answer at all (hung? systemctl status $1)"; SILENT=1
+  fi
   echo "$1: reload $why ($1_config_last_reload_successful=$ok)"
   journalctl -u "$1" -n JOURNAL --no-pager -o cat 2>/dev/null | sed 's/^/  journal: /'
   return 1
 }
+SILENT=""
 """
 JOURNAL_LINES = 6
 
@@ -208,9 +215,10 @@ def _restore_fn(changes: list[Change], keep: str) -> str:
     body = ["restore() {", "  r=0"]
     for i, c in reversed(list(enumerate(changes))):
         dest, old = q(c.path), q(c.path + ".rosey-old")
-        body.append(f"  if [ -e {keep}/{i} ] || [ -L {keep}/{i} ]; then "
+        body.append(f"  if [ -z \"${{M{i}:-}}\" ]; then :  # never replaced: nothing to put back")
+        body.append(f"  elif [ -e {keep}/{i} ] || [ -L {keep}/{i} ]; then "
                     f"{{ cp -a -- {keep}/{i} {old} && mv -fT {old} {dest}; }} || "
-                    f"{{ echo {q('could not restore ' + c.path)}; r=1; }}")
+                    f"{{ rm -f -- {old}; echo {q('could not restore ' + c.path)}; r=1; }}")
         body.append(f"  elif [ -e {keep}/{i}.absent ]; then rm -f -- {dest} || r=1; fi")
     body += ["  return $r", "}"]
     return "\n".join(body)
@@ -276,12 +284,12 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
                      f"{{ echo {q('could not keep a copy of ' + c.path)}; exit 20; }}; "
                      f"else : > {keep}/{i}.absent; fi")
     lines.append(f"install -d -o root -g root -m 0755 {q(base)} {q(base + '/secrets')} || exit 20")
-    for c in changes:
+    for i, c in enumerate(changes):  # M<i>=1 once file i really changed: `restore` undoes only those
         if c.name in staged:
-            lines.append(install_snippet(staged[c.name], c.path, c.owner, c.group, c.mode)
-                         .replace("|| exit 1", "|| fail 20"))
+            lines.append(install_snippet(staged[c.name], c.path, c.owner, c.group, c.mode,
+                                         on_fail="fail 20", moved=f"M{i}=1"))
         else:  # owner/mode drift only: same bytes
-            lines.append(f"{{ chown {q(c.owner)}:{q(c.group)} {q(c.path)} && "
+            lines.append(f"{{ M{i}=1; chown {q(c.owner)}:{q(c.group)} {q(c.path)} && "
                          f"chmod {c.mode:04o} {q(c.path)}; }} || fail 20")
     lines.append(f"echo {_MARK} reload")
     if reload:
@@ -298,9 +306,10 @@ def _restore_reload_fn(host: HostSettings, reload: list[str]) -> str:
     service reloaded so far (even one that took the new config: its files are the old ones again) and
     make it confirm the old config. Returns the script's exit code (30, 31 or 32)."""
     body = ["restore_reload() {", f"  echo {_MARK} restore", "  restore || return 31", "  rr=30"]
-    for svc in reload:
+    for svc in reload:  # a service that did not answer at all gets a short wait: it has the old files now
         port = getattr(host, svc).port
-        body.append(f'  case " $did " in *" {svc} "*) reload_svc {svc} {port} || rr=32;; esac')
+        body.append(f'  case " $did " in *" {svc} "*) reload_svc {svc} {port} ${{SILENT:+{SILENT_WAIT_S}}} '
+                    '|| rr=32;; esac')
     body += ["  return $rr", "}"]
     return "\n".join(body)
 
