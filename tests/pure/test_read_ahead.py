@@ -7,6 +7,7 @@ for the SSH session; `sudo -n` is dropped because the sandbox has no sudo).
 from __future__ import annotations
 
 import io
+import os
 import shlex
 import subprocess
 
@@ -202,3 +203,29 @@ def test_two_runs_changing_one_server_queue_on_its_deploy_lock(tmp_path):
     assert lines in (first + second, second + first), lines
     # reads never wait for it
     assert "flock" not in remote.probe_script({"x": "true"}, "M")
+
+
+def test_versions_with_marks_cost_two_process_starts_for_all_binaries(tmp_path, monkeypatch):
+    """Process starts are what an emulated read pays for (0.05-0.1 s each): with every binary marked, all
+    versions of a probe come from one `realpath` and one `stat`, the marks read by bash itself."""
+    log, spy = tmp_path / "started", tmp_path / "spy"
+    spy.mkdir()
+    for tool in ("realpath", "readlink", "stat", "head", "sed", "cat", "cut", "sha256sum", "mktemp"):
+        real = subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True, text=True).stdout
+        (spy / tool).write_text(f"#!/bin/sh\necho {tool} >> {log}\nexec {real.strip()} \"$@\"\n")
+        (spy / tool).chmod(0o755)
+    asks = {}
+    for name in ("prometheus", "promtool", "alertmanager", "amtool"):
+        binary = tmp_path / "release" / name
+        binary.parent.mkdir(exist_ok=True)
+        binary.write_text(f"#!/bin/sh\necho started >> {log}\necho '{name}, version 1.0.0'\n")
+        binary.chmod(0o755)
+        subprocess.run(["bash", "-c", remote.version_mark_snippet(str(binary), f"{name}, version 1.0.0")],
+                       check=True)
+        (tmp_path / name).symlink_to(binary)
+        asks[f"{name}_link"] = remote.version_snippet(str(tmp_path / name))
+        asks[f"{name}_release"] = remote.version_snippet(str(binary))
+    monkeypatch.setenv("PATH", f"{spy}:{os.environ['PATH']}")
+    got = remote.probe(LocalConn(), asks, sudo=False)
+    assert all(got[k] == f"{k.split('_')[0]}, version 1.0.0" for k in asks), got
+    assert sorted(log.read_text().split()) == ["realpath", "stat"]  # no binary started, nothing else
