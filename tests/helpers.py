@@ -76,3 +76,28 @@ def assert_ufw_files_read_as_ufw_shows(lab_host) -> None:
     want = [x for x in shown.strip().split("\n")[1:] if x != "(None)"]
     assert [x for x in ufw_files.show_added(rules, rules6).split("\n") if x] == want
     assert ufw_files.loaded(loaded) == status.strip().startswith("Status: active")
+
+
+def units_answer(host: Any, *, active: str = "active", enabled: str | dict[str, str] = "enabled",
+                 exe: dict[str, str] | None = None, binary: dict[str, str] | None = None,
+                 started: float = 2000.0, unit_mtime: int = 1000, unit_file: bool = True) -> str:
+    """What `unit_state.snippet` prints on a server (systemctl's own property order, a blank line between
+    units), for the pure tests of the steps that decide from it. Services run /usr/local/lib/x/<svc>."""
+    from fabfile.config import layout
+
+    now, uptime = 100_000.0, 99_500.0  # booted at 500
+    lines, tail = [], []
+    for i, svc in enumerate(layout.SERVICES):
+        pid = 40 + i if active in layout.RUNNING_STATES else 0
+        mono = int((started - (now - uptime)) * 1e6) if pid else 0
+        lines += [f"MainPID={pid}", f"ExecMainStartTimestampMonotonic={mono}", f"Id={svc}.service",
+                  "NeedDaemonReload=no", f"ActiveState={active}",
+                  f"UnitFileState={enabled if isinstance(enabled, str) else enabled.get(svc, 'enabled')}", ""]
+        if pid:
+            tail.append(f"@exe {pid} {(exe or {}).get(svc, f'/usr/local/lib/x/{svc}')}")
+    tail += [f"@bin {(binary or {}).get(svc, f'/usr/local/lib/x/{svc}')}" for svc in layout.SERVICES]
+    if unit_file:
+        tail += [f"@mtime {layout.remote_path(host, f'{svc}.service')} {unit_mtime}"
+                 for svc in layout.SERVICES]
+    tail.append(f"@clock {now:.6f} {uptime:.2f}")
+    return "\n".join(lines[:-1] + tail)

@@ -8,8 +8,10 @@ import pytest
 
 from fabfile.config import render
 from fabfile.config.inventory import load_inventory
+from fabfile.deploy import unit_state
 from fabfile.deploy.steps import configs
 from fabfile.ssh.masking import Masker
+from tests.helpers import units_answer
 
 SECRETS = {"web_password": "pw-Very-Secret-1", "smtp_password": "smtp-Secret-2"}
 
@@ -114,12 +116,15 @@ def test_apply_script_validates_before_activating(setup):
 def test_probe_parsers():
     assert configs.parse_stat("root prometheus 640 /opt/x/secrets/web_password\n") == {
         "/opt/x/secrets/web_password": ("root", "prometheus", 0o640)}
-    assert configs._parse_active("prometheus active\nalertmanager inactive") == {
-        "prometheus": True, "alertmanager": False}
+    host = load_inventory().host("lab")
+    running = unit_state.parse(host, units_answer(host))
+    assert configs.reloadable(running) == {"prometheus": True, "alertmanager": True}
+    stopped = unit_state.parse(host, units_answer(host, active="inactive"))
+    assert configs.reloadable(stopped) == {"prometheus": False, "alertmanager": False}
     # install switched the binary, the old process still runs: no reload (it may reject the new release's
     # config; install-services' restart loads it)
-    assert configs._parse_active("prometheus active restart-pending\nalertmanager active current") == {
-        "prometheus": False, "alertmanager": True}
+    switched = unit_state.parse(host, units_answer(host, binary={"prometheus": "/usr/local/lib/y/prom"}))
+    assert configs.reloadable(switched) == {"prometheus": False, "alertmanager": True}
 
 
 def test_apply_script_keeps_copies_before_anything_moves(setup):

@@ -24,6 +24,7 @@ def host():
 
 
 REL = "/usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64"
+USER_EXISTS = "prometheus:x:998:998::/nonexistent:/usr/sbin/nologin\nprometheus:x:998:"  # getent's answers
 
 
 def state(links="", current="", release="", user="", dirs="missing"):
@@ -41,7 +42,7 @@ def test_installed_at_version_is_ok(host):
         links=f"{REL}/prometheus\n{REL}/promtool",
         current="prometheus, version 2.42.0+ds (branch: debian/sid, revision: 2.42.0+ds-5+b5)",
         release="prometheus, version 2.42.0+ds (branch: x)\npromtool, version 2.42.0+ds (branch: x)",
-        user="prometheus:/usr/sbin/nologin\nprometheus", dirs="prometheus:prometheus"))
+        user=USER_EXISTS, dirs="prometheus:prometheus"))
     assert plan.changes == []
 
 
@@ -49,7 +50,7 @@ def test_version_change_fetches_and_switches(host):
     old = "/usr/local/lib/rosey-monitoring/prometheus-2.40.0.linux-amd64"
     plan = install.decide(host, "prometheus", state(
         links=f"{old}/prometheus\n{old}/promtool", current="prometheus, version 2.40.0 (branch: HEAD)",
-        release="", user="prometheus:/usr/sbin/nologin\nprometheus", dirs="prometheus:prometheus"))
+        release="", user=USER_EXISTS, dirs="prometheus:prometheus"))
     assert plan.fetch and plan.switch and not plan.user and not plan.dirs
     assert plan.summary == "prometheus 2.40.0 → 2.42.0"
 
@@ -59,7 +60,7 @@ def test_kept_release_is_switched_back_without_download(host):
     plan = install.decide(host, "prometheus", state(
         links=f"{old}/prometheus\n{old}/promtool", current="prometheus, version 2.53.3",
         release="prometheus, version 2.42.0\npromtool, version 2.42.0",
-        user="prometheus:/usr/sbin/nologin\nprometheus", dirs="prometheus:prometheus"))
+        user=USER_EXISTS, dirs="prometheus:prometheus"))
     assert not plan.fetch and plan.switch
 
 
@@ -93,16 +94,19 @@ def test_local_archive_refuses_a_mismatch(tmp_path, host):
 # ---------------------------------------------------------------- install-services
 
 
-def svc_state(units, *, active="active", enabled="enabled", exe_same=True, unit_same=True, newer=False):
-    out = {}
+def svc_state(units, *, active="active", enabled="enabled", exe_same=True, unit_same=True, newer=False,
+              exe=None, binary=None):
+    from tests.helpers import units_answer
+
+    host = load_inventory().host("test")
+    out = {"units": units_answer(host, active=active, enabled=enabled,
+                                 exe=exe or ({} if exe_same else {s: f"/usr/local/lib/x/{s}-old"
+                                                                  for s in layout.SERVICES}),
+                                 binary=binary, started=1000.0 if newer else 2000.0,
+                                 unit_mtime=2000 if newer else 1000)}
     for svc in layout.SERVICES:
         sha = hashlib.sha256(units[f"{svc}.service"].encode()).hexdigest() if unit_same else "f" * 64
-        out[f"{svc}_show"] = (f"ActiveState={active}\nUnitFileState={enabled}\nMainPID=42\n"
-                              "NeedDaemonReload=no")
-        out[f"{svc}_unit"] = sha
-        out[f"{svc}_times"] = "2000 1000" if newer else "1000 2000"
-        b = f"/usr/local/lib/x/{svc}"
-        out[f"{svc}_exe"] = f"exe={b if exe_same else b + '-old'}\nbin={b}"
+        out[f"{svc}_unit"] = f"{sha}  {layout.remote_path(host, f'{svc}.service')}"
     return out
 
 
@@ -204,7 +208,7 @@ def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monke
 
     v3 = "/usr/local/lib/rosey-monitoring/prometheus-3.5.3.linux-amd64"
     answers = state(links=f"{v3}/prometheus\n{v3}/promtool", current="prometheus, version 3.5.3 (branch: x)",
-                    user="prometheus:/usr/sbin/nologin\nprometheus", dirs="prometheus:prometheus")
+                    user=USER_EXISTS, dirs="prometheus:prometheus")
     monkeypatch.setattr(remote, "probe_read", lambda conn, read, masker=None: answers)
 
     def no_change(*args, **kwargs):
@@ -259,3 +263,9 @@ def test_a_changing_script_finishes_when_the_connection_goes_away(tmp_path):
                         capture_output=True, text=True, timeout=20)
     assert (ok.returncode, ok.stdout, ok.stderr) == (3, "out\n", "err\n")  # handed back when done
     assert {p for p in os.listdir("/run") if p.startswith(("rosey-out.", "rosey-err."))} == ours  # removed
+
+
+@pytest.mark.parametrize("user", ["", "prometheus:x:998:998::/nonexistent:/usr/sbin/nologin",  # no group
+                                  "prometheus:x:998:"])  # a group but no user
+def test_a_user_or_group_missing_is_created(host, user):
+    assert install.decide(host, "prometheus", state(user=user)).user

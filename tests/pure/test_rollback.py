@@ -44,8 +44,8 @@ def test_release_version_from_the_dir_name():
 
 
 def test_binary_change_plans_a_rollback_to_the_running_release(host):
-    state = svc_state(UNITS, exe_same=False)
-    state["prometheus_exe"] = f"exe={OLD}/prometheus\nbin={NEW}/prometheus"
+    state = svc_state(UNITS, exe={"prometheus": f"{OLD}/prometheus", "alertmanager": "/opt/x/am-old"},
+                      binary={"prometheus": f"{NEW}/prometheus"})
     plans = {p.service: p for p in services.decide(host, UNITS, state)}
     assert plans["prometheus"].restart and plans["prometheus"].previous == OLD
     assert plans["alertmanager"].previous is None  # its running binary is not in a release dir of ours
@@ -54,8 +54,8 @@ def test_binary_change_plans_a_rollback_to_the_running_release(host):
 
 
 def test_apply_script_rolls_back_only_with_a_previous_release(host):
-    state = svc_state(UNITS, exe_same=False)
-    state["prometheus_exe"] = f"exe={OLD}/prometheus\nbin={NEW}/prometheus"
+    state = svc_state(UNITS, exe={"prometheus": f"{OLD}/prometheus", "alertmanager": "/opt/x/am-old"},
+                      binary={"prometheus": f"{NEW}/prometheus"})
     script = services.apply_script(host, services.decide(host, UNITS, state), [])
     assert f"ln -sfn {OLD}/prometheus /usr/local/bin/prometheus.rosey-new" in script
     assert f"ln -sfn {OLD}/promtool /usr/local/bin/promtool.rosey-new" in script

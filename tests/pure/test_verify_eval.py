@@ -8,6 +8,7 @@ import pytest
 
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import verify as v
+from tests.helpers import units_answer
 
 
 def http(doc: object, code: int = 200) -> str:
@@ -25,7 +26,7 @@ def good_outputs() -> dict[str, str]:
         "version_promtool": "promtool, version 2.42.0+ds (branch: debian/sid)",
         "version_alertmanager": "alertmanager, version 0.25.0 (branch: debian/sid)",
         "version_amtool": "amtool, version 0.25.0 (branch: debian/sid)",
-        "active": "active\nactive", "enabled": "enabled\nenabled",
+        "units": units_answer(load_inventory().host("test")),
         "healthy_prometheus": http("Prometheus Server is Healthy."), "healthy_alertmanager": http("OK"),
         "targets": http({"data": {"activeTargets": [
             {"labels": {"job": "rosey-bot"}, "health": "up"},
@@ -57,7 +58,8 @@ def test_all_pass(host):
 
 @pytest.mark.parametrize(("key", "value", "failing"), [
     ("version_amtool", "bash: /usr/local/bin/amtool: No such file", "amtool version"),
-    ("enabled", "enabled\ndisabled", "alertmanager service"),
+    ("units", units_answer(load_inventory().host("test"), enabled={"alertmanager": "disabled"}),
+     "alertmanager service"),
     ("healthy_prometheus", "\n401", "prometheus /-/healthy"),
     ("targets", http({"data": {"activeTargets": [{"labels": {"job": "rosey-bot"}, "health": "down",
                                                   "lastError": "connection refused"}]}}), "target rosey-bot"),

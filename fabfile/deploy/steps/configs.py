@@ -27,6 +27,7 @@ from fabric import Connection
 from fabfile.config import checks, layout, render
 from fabfile.config.inventory import HostSettings
 from fabfile.config.needed_secrets import required_secrets
+from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh.masking import Masker
 from fabfile.ssh.remote import (
@@ -139,32 +140,19 @@ def diff_lines(changes: list[Change], remote: dict[str, str], masker: Masker) ->
 # ---------------------------------------------------------------- remote scripts
 
 
-def _probe_snippets(paths: list[str]) -> dict[str, str]:
+def _probe_snippets(host: HostSettings, paths: list[str]) -> dict[str, str]:
     q = " ".join(shlex.quote(p) for p in paths)
-    services = " ".join(layout.SERVICES)
     return {
         "sha": sha256_snippet(paths),
         "stat": f"stat -c '%U %G %a %n' -- {q} 2>/dev/null; true",
-        # state, and whether the running process still runs the binary the symlink pointed to before
-        "active": f"for s in {services}; do p=$(systemctl show -p MainPID --value \"$s\"); "
-                  f"e=$(readlink /proc/$p/exe 2>/dev/null); b=$(readlink -f {layout.BIN_DIR}/$s); "
-                  f"printf '%s %s %s\\n' \"$s\" \"$(systemctl is-active \"$s\")\" "
-                  f"\"$([ -n \"$e\" ] && [ \"$e\" != \"$b\" ] && echo {RESTART_PENDING} || echo current)\"; "
-                  "done",
+        "units": unit_state.snippet(host),  # the same text as install-services' and verify's: read once
     }
 
 
-RESTART_PENDING = "restart-pending"
-
-
-def _parse_active(text: str) -> dict[str, bool]:
-    """`<service> <is-active> <current|restart-pending>` lines -> {service: reload it now?}."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2:
-            out[parts[0]] = parts[1] in layout.RUNNING_STATES and parts[2:3] != [RESTART_PENDING]
-    return out
+def reloadable(units: dict[str, unit_state.UnitState]) -> dict[str, bool]:
+    """{service: reload it now?}: running, and still on the binary the symlink points at (a restart is
+    pending otherwise: install-services' restart loads the files anyway)."""
+    return {svc: st.running and not st.restart_pending for svc, st in units.items()}
 
 
 _RELOAD = r"""
@@ -333,7 +321,7 @@ def reads(host: HostSettings, ctx: StepContext | None = None) -> Read:
     """The state of every target path, and web.yml's text: its hash is kept while the password matches it
     (render.web_password_hash), so the files are rendered once, after this read."""
     web = shlex.quote(layout.remote_path(host, "web.yml"))
-    return Read({**_probe_snippets(target_paths(host)), "web": f"cat -- {web} 2>/dev/null; true"},
+    return Read({**_probe_snippets(host, target_paths(host)), "web": f"cat -- {web} 2>/dev/null; true"},
                 what="read config state")
 
 
@@ -347,7 +335,7 @@ def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext) -> St
     changes = plan(tgts, parse_sha256(state["sha"]), parse_stat(state["stat"]))
     if not changes:
         return StepResult(STEP, "ok", "configs up to date")
-    running = _parse_active(state["active"])
+    running = reloadable(unit_state.parse(host, state["units"]))
     reload, idle = services_to_reload(changes, running)
     if ctx.dry_run:
         return _dry_run(conn, changes, reload, idle, m)

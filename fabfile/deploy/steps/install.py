@@ -74,11 +74,11 @@ def probe_snippets(host: HostSettings, service: str) -> dict[str, str]:
     rel = layout.release_dir(host, service)
     user = layout.service_user(service)
     snippets = {
-        "links": "; ".join(f"printf '%s\\n' \"$(readlink {q(layout.binary_path(b))})\""
-                           for b in layout.BINARIES[service]),
+        # where each stable link leads (itself when it is no link): one process for all of them
+        "links": "realpath -m -- " + " ".join(q(layout.binary_path(b)) for b in layout.BINARIES[service]),
         "current": remote.version_snippet(layout.binary_path(service)),
         "release": "; ".join(remote.version_snippet(f"{rel}/{b}") for b in layout.BINARIES[service]),
-        "user": f"getent passwd {q(user)} | cut -d: -f1,7; getent group {q(user)} | cut -d: -f1",
+        "user": f"getent passwd {q(user)}; getent group {q(user)}",
         "dirs": " ; ".join(f"stat -c '%U:%G' {q(d)} 2>/dev/null || echo missing"
                            for d in _dirs_of(host, service)),
     }
@@ -101,8 +101,9 @@ def decide(host: HostSettings, service: str, state: dict[str, str]) -> Plan:
     rel_versions = [reported_version(v) for v in state["release"].split("\n")]
     release_ok = len(rel_versions) >= len(bins) and all(v == comp.version for v in rel_versions[:len(bins)])
     current = reported_version(state["current"])
-    users = state["user"].split("\n")
-    has_user = bool(users) and users[0].startswith(f"{user}:") and f"{user}" in users[1:]
+    entries = [line.split(":") for line in state["user"].split("\n")]
+    has_user = (any(len(e) == 7 and e[0] == user for e in entries)  # passwd: name:x:uid:gid:gecos:home:shell
+                and any(len(e) == 4 and e[0] == user for e in entries))  # group: name:x:gid:members
     dirs = [d for d, owner in zip(_dirs_of(host, service), state["dirs"].split("\n"), strict=False)
             if owner.strip() != f"{user}:{user}"]
     return Plan(service=service, want=comp.version, current=current, fetch=not release_ok,

@@ -26,7 +26,7 @@ from fabric import Connection
 
 from fabfile.config import layout, render
 from fabfile.config.inventory import HostSettings
-from fabfile.deploy import rollback
+from fabfile.deploy import rollback, unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh import remote
 from fabfile.ssh.webauth import curl_config
@@ -39,19 +39,10 @@ SETTLE_TIMEOUT = 45  # seconds to wait for the first scrape after a Prometheus (
 
 def probe_snippets(host: HostSettings) -> dict[str, str]:
     q = shlex.quote
-    out = {}
+    out = {"units": unit_state.snippet(host)}  # the same text as deploy-configs' and verify's: read once
     for svc in layout.SERVICES:
-        unit = f"{svc}.service"
-        path = layout.remote_path(host, unit)
-        out[f"{svc}_show"] = ("systemctl show -p ActiveState -p UnitFileState -p MainPID "
-                              f"-p NeedDaemonReload {q(unit)}")
-        out[f"{svc}_unit"] = f"sha256sum {q(path)} 2>/dev/null | cut -d' ' -f1"
-        out[f"{svc}_times"] = (f"s=$(systemctl show -p ExecMainStartTimestamp --value {q(unit)}); "
-                               f"echo \"$(stat -c %Y {q(path)} 2>/dev/null || echo 0) "
-                               f"$(date -d \"$s\" +%s 2>/dev/null || echo 0)\"")
-        out[f"{svc}_exe"] = (f"p=$(systemctl show -p MainPID --value {q(unit)}); "
-                             f"echo \"exe=$(readlink /proc/$p/exe 2>/dev/null)\"; "
-                             f"echo \"bin=$(readlink -f {q(layout.binary_path(svc))})\"")
+        path = layout.remote_path(host, f"{svc}.service")
+        out[f"{svc}_unit"] = f"sha256sum {q(path)} 2>/dev/null"
     return out
 
 
@@ -76,38 +67,31 @@ class ServicePlan:
         return f"{self.service}: " + ", ".join(parts)
 
 
-def _props(text: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-
-
 def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> list[ServicePlan]:
     """Pure decision from the rendered units and the probe answers (unit-tested without a server)."""
     plans = []
+    facts = unit_state.parse(host, state["units"])
     for svc in layout.SERVICES:
         p = ServicePlan(svc)
         want_sha = hashlib.sha256(units[f"{svc}.service"].encode()).hexdigest()
-        props = _props(state[f"{svc}_show"])
-        running = props.get("ActiveState") in layout.RUNNING_STATES
-        if state[f"{svc}_unit"].strip() != want_sha:
+        st = facts[svc]
+        have_sha = state[f"{svc}_unit"].split(" ", 1)[0].strip()
+        if have_sha != want_sha:
             p.upload_unit = p.daemon_reload = True
-            p.reasons.append("unit updated" if state[f"{svc}_unit"].strip() else "unit installed")
-        if props.get("NeedDaemonReload") == "yes":
+            p.reasons.append("unit updated" if have_sha else "unit installed")
+        if st.need_daemon_reload:
             p.daemon_reload = True
-        if props.get("UnitFileState") != "enabled":
+        if st.enabled != "enabled":
             p.enable = True
             p.reasons.append("enabled")
-        if not running:
+        if not st.running:
             p.start = True
         else:
-            ids = _props(state[f"{svc}_exe"])
-            exe, binary = ids.get("exe", ""), ids.get("bin", "")
-            times = (state[f"{svc}_times"].split() + ["0", "0"])[:2]
-            mtime, started = (int(t) if t.isdigit() else 0 for t in times)
-            if exe != binary:
+            if st.exe != st.binary:
                 p.restart = True
                 p.reasons.append("binary changed")
-                p.previous = rollback.previous_release(svc, exe, binary)
-            if p.upload_unit or mtime > started:
+                p.previous = rollback.previous_release(svc, st.exe, st.binary)
+            if p.upload_unit or (st.started and st.unit_mtime > int(st.started)):
                 p.restart = True
                 if not p.upload_unit:
                     p.reasons.append("unit newer than the running process")

@@ -23,6 +23,7 @@ from fabfile.config.inventory import HostSettings
 from fabfile.config.labels import BOT_JOB, PEER_ALERTMANAGER_JOB, PEER_PROMETHEUS_JOB
 from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
+from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.output import duration
 from fabfile.ssh.remote import PROBE_STDIN, Read, probe_read, version_snippet
@@ -97,14 +98,12 @@ def http_answers(host: HostSettings, text: str) -> dict[str, str]:
 
 
 def snippets(host: HostSettings) -> dict[str, str]:
-    services = " ".join(layout.SERVICES)
     out = {f"version_{b}": version_snippet(layout.binary_path(b))
            for svc in layout.SERVICES for b in layout.BINARIES[svc]}
     out.update({
-        "active": f"systemctl is-active {services}",
-        "enabled": f"systemctl is-enabled {services}",
+        "units": unit_state.snippet(host),  # the same text as deploy-configs' and install-services' reads
         "http": http_snippet(list(http_requests(host).values())),
-        "now": "date +%s",  # the server's clock, for the alerts' age
+        "now": "echo ${EPOCHREALTIME%[.,]*}",  # the server's clock, for the alerts' age (no process)
     })
     out.update({f"fw_{k}": v for k, v in ufw.SNIPPETS.items()})
     return out
@@ -143,13 +142,11 @@ def check_versions(host: HostSettings, outs: dict[str, str]) -> list[Check]:
     return res
 
 
-def check_services(outs: dict[str, str]) -> list[Check]:
-    active = outs.get("active", "").split()
-    enabled = outs.get("enabled", "").split()
+def check_services(host: HostSettings, outs: dict[str, str]) -> list[Check]:
+    units = unit_state.parse(host, outs.get("units", ""))
     res = []
-    for i, svc in enumerate(layout.SERVICES):
-        a = active[i] if i < len(active) else "unknown"
-        e = enabled[i] if i < len(enabled) else "unknown"
+    for svc in layout.SERVICES:
+        a, e = units[svc].active, units[svc].enabled or "unknown"
         res.append(Check(f"{svc} service", a == "active" and e == "enabled", f"{a}, {e} at boot"))
     return res
 
@@ -353,9 +350,10 @@ def check_alerts(outs: dict[str, str]) -> list[Check]:
 
 def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str]) -> list[Check]:
     cluster = [check_cluster(host, outs), check_peer_targets(host, outs)] if host.cluster else []
-    return [*check_versions(host, outs), *check_services(outs), *check_healthy(outs), check_target(outs),
-            check_query(outs), check_alertmanagers(host, outs), *cluster, check_am_config(outs, receivers),
-            *check_reloads(outs), check_firewall(host, outs), *check_alerts(outs)]
+    return [*check_versions(host, outs), *check_services(host, outs), *check_healthy(outs),
+            check_target(outs), check_query(outs), check_alertmanagers(host, outs), *cluster,
+            check_am_config(outs, receivers), *check_reloads(outs), check_firewall(host, outs),
+            *check_alerts(outs)]
 
 
 # ---------------------------------------------------------------- the step
