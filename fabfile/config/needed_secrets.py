@@ -11,7 +11,7 @@ from fabfile.config.inventory import HostSettings
 
 SECRET_NAMES = ("smtp_password", "web_password", *receivers.SECRETS)
 PEER_SECRET_PREFIX = "peer_web_password_"  # + peer alias: that peer's web_password, to scrape and alert it
-# a clustered member's gossip TLS material: made by fabfile.config.gossip_pki, never typed in by a user
+# a clustered member's gossip TLS material: made by fabfile.config.pki, never typed in by a user
 GOSSIP_CA, GOSSIP_CERT, GOSSIP_KEY = "gossip_ca.crt", "gossip.crt", "gossip.key"
 GOSSIP_MATERIAL = (GOSSIP_CA, GOSSIP_CERT, GOSSIP_KEY)
 GOSSIP_TLS_CONFIG = "gossip_tls.yml"  # --cluster.tls-config; rendered from a template, placed beside them

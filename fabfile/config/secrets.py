@@ -13,7 +13,6 @@ from pathlib import Path
 import yaml
 
 from fabfile.config import yaml_file
-from fabfile.config.gossip_pki import PKI_DIR, member_tls
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError
 from fabfile.config.needed_secrets import (
     GOSSIP_CA,
@@ -24,6 +23,7 @@ from fabfile.config.needed_secrets import (
     peer_of,
     required_secrets,
 )
+from fabfile.config.pki import PKI_DIR, member_tls
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the bytes after these
 

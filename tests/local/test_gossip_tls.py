@@ -1,5 +1,5 @@
 """Gossip over mutual TLS with the real Alertmanager binary on loopback, using what deploy places: the
-cluster's PKI (fabfile/config/gossip_pki.py) and the rendered --cluster.tls-config file.
+cluster's PKI (fabfile/config/pki.py) and the rendered --cluster.tls-config file.
 
 - two members with certificates of one cluster CA form a cluster, and Alertmanager opens no UDP socket;
 - a third Alertmanager with another cluster's certificate is refused at the handshake and stays alone;
@@ -18,7 +18,7 @@ import requests
 
 from fabfile.alerting.api import free_port
 from fabfile.config import render
-from fabfile.config.gossip_pki import member_tls
+from fabfile.config.pki import member_tls
 from tests.helpers import ALERTMANAGER_BIN
 
 pytestmark = pytest.mark.tools

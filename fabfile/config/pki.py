@@ -1,9 +1,11 @@
-"""The gossip PKI of a cluster: a CA of its own and one certificate per member, made on this machine once and
-kept beside the secrets file (never in git, keys 0600). With mutual TLS only a holder of a member's key can
-join the gossip; a certificate signed by any other CA is refused at the handshake.
+"""Small private CAs, made on this machine once and kept beside the secrets file (never in git, keys 0600).
 
-Reissued only when needed, so deploys stay byte-stable: a member's certificate is made again when it is
-missing, names another address, was signed by another CA, or has less than RENEW_BEFORE left.
+Two uses: the gossip of a cluster (a CA per cluster, mutual TLS: only a holder of a member's key can join;
+a certificate signed by any other CA is refused at the handshake) and the web UIs (a CA per secrets
+folder; Prometheus, Alertmanager, `inv ui` and the tunnelled API clients trust it and nothing else).
+
+Reissued only when needed, so deploys stay byte-stable: a certificate is made again when it is missing,
+names other addresses, was signed by another CA, or has less than RENEW_BEFORE left.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PKI_DIR = "gossip-pki"  # next to the secrets file; one folder per cluster
+WEB_PKI_DIR = "web-pki"  # next to the secrets file: the web UIs' CA and one certificate per host
 VALID_FOR = dt.timedelta(days=3650)
 RENEW_BEFORE = dt.timedelta(days=30)
 
 
 @dataclass(frozen=True)
 class MemberTLS:
-    """What one member's Alertmanager needs: the cluster CA, its certificate and its key (PEM)."""
+    """What one TLS endpoint needs: the CA, its certificate and its key (PEM)."""
 
     ca_cert: str
     cert: str
@@ -66,14 +69,14 @@ def _builder(subject: x509.Name, issuer: x509.Name,
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + VALID_FOR))
 
 
-def _ca(folder: Path, cluster: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def _ca(folder: Path, common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key_path, cert_path = folder / "ca.key", folder / "ca.crt"
     if key_path.exists() and cert_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"rosey gossip CA {cluster}")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (_builder(name, name, key)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
@@ -86,32 +89,60 @@ def _ca(folder: Path, cluster: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Ce
     return key, cert
 
 
-def _still_good(cert: x509.Certificate, ca: x509.Certificate, address: str) -> bool:
+def ca_cert(folder: Path, common_name: str) -> str:
+    """The CA's certificate (PEM), made with its key when the folder has none yet."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return _cert_pem(_ca(folder, common_name)[1]).decode()
+
+
+def _san(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def _sans(cert: x509.Certificate) -> list[str]:
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return False
-    ips = [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
-    return (ips == [address] and cert.issuer == ca.subject
+        return []
+    return [str(v) for v in sans.get_values_for_type(x509.IPAddress)] + sans.get_values_for_type(x509.DNSName)
+
+
+def _still_good(cert: x509.Certificate, ca: x509.Certificate, names: list[str]) -> bool:
+    return (sorted(_sans(cert)) == sorted(names) and cert.issuer == ca.subject
             and cert.not_valid_after_utc - _now() > RENEW_BEFORE)
 
 
-def member_tls(folder: Path, cluster: str, member: str, address: str) -> MemberTLS:
-    """The member's certificate (IP SAN = `address`, the one its peers dial) and key, made when needed."""
+def issue(folder: Path, ca_name: str, name: str, addresses: list[str]) -> MemberTLS:
+    """`name`'s certificate for `addresses` (IPs and DNS names, each a SAN) and its key, signed by the
+    folder's CA; made only when missing or no longer right. Server and client use (gossip is mutual)."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    ca_key, ca_cert = _ca(folder, cluster)
-    key_path, cert_path = folder / f"{member}.key", folder / f"{member}.crt"
+    ca_key, ca_cert = _ca(folder, ca_name)
+    names = list(dict.fromkeys(addresses))
+    key_path, cert_path = folder / f"{name}.key", folder / f"{name}.crt"
     if key_path.exists() and cert_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if _still_good(cert, ca_cert, address):
+        if _still_good(cert, ca_cert, names):
             return MemberTLS(_cert_pem(ca_cert).decode(), cert_path.read_text(), key_path.read_text())
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, member)]), ca_cert.subject, key)
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
-                           critical=False)
+    cert = (_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), ca_cert.subject, key)
+            .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
                                                   ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     _write(key_path, _key_pem(key), 0o600)
     _write(cert_path, _cert_pem(cert), 0o644)
     return MemberTLS(_cert_pem(ca_cert).decode(), _cert_pem(cert).decode(), _key_pem(key).decode())
+
+
+def member_tls(folder: Path, cluster: str, member: str, address: str) -> MemberTLS:
+    """A gossip member's certificate (IP SAN = `address`, the one its peers dial) and key."""
+    return issue(folder, f"rosey gossip CA {cluster}", member, [address])
+
+
+def fingerprint(cert_pem: str) -> str:
+    """SHA-256 fingerprint as browsers show it (AB:CD:...), to check a certificate warning against."""
+    digest = x509.load_pem_x509_certificate(cert_pem.encode()).fingerprint(hashes.SHA256())
+    return ":".join(f"{b:02X}" for b in digest)

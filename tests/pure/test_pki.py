@@ -8,8 +8,8 @@ import stat
 
 from cryptography import x509
 
-from fabfile.config import gossip_pki
-from fabfile.config.gossip_pki import member_tls
+from fabfile.config import pki as gossip_pki
+from fabfile.config.pki import member_tls
 
 
 def _cert(pem: str) -> x509.Certificate:
