@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import requests
 from fabric import Connection
 
 from fabfile.config.inventory import HostSettings
+from fabfile.config.needed_secrets import WEB_CA
 from fabfile.ssh.masking import Masker
 
 DEFAULT_TIMEOUT = 5.0
@@ -341,11 +343,28 @@ def web_auth(host: HostSettings, secrets: dict[str, str]) -> tuple[str, str] | N
 
 
 def local_apis(prom_url: str, am_url: str, auth: tuple[str, str] | None = None,
-               masker: Masker | None = None, timeout: float = DEFAULT_TIMEOUT) -> Apis:
-    """Clients for URLs reachable directly (tests, or tunnels opened elsewhere)."""
+               masker: Masker | None = None, timeout: float = DEFAULT_TIMEOUT,
+               ca_file: str | None = None) -> Apis:
+    """Clients for URLs reachable directly (tests, or tunnels opened elsewhere). `ca_file`: for https
+    URLs, the CAs to trust (and no other)."""
     m = masker or Masker([auth[1]] if auth else [])
-    return Apis(PrometheusApi("prometheus", prom_url, auth, timeout, m),
+    apis = Apis(PrometheusApi("prometheus", prom_url, auth, timeout, m),
                 AlertmanagerApi("alertmanager", am_url, auth, timeout, m))
+    if ca_file:
+        apis.prometheus.session.verify = apis.alertmanager.session.verify = ca_file
+    return apis
+
+
+@contextlib.contextmanager
+def ca_bundle_file(host: HostSettings, secrets: dict[str, str]) -> Iterator[str | None]:
+    """The host's web CA bundle as a file for the HTTPS clients here (None: its UIs speak plain HTTP)."""
+    if not host.web.tls:
+        yield None
+        return
+    with tempfile.NamedTemporaryFile("w", prefix="rosey-web-ca.", suffix=".crt") as f:
+        f.write(secrets[WEB_CA])
+        f.flush()
+        yield f.name
 
 
 # ---------------------------------------------------------------- SSH tunnels
@@ -386,8 +405,10 @@ def open_apis(conn: Connection, host: HostSettings, secrets: dict[str, str],
     """Both clients, each through its own tunnel over `conn`; tunnels close when the block ends."""
     auth = web_auth(host, secrets)
     m = masker or Masker(secrets.values())
-    with tunnel(conn, host.prometheus.port) as pp, tunnel(conn, host.alertmanager.port) as ap:
-        apis = local_apis(f"http://127.0.0.1:{pp}", f"http://127.0.0.1:{ap}", auth, m, timeout)
+    scheme = "https" if host.web.tls else "http"
+    with (tunnel(conn, host.prometheus.port) as pp, tunnel(conn, host.alertmanager.port) as ap,
+          ca_bundle_file(host, secrets) as ca):
+        apis = local_apis(f"{scheme}://127.0.0.1:{pp}", f"{scheme}://127.0.0.1:{ap}", auth, m, timeout, ca)
         try:
             yield apis
         finally:

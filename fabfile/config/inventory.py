@@ -296,6 +296,8 @@ class Web:
     username: str = _check(_name, default="admin")
     allow_from: tuple[str, ...] = _check(_sources, default=("any",))  # who may reach 9090/9093
     public: bool = False  # says the UIs are meant for everyone: only then may basic_auth be off for `any`
+    # HTTPS with a certificate from the project's own CA (fabfile/config/pki.py); off: plain HTTP
+    tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,7 @@ class Peer:
     alertmanager_port: int
     cluster_port: int
     web_username: str | None  # None: the peer's web UIs have no basic auth
+    web_tls: bool = False  # the peer's UIs speak HTTPS (its CA is in this host's web_ca.crt)
 
 
 # Alertmanager's --cluster.peer-timeout (its default; the units do not change it): member k of a cluster waits
@@ -623,7 +626,7 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
 def _peer(h: HostSettings) -> Peer:
     return Peer(name=h.name, address=h.reached_by_peers, env=h.env, prometheus_port=h.prometheus.port,
                 alertmanager_port=h.alertmanager.port, cluster_port=h.alertmanager.cluster_port,
-                web_username=h.web.username if h.web.basic_auth else None)
+                web_username=h.web.username if h.web.basic_auth else None, web_tls=h.web.tls)
 
 
 def _cluster_address(h: HostSettings, where: str, name: str) -> str:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from fabfile.config import receivers
 from fabfile.config.inventory import HostSettings
-from fabfile.config.needed_secrets import GOSSIP_FILES, peer_of
+from fabfile.config.needed_secrets import (
+    GOSSIP_FILES,
+    WEB_CA,
+    WEB_CERT,
+    WEB_KEY,
+    WEB_TLS_CONFIG,
+    WEB_TLS_FILES,
+    peer_of,
+)
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"
@@ -41,6 +49,17 @@ _SERVICES_OF: dict[str, tuple[str, ...]] = {
     **{name: (ALERTMANAGER,) for name in receivers.SECRETS},
     # gossip TLS: read once at start, so a change restarts Alertmanager (the unit carries their hash)
     **{name: (ALERTMANAGER,) for name in GOSSIP_FILES},
+    # web TLS: both services re-read the web config and its certificate on every connection, and
+    # Prometheus re-reads a changed CA file itself; turning TLS on or off changes the units (a restart)
+    **{name: () for name in WEB_TLS_FILES},
+}
+# the web key is read by both services and nobody else: owned by one service user, readable by the other's
+# group (no shared group to create, no ACLs)
+_OWNERSHIP: dict[str, tuple[str, str, int]] = {
+    WEB_KEY: (SERVICE_USERS[PROMETHEUS], SERVICE_USERS[ALERTMANAGER], 0o440),
+    WEB_CERT: ("root", "root", 0o644),
+    WEB_CA: ("root", "root", 0o644),
+    WEB_TLS_CONFIG: ("root", "root", CONFIG_MODE),  # like web.yml: a bcrypt hash and paths
 }
 
 
@@ -57,6 +76,13 @@ def remote_path(host: HostSettings, filename: str) -> str:
     if filename in _SERVICES_OF or peer_of(filename):
         return secret_path(host, filename)
     raise KeyError(f"not a deployed file: {filename!r}")
+
+
+def secret_ownership(name: str) -> tuple[str, str, int]:
+    """(owner, group, mode) of a secret file: root:<the service that reads it> 0640 unless listed above."""
+    if name in _OWNERSHIP:
+        return _OWNERSHIP[name]
+    return "root", SERVICE_USERS[services_for(name)[0]], SECRET_MODE
 
 
 def services_for(filename: str) -> tuple[str, ...]:

@@ -16,6 +16,11 @@ GOSSIP_CA, GOSSIP_CERT, GOSSIP_KEY = "gossip_ca.crt", "gossip.crt", "gossip.key"
 GOSSIP_MATERIAL = (GOSSIP_CA, GOSSIP_CERT, GOSSIP_KEY)
 GOSSIP_TLS_CONFIG = "gossip_tls.yml"  # --cluster.tls-config; rendered from a template, placed beside them
 GOSSIP_FILES = (*GOSSIP_MATERIAL, GOSSIP_TLS_CONFIG)
+# web UIs over HTTPS: the CAs this host's clients trust (its own and its TLS peers'), its certificate and key,
+# and the web config that turns TLS on (the unit points --web.config.file at it instead of web.yml)
+WEB_CA, WEB_CERT, WEB_KEY = "web_ca.crt", "web.crt", "web.key"
+WEB_TLS_CONFIG = "web_tls.yml"
+WEB_TLS_FILES = (WEB_CA, WEB_CERT, WEB_KEY, WEB_TLS_CONFIG)
 
 
 def peer_secret(alias: str) -> str:
@@ -40,4 +45,8 @@ def required_secrets(host: HostSettings) -> list[str]:
         need += [peer_secret(p.name) for p in host.cluster.peers if p.web_username]
         if host.cluster.gossip_tls:
             need += GOSSIP_FILES
+    if host.web.tls:
+        need += WEB_TLS_FILES
+    elif host.cluster and any(p.web_tls for p in host.cluster.peers):
+        need.append(WEB_CA)  # to check the peers' certificates when scraping and alerting them
     return need

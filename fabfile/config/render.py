@@ -34,14 +34,18 @@ from fabfile.config.layout import (
     binary_path,
     data_dir,
     release_dir,
+    secret_ownership,
     secret_path,
-    services_for,
 )
 from fabfile.config.needed_secrets import (
     GOSSIP_CA,
     GOSSIP_CERT,
     GOSSIP_KEY,
     GOSSIP_TLS_CONFIG,
+    WEB_CA,
+    WEB_CERT,
+    WEB_KEY,
+    WEB_TLS_CONFIG,
     peer_secret,
     required_secrets,
 )
@@ -64,12 +68,9 @@ class SecretFile:
     name: str  # secret name, e.g. web_password
     path: str  # absolute remote path, <base_dir>/secrets/<name>
     content: str = field(repr=False)  # never shown by repr()/logs
-    group: str = ""  # owner is root; this group may read
+    group: str = ""  # this group may read
     mode: int = SECRET_MODE
-
-    @property
-    def service(self) -> str:
-        return services_for(self.name)[0]
+    owner: str = "root"
 
 
 @dataclass(frozen=True)
@@ -154,29 +155,32 @@ def _prometheus_context(host: HostSettings) -> dict[str, Any]:
     has_fallback = supports("prometheus fallback_scrape_protocol", p.version)
     fallback = BOT_FALLBACK_SCRAPE_PROTOCOL if has_fallback else None
     own = {"env": host.env, "peer": None}
+    tls = _client_tls(host, host.web.tls)
     jobs = [
         {"name": BOT_JOB, "target": f"localhost:{host.bot_port}", "metrics_path": "/api/metrics",
-         "basic_auth": None, "fallback_scrape_protocol": fallback, **own},
+         "basic_auth": None, "fallback_scrape_protocol": fallback, "tls": None, **own},
         {"name": "prometheus", "target": f"localhost:{p.port}", "metrics_path": None, "basic_auth": auth,
-         "fallback_scrape_protocol": None, **own},
+         "fallback_scrape_protocol": None, "tls": tls, **own},
         {"name": "alertmanager", "target": f"localhost:{am.port}", "metrics_path": None, "basic_auth": auth,
-         "fallback_scrape_protocol": None, **own},
+         "fallback_scrape_protocol": None, "tls": tls, **own},
     ]
     # Every Alertmanager of the cluster gets every alert (never one through a load balancer): the cluster
     # deduplicates, and the survivor still notifies when one is gone. Ours first, as localhost.
-    alertmanagers = [{"target": f"localhost:{am.port}", "basic_auth": auth}]
+    alertmanagers = [{"target": f"localhost:{am.port}", "basic_auth": auth, "tls": tls}]
     for peer in host.cluster.peers if host.cluster else ():
         peer_auth = None
         if peer.web_username:
             peer_auth = {"username": peer.web_username,
                          "password_file": secret_path(host, peer_secret(peer.name))}
-        alertmanagers.append({"target": f"{peer.address}:{peer.alertmanager_port}", "basic_auth": peer_auth})
+        peer_tls = _client_tls(host, peer.web_tls)
+        alertmanagers.append({"target": f"{peer.address}:{peer.alertmanager_port}", "basic_auth": peer_auth,
+                              "tls": peer_tls})
         # the peer's monitoring, watched from here (MonitoringPeerDown); job names keep the scopes apart
         for job, port in ((PEER_PROMETHEUS_JOB, peer.prometheus_port), (PEER_ALERTMANAGER_JOB,
                                                                           peer.alertmanager_port)):
             jobs.append({"name": job, "target": f"{peer.address}:{port}", "metrics_path": None,
                          "basic_auth": peer_auth, "fallback_scrape_protocol": None, "env": peer.env,
-                         "peer": peer.name})
+                         "peer": peer.name, "tls": peer_tls})
     return {
         "host": host.name, "scrape_interval": p.scrape_interval, "evaluation_interval": p.evaluation_interval,
         "cluster": CLUSTER_LABEL, "jobs": jobs, "alertmanagers": alertmanagers,
@@ -268,11 +272,34 @@ def current_web_hash(web_yml: str, username: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _web_context(host: HostSettings, secrets: dict[str, str], web_hash: str | None) -> dict[str, Any]:
-    users = {}
-    if host.web.basic_auth:
-        users[host.web.username] = web_password_hash(secrets["web_password"], web_hash)
-    return {"host": host.name, "users": users}
+def _web_users(host: HostSettings, secrets: dict[str, str], web_hash: str | None) -> dict[str, str]:
+    """{user: bcrypt hash}, computed once per render: web.yml and web_tls.yml carry the same hash."""
+    if not host.web.basic_auth:
+        return {}
+    return {host.web.username: web_password_hash(secrets["web_password"], web_hash)}
+
+
+def _web_context(host: HostSettings, users: dict[str, str], tls: bool = False) -> dict[str, Any]:
+    server_tls = {"cert": secret_path(host, WEB_CERT), "key": secret_path(host, WEB_KEY)} if tls else None
+    return {"host": host.name, "users": users, "tls": server_tls}
+
+
+def web_config_path(host: HostSettings) -> str:
+    """The web config the units name: web.yml (plain HTTP), or web_tls.yml (HTTPS). Both services choose
+    HTTP or HTTPS when they start, so turning TLS on or off changes the units and restarts them; until
+    then the running listener keeps reading its own, still valid, file."""
+    if host.web.tls:
+        return secret_path(host, WEB_TLS_CONFIG)
+    return f"{host.base_dir.rstrip('/')}/web.yml"
+
+
+def web_scheme(host: HostSettings) -> str:
+    return "https" if host.web.tls else "http"
+
+
+def _client_tls(host: HostSettings, tls: bool) -> dict[str, str] | None:
+    """How this Prometheus reaches a UI that speaks HTTPS: trusting only the CAs in web_ca.crt."""
+    return {"ca_file": secret_path(host, WEB_CA)} if tls else None
 
 
 def prometheus_flags(host: HostSettings) -> list[str]:
@@ -287,7 +314,7 @@ def prometheus_flags(host: HostSettings) -> list[str]:
         flags.append(f"--storage.tsdb.retention.size={p.retention_size}")
     flags += [
         f"--web.listen-address=:{p.port}",
-        f"--web.config.file={base}/web.yml",
+        f"--web.config.file={web_config_path(host)}",
         "--web.enable-lifecycle",  # POST /-/reload for the deploy step
     ]
     if not at_least(p.version, PROMETHEUS_CONSOLES_UNTIL):
@@ -304,7 +331,7 @@ def alertmanager_flags(host: HostSettings) -> list[str]:
         f"--config.file={base}/alertmanager.yml",
         f"--storage.path={data_dir(host, ALERTMANAGER)}",
         f"--web.listen-address=:{am.port}",
-        f"--web.config.file={base}/web.yml",
+        f"--web.config.file={web_config_path(host)}",
     ]
     if host.cluster:
         # gossip on the address the peers reach us on (a private one where there is one), never 0.0.0.0
@@ -365,11 +392,12 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
     def tpl(path: str, context: dict[str, Any]) -> str:
         return env.get_template(path).render(context)
 
+    users = _web_users(host, secrets, web_hash)
     files = {
         "prometheus.yml": tpl("monitoring/prometheus.yml.j2", _prometheus_context(host)),
         "alert_rules.yml": rules,
         "alertmanager.yml": tpl("monitoring/alertmanager.yml.j2", _alertmanager_context(host)),
-        "web.yml": tpl("monitoring/web.yml.j2", _web_context(host, secrets, web_hash)),
+        "web.yml": tpl("monitoring/web.yml.j2", _web_context(host, users)),
         "prometheus.service": tpl("systemd/prometheus.service.j2", _unit_context(host, PROMETHEUS)),
         "alertmanager.service": tpl("systemd/alertmanager.service.j2",
                                     _unit_context(host, ALERTMANAGER, secrets)),
@@ -377,12 +405,14 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
     generated = {}
     if host.cluster and host.cluster.gossip_tls:
         generated[GOSSIP_TLS_CONFIG] = tpl("monitoring/gossip_tls.yml.j2", _gossip_tls_context(host))
+    if host.web.tls:  # the same users (and hash) as web.yml, plus the server certificate
+        generated[WEB_TLS_CONFIG] = tpl("monitoring/web.yml.j2", _web_context(host, users, tls=True))
     secret_files = []
     for name in required_secrets(host):
         content = secrets.get(name, generated.get(name))
         if content is None:
             raise InventoryError(f"missing secret {name!r} for host {host.name} (load it with load_secrets)")
-        svc = services_for(name)[0]
+        owner, group, mode = secret_ownership(name)
         secret_files.append(SecretFile(name=name, path=secret_path(host, name), content=content,
-                                       group=SERVICE_USERS[svc]))
+                                       group=group, mode=mode, owner=owner))
     return Rendered(host=host.name, files=files, secret_files=secret_files)

@@ -20,10 +20,16 @@ from fabfile.config.needed_secrets import (
     GOSSIP_FILES,
     GOSSIP_KEY,
     SECRET_NAMES,
+    WEB_CA,
+    WEB_CERT,
+    WEB_KEY,
+    WEB_TLS_FILES,
     peer_of,
     required_secrets,
 )
-from fabfile.config.pki import PKI_DIR, member_tls
+from fabfile.config.pki import PKI_DIR, WEB_PKI_DIR, ca_cert, issue, member_tls
+
+WEB_CA_NAME = "rosey web UIs CA"
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the bytes after these
 
@@ -79,10 +85,46 @@ def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
         peer = peer_of(name)
         if peer:  # a cluster peer's web password is that peer's own web_password
             out[name] = _lookup(inventory, inventory.host(peer), "web_password")
-        elif name not in GOSSIP_FILES:
+        elif name not in GOSSIP_FILES and name not in WEB_TLS_FILES:
             out[name] = _lookup(inventory, host, name)
     if host.cluster and host.cluster.gossip_tls:
         out.update(gossip_material(inventory, host))
+    need = required_secrets(host)
+    if WEB_CA in need:
+        out.update({k: v for k, v in web_material(inventory, host).items() if k in need})
+    return out
+
+
+def web_pki_folder(inventory: Inventory, host: HostSettings) -> Path:
+    """One web CA per secrets folder: hosts that share a secrets file share the CA."""
+    return inventory.secrets_path(host).parent / WEB_PKI_DIR
+
+
+def web_addresses(host: HostSettings) -> list[str]:
+    """The names the host's UIs are reached by: loopback (the server's own checks, SSH tunnels), its
+    address (a browser) and its peer address (the cluster's Prometheus servers)."""
+    return list(dict.fromkeys(["127.0.0.1", "localhost", host.address, host.reached_by_peers]))
+
+
+def web_material(inventory: Inventory, host: HostSettings) -> dict[str, str]:
+    """The host's web certificate and key (when its web.tls is on) and the CA bundle its clients trust:
+    its own CA and every TLS peer's, once each."""
+    folder = web_pki_folder(inventory, host)
+    try:
+        out: dict[str, str] = {}
+        cas = []
+        if host.web.tls:
+            tls = issue(folder, WEB_CA_NAME, host.name, web_addresses(host))
+            out.update({WEB_CERT: tls.cert, WEB_KEY: tls.key})
+            cas.append(tls.ca_cert)
+        for peer in host.cluster.peers if host.cluster else ():
+            if peer.web_tls:
+                cas.append(ca_cert(web_pki_folder(inventory, inventory.host(peer.name)), WEB_CA_NAME))
+    except (OSError, ValueError) as e:
+        raise SecretsError(f"{folder}: cannot make or read the web UIs' certificates "
+                           f"({type(e).__name__}: {e}); check the folder's permissions or move it away to "
+                           f"start a new CA") from None
+    out[WEB_CA] = "".join(dict.fromkeys(cas))
     return out
 
 

@@ -49,13 +49,14 @@ def release_version(service: str, release_dir: str) -> str:
 
 
 def health_fn(timeout: int) -> str:
-    """Shell function `healthy SERVICE PORT`: 0 once /-/healthy answers (basic auth from "$cfg"); else 1
+    """Shell function `healthy SERVICE PORT` (needs `web_get`, fabfile.ssh.webauth): 0 once /-/healthy
+    answers (basic auth from "$cfg"); else 1
     with `$why` set: after `timeout` s, or once the unit failed or crash-looped CRASH_RESTARTS times."""
     return "\n".join([
         "healthy() {",
         '  local n0 n st i; n0=$(systemctl show -p NRestarts --value "$1.service"); n0=${n0:-0}',
         f"  for i in $(seq {timeout}); do",
-        '    curl -fsS -o /dev/null -m 3 -K "$cfg" "http://127.0.0.1:$2/-/healthy" 2>/dev/null && return 0',
+        '    web_get "$2" /-/healthy -sS -o /dev/null -m 3 -K "$cfg" 2>/dev/null && return 0',
         '    st=$(systemctl show -p ActiveState --value "$1.service")',
         '    n=$(systemctl show -p NRestarts --value "$1.service"); n=${n:-0}',
         '    if [ "$st" = failed ]; then why="its unit failed"; return 1; fi',

@@ -8,7 +8,8 @@ import threading
 
 from fabfile.alerting.api import tunnel
 from fabfile.config.inventory import HostSettings, Inventory
-from fabfile.config.secrets import env_var
+from fabfile.config.pki import fingerprint
+from fabfile.config.secrets import env_var, web_pki_folder
 from fabfile.output import Output
 from fabfile.ssh.connection import connect
 
@@ -20,16 +21,32 @@ def login_line(host: HostSettings, inventory: Inventory) -> str:
             f"{inventory.secrets_path(host)} or ${env_var('web_password', host.name)})")
 
 
+def tls_line(host: HostSettings, inventory: Inventory) -> str | None:
+    """What a browser needs to trust the UIs: the CA to import, or the fingerprint to check its warning
+    against (None: plain HTTP)."""
+    if not host.web.tls:
+        return None
+    folder = web_pki_folder(inventory, host)
+    cert = folder / f"{host.name}.crt"
+    seen = f"certificate SHA-256 {fingerprint(cert.read_text())}" if cert.exists() else \
+        "no certificate made yet (inv deploy-configs makes it)"
+    return f"HTTPS: {seen}; import {folder / 'ca.crt'} into the browser to trust it"
+
+
 def cli_ui(inventory: Inventory, host: HostSettings, prometheus_port: int = 0, alertmanager_port: int = 0,
            stop: threading.Event | None = None) -> int:
     out = Output()
+    scheme = "https" if host.web.tls else "http"
     with connect(host) as conn, contextlib.ExitStack() as stack:
         pp = stack.enter_context(tunnel(conn, host.prometheus.port, prometheus_port))
         ap = stack.enter_context(tunnel(conn, host.alertmanager.port, alertmanager_port))
-        out.line(f"[{host.name}] Prometheus:   http://127.0.0.1:{pp}/  (tunnel to {host.address}'s "
+        out.line(f"[{host.name}] Prometheus:   {scheme}://127.0.0.1:{pp}/  (tunnel to {host.address}'s "
                  f"127.0.0.1:{host.prometheus.port})")
-        out.line(f"[{host.name}] Alertmanager: http://127.0.0.1:{ap}/  (tunnel to {host.address}'s "
+        out.line(f"[{host.name}] Alertmanager: {scheme}://127.0.0.1:{ap}/  (tunnel to {host.address}'s "
                  f"127.0.0.1:{host.alertmanager.port})")
+        tls = tls_line(host, inventory)
+        if tls:
+            out.line(f"[{host.name}] {tls}")
         out.line(f"[{host.name}] {login_line(host, inventory)}; Ctrl-C closes the tunnels")
         with contextlib.suppress(KeyboardInterrupt):
             (stop or threading.Event()).wait()

@@ -24,7 +24,8 @@ import requests
 from fabfile.config import layout, render
 from fabfile.config.inventory import HostSettings, load_inventory
 from fabfile.config.local_tools import TOOLS_CACHE
-from fabfile.config.needed_secrets import required_secrets
+from fabfile.config.needed_secrets import WEB_CA, required_secrets
+from fabfile.config.secrets import web_material
 from fabfile.config.versions import at_least
 
 GUEST_BOT = Path(__file__).resolve().parents[2] / "fabfile" / "lab" / "guest" / "rosey-bot"
@@ -94,7 +95,7 @@ def stand_in_bot(port: int, state_dir: Path, handler: type[BaseHTTPRequestHandle
     return server
 
 
-def host_yaml(base: Path, prom: str, am: str, ports: dict[str, int]) -> str:
+def host_yaml(base: Path, prom: str, am: str, ports: dict[str, int], tls: bool = False) -> str:
     # webhook (url_file) where the release has it: one more secret-file option for amtool to parse
     extra = "    receivers: {webhook: {}}\n" if at_least(am, "0.26.0") else ""
     return f"""
@@ -109,6 +110,7 @@ hosts:
     bot_port: {ports['bot']}
     prometheus: {{version: {prom}, port: {ports['prometheus']}, scrape_interval: 1s, evaluation_interval: 1s}}
     alertmanager: {{version: {am}, port: {ports['alertmanager']}}}
+    web: {{tls: {str(tls).lower()}}}
 {extra}"""
 
 
@@ -119,6 +121,7 @@ class RenderedHost:
     base: Path
     ports: dict[str, int]
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    ca_file: str | None = None  # web.tls: the CA bundle the clients here trust (and the scheme is https)
 
     def write(self) -> None:
         for name in layout.CONFIG_FILES:
@@ -148,10 +151,12 @@ class RenderedHost:
         return (self.base / f"{service}.log").read_text(errors="replace")
 
     def url(self, service: str, path: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}{path}"
+        scheme = "https" if self.ca_file else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[service]}{path}"
 
     def get(self, service: str, path: str, **params: str) -> requests.Response:
-        return requests.get(self.url(service, path), params=params, auth=(USER, PASSWORD), timeout=5)
+        return requests.get(self.url(service, path), params=params, auth=(USER, PASSWORD), timeout=5,
+                            verify=self.ca_file or True)
 
     def wait_ready(self, service: str, seconds: float = 60) -> float:
         started = time.monotonic()
@@ -193,15 +198,19 @@ class RenderedHost:
                 proc.wait()
 
 
-def render_host(tmp: Path, prom: str, am: str) -> RenderedHost:
+def render_host(tmp: Path, prom: str, am: str, tls: bool = False) -> RenderedHost:
     ports = {k: free_port() for k in ("prometheus", "alertmanager", "bot", "smtp")}
     base = tmp / "base"
     base.mkdir(parents=True)
-    (tmp / "hosts.yml").write_text(host_yaml(base, prom, am, ports))
+    (tmp / "hosts.yml").write_text(host_yaml(base, prom, am, ports, tls))
     inv = load_inventory(tmp / "hosts.yml")
     host = inv.host("h")
     secrets = {"web_password": PASSWORD, "smtp_password": "x-smtp", "webhook_url": "http://127.0.0.1:9/hook"}
-    rendered = render.render_host(inv, host, {k: secrets[k] for k in required_secrets(host)})
+    if tls:  # the project's web CA and this host's certificate, made beside the (absent) secrets file
+        secrets |= web_material(inv, host)
+    rendered = render.render_host(inv, host, {k: secrets[k] for k in required_secrets(host) if k in secrets})
     out = RenderedHost(host, rendered, base, ports)
+    if tls:
+        out.ca_file = layout.secret_path(host, WEB_CA)
     out.write()
     return out

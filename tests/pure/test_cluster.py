@@ -153,7 +153,7 @@ def test_prometheus_alerts_every_alertmanager_and_scrapes_the_peer(tmp_path):
     assert jobs["prometheus"]["static_configs"][0]["labels"] == {"env": "test"}
     # the peer's password is the peer's own secret, deployed to this host for Prometheus only
     peer = next(s for s in r.secret_files if s.name == "peer_web_password_prod")
-    assert (peer.content, peer.group, peer.service) == ("prod-pw", "prometheus", "prometheus")
+    assert (peer.content, peer.owner, peer.group) == ("prod-pw", "root", "prometheus")
     assert "prod-pw" not in "".join(r.files.values())
 
 

@@ -235,8 +235,9 @@ def test_a_password_in_clear_text_to_anyone_is_warned_once_per_host(inventory):
     runner.run(inventory, inventory.select("lab"), [("a", ok_step("a"))], stream=out, connector=FakeConn)
     warnings = [ln for ln in out.getvalue().splitlines() if ln.startswith("warning:")]
     assert warnings == ["warning: lab: the web UIs' password travels in clear text (basic auth over plain "
-                        "HTTP) and web.allow_from includes any; narrow web.allow_from to your addresses, or "
-                        "keep the ports closed and use `inv ui -H lab` (SSH tunnels)"]
+                        "HTTP) and web.allow_from includes any; set web.tls: true (HTTPS), narrow "
+                        "web.allow_from to your addresses, or keep the ports closed and use `inv ui -H lab` "
+                        "(SSH tunnels)"]
     import dataclasses
 
     from fabfile.ssh.webauth import clear_text_warning

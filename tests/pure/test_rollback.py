@@ -10,6 +10,7 @@ import pytest
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy import rollback
 from fabfile.deploy.steps import services
+from fabfile.ssh.webauth import web_get_fn
 from tests.pure.test_deploy_decisions import UNITS, svc_state
 
 LIB = "/usr/local/lib/rosey-monitoring"
@@ -95,7 +96,7 @@ def test_report_when_the_old_release_fails_too_or_is_missing():
     assert rollback.report("some output\n", {}, {}) is None
 
 
-def test_health_wait_gives_up_on_a_crash_loop_without_waiting_the_timeout(tmp_path: Path):
+def test_health_wait_gives_up_on_a_crash_loop_without_waiting_the_timeout(tmp_path: Path, host):
     """The shell function against fake systemctl/curl: restarts counted from the first look."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -108,7 +109,8 @@ def test_health_wait_gives_up_on_a_crash_loop_without_waiting_the_timeout(tmp_pa
     (bin_dir / "sleep").write_text("#!/bin/sh\nexit 0\n")
     for f in bin_dir.iterdir():
         f.chmod(0o755)
-    script = f'{rollback.health_fn(120)}\ncfg=/dev/null\nhealthy prometheus 9090; echo "rc=$? $why"'
+    script = (f'{web_get_fn(host)}\n{rollback.health_fn(120)}\ncfg=/dev/null\n'
+              'healthy prometheus 9090; echo "rc=$? $why"')
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, timeout=30).stdout
     assert out.strip() == "rc=1 it exited and systemd restarted it 2 times"

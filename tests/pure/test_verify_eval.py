@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -41,6 +42,7 @@ def good_outputs() -> dict[str, str]:
         "metrics_prometheus": "prometheus_config_last_reload_successful 1\n"
                               "prometheus_config_last_reload_success_timestamp_seconds 1.7e+09\n200",
         "metrics_alertmanager": "alertmanager_config_last_reload_successful 1\n200",
+        "noauth_prometheus": "Unauthorized\n401", "noauth_alertmanager": "Unauthorized\n401",
         "fw_have": "/usr/sbin/ufw", "fw_loaded": "0",
         "fw_defaults": 'DEFAULT_INPUT_POLICY="DROP"',
         "fw_rules": "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n"
@@ -53,7 +55,28 @@ def good_outputs() -> dict[str, str]:
 def test_all_pass(host):
     checks = v.evaluate(host, good_outputs(), ["email-critical", "email-default"])
     assert [c.line() for c in checks if not c.passed] == []
-    assert len(checks) == 16
+    assert len(checks) == 18
+
+
+def test_a_ui_that_answers_without_the_password_fails(host):
+    """A unit that lost --web.config.file serves everyone: the open request gets 200, not 401."""
+    outs = good_outputs() | {"noauth_alertmanager": "OK\n200"}
+    failed = [c for c in v.evaluate(host, outs, ["email-critical", "email-default"]) if not c.passed]
+    assert [c.name for c in failed] == ["alertmanager login required"]
+    assert "HTTP 200 without credentials" in failed[0].detail
+
+
+def test_with_tls_plain_http_must_be_refused_and_the_certificate_is_named(host, tmp_path):
+    from fabfile.config import pki
+    tls_host = dataclasses.replace(host, web=dataclasses.replace(host.web, tls=True))
+    cert = pki.issue(tmp_path, "ca", "lab", ["127.0.0.1"]).cert
+    outs = good_outputs() | {"plain_prometheus": "Client sent an HTTP request to an HTTPS server.\n400",
+                             "plain_alertmanager": "OK\n200"}
+    checks = {c.name: c for c in v.evaluate(tls_host, outs, ["email-critical", "email-default"], cert)}
+    assert checks["prometheus HTTPS only"].passed
+    assert pki.fingerprint(cert) in checks["prometheus HTTPS only"].detail
+    assert not checks["alertmanager HTTPS only"].passed  # still on plain HTTP: restart pending
+    assert [c.name for c in checks.values() if not c.passed] == ["alertmanager HTTPS only"]
 
 
 @pytest.mark.parametrize(("key", "value", "failing"), [
@@ -125,17 +148,17 @@ def test_bot_alerts_do_not_fail_verify_unless_strict(host):
     checks = v.evaluate(host, good_outputs() | alerts(BOT_RESTARTING), ["email-critical", "email-default"])
     relaxed = v.judge(checks, strict=False)
     assert relaxed.status == "ok"
-    assert relaxed.summary == "all 16 stack checks passed; 1 bot alert(s) firing"
+    assert relaxed.summary == "all 18 stack checks passed; 1 bot alert(s) firing"
     strict = v.judge(checks, strict=True)
     assert strict.status == "failed"
-    assert strict.summary == "1 of 17 checks failed: bot alert (--strict: bot alerts fail too)"
+    assert strict.summary == "1 of 19 checks failed: bot alert (--strict: bot alerts fail too)"
     assert any(line.startswith("WARN  bot alert: BotRestarting") for line in strict.details)
 
 
 def test_a_stack_failure_fails_with_or_without_strict(host):
     outs = good_outputs() | alerts(BOT_RESTARTING) | {"fw_loaded": "1"}
     checks = v.evaluate(host, outs, ["email-critical", "email-default"])
-    assert v.judge(checks, strict=False).summary == "1 of 17 checks failed: firewall"
+    assert v.judge(checks, strict=False).summary == "1 of 19 checks failed: firewall"
 
 
 def test_age_is_left_out_when_the_server_clock_is_unknown():

@@ -18,6 +18,11 @@ from fabfile.deploy.steps import verify
 
 class _Prometheus(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if not self.headers.get("Authorization"):
+            self.send_response(401)
+            self.end_headers()
+            self.wfile.write(b"Unauthorized")
+            return
         if self.path == "/metrics":
             body = b"# HELP x\nprometheus_config_last_reload_successful 1\ngo_goroutines 42\n"
         elif self.path.startswith("/api/v1/query?query=bot_connected"):
@@ -57,12 +62,15 @@ def prometheus_only():
 def test_one_curl_run_answers_every_key_in_order(prometheus_only, tmp_path):
     host = prometheus_only
     cfg = tmp_path / "curl.cfg"
-    cfg.write_text("")
+    cfg.write_text('user = "admin:pw"\n')
     snippet = verify.snippets(host)["http"]
     run = subprocess.run(["bash", "-c", snippet], env={"PROBE_STDIN": str(cfg), "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=60)
     answers = verify.http_answers(host, run.stdout)
-    assert list(answers) == list(verify.http_requests(host))
+    assert list(answers) == [*verify.http_requests(host), "noauth_prometheus", "noauth_alertmanager"]
+    # after --next the credentials are gone: the same server says 401
+    assert answers["noauth_prometheus"] == "Unauthorized\n401"
+    assert answers["noauth_alertmanager"].endswith("\n000")
     assert answers["healthy_prometheus"] == "Prometheus Server is Healthy.\n\n200"
     assert answers["query"] == '{"status":"success"}\n200'
     assert answers["targets"] == "not found\n404"

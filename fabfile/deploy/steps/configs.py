@@ -26,7 +26,7 @@ from fabric import Connection
 
 from fabfile.config import checks, layout, render
 from fabfile.config.inventory import HostSettings
-from fabfile.config.needed_secrets import required_secrets
+from fabfile.config.needed_secrets import WEB_TLS_CONFIG, required_secrets
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh.masking import Masker
@@ -42,7 +42,7 @@ from fabfile.ssh.remote import (
     sha256_snippet,
     stage,
 )
-from fabfile.ssh.webauth import curl_config
+from fabfile.ssh.webauth import curl_config, web_get_fn
 
 STEP = "deploy-configs"
 RELOAD_WAIT_S = 45  # emulated lab VMs are slow; a real server confirms in well under a second
@@ -81,7 +81,7 @@ def target_paths(host: HostSettings) -> list[str]:
 def targets(host: HostSettings, rendered: render.Rendered) -> list[Target]:
     """Every file this step owns on the server: configs (not units) and secret files, secrets first
     so a config never points at a password file that is not there yet."""
-    out = [Target(s.name, s.path, s.content.encode(), "root", s.group, s.mode, True)
+    out = [Target(s.name, s.path, s.content.encode(), s.owner, s.group, s.mode, True)
            for s in rendered.secret_files]
     for name in layout.CONFIG_FILES:
         out.append(Target(name, layout.remote_path(host, name), rendered.files[name].encode(),
@@ -157,7 +157,7 @@ def reloadable(units: dict[str, unit_state.UnitState]) -> dict[str, bool]:
 
 _RELOAD = r"""
 reload_state() {  # port prefix -> "<successful> <last success, unix s>" from the service's own metrics
-  curl -sS --max-time 3 ${CFG:+-K "$CFG"} "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v p="$2" '
+  web_get "$1" /metrics -sS --max-time 3 ${CFG:+-K "$CFG"} 2>/dev/null | awk -v p="$2" '
     $1 == p "_config_last_reload_successful" { ok = $2 }
     $1 == p "_config_last_reload_success_timestamp_seconds" { ts = sprintf("%d", $2) }
     END { print (ok == "" ? "?" : ok), (ts == "" ? 0 : ts) }'
@@ -257,8 +257,14 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
     for tool in (promtool, amtool):
         lines.append(f"[ -x {tool} ] || {{ echo '{tool} not found on the server: run install-prometheus/"
                      f"install-alertmanager first'; exit 10; }}")
-    for chk in checks.check_commands(f"{v}/prometheus.yml", f"{v}/alert_rules.yml", f"{v}/web.yml",
-                                     f"{v}/alertmanager.yml", promtool=promtool, amtool=amtool):
+    has_tls = any(t.name == WEB_TLS_CONFIG for t in secret_targets)
+    web_tls = [f"{v}/secrets/{WEB_TLS_CONFIG}"] if has_tls else []
+    if web_tls:  # the HTTPS web config names the certificate and key: check it against the new ones
+        lines.append(f"sed -i {q(f's#{_sed(base)}/secrets/#{v}/secrets/#g')} {web_tls[0]}")
+    for chk in [*checks.check_commands(f"{v}/prometheus.yml", f"{v}/alert_rules.yml", f"{v}/web.yml",
+                                       f"{v}/alertmanager.yml", promtool=promtool, amtool=amtool),
+                *(checks.ToolCheck("promtool check web-config (HTTPS)", (promtool, "check", "web-config", w))
+                  for w in web_tls)]:
         back = q(f"s#{v}/secrets/#{_sed(base, True)}/secrets/#g; s#{v}/#{_sed(base, True)}/#g")
         lines.append(f"out=$({chk.shell()} 2>&1) || {{ printf '%s\\n' \"$out\" | sed {back}; "
                      f"echo {q(chk.name + ' failed')}; exit 10; }}")
@@ -281,7 +287,7 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
                          f"chmod {c.mode:04o} {q(c.path)}; }} || fail 20")
     lines.append(f"echo {_MARK} reload")
     if reload:
-        lines += [_reload_fns(), _restore_reload_fn(host, reload), 'did=""']
+        lines += [web_get_fn(host), _reload_fns(), _restore_reload_fn(host, reload), 'did=""']
         for svc in reload:  # stop at the first failure: later services still run their old config
             port = getattr(host, svc).port
             lines.append(f'did="$did {svc}"; reload_svc {svc} {port} || {{ restore_reload; exit $?; }}')

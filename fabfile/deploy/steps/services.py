@@ -29,7 +29,7 @@ from fabfile.config.inventory import HostSettings
 from fabfile.deploy import rollback, unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh import remote
-from fabfile.ssh.webauth import curl_config
+from fabfile.ssh.webauth import curl_config, web_get_fn
 
 STEP = "install-services"
 HEALTH_TIMEOUT = 120  # seconds; Prometheus replays its WAL before answering, slow under emulation
@@ -150,7 +150,7 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
     for p in plans:
         if p.start or p.restart:
             if not waits:
-                lines += ["t0=$(date +%s)", "rc=0", rollback.health_fn(HEALTH_TIMEOUT)]
+                lines += ["t0=$(date +%s)", "rc=0", web_get_fn(host), rollback.health_fn(HEALTH_TIMEOUT)]
             lines.append(f"systemctl restart {q(p.service + '.service')}")
             waits.append(p)
     for p in waits:
@@ -161,11 +161,11 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
             # and discover Alertmanager, so `verify` right after sees them. Only the targets API speaks
             # for the new process: `up` samples from before the restart stay queryable for minutes.
             # Wait until every active target (bot, self, Alertmanager) reports health "up".
-            api = f"http://127.0.0.1:{port}/api/v1"
+            get = f'web_get {port} /api/v1'
             settle = (
                 f"for i in $(seq {SETTLE_TIMEOUT}); do "
-                f"t=$(curl -fsS -m 3 -K \"$cfg\" '{api}/targets?state=active' 2>/dev/null || true); "
-                f"a=$(curl -fsS -m 3 -K \"$cfg\" {api}/alertmanagers 2>/dev/null || true); "
+                f"t=$({get}/targets'?state=active' -sS -m 3 -K \"$cfg\" 2>/dev/null || true); "
+                f"a=$({get}/alertmanagers -sS -m 3 -K \"$cfg\" 2>/dev/null || true); "
                 f"all=$(printf %s \"$t\" | grep -o '\"health\":\"' | wc -l); "
                 f"up=$(printf %s \"$t\" | grep -o '\"health\":\"up\"' | wc -l); "
                 f"case \"$a\" in *'\"activeAlertmanagers\":[{{'*) "

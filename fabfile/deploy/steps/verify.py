@@ -21,6 +21,8 @@ from fabfile.alerting.api import parse_time
 from fabfile.config import alert_scopes, layout, render
 from fabfile.config.inventory import HostSettings
 from fabfile.config.labels import BOT_JOB, PEER_ALERTMANAGER_JOB, PEER_PROMETHEUS_JOB
+from fabfile.config.needed_secrets import WEB_CA, WEB_CERT
+from fabfile.config.pki import fingerprint
 from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy import unit_state
@@ -58,9 +60,13 @@ _METRICS_KEEP = {"metrics_prometheus": "prometheus_config_last_reload",
                  "metrics_alertmanager": "alertmanager_config_last_reload"}
 
 
+def _bases(host: HostSettings, scheme: str) -> tuple[str, str]:
+    return tuple(f"{scheme}://127.0.0.1:{port}" for port in (host.prometheus.port, host.alertmanager.port))
+
+
 def http_requests(host: HostSettings) -> dict[str, str]:
-    """key -> URL on the server, in the order curl fetches them."""
-    p, a = (f"http://127.0.0.1:{port}" for port in (host.prometheus.port, host.alertmanager.port))
+    """key -> URL on the server, in the order curl fetches them, with the credentials."""
+    p, a = _bases(host, render.web_scheme(host))
     return {
         "healthy_prometheus": f"{p}/-/healthy",
         "healthy_alertmanager": f"{a}/-/healthy",
@@ -75,15 +81,36 @@ def http_requests(host: HostSettings) -> dict[str, str]:
     }
 
 
-def http_snippet(urls: list[str]) -> str:
-    return (f'curl -sS --stderr - --max-time 5 -K "${PROBE_STDIN}" '
-            f"-w '\\n%{{http_code}}\\n{_HTTP_SEP}\\n' " + " ".join(shlex.quote(u) for u in urls))
+def open_requests(host: HostSettings) -> dict[str, str]:
+    """key -> URL asked WITHOUT credentials: with basic auth on, both UIs must answer 401 (a unit that lost
+    its web config would answer anyone); with TLS on, both must refuse plain HTTP (400)."""
+    out = {}
+    if host.web.basic_auth:
+        p, a = _bases(host, render.web_scheme(host))
+        out |= {"noauth_prometheus": f"{p}/-/healthy", "noauth_alertmanager": f"{a}/-/healthy"}
+    if host.web.tls:
+        p, a = _bases(host, "http")
+        out |= {"plain_prometheus": f"{p}/-/healthy", "plain_alertmanager": f"{a}/-/healthy"}
+    return out
+
+
+def http_snippet(host: HostSettings) -> str:
+    """One curl run: the authenticated requests, then (after --next, which drops the credentials) the
+    open ones. With TLS, curl trusts only the project's web CA."""
+    ca = f"--cacert {shlex.quote(layout.secret_path(host, WEB_CA))} " if host.web.tls else ""
+    each = f"-sS --max-time 5 {ca}-w '\\n%{{http_code}}\\n{_HTTP_SEP}\\n' "
+    cmd = f'curl --stderr - {each}-K "${PROBE_STDIN}" '
+    cmd += " ".join(map(shlex.quote, http_requests(host).values()))
+    opened = list(open_requests(host).values())
+    if opened:
+        cmd += f" --next {each}" + " ".join(map(shlex.quote, opened))
+    return cmd
 
 
 def http_answers(host: HostSettings, text: str) -> dict[str, str]:
     """The one curl run's output -> `<body>\n<status>` per key (status 000: no answer, curl's error as body);
     /metrics bodies keep only the lines verify reads."""
-    keys = list(http_requests(host))
+    keys = [*http_requests(host), *open_requests(host)]
     parts = text.split(f"\n{_HTTP_SEP}")
     out: dict[str, str] = {}
     for key, part in zip(keys, parts, strict=False):
@@ -102,7 +129,7 @@ def snippets(host: HostSettings) -> dict[str, str]:
            for svc in layout.SERVICES for b in layout.BINARIES[svc]}
     out.update({
         "units": unit_state.snippet(host),  # the same text as deploy-configs' and install-services' reads
-        "http": http_snippet(list(http_requests(host).values())),
+        "http": http_snippet(host),
         "now": "echo ${EPOCHREALTIME%[.,]*}",  # the server's clock, for the alerts' age (no process)
     })
     out.update({f"fw_{k}": v for k, v in ufw.SNIPPETS.items()})
@@ -286,6 +313,27 @@ def _metric(text: str, name: str) -> float | None:
         return None
 
 
+def check_web_guard(host: HostSettings, outs: dict[str, str], cert: str | None = None) -> list[Check]:
+    """What the web config promises, seen from outside it: no answer without the password, no plain HTTP.
+    `cert`: the host's web certificate (PEM), whose fingerprint is shown for checking a browser warning."""
+    res = []
+    for svc in layout.SERVICES:
+        if host.web.basic_auth:
+            code, _ = _http(outs.get(f"noauth_{svc}", ""))
+            res.append(Check(f"{svc} login required", code == 401,
+                             "HTTP 401 without credentials" if code == 401 else
+                             f"HTTP {code or 'no answer'} without credentials: is the unit's "
+                             f"--web.config.file in place? (inv install-services -H {host.name})"))
+        if host.web.tls:
+            code, _ = _http(outs.get(f"plain_{svc}", ""))
+            seen = f"; certificate SHA-256 {fingerprint(cert)}" if cert and svc == layout.PROMETHEUS else ""
+            res.append(Check(f"{svc} HTTPS only", code == 400,
+                             f"plain HTTP refused (400){seen}" if code == 400 else
+                             f"plain HTTP answered {code or 'nothing'}: still on HTTP? "
+                             f"(inv install-services -H {host.name} restarts it onto HTTPS)"))
+    return res
+
+
 def check_reloads(outs: dict[str, str]) -> list[Check]:
     res = []
     for svc in layout.SERVICES:
@@ -348,9 +396,11 @@ def check_alerts(outs: dict[str, str]) -> list[Check]:
     return checks
 
 
-def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str]) -> list[Check]:
+def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str],
+             cert: str | None = None) -> list[Check]:
     cluster = [check_cluster(host, outs), check_peer_targets(host, outs)] if host.cluster else []
     return [*check_versions(host, outs), *check_services(host, outs), *check_healthy(outs),
+            *check_web_guard(host, outs, cert),
             check_target(outs), check_query(outs), check_alertmanagers(host, outs), *cluster,
             check_am_config(outs, receivers), *check_reloads(outs), check_firewall(host, outs),
             *check_alerts(outs)]
@@ -373,7 +423,7 @@ def gather(conn: Connection, host: HostSettings, ctx: StepContext) -> dict[str, 
 def verify(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
     rendered = render.render_host(ctx.inventory, host, ctx.secrets)
     receivers = expected_receivers(rendered.files["alertmanager.yml"])
-    checks = evaluate(host, gather(conn, host, ctx), receivers)
+    checks = evaluate(host, gather(conn, host, ctx), receivers, ctx.secrets.get(WEB_CERT))
     return judge(checks, ctx.strict, ctx.masker)
 
 
