@@ -183,3 +183,16 @@ def test_web_get_follows_the_listener_while_a_restart_is_pending(tmp_path, tls):
         assert (out.returncode, out.stdout) == (0, "plain /-/healthy")
     finally:
         server.shutdown()
+
+
+def test_ui_names_the_ca_to_import_and_the_fingerprint(tmp_path):
+    from fabfile.status.ui import tls_line
+
+    inv, _ = setup(tmp_path)
+    assert tls_line(inv.host("plain"), inv) is None
+    ca = tmp_path / "web-pki" / "ca.crt"
+    assert tls_line(inv.host("test"), inv) == (
+        f"HTTPS: no certificate made yet (inv deploy-configs makes it); import {ca} into the browser "
+        "to trust it")
+    pem = load_secrets(inv, inv.host("test"))[WEB_CERT]
+    assert f"certificate SHA-256 {fingerprint(pem)};" in (tls_line(inv.host("test"), inv) or "")
