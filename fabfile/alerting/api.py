@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 from fabric import Connection
+from invoke.exceptions import ThreadException
 
 from fabfile.config.inventory import HostSettings
 from fabfile.config.needed_secrets import WEB_CA
@@ -119,16 +120,24 @@ class Http:
     masker: Masker = field(default_factory=Masker)
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     clock: ServerClock = field(default_factory=ServerClock, repr=False)
+    # https: the CA file to trust. Passed with every request: requests lets REQUESTS_CA_BUNDLE and
+    # CURL_CA_BUNDLE from the environment override a session's own `verify`
+    verify: str | bool = True
 
     def request(self, method: str, path: str, **kw: Any) -> requests.Response:
         url = self.base_url.rstrip("/") + path
         try:
             t_sent = local_now()
-            r = self.session.request(method, url, auth=self.auth, timeout=self.timeout, **kw)
+            r = self.session.request(method, url, auth=self.auth, timeout=self.timeout, verify=self.verify,
+                                     **kw)
             self.clock.observe(r.headers.get("Date"), t_sent, local_now())
         except requests.RequestException as e:
             reason = type(e).__name__
-            if isinstance(e, requests.ConnectionError):
+            if isinstance(e, requests.exceptions.SSLError):  # (a ConnectionError too)
+                reason = ("TLS check failed: the certificate is not one this host's web CA signed for "
+                          "this address (web-pki/ca.crt beside the secrets file; inv deploy-configs "
+                          "renews it)")
+            elif isinstance(e, requests.ConnectionError):
                 reason = "connection failed (service down or tunnel lost)"
             elif isinstance(e, requests.Timeout):
                 reason = f"no answer within {self.timeout:g}s"
@@ -351,7 +360,7 @@ def local_apis(prom_url: str, am_url: str, auth: tuple[str, str] | None = None,
     apis = Apis(PrometheusApi("prometheus", prom_url, auth, timeout, m),
                 AlertmanagerApi("alertmanager", am_url, auth, timeout, m))
     if ca_file:
-        apis.prometheus.session.verify = apis.alertmanager.session.verify = ca_file
+        apis.prometheus.verify = apis.alertmanager.verify = ca_file
     return apis
 
 
@@ -390,11 +399,24 @@ def _wait_listening(port: int, seconds: float = 5.0) -> None:
 
 
 @contextlib.contextmanager
+def _quiet_close() -> Iterator[None]:
+    """Fabric re-raises, when a forward closes, what its relay threads met: a client that hung up mid-way
+    (a refused TLS handshake, Ctrl-C in a browser) is a reset socket there, not a failure of the tunnel.
+    Anything else still surfaces."""
+    try:
+        yield
+    except ThreadException as e:
+        if not all(isinstance(w.value, (ConnectionResetError, BrokenPipeError)) for w in e.exceptions):
+            raise
+
+
+@contextlib.contextmanager
 def tunnel(conn: Connection, remote_port: int, local_port: int = 0) -> Iterator[int]:
     """127.0.0.1:<local_port or ephemeral> here -> 127.0.0.1:<remote_port> on the server; yields the local
     port."""
     port = local_port or free_port()
-    with conn.forward_local(port, remote_port=remote_port, remote_host="127.0.0.1", local_host="127.0.0.1"):
+    with _quiet_close(), conn.forward_local(port, remote_port=remote_port, remote_host="127.0.0.1",
+                                            local_host="127.0.0.1"):
         _wait_listening(port)
         yield port
 

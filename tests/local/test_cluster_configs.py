@@ -26,9 +26,11 @@ clusters:
 """
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 @pytest.mark.parametrize("alias", ["test", "prod"])
-def test_clustered_configs_pass_promtool_and_amtool(tmp_path: Path, alias: str) -> None:
-    (tmp_path / "hosts.yml").write_text(HOSTS)
+def test_clustered_configs_pass_promtool_and_amtool(tmp_path: Path, alias: str, tls: bool) -> None:
+    (tmp_path / "hosts.yml").write_text(HOSTS.replace("defaults:\n", "defaults:\n  web: {tls: true}\n")
+                                        if tls else HOSTS)
     (tmp_path / "secrets.yml").write_text("web_password: pw-one\nhosts:\n  prod: {web_password: pw-two}\n")
     inv = load_inventory(tmp_path / "hosts.yml")
     host = inv.host(alias)
@@ -37,3 +39,4 @@ def test_clustered_configs_pass_promtool_and_amtool(tmp_path: Path, alias: str) 
     verdicts = validate_rendered(r, host, lambda s: s, echo=lines.append)
     assert verdicts and not [v for v in verdicts if v.failed], lines
     assert "peer-alertmanager" in r.files["prometheus.yml"]
+    assert ("scheme: https" in r.files["prometheus.yml"]) is tls

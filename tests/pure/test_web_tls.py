@@ -196,3 +196,32 @@ def test_ui_names_the_ca_to_import_and_the_fingerprint(tmp_path):
         "to trust it")
     pem = load_secrets(inv, inv.host("test"))[WEB_CERT]
     assert f"certificate SHA-256 {fingerprint(pem)};" in (tls_line(inv.host("test"), inv) or "")
+
+
+def test_api_clients_trust_the_web_ca_even_with_a_ca_bundle_in_the_environment(tmp_path, monkeypatch):
+    """requests lets REQUESTS_CA_BUNDLE override a session's `verify`: the clients pass theirs per request.
+    A certificate from another CA is one clear line, not 'connection failed'."""
+    import ssl
+
+    from fabfile.alerting.api import ApiError, local_apis
+    from fabfile.config import pki
+
+    good = pki.issue(tmp_path / "ours", "ours", "srv", ["127.0.0.1"])
+    (tmp_path / "srv.crt").write_text(good.cert)
+    (tmp_path / "srv.key").write_text(good.key)
+    (tmp_path / "ca.crt").write_text(good.ca_cert)
+    other = pki.issue(tmp_path / "theirs", "theirs", "srv", ["127.0.0.1"])
+    (tmp_path / "other-ca.crt").write_text(other.ca_cert)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Plain)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "srv.crt", tmp_path / "srv.key")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "other-ca.crt"))
+    try:
+        assert local_apis(url, url, ca_file=str(tmp_path / "ca.crt")).prometheus.request("GET", "/x").ok
+        with pytest.raises(ApiError, match="TLS check failed"):
+            local_apis(url, url, ca_file=str(tmp_path / "other-ca.crt")).prometheus.request("GET", "/x")
+    finally:
+        server.shutdown()
