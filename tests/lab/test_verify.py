@@ -49,3 +49,22 @@ def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
         assert all(not ln.startswith("FAIL  prometheus service") for ln in failed)
     finally:
         d.lab.run("sudo systemctl start alertmanager", check=True)
+
+
+def test_a_unit_that_lost_its_web_config_fails_verify_until_install_services_puts_it_back(deployed_lab):
+    """A hand-edited unit without --web.config.file serves everyone: the healthy checks still pass (they
+    send the password, which an open UI ignores), so only the request without credentials notices."""
+    d = deployed_lab
+    unit = "/etc/systemd/system/alertmanager.service"
+    d.lab.run(f"sudo sed -i '/--web.config.file=/d' {unit} && sudo systemctl daemon-reload && "
+              "sudo systemctl restart alertmanager", check=True)
+    try:
+        p = d.inv("verify", "-H", d.host)
+        assert p.returncode == 1, p.stdout
+        assert "FAIL  alertmanager login required: HTTP 200 without credentials" in p.stdout
+        assert "PASS  alertmanager /-/healthy" in p.stdout  # what the other checks see
+        assert "PASS  prometheus login required" in p.stdout
+    finally:
+        fix = d.inv("install-services", "-H", d.host)
+    assert fix.returncode == 0 and "alertmanager: unit updated, restarted" in fix.stdout, fix.stdout
+    assert d.inv("verify", "-H", d.host).returncode == 0
