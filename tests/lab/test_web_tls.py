@@ -6,6 +6,7 @@ window where the new configs are in place but the listeners still speak the old 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -13,12 +14,11 @@ import pytest
 import requests
 import yaml
 
-from fabfile.config.inventory import load_inventory
 from fabfile.config.needed_secrets import WEB_CA
 from fabfile.config.pki import fingerprint
 from fabfile.config.secrets import load_secrets, web_pki_folder
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
-from tests.lab_fixtures import lab_inventory_path
+from tests.lab_fixtures import lab_inventory, lab_inventory_path
 
 pytestmark = pytest.mark.lab
 
@@ -48,8 +48,8 @@ def test_https_on_then_off(deployed_lab, tmp_path):
     assert "install-services: changed" in on.stdout  # the units name web_tls.yml: a restart, not a reload
     after = d.main_pids()
     assert all(after[s] != before[s] for s in before), (before, after)
-    inv = load_inventory(path)
-    host = inv.host(d.host)
+    inv = lab_inventory()  # the same secrets file as the copy: the same web CA
+    host = dataclasses.replace(d.lab.settings, web=dataclasses.replace(d.lab.settings.web, tls=True))
     cert = (web_pki_folder(inv, host) / f"{host.name}.crt").read_text()
     assert "PASS  prometheus HTTPS only: plain HTTP refused (400)" in on.stdout
     assert fingerprint(cert) in on.stdout  # to check a browser's warning against
