@@ -15,6 +15,7 @@ import sys
 import tarfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -93,6 +94,22 @@ def stand_in_bot(port: int, state_dir: Path, handler: type[BaseHTTPRequestHandle
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+@contextlib.contextmanager
+def running(h: RenderedHost, tmp: Path, prometheus: Path, alertmanager: Path) -> Iterator[None]:
+    """The stand-in bot and both releases started from `h`'s rendered units and ready; all stopped after."""
+    bot = stand_in_bot(h.ports["bot"], tmp)
+    try:
+        h.start("alertmanager", alertmanager)
+        h.start("prometheus", prometheus)
+        h.wait_ready("alertmanager")
+        h.wait_ready("prometheus")
+        yield
+    finally:
+        h.stop()
+        bot.shutdown()
+        bot.server_close()
 
 
 def host_yaml(base: Path, prom: str, am: str, ports: dict[str, int], tls: bool = False) -> str:

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from fabfile.config.versions import at_least
-from tests.local.release_bins import PASSWORD, USER, lab_releases, render_host, stand_in_bot, unpack
+from tests.local.release_bins import PASSWORD, USER, lab_releases, render_host, running, stand_in_bot, unpack
 
 pytestmark = pytest.mark.tools
 
@@ -56,12 +56,7 @@ def test_rendered_units_run_the_real_release(releases: dict[str, dict[str, Path]
     h = render_host(tmp_path, prom, am)
     flags = " ".join(h.argv("prometheus", releases["prometheus"][prom]))
     assert ("--web.console.templates" in flags) is (not at_least(prom, "3.0.0"))
-    bot = stand_in_bot(h.ports["bot"], tmp_path)
-    try:
-        h.start("alertmanager", releases["alertmanager"][am])
-        h.start("prometheus", releases["prometheus"][prom])
-        h.wait_ready("alertmanager")
-        h.wait_ready("prometheus")
+    with running(h, tmp_path, releases["prometheus"][prom], releases["alertmanager"][am]):
         targets = h.wait_targets_up(JOBS)
         assert targets["rosey-bot"]["scrapeUrl"].endswith("/api/metrics")
         value = h.get("prometheus", "/api/v1/query", query='bot_connected{job="rosey-bot",env="test"}').json()
@@ -75,10 +70,6 @@ def test_rendered_units_run_the_real_release(releases: dict[str, dict[str, Path]
         logs = {s: h.log(s) for s in ("alertmanager", "prometheus")}  # before the stop's own warn line
         if at_least(am, "0.27.0"):  # (this probe logs a warning of its own)
             assert h.get("alertmanager", "/api/v1/status").status_code in (404, 410)
-    finally:
-        h.stop()
-        bot.shutdown()
-        bot.server_close()
     assert _trouble(logs["alertmanager"]) == []
     assert _trouble(logs["prometheus"]) == []
 

@@ -14,7 +14,7 @@ import requests
 
 from fabfile.config import layout
 from fabfile.config.needed_secrets import WEB_TLS_CONFIG
-from tests.local.release_bins import PASSWORD, USER, lab_releases, render_host, stand_in_bot, unpack
+from tests.local.release_bins import PASSWORD, USER, lab_releases, render_host, running, unpack
 
 pytestmark = pytest.mark.tools
 
@@ -35,12 +35,7 @@ def test_the_stack_runs_on_https_with_the_rendered_files(releases, tmp_path: Pat
     promtool = releases["prometheus"][prom] / "promtool"
     check = subprocess.run([str(promtool), "check", "web-config", web_tls], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    bot = stand_in_bot(h.ports["bot"], tmp_path)
-    try:
-        h.start("alertmanager", releases["alertmanager"][am])
-        h.start("prometheus", releases["prometheus"][prom])
-        h.wait_ready("alertmanager")
-        h.wait_ready("prometheus")
+    with running(h, tmp_path, releases["prometheus"][prom], releases["alertmanager"][am]):
         targets = h.wait_targets_up(JOBS)
         # the self-scrapes went over HTTPS, checked against the web CA (an unchecked cert would be an error)
         for job in ("prometheus", "alertmanager"):
@@ -56,10 +51,6 @@ def test_the_stack_runs_on_https_with_the_rendered_files(releases, tmp_path: Pat
             with pytest.raises(requests.exceptions.SSLError):
                 requests.get(h.url(svc, "/-/healthy"), auth=(USER, PASSWORD), timeout=5)
             assert requests.get(h.url(svc, "/-/healthy"), timeout=5, verify=h.ca_file).status_code == 401
-    finally:
-        h.stop()
-        bot.shutdown()
-        bot.server_close()
     for svc, log in logs.items():
         assert not [ln for ln in log.splitlines() if re.search(r"level=(warn|error)|TLS handshake error", ln,
                                                                re.IGNORECASE)], (svc, log[-2000:])
