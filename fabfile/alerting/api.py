@@ -427,7 +427,7 @@ def open_apis(conn: Connection, host: HostSettings, secrets: dict[str, str],
     """Both clients, each through its own tunnel over `conn`; tunnels close when the block ends."""
     auth = web_auth(host, secrets)
     m = masker or Masker(secrets.values())
-    scheme = "https" if host.web.tls else "http"
+    scheme = host.web.scheme
     with (tunnel(conn, host.prometheus.port) as pp, tunnel(conn, host.alertmanager.port) as ap,
           ca_bundle_file(host, secrets) as ca):
         apis = local_apis(f"{scheme}://127.0.0.1:{pp}", f"{scheme}://127.0.0.1:{ap}", auth, m, timeout, ca)

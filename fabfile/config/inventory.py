@@ -299,6 +299,11 @@ class Web:
     # HTTPS with a certificate from the project's own CA (fabfile/config/pki.py); off: plain HTTP
     tls: bool = False
 
+    @property
+    def scheme(self) -> str:
+        """What the UIs speak once the services run with these settings (every client asks this)."""
+        return "https" if self.tls else "http"
+
 
 @dataclass(frozen=True)
 class Firewall:

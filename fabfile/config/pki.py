@@ -89,6 +89,11 @@ def _ca(folder: Path, common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x50
     return key, cert
 
 
+def cert_file(folder: Path, name: str) -> Path:
+    """Where `issue` keeps `name`'s certificate (its key sits beside it as <name>.key)."""
+    return folder / f"{name}.crt"
+
+
 def ca_cert(folder: Path, common_name: str) -> str:
     """The CA's certificate (PEM), made with its key when the folder has none yet."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -121,7 +126,8 @@ def issue(folder: Path, ca_name: str, name: str, addresses: list[str]) -> Member
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca_key, ca_cert = _ca(folder, ca_name)
     names = list(dict.fromkeys(addresses))
-    key_path, cert_path = folder / f"{name}.key", folder / f"{name}.crt"
+    cert_path = cert_file(folder, name)
+    key_path = cert_path.with_suffix(".key")
     if key_path.exists() and cert_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         if _still_good(cert, ca_cert, names):

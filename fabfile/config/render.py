@@ -293,10 +293,6 @@ def web_config_path(host: HostSettings) -> str:
     return f"{host.base_dir.rstrip('/')}/web.yml"
 
 
-def web_scheme(host: HostSettings) -> str:
-    return "https" if host.web.tls else "http"
-
-
 def _client_tls(host: HostSettings, tls: bool) -> dict[str, str] | None:
     """How this Prometheus reaches a UI that speaks HTTPS: trusting only the CAs in web_ca.crt."""
     return {"ca_file": secret_path(host, WEB_CA)} if tls else None

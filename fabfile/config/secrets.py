@@ -81,7 +81,8 @@ def _problem(name: str, value: str) -> str | None:
 def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
     """The secrets `host` needs, or one error naming the first missing one and where to put it."""
     out: dict[str, str] = {}
-    for name in required_secrets(host):
+    need = required_secrets(host)
+    for name in need:
         peer = peer_of(name)
         if peer:  # a cluster peer's web password is that peer's own web_password
             out[name] = _lookup(inventory, inventory.host(peer), "web_password")
@@ -89,9 +90,8 @@ def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
             out[name] = _lookup(inventory, host, name)
     if host.cluster and host.cluster.gossip_tls:
         out.update(gossip_material(inventory, host))
-    need = required_secrets(host)
-    if WEB_CA in need:
-        out.update({k: v for k, v in web_material(inventory, host).items() if k in need})
+    if WEB_CA in need:  # the certificate and key only when this host's own UIs speak HTTPS
+        out.update(web_material(inventory, host))
     return out
 
 

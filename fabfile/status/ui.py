@@ -8,7 +8,7 @@ import threading
 
 from fabfile.alerting.api import tunnel
 from fabfile.config.inventory import HostSettings, Inventory
-from fabfile.config.pki import fingerprint
+from fabfile.config.pki import cert_file, fingerprint
 from fabfile.config.secrets import env_var, web_pki_folder
 from fabfile.output import Output
 from fabfile.ssh.connection import connect
@@ -27,7 +27,7 @@ def tls_line(host: HostSettings, inventory: Inventory) -> str | None:
     if not host.web.tls:
         return None
     folder = web_pki_folder(inventory, host)
-    cert = folder / f"{host.name}.crt"
+    cert = cert_file(folder, host.name)
     seen = f"certificate SHA-256 {fingerprint(cert.read_text())}" if cert.exists() else \
         "no certificate made yet (inv deploy-configs makes it)"
     return f"HTTPS: {seen}; import {folder / 'ca.crt'} into the browser to trust it"
@@ -36,7 +36,7 @@ def tls_line(host: HostSettings, inventory: Inventory) -> str | None:
 def cli_ui(inventory: Inventory, host: HostSettings, prometheus_port: int = 0, alertmanager_port: int = 0,
            stop: threading.Event | None = None) -> int:
     out = Output()
-    scheme = "https" if host.web.tls else "http"
+    scheme = host.web.scheme
     with connect(host) as conn, contextlib.ExitStack() as stack:
         pp = stack.enter_context(tunnel(conn, host.prometheus.port, prometheus_port))
         ap = stack.enter_context(tunnel(conn, host.alertmanager.port, alertmanager_port))

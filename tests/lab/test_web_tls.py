@@ -15,7 +15,7 @@ import requests
 import yaml
 
 from fabfile.config.needed_secrets import WEB_CA
-from fabfile.config.pki import fingerprint
+from fabfile.config.pki import cert_file, fingerprint
 from fabfile.config.secrets import load_secrets, web_pki_folder
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory, lab_inventory_path
@@ -50,7 +50,7 @@ def test_https_on_then_off(deployed_lab, tmp_path):
     assert all(after[s] != before[s] for s in before), (before, after)
     inv = lab_inventory()  # the same secrets file as the copy: the same web CA
     host = dataclasses.replace(d.lab.settings, web=dataclasses.replace(d.lab.settings.web, tls=True))
-    cert = (web_pki_folder(inv, host) / f"{host.name}.crt").read_text()
+    cert = cert_file(web_pki_folder(inv, host), host.name).read_text()
     assert "PASS  prometheus HTTPS only: plain HTTP refused (400)" in on.stdout
     assert fingerprint(cert) in on.stdout  # to check a browser's warning against
     assert "PASS  alertmanager login required" in on.stdout

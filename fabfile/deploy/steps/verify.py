@@ -66,7 +66,7 @@ def _bases(host: HostSettings, scheme: str) -> tuple[str, str]:
 
 def http_requests(host: HostSettings) -> dict[str, str]:
     """key -> URL on the server, in the order curl fetches them, with the credentials."""
-    p, a = _bases(host, render.web_scheme(host))
+    p, a = _bases(host, host.web.scheme)
     return {
         "healthy_prometheus": f"{p}/-/healthy",
         "healthy_alertmanager": f"{a}/-/healthy",
@@ -86,7 +86,7 @@ def open_requests(host: HostSettings) -> dict[str, str]:
     its web config would answer anyone); with TLS on, both must refuse plain HTTP (400)."""
     out = {}
     if host.web.basic_auth:
-        p, a = _bases(host, render.web_scheme(host))
+        p, a = _bases(host, host.web.scheme)
         out |= {"noauth_prometheus": f"{p}/-/healthy", "noauth_alertmanager": f"{a}/-/healthy"}
     if host.web.tls:
         p, a = _bases(host, "http")
