@@ -143,24 +143,36 @@ class NotificationWatch:
         and Alertmanager's error when requests to it fail and none succeeds.
 
         `not_before` (monotonic): nothing counts as ours before then. The counters are per integration, so
-        another group's mail in the same second (an alert of a dead host expiring) would pass for ours; a
-        NEW group cannot be notified before its group_wait, which is what the caller passes."""
+        another group's mail in the same second (an alert of a dead host expiring, the resolve of a group
+        resolved just before the drill) would pass for ours; a NEW group cannot be notified before its
+        group_wait, which is what the caller passes. Until then every look re-bases the count: a mail sent
+        before it is someone else's, and taking it for ours would leave ours uncounted (and a resolve posted
+        before our group's first flush is never mailed at all)."""
         first_fail: dict[str, float] = {}
         since = time.time()
+        counted_from, known, first_look = base.counts, dict(base.groups), True
 
         def check(apis: Apis) -> Snapshot | None:
+            nonlocal counted_from, known, first_look
             now_counts = self.snapshot(apis)
+            groups = self.active_groups(apis)
+            if time.monotonic() < not_before:
+                counted_from = now_counts
+                if first_look:  # groups already there came before ours: their first mail is not awaited
+                    known = {**known, **groups}
+                first_look = False
+                return None
             want = dict(need)
             cfg = self.config(apis)
-            for key, names in self.active_groups(apis).items():
-                if key in base.groups or exclude in names:
+            for key, names in groups.items():
+                if key in known or exclude in names:
                     continue
                 for integ, n in receiver_integrations(cfg, key[0], False).items():
                     if integ in want:
                         want[integ] += n
             done = True
             for integ, n in want.items():
-                d = self.delta(now_counts, base.counts, integ)
+                d = self.delta(now_counts, counted_from, integ)
                 ok, bad, final_bad = d.succeeded_requests, d.requests_failed, d.failed
                 if ok >= n:
                     continue
@@ -169,7 +181,7 @@ class NotificationWatch:
                     first_fail.setdefault(integ, time.monotonic())
                     if final_bad > 0 or time.monotonic() - first_fail[integ] >= self.fail_grace:
                         self._fail(integ, int(bad), int(final_bad), since)
-            return now_counts if done and time.monotonic() >= not_before else None
+            return now_counts if done else None
 
         return check
 

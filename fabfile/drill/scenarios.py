@@ -333,7 +333,7 @@ class Synthetic:
                        f"— no action needed",
             "description": "Checks the Alertmanager -> receiver path without touching the bot. "
                            "A resolved notification follows."}
-        self.starts = self.firing_ends = 0.0
+        self.starts = self.firing_ends = self.posted = 0.0
 
     def labels_for(self, d: Drill, apis: Apis) -> dict[str, str]:
         """`drill_run` makes each run a NEW alert: re-posting one Alertmanager already notified would be
@@ -374,12 +374,18 @@ class Synthetic:
         am.post_alerts([{"labels": self.labels, "annotations": self.annotations,
                          "startsAt": iso(self.starts), "endsAt": iso(self.firing_ends)}])
         self.broken = True
+        self.posted = time.monotonic()
         d.timeline.mark("posted")
 
     def until_alerting(self, d: Drill, deadline: float, t0: float) -> None:
         """Nothing to wait for: the alert was posted to Alertmanager directly."""
 
     def restore(self, d: Drill) -> None:
+        # A resolve that reaches Alertmanager before its group's first flush is never mailed (nothing was
+        # notified to resolve): the counters cannot prove the mail we saw was ours, the clock can.
+        rest = self.posted + (self.bounds.group_wait if self.bounds else 0.0) + 1.0 - time.monotonic()
+        if rest > 0:
+            time.sleep(rest)
         self.resolve(d)
         self.broken = False
         d.timeline.mark("resolved")

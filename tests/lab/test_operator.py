@@ -63,6 +63,11 @@ def test_status_shows_real_values_that_move_with_the_bot(deployed_lab):
     [before], seconds = status_json(d, d.host)
     print(f"inv status -H {d.host} --json: {seconds:.1f}s (wall, one host)")
     assert before["ok"] and before["host"] == d.host
+    # A sparkline can only show the change if a point of it predates the change: right after the deploy the
+    # rate has no point yet (two scrapes in its window, on the minute grid), so wait until it has two.
+    before = wait_for(lambda: status_json(d, d.host)[0][0],
+                      lambda s: len([e for e in s["history"]["errors"] if e is not None]) >= 2)
+    assert [e for e in before["history"]["errors"] if e is not None][-2:] == [0, 0], before["history"]
     assert before["values"]["connected"] == 1 and before["values"]["users"] == 5
     t0 = time.monotonic()
     p = d.inv("status", "-H", d.host, timeout=60)

@@ -49,7 +49,9 @@ def test_a_mail_of_another_group_before_ours_can_be_flushed_is_not_ours() -> Non
     check = watch.sent({"email": 1}, base, "BotDown", not_before=time.monotonic() + 0.3)
     assert check(apis) is None  # one more email, but not ours: our group is still in its group_wait
     time.sleep(0.35)
-    assert check(apis) is not None  # (the counters cannot tell more; the bound is the group_wait)
+    assert check(apis) is None  # and it stays someone else's once the group_wait is over
+    am.sent += 1  # ours
+    assert check(apis) is not None
 
 
 def test_without_a_lower_bound_any_new_mail_on_the_integration_counts() -> None:
@@ -67,6 +69,36 @@ def test_a_new_unrelated_group_raises_the_count_waited_for() -> None:
     base = watch.baseline(apis)
     am.groups = [_group("BotDown"), _group("HighErrorRate")]
     check = watch.sent({"email": 1}, base, "BotDown")
+    am.sent += 1  # one mail: HighErrorRate's or ours, nobody can tell
+    assert check(apis) is None
+    am.sent += 1
+    assert check(apis) is not None
+
+
+def test_a_group_mailed_while_ours_waits_is_not_awaited_again() -> None:
+    """Another group came while the drill waited for its alert (the rule's `for`) and is mailed during our
+    group_wait: that mail is neither ours nor one to wait for after it."""
+    watch, am, apis = _watch()
+    base = watch.baseline(apis)
+    am.groups = [_group("BotDown"), _group("BotErrorsHigh")]
+    check = watch.sent({"email": 1}, base, "BotDown", not_before=time.monotonic() + 0.3)
+    assert check(apis) is None
+    am.sent += 1  # BotErrorsHigh's mail, inside our group_wait
+    assert check(apis) is None
+    time.sleep(0.35)
+    assert check(apis) is None
+    am.sent += 1  # ours
+    assert check(apis) is not None
+
+
+def test_a_group_that_comes_after_ours_is_still_awaited() -> None:
+    watch, am, apis = _watch()
+    base = watch.baseline(apis)
+    am.groups = [_group("BotDown")]
+    check = watch.sent({"email": 1}, base, "BotDown", not_before=time.monotonic() + 0.3)
+    assert check(apis) is None
+    am.groups = [_group("BotDown"), _group("HighErrorRate")]  # arrives after ours: flushed after ours
+    time.sleep(0.35)
     am.sent += 1  # one mail: HighErrorRate's or ours, nobody can tell
     assert check(apis) is None
     am.sent += 1
