@@ -19,6 +19,7 @@ from __future__ import annotations
 from fabric import Connection
 
 from fabfile.config.inventory import HostSettings
+from fabfile.deploy import ufw_batch
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.ssh.remote import Read, one_line, parse_probe, probe_read, probe_script, run
@@ -61,9 +62,9 @@ def firewall(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResu
     if ctx.dry_run:
         return StepResult(STEP, "changed", f"would run {len(cmds)} ufw command(s) (dry run)",
                           [f"would run: {c}" for c in cmds])
-    # ufw's state read back in the same command, as a probe reads it (`ufw status`: another Python start)
+    # all of them in one ufw process; ufw's state read back in the same command, as a probe reads it
     after_keys = ("loaded", "rules", "rules6")
-    script = ("set -e\n" + "".join(f"{c} >/dev/null\n" for c in cmds) + "set +e\n"
+    script = ("set -e\n" + ufw_batch.script(cmds) + "set +e\n"
               + probe_script({k: ufw.SNIPPETS[k] for k in after_keys}, _READ_BACK))
     res = run(conn, script, masker=m, what="apply firewall rules", check=False)
     if res.exited != 0:
