@@ -131,6 +131,21 @@ def test_services_start_and_enable_when_down(host):
     assert all(p.start and p.enable and not p.restart for p in plans)
 
 
+def test_systemd_is_reloaded_once_per_run(host):
+    # a fresh host: new units and not enabled; `systemctl enable` reloads systemd after linking them
+    answers = svc_state(UNITS, unit_same=False, active="inactive", enabled="disabled")
+    fresh = services.decide(host, UNITS, answers)
+    script = services.apply_script(host, fresh, ["install units"])
+    assert "daemon-reload" not in script
+    assert script.index("install units") < script.index("systemctl enable --quiet prometheus.service "
+                                                          "alertmanager.service") < script.index("restart")
+    # units changed on an enabled host: nothing else reloads systemd
+    changed = services.decide(host, UNITS, svc_state(UNITS, unit_same=False))
+    script = services.apply_script(host, changed, ["install units"])
+    assert script.index("install units") < script.index("systemctl daemon-reload") < script.index("restart")
+    assert "systemctl enable" not in script
+
+
 def test_services_dry_run_shows_unit_diff_and_what_would_restart(host):
     plans = services.decide(host, UNITS, svc_state(UNITS, unit_same=False))
     plans[1] = services.decide(host, UNITS, svc_state(UNITS, exe_same=False))[1]

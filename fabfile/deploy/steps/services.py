@@ -141,11 +141,12 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
     q = shlex.quote
     lines = ["set -eu", 'cfg=$(mktemp); trap \'rm -f "$cfg"\' EXIT; chmod 600 "$cfg"; cat > "$cfg"',
              *installs]
-    if any(p.daemon_reload for p in plans):
-        lines.append("systemctl daemon-reload")
     enable = [f"{p.service}.service" for p in plans if p.enable]
-    if enable:
+    if enable:  # `systemctl enable` reloads systemd itself, after its links: a daemon-reload before it is a
+        # second one (2-3 s each on a small or emulated server)
         lines.append("systemctl enable --quiet " + " ".join(enable))
+    elif any(p.daemon_reload for p in plans):
+        lines.append("systemctl daemon-reload")
     waits = []
     for p in plans:
         if p.start or p.restart:
