@@ -85,3 +85,48 @@ def test_a_cut_short_output_leaves_the_missing_keys_unanswered(prometheus_only):
     answers = verify.http_answers(prometheus_only, "ok\n200\n@@rosey-http-answer@@\n")
     assert answers["healthy_prometheus"] == "ok\n200"
     assert answers["alerts"] == "\n000"
+
+
+def _fake_curl(tmp_path, answers: list[str]):
+    """A `curl` on PATH that prints answers[n] on its n-th run (the last one from then on) and counts runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for i, text in enumerate(answers):
+        (tmp_path / f"answer{i}").write_text(text)
+    (bin_dir / "curl").write_text(
+        "#!/bin/bash\n"
+        f"n=$(cat {tmp_path}/runs 2>/dev/null || echo 0); echo $((n + 1)) > {tmp_path}/runs\n"
+        f"f={tmp_path}/answer$n; [ -e $f ] || f={tmp_path}/answer{len(answers) - 1}; cat $f\n")
+    (bin_dir / "curl").chmod(0o755)
+    return {"PROBE_STDIN": "/dev/null", "PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+_UNKNOWN = '{"data":{"activeTargets":[{"health":"unknown"}]}}\n200\n@@rosey-http-answer@@\n'
+_UP = '{"data":{"activeTargets":[{"health":"up"}]}}\n200\n@@rosey-http-answer@@\n'
+
+
+def test_targets_not_scraped_yet_are_waited_for_then_judged(tmp_path):
+    host = load_inventory().host("lab")
+    env = _fake_curl(tmp_path, [_UNKNOWN, _UNKNOWN, _UP])
+    run = subprocess.run(["bash", "-c", verify.http_snippet(host)], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert (tmp_path / "runs").read_text().strip() == "3"  # asked again each second until scraped
+    assert run.stdout == _UP
+
+
+def test_a_running_stack_is_asked_once(tmp_path):
+    env = _fake_curl(tmp_path, [_UP])
+    run = subprocess.run(["bash", "-c", verify.http_snippet(load_inventory().host("lab"))], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert (tmp_path / "runs").read_text().strip() == "1" and run.stdout == _UP
+
+
+def test_the_wait_for_a_first_scrape_is_bounded(tmp_path, monkeypatch):
+    host = load_inventory().host("lab")
+    assert verify.first_scrape_wait(host) == 35  # 15 s interval: twice that, plus discovery's 5 s
+    monkeypatch.setattr(verify, "first_scrape_wait", lambda h: 2)
+    env = _fake_curl(tmp_path, [_UNKNOWN])
+    run = subprocess.run(["bash", "-c", verify.http_snippet(host)], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert 2 <= int((tmp_path / "runs").read_text()) <= 4
+    assert run.stdout == _UNKNOWN  # then judged as it is: verify fails the target, it does not hang

@@ -34,7 +34,7 @@ from fabfile.ssh.webauth import curl_config, web_get_fn
 STEP = "install-services"
 HEALTH_TIMEOUT = 120  # seconds; Prometheus replays its WAL before answering, slow under emulation
 JOURNAL_LINES = 20
-SETTLE_TIMEOUT = 45  # seconds to wait for the first scrape after a Prometheus (re)start
+SETTLE_TIMEOUT = 45  # seconds to wait for targets and Alertmanager to be discovered after a (re)start
 
 
 def probe_snippets(host: HostSettings) -> dict[str, str]:
@@ -158,19 +158,19 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
         port = getattr(host, p.service).port
         settle = ""
         if p.service == layout.PROMETHEUS:
-            # healthy != working: give a restarted Prometheus (bounded, non-fatal) time to scrape the bot
-            # and discover Alertmanager, so `verify` right after sees them. Only the targets API speaks
-            # for the new process: `up` samples from before the restart stay queryable for minutes.
-            # Wait until every active target (bot, self, Alertmanager) reports health "up".
+            # healthy != working: give a restarted Prometheus (bounded, non-fatal) time to discover its
+            # targets and Alertmanager (it applies discovered sets every 5 s), so `verify` right after finds
+            # them. Only the targets API speaks for the new process (`up` samples from before the restart stay
+            # queryable for minutes). Not waited for here: the first scrape of each target, which comes at
+            # the target's own offset within the interval (up to 15 s); verify waits for that one, while the
+            # firewall step runs.
             get = f'web_get {port} /api/v1'
             settle = (
                 f"for i in $(seq {SETTLE_TIMEOUT}); do "
                 f"t=$({get}/targets'?state=active' -sS -m 3 -K \"$cfg\" 2>/dev/null || true); "
                 f"a=$({get}/alertmanagers -sS -m 3 -K \"$cfg\" 2>/dev/null || true); "
-                f"all=$(printf %s \"$t\" | grep -o '\"health\":\"' | wc -l); "
-                f"up=$(printf %s \"$t\" | grep -o '\"health\":\"up\"' | wc -l); "
-                f"case \"$a\" in *'\"activeAlertmanagers\":[{{'*) "
-                f"[ \"$all\" -gt 0 ] && [ \"$up\" -eq \"$all\" ] && break;; esac; "
+                f"case \"$t\" in *'\"activeTargets\":[{{'*) case \"$a\" in *'\"activeAlertmanagers\":[{{'*) "
+                f"break;; esac;; esac; "
                 f"sleep 1; done")
         lines += rollback.wait_or_roll_back(p.service, port, p.previous, JOURNAL_LINES, settle)
     if waits:

@@ -19,6 +19,7 @@ from fabric import Connection
 
 from fabfile.alerting.api import parse_time
 from fabfile.config import alert_scopes, layout, render
+from fabfile.config.durations import parse_duration
 from fabfile.config.inventory import HostSettings
 from fabfile.config.labels import BOT_JOB, PEER_ALERTMANAGER_JOB, PEER_PROMETHEUS_JOB
 from fabfile.config.needed_secrets import WEB_CA, WEB_CERT
@@ -94,9 +95,23 @@ def open_requests(host: HostSettings) -> dict[str, str]:
     return out
 
 
+_NOT_SCRAPED_YET = '"health":"unknown"'  # a target Prometheus has not scraped since it (re)started
+
+
+def first_scrape_wait(host: HostSettings) -> int:
+    """Seconds verify waits for targets not scraped yet: Prometheus applies discovered targets every 5 s and
+    scrapes each at its own fixed offset within the interval, so a fresh start sees every target scraped
+    within about one interval plus 5 s; twice the interval leaves room on a slow server."""
+    return int(2 * parse_duration(host.prometheus.scrape_interval)) + 5
+
+
 def http_snippet(host: HostSettings) -> str:
     """One curl run: the authenticated requests, then (after --next, which drops the credentials) the
-    open ones. With TLS, curl trusts only the project's web CA."""
+    open ones. With TLS, curl trusts only the project's web CA.
+
+    Right after a (re)start a target's health is "unknown" until its first scrape (up to one interval): the
+    run is repeated each second, at most `first_scrape_wait` seconds, until no target is. So install-services
+    need not wait out the first scrape, and verify still judges a real one. On a running stack: one run."""
     ca = f"--cacert {shlex.quote(layout.secret_path(host, WEB_CA))} " if host.web.tls else ""
     each = f"-sS --max-time 5 {ca}-w '\\n%{{http_code}}\\n{_HTTP_SEP}\\n' "
     cmd = f'curl --stderr - {each}-K "${PROBE_STDIN}" '
@@ -104,7 +119,9 @@ def http_snippet(host: HostSettings) -> str:
     opened = list(open_requests(host).values())
     if opened:
         cmd += f" --next {each}" + " ".join(map(shlex.quote, opened))
-    return cmd
+    return (f"t0=$SECONDS; while :; do a=$({cmd}); "
+            f"case $a in *{shlex.quote(_NOT_SCRAPED_YET)}*) ((SECONDS - t0 < {first_scrape_wait(host)})) "
+            "|| break; sleep 1;; *) break;; esac; done; printf '%s\\n' \"$a\"")
 
 
 def http_answers(host: HostSettings, text: str) -> dict[str, str]:
