@@ -79,6 +79,52 @@ def test_apply_script_verifies_before_installing(host):
     assert script.index("--version") < script.index("ln -sfn")  # new binary checked before the switch
 
 
+def _fake_release(folder, versions: dict[str, str], together: bool = False) -> None:
+    """Binaries that print `<name>, version <v>`; `together`: each waits (at most 5 s) until every other
+    one has started, and says a wrong version if it has not, so a run one after the other fails."""
+    folder.mkdir()
+    for name, v in versions.items():
+        wait = ""
+        if together:
+            others = " ".join(f"[ -e started.{o} ] &&" for o in versions if o != name)
+            wait = f"touch started.{name}; for _ in $(seq 50); do {others} break; sleep 0.1; done; " \
+                   f"{others} true || {{ echo '{name}, version alone'; exit 0; }}\n"
+        (folder / name).write_text(f"#!/bin/bash\n{wait}echo '{name}, version {v} (branch: debian)'\n")
+        (folder / name).chmod(0o755)
+
+
+def _run_checks(tmp_path, versions, want, together=False):
+    _fake_release(tmp_path / "rel", versions, together)
+    lines = install.version_checks("rel", list(versions), want)
+    return subprocess.run(["bash", "-c", "set -eu\n" + "\n".join(lines) + '\necho "$v0|$v1"'],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=30)
+
+
+def test_new_binaries_are_checked_at_once_and_their_lines_kept(tmp_path):
+    r = _run_checks(tmp_path, {"prometheus": "2.42.0", "promtool": "2.42.0"}, "2.42.0", together=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("prometheus, version 2.42.0 (branch: debian)|"
+                        "promtool, version 2.42.0 (branch: debian)\n")
+
+
+@pytest.mark.parametrize("versions, culprit", [
+    ({"prometheus": "2.42.0", "promtool": "2.42.1"}, "promtool"),
+    ({"prometheus": "2.42.01", "promtool": "2.42.0"}, "prometheus"),  # a longer version is another one
+])
+def test_a_new_binary_with_another_version_stops_the_install(tmp_path, versions, culprit):
+    r = _run_checks(tmp_path, versions, "2.42.0")
+    assert r.returncode == install.EXIT_BAD_BINARY and r.stdout == ""
+    assert f"new {culprit} reports '{culprit}, version {versions[culprit]} (branch: debian)', " \
+           "expected version 2.42.0" in r.stderr
+
+
+def test_a_missing_binary_stops_the_install(tmp_path):
+    (tmp_path / "rel").mkdir()
+    script = "set -eu\n" + "\n".join(install.version_checks("rel", ["a", "b"], "1.0"))
+    r = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert r.returncode == install.EXIT_BAD_BINARY and "new a reports" in r.stderr
+
+
 def test_local_archive_refuses_a_mismatch(tmp_path, host):
     name = "prometheus-2.42.0.linux-amd64.tar.gz"
     (tmp_path / name).write_bytes(b"not the release")

@@ -214,12 +214,7 @@ def apply_script(host: HostSettings, plan: Plan, *, fetch_cmd: str = "", expecte
             f"test -d x/{q(name)} || {{ echo 'archive has no {name}/ directory' >&2; "
             f"exit {EXIT_BAD_BINARY}; }}",
         ]
-        for i, b in enumerate(bins):
-            lines.append(
-                f"v{i}=$(x/{q(name)}/{b} --version 2>&1 | head -n1); "
-                f"echo \"$v{i}\" | grep -Eq 'version {re.escape(comp.version)}([^0-9.]|$)' || "
-                f"{{ echo \"new {b} reports '$v{i}', expected version {comp.version}\" >&2; "
-                f"exit {EXIT_BAD_BINARY}; }}")
+        lines += version_checks(f"x/{name}", bins, comp.version)
         lines += [
             f"mkdir -p {q(parent)}",
             f"rm -rf {q(rel)}.rosey-new {q(rel)}",
@@ -244,8 +239,24 @@ def apply_script(host: HostSettings, plan: Plan, *, fetch_cmd: str = "", expecte
             link = layout.binary_path(b)
             lines.append(f"ln -sfn {q(rel + '/' + b)} {q(link)}.rosey-new && "
                          f"mv -T {q(link)}.rosey-new {q(link)}")
-    lines.append(f"{q(layout.binary_path(service))} --version 2>&1 | head -n1")
     return "\n".join(lines)
+
+
+def version_checks(folder: str, bins: tuple[str, ...] | list[str], version: str) -> list[str]:
+    """Shell lines: each binary in `folder` must report `version`, else exit EXIT_BAD_BINARY; after them
+    `$v<i>` holds binary i's `--version` line. The binaries start at once: each is a Go program whose start
+    is the slow part on a small server (about 2 s under emulation), and a release has two."""
+    q = shlex.quote
+    lines = [f"( {q(folder + '/' + b)} --version 2>&1 | head -n1 > .rosey-v{i} ) &"
+             for i, b in enumerate(bins)]
+    lines.append("wait")
+    for i, b in enumerate(bins):
+        lines.append(
+            f"v{i}=$(cat .rosey-v{i}); "
+            f"echo \"$v{i}\" | grep -Eq 'version {re.escape(version)}([^0-9.]|$)' || "
+            f"{{ echo \"new {b} reports '$v{i}', expected version {version}\" >&2; "
+            f"exit {EXIT_BAD_BINARY}; }}")
+    return lines
 
 
 def _download_cmd(comp: Component, name: str) -> str:
