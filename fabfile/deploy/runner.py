@@ -85,7 +85,7 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
     if len(ahead) < 2:  # one step reads for itself: nothing to gain
         ahead = []
     try:
-        for name, step in steps:
+        for i, (name, step) in enumerate(steps):
             if unreachable or (broken and name not in ALWAYS_RUN):
                 continue
             step_started = time.monotonic()
@@ -96,6 +96,9 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                     if remote.read_ahead(conn, [r(host, ctx) for r in reads], ctx.masker):
                         report.step_seconds[READ_AHEAD] = time.monotonic() - step_started
                     step_started = time.monotonic()
+                # a change this step makes ends with the next step's read (no round trip of its own)
+                following = registry.reads_of([n for n, _ in steps[i + 1:i + 2]])
+                remote.read_after_change(conn, following[0](host, ctx) if following else None)
                 remote.stats(conn).label = name
                 result = step(conn, host, ctx)
             except remote.RemoteError as e:
@@ -117,6 +120,7 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                 ctx.log(ln)
             report.results.append(result)
             broken = broken or result.failed
+        remote.read_after_change(conn, None)
         if not unreachable:
             remote.stats(conn).label = "cleanup"
             with contextlib.suppress(Exception):  # best effort: a leftover /tmp dir is harmless

@@ -9,6 +9,7 @@ round trips countable (`stats(conn)`; the bench reads it).
                                 `stdin=` reaches the snippets as the file "$PROBE_STDIN"
 - `read_ahead(conn, [Read, ...])` every step's read in ONE command before the first step; each step's own
                                 probe of the same read is answered from it until something is applied
+- `read_after_change(conn, Read)` the next step's read, done at the end of any changing `run` (same command)
 - `stage(conn, data)`           SFTP bytes into a private staging dir (mode 0600), returns the staged path
 - `forget_stage(conn)`          a remote script removed the staging dir; the next `stage` makes a new one
 - `install_snippet(src, dest, owner, group, mode)`  shell text: atomic install of a staged file
@@ -120,15 +121,19 @@ _e=$(mktemp /run/rosey-err.XXXXXX 2>/dev/null || mktemp)
 trap 'rm -f "$_o" "$_e"' EXIT
 ( {script}
 ) >"$_o" 2>"$_e"; _rc=$?
-cat "$_o"; cat "$_e" >&2; exit $_rc"""
+cat "$_o"; cat "$_e" >&2
+{after}
+exit $_rc"""
 
 
-def locked(script: str, wait: float) -> str:
+def locked(script: str, wait: float, after: str = "") -> str:
     """`script` run under the server's deploy lock, waiting at most `wait` seconds for it (exit 75 if not),
-    detached from the connection's fate (see _DETACHED)."""
+    detached from the connection's fate (see _DETACHED). `after`: shell run once the script succeeded
+    (its output follows the script's; its exit status is not the command's)."""
+    tail = f"if [ $_rc -eq 0 ]; then\n{after}\nfi" if after else ""
     return (f"exec 9>{DEPLOY_LOCK}; flock -w {int(wait)} 9 || {{ echo 'another deploy to this server holds "
             f"{DEPLOY_LOCK}; try again when it is done' >&2; exit 75; }}\n"
-            + _DETACHED.replace("{script}", script))
+            + _DETACHED.replace("{script}", script).replace("{after}", tail))
 
 
 # Nothing waits forever: a command that hangs (systemctl stuck, a dead mount) ends the step with a clear
@@ -163,10 +168,14 @@ def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", mas
     if not read_only:
         _keep(conn, "_rosey_ahead", [])
     text = stdin.decode() if isinstance(stdin, bytes) else stdin
+    follow = _follow(conn) if sudo and not read_only and text is None else None
+    fmark = _FOLLOW_MARK.format(_random.token_hex(6))
+    pmark = _MARK.format(_random.token_hex(6))
+    if sudo and not read_only:
+        after = f"echo; echo {fmark}\n( {probe_script(follow.snippets, pmark)}\n)" if follow else ""
+        script = locked(script, (timeout or COMMAND_TIMEOUT) / 2, after)
     in_stream: io.IOBase | bool = False if text is None else io.StringIO(text)
     _open(conn)
-    if sudo and not read_only:
-        script = locked(script, (timeout or COMMAND_TIMEOUT) / 2)
     try:
         res = conn.run(wrap(script, sudo), hide=True, warn=True, pty=False, in_stream=in_stream,
                        timeout=timeout)
@@ -178,6 +187,8 @@ def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", mas
         raise ConnectionLost(f"{what or 'remote command'} on {conn.host}: the SSH connection was lost before "
                              "it finished; the server carries the change through on its own (it ignores "
                              "hangups): run the command again to see where it stands")
+    if follow is not None:
+        _take_follow(conn, res, follow, fmark, pmark)
     if check and res.exited != 0:
         tail = one_line(res.stderr or res.stdout, masker)
         if res.exited == 1 and sudo and "sudo:" in (res.stderr or "") and "password" in (res.stderr or ""):
@@ -187,6 +198,36 @@ def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", mas
 
 
 _MARK = "__ROSEY_PROBE_{}__"
+_FOLLOW_MARK = "__ROSEY_READ_AFTER_{}__"
+
+
+def read_after_change(conn: Connection, read: Read | None) -> None:
+    """The read the next step will ask for first. Any changing `run` until this is set again ends with it, in
+    the same command, and the next step's `probe` of it is answered from there (once), so a step that
+    changed something costs the next step no round trip of its own. Not done when the change failed, when
+    the run has its own stdin, or for a read that needs stdin or waits (`Read.follows_change`)."""
+    _keep(conn, "_rosey_follow", read)
+
+
+def _follow(conn: Connection) -> Read | None:
+    read: Read | None = getattr(conn, "_rosey_follow", None)
+    if read is None or not read.sudo or read.stdin is not None or not read.follows_change:
+        return None
+    return read
+
+
+def _take_follow(conn: Connection, res, read: Read, fmark: str, pmark: str) -> None:
+    """Split the read that followed the change off the run's stdout and keep it for the next step."""
+    cut = res.stdout.find(f"\n{fmark}\n")
+    if cut < 0:  # the change failed (or the connection dropped): the next step reads for itself
+        return
+    text = res.stdout[cut + len(fmark) + 2:]
+    res.stdout = res.stdout[:cut]
+    try:
+        outs = parse_probe(text, read.snippets.keys(), pmark)
+    except RemoteError:
+        return
+    _keep(conn, "_rosey_ahead", [(read, outs)])
 
 
 # `version_snippet(path)`: a binary's `--version` first line. Under emulation a Go binary takes seconds to
@@ -320,6 +361,9 @@ class Read:
     stdin: str | None = None
     sudo: bool = True
     what: str = "probe"
+    # False: never read at the end of an earlier step's change (a read that may wait for the server to
+    # settle: its wait belongs in its own step's time)
+    follows_change: bool = True
 
 
 def probe_read(conn: Connection, read: Read, masker: Masker | None = None) -> dict[str, Out]:

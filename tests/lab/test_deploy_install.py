@@ -85,11 +85,22 @@ def wait_for(fn, timeout: float = 90):
         time.sleep(2)
 
 
+def profile(stdout: str) -> dict[str, tuple[float, int]]:
+    """The recap's profile: {step: (wall seconds, SSH commands)}."""
+    table = stdout.split("time per step (wall seconds, SSH commands):", 1)[1].splitlines()[2:]
+    return {m.group(1): (float(m.group(2)), int(m.group(3)))
+            for m in (re.match(r"\s+(\S+)\s+([\d.]+)s\s+(\d+)$", ln) for ln in table) if m}
+
+
 def test_fresh_sortie6_deploys_and_scrapes_the_bot(lab, secrets):
     t0 = time.monotonic()
     r = inv("sortie6", "-H", lab.name)
     print(f"fresh sortie6: {time.monotonic() - t0:.0f}s")
     assert r.returncode == 0, r.stdout
+    # every step changed something; each change ended with the next step's read, so the steps after the
+    # first one needed no read of their own: one command each (verify reads for itself: it may wait)
+    rows = profile(r.stdout)
+    assert [rows[s][1] for s in steps.SORTIE6] == [1, 1, 1, 1, 1, 1], rows
     assert f"{lab.name}  ok=" in r.stdout and "failed=0" in r.stdout
     assert "install-prometheus: changed — prometheus none → 2.42.0" in r.stdout
     result = wait_for(lambda: query(lab, secrets, "bot_connected"))
@@ -106,9 +117,7 @@ def test_second_run_changes_and_restarts_nothing(lab):
     assert pids(lab) == before
     # the recap's profile: every step with its wall seconds and SSH commands; a no-op is ONE round trip
     # (the read-ahead of every step's state), each step deciding from it
-    table = r.stdout.split("time per step (wall seconds, SSH commands):", 1)[1].splitlines()[2:]
-    rows = {m.group(1): (float(m.group(2)), int(m.group(3)))
-            for m in (re.match(r"\s+(\S+)\s+([\d.]+)s\s+(\d+)$", ln) for ln in table) if m}
+    rows = profile(r.stdout)
     assert set(steps.SORTIE6) <= set(rows), rows
     assert rows[READ_AHEAD][1] == 1 and all(rows[s][1] == 0 for s in steps.SORTIE6), rows
     assert rows["total"][1] == 1

@@ -70,6 +70,45 @@ def test_anything_applied_drops_what_was_read_ahead(tmp_path):
     assert remote.stats(conn).commands == 3
 
 
+def test_a_change_ends_with_the_next_read_in_the_same_command(tmp_path):
+    f = tmp_path / "state"
+    f.write_text("before")
+    nxt = remote.Read({"x": f"cat {f}", "rc": "exit 3"})
+    conn = LocalConn()
+    remote.read_after_change(conn, nxt)
+    res = remote.run(conn, f"echo after > {f}; echo applied; echo to-stderr >&2")
+    assert res.stdout == "applied\n" and res.stderr == "to-stderr\n"  # the read is not part of the output
+    got = remote.probe_read(conn, nxt)
+    assert got == {"x": "after", "rc": ""} and got["rc"].rc == 3  # what a live probe after the change sees
+    assert remote.stats(conn).commands == 1
+    f.write_text("later")
+    assert remote.probe_read(conn, nxt)["x"] == "later"  # answered once
+    assert remote.stats(conn).commands == 2
+
+
+def test_no_read_after_a_failed_change_nor_one_that_needs_stdin_or_waits(tmp_path):
+    f = tmp_path / "state"
+    f.write_text("v1")
+    plain = remote.Read({"x": f"cat {f}"})
+    for nxt, run_stdin, script in (
+            (plain, None, f"echo v2 > {f}; exit 4"),  # the change failed: the next step looks for itself
+            (remote.Read({"x": f"cat {f}"}, stdin="pw"), None, f"echo v2 > {f}"),  # its stdin: never sent
+            (remote.Read({"x": f"cat {f}"}, follows_change=False), None, f"echo v2 > {f}"),
+            (plain, "the run's own input", f"cat > /dev/null; echo v2 > {f}")):
+        f.write_text("v1")
+        conn = LocalConn()
+        remote.read_after_change(conn, nxt)
+        res = remote.run(conn, script, check=False, stdin=run_stdin)
+        assert "__ROSEY" not in res.stdout
+        assert remote.probe_read(conn, nxt)["x"] == "v2" and remote.stats(conn).commands == 2
+    conn = LocalConn()
+    remote.read_after_change(conn, plain)
+    remote.read_after_change(conn, None)  # the runner clears it after the last step
+    remote.run(conn, "true")
+    remote.probe_read(conn, plain)
+    assert remote.stats(conn).commands == 2
+
+
 def test_reads_it_cannot_combine_are_left_to_their_step():
     one, other = remote.Read({"a": "echo 1"}, stdin="one"), remote.Read({"b": "echo 2"}, stdin="two")
     plain = remote.Read({"c": "echo 3"})
@@ -107,7 +146,7 @@ def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_rea
         inventory):  # noqa: F811  (the fixture imported above)
     """(`inventory`: the runner tests' two-host inventory; only its reachable `lab` is used)"""
     names = list(registry.SORTIE6)
-    for applies, expected in ((set(), 1), ({"deploy-configs"}, 1 + 1 + 3)):
+    for applies, expected in ((set(), 1), ({"deploy-configs"}, 1 + 1 + 2)):
         conn = RecordingConn()
         reports: list[runner.HostReport] = []
         steps = [(n, _probe_step(n, n in applies)) for n in names]
@@ -115,7 +154,8 @@ def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_rea
                           reports_out=reports,
                           connector=lambda h, c=conn: c)
         assert code == 0
-        # no-op: the read-ahead alone; an apply in deploy-configs: it, then the three later reads go live
+        # no-op: the read-ahead alone; an apply in deploy-configs: it (install-services' read at its end),
+        # then firewall's and verify's reads go live
         assert len(conn.sent) == expected, conn.sent
         assert reports[0].commands[runner.READ_AHEAD] == 1
         assert runner.READ_AHEAD in reports[0].step_seconds

@@ -428,7 +428,8 @@ def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str],
 
 def reads(host: HostSettings, ctx: StepContext) -> Read:
     """All answers in one SSH command (sudo: ufw and /proc need root); basic auth reaches curl on stdin."""
-    return Read(snippets(host), stdin=curl_config(host, ctx.secrets), what="verify")
+    return Read(snippets(host), stdin=curl_config(host, ctx.secrets), what="verify",
+                follows_change=False)  # it may wait for the first scrape: that wait is verify's own time
 
 
 def gather(conn: Connection, host: HostSettings, ctx: StepContext) -> dict[str, str]:
