@@ -168,7 +168,7 @@ def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", mas
     if not read_only:
         _keep(conn, "_rosey_ahead", [])
     text = stdin.decode() if isinstance(stdin, bytes) else stdin
-    follow = _follow(conn) if sudo and not read_only and text is None else None
+    follow = _follow(conn) if sudo and not read_only else None  # its snippets never read the run's stdin
     fmark = _FOLLOW_MARK.format(_random.token_hex(6))
     pmark = _MARK.format(_random.token_hex(6))
     if sudo and not read_only:
@@ -204,8 +204,8 @@ _FOLLOW_MARK = "__ROSEY_READ_AFTER_{}__"
 def read_after_change(conn: Connection, read: Read | None) -> None:
     """The read the next step will ask for first. Any changing `run` until this is set again ends with it, in
     the same command, and the next step's `probe` of it is answered from there (once), so a step that
-    changed something costs the next step no round trip of its own. Not done when the change failed, when
-    the run has its own stdin, or for a read that needs stdin or waits (`Read.follows_change`)."""
+    changed something costs the next step no round trip of its own. Not done when the change failed, or for
+    a read that needs stdin (the run's own input is its script's) or waits (`Read.follows_change`)."""
     _keep(conn, "_rosey_follow", read)
 
 

@@ -93,14 +93,20 @@ def test_no_read_after_a_failed_change_nor_one_that_needs_stdin_or_waits(tmp_pat
     for nxt, run_stdin, script in (
             (plain, None, f"echo v2 > {f}; exit 4"),  # the change failed: the next step looks for itself
             (remote.Read({"x": f"cat {f}"}, stdin="pw"), None, f"echo v2 > {f}"),  # its stdin: never sent
-            (remote.Read({"x": f"cat {f}"}, follows_change=False), None, f"echo v2 > {f}"),
-            (plain, "the run's own input", f"cat > /dev/null; echo v2 > {f}")):
+            (remote.Read({"x": f"cat {f}"}, follows_change=False), None, f"echo v2 > {f}")):
         f.write_text("v1")
         conn = LocalConn()
         remote.read_after_change(conn, nxt)
         res = remote.run(conn, script, check=False, stdin=run_stdin)
         assert "__ROSEY" not in res.stdout
         assert remote.probe_read(conn, nxt)["x"] == "v2" and remote.stats(conn).commands == 2
+    conn = LocalConn()  # a run with its own input (install-services' curl config) still reads ahead
+    remote.read_after_change(conn, remote.Read({"x": f"cat {f}", "in": "cat"}))
+    res = remote.run(conn, f"cat > {f}", stdin="the run's own input\n")
+    assert res.stdout == "" and f.read_text() == "the run's own input\n"
+    assert remote.probe_read(conn, remote.Read({"x": f"cat {f}", "in": "cat"})) == {
+        "x": "the run's own input", "in": ""}  # the read's snippets never see that input
+    assert remote.stats(conn).commands == 1
     conn = LocalConn()
     remote.read_after_change(conn, plain)
     remote.read_after_change(conn, None)  # the runner clears it after the last step
