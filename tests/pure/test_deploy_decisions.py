@@ -227,6 +227,29 @@ def test_probe_runs_snippets_separately():
                                                        "d": ("", 0)}
 
 
+def test_probe_runs_snippets_at_once_and_prints_them_whole_in_order(tmp_path):
+    """Without timing: the first part waits (at most 10 s) for a file only the last part creates, and says
+    whether it came; run one after the other, the first would wait alone. Outputs larger than a pipe's
+    buffer come back whole and in the snippets' order."""
+    flag = tmp_path / "b-started"
+    big = 300_000
+    snippets = {
+        "a": f"for i in $(seq 100); do [ -e {flag} ] && {{ echo together; exit 0; }}; sleep 0.1; done; "
+             "echo alone; exit 1",
+        "big1": f"head -c {big} /dev/zero | tr '\\0' x",
+        "big2": f"head -c {big} /dev/zero | tr '\\0' y; exit 4",
+        "b": f"touch {flag}; echo b",
+    }
+    out = subprocess.run(["bash", "-c", remote.probe_script(snippets, "__T__")], capture_output=True,
+                         text=True, timeout=30).stdout
+    got = remote.parse_probe(out, snippets, "__T__")
+    assert (got["a"], got["a"].rc) == ("together", 0)
+    assert got["big1"] == "x" * big and got["big1"].rc == 0
+    assert got["big2"] == "y" * big and got["big2"].rc == 4
+    assert (got["b"], got["b"].rc) == ("b", 0)
+    assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("__T__ ")] == list(snippets)
+
+
 class LocalConn(invoke.Context):
     """`remote.run` on this machine: the same command line Fabric would send, run by a local bash."""
 
