@@ -177,6 +177,16 @@ def test_services_start_and_enable_when_down(host):
     assert all(p.start and p.enable and not p.restart for p in plans)
 
 
+def test_both_services_start_in_one_systemctl_before_any_wait(host):
+    both = services.apply_script(host, services.decide(host, UNITS, svc_state(UNITS, active="inactive")), [])
+    assert both.count("systemctl restart") == 1
+    assert both.index("systemctl restart prometheus.service alertmanager.service") < both.index("if healthy")
+    plans = [p for p in services.decide(host, UNITS, svc_state(UNITS, active="inactive"))
+             if p.service == "prometheus"]
+    script = services.apply_script(host, plans, [])
+    assert "systemctl restart prometheus.service\n" in script and "alertmanager.service" not in script
+
+
 def test_systemd_is_reloaded_once_per_run(host):
     # a fresh host: new units and not enabled; `systemctl enable` reloads systemd after linking them
     answers = svc_state(UNITS, unit_same=False, active="inactive", enabled="disabled")

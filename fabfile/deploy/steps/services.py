@@ -147,13 +147,10 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
         lines.append("systemctl enable --quiet " + " ".join(enable))
     elif any(p.daemon_reload for p in plans):
         lines.append("systemctl daemon-reload")
-    waits = []
-    for p in plans:
-        if p.start or p.restart:
-            if not waits:
-                lines += ["t0=$(date +%s)", "rc=0", web_get_fn(host), rollback.health_fn(HEALTH_TIMEOUT)]
-            lines.append(f"systemctl restart {q(p.service + '.service')}")
-            waits.append(p)
+    waits = [p for p in plans if p.start or p.restart]
+    if waits:  # one systemctl for both: their starts overlap, and one program start less
+        lines += ["t0=$(date +%s)", "rc=0", web_get_fn(host), rollback.health_fn(HEALTH_TIMEOUT),
+                  "systemctl restart " + " ".join(q(p.service + ".service") for p in waits)]
     for p in waits:
         port = getattr(host, p.service).port
         settle = ""
