@@ -281,20 +281,20 @@ def probe_script(snippets: Mapping[str, str], marker: str) -> str:
     follows its output with a marker line carrying the key and the exit status.
 
     The snippets run at the same time (they only read), each into its own pipe, and one `cat` prints the
-    pipes in the snippets' order: a read takes as long as its slowest part, not the sum of its parts (a
-    small server has two or more cores; the parts mostly wait on process starts and on the services'
-    HTTP answers). Pipes, not files: nothing to clean up, and a part's output is never mixed with another's.
+    pipes in the snippets' order, so a read takes about as long as its slowest part, not the sum of its
+    parts: a part that waits (on a service's HTTP answer) or starts programs overlaps the others, on every
+    core the server has. Pipes, not files: nothing to clean up, and one part's output never mixes with
+    another's.
     """
     parts = ["export LC_ALL=C"]
     binaries = list(dict.fromkeys(shlex.split(m)[0] for s in snippets.values()
                                   for m in _VERSION_CALL.findall(s)))
     if binaries:
         parts += [_VERSION_FN, "rosey_versions_init " + " ".join(shlex.quote(b) for b in binaries)]
-    for key in snippets:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", key):
-            raise ValueError(f"probe key must be a plain name, got {key!r}")
     jobs = []
     for key, snippet in snippets.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", key):
+            raise ValueError(f"probe key must be a plain name, got {key!r}")
         # $EPOCHREALTIME (bash 5): the snippet's own time, free (no process), so a slow read names its parts
         jobs.append(f"<(__t=$EPOCHREALTIME; ( {snippet}\n) </dev/null 2>&1; "
                     f"printf '\\n{marker} %s %d %s %s\\n' {key} $? \"$__t\" \"$EPOCHREALTIME\")")

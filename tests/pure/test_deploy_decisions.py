@@ -178,12 +178,11 @@ def test_services_start_and_enable_when_down(host):
 
 
 def test_both_services_start_in_one_systemctl_before_any_wait(host):
-    both = services.apply_script(host, services.decide(host, UNITS, svc_state(UNITS, active="inactive")), [])
+    plans = services.decide(host, UNITS, svc_state(UNITS, active="inactive"))
+    both = services.apply_script(host, plans, [])
     assert both.count("systemctl restart") == 1
     assert both.index("systemctl restart prometheus.service alertmanager.service") < both.index("if healthy")
-    plans = [p for p in services.decide(host, UNITS, svc_state(UNITS, active="inactive"))
-             if p.service == "prometheus"]
-    script = services.apply_script(host, plans, [])
+    script = services.apply_script(host, [p for p in plans if p.service == "prometheus"], [])
     assert "systemctl restart prometheus.service\n" in script and "alertmanager.service" not in script
 
 
