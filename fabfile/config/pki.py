@@ -11,8 +11,11 @@ names other addresses, was signed by another CA, or has less than RENEW_BEFORE l
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import ipaddress
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +51,16 @@ def _write(path: Path, data: bytes, mode: int) -> None:
         f.write(data)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+@contextmanager
+def _folder_locked(folder: Path) -> Iterator[None]:
+    """One writer per folder (two hosts deployed at once, two `inv` runs): else both could make a CA, and
+    the certificate signed by the one that lost the race would be signed by no CA on disk."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -96,8 +109,8 @@ def cert_file(folder: Path, name: str) -> Path:
 
 def ca_cert(folder: Path, common_name: str) -> str:
     """The CA's certificate (PEM), made with its key when the folder has none yet."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return _cert_pem(_ca(folder, common_name)[1]).decode()
+    with _folder_locked(folder):
+        return _cert_pem(_ca(folder, common_name)[1]).decode()
 
 
 def _san(name: str) -> x509.GeneralName:
@@ -123,7 +136,11 @@ def _still_good(cert: x509.Certificate, ca: x509.Certificate, names: list[str]) 
 def issue(folder: Path, ca_name: str, name: str, addresses: list[str]) -> MemberTLS:
     """`name`'s certificate for `addresses` (IPs and DNS names, each a SAN) and its key, signed by the
     folder's CA; made only when missing or no longer right. Server and client use (gossip is mutual)."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _folder_locked(folder):
+        return _issue(folder, ca_name, name, addresses)
+
+
+def _issue(folder: Path, ca_name: str, name: str, addresses: list[str]) -> MemberTLS:
     ca_key, ca_cert = _ca(folder, ca_name)
     names = list(dict.fromkeys(addresses))
     cert_path = cert_file(folder, name)

@@ -91,15 +91,15 @@ class LabVM:
     # ---- lifecycle ---------------------------------------------------------------------------------------
     def up(self, fresh: bool = False, log=print) -> float:
         """Start the host (from the golden snapshot unless `fresh`); returns seconds until SSH answered."""
-        keys.ensure_secrets()
-        keys.trust_port(self.settings.address, self.ssh_port)
+        with debs.locked("lab-keys"):  # two lab hosts started at once share the secrets and known_hosts
+            keys.ensure_secrets()
+            keys.trust_port(self.settings.address, self.ssh_port)
         img = image.ensure(log=log)
         if not releases.available():
             log("lab: building release archives from Debian packages...")
             releases.ensure_all()
-        serve.ensure_running(int(self.settings.lab.releases_port))
-        mailbox.ensure_running(int(self.settings.lab.mail_port))
         if self.is_running():
+            self._ensure_daemons()
             log(f"lab: {self.name} is already running (pid {self.pid()})")
             return 0.0
         self._clean_run_dir()
@@ -108,6 +108,7 @@ class LabVM:
         if golden is None:
             self._create_overlay(img.disk, "raw")
             self._start_qemu(img)
+            self._ensure_daemons()
             self.wait_ssh(timeout=300)
             self.timings["ssh"] = time.monotonic() - started
             self.wait_system_running()
@@ -115,6 +116,7 @@ class LabVM:
         else:
             self._create_overlay(golden / "disk.qcow2", "qcow2")
             self._start_qemu(img, incoming=golden / "state")
+            self._ensure_daemons()
             self._resume_after_restore()
             # The first command is a coarse clock fix (a restored guest's clock is frozen at snapshot time,
             # minutes or days behind); sync_clock then takes out the seconds the SSH handshake cost.
@@ -136,10 +138,20 @@ class LabVM:
                 pass
             procs.stop_pid(pid)
         self._clean_run_dir()
-        if not any_running():
-            serve.stop(int(self.settings.lab.releases_port))
-            mailbox.stop(int(self.settings.lab.mail_port))
+        with debs.locked(_DAEMONS_LOCK):  # see _ensure_daemons
+            if not any_running():
+                serve.stop(int(self.settings.lab.releases_port))
+                mailbox.stop(int(self.settings.lab.mail_port))
         return pid is not None
+
+    def _ensure_daemons(self) -> None:
+        """The release server and the shared mail catcher, (re)started once this host's QEMU runs. The last
+        host to go down stops them; under one lock with that check, a host starting meanwhile (another
+        process: a second `lab.up`, the suite's other lab lane) either is seen running or starts them again
+        after the stop."""
+        with debs.locked(_DAEMONS_LOCK):
+            serve.ensure_running(int(self.settings.lab.releases_port))
+            mailbox.ensure_running(int(self.settings.lab.mail_port))
 
     def power_off(self) -> bool:
         """Pull the plug: SIGKILL QEMU (no shutdown, no QMP), keeping the run disk, as a crashed server or
@@ -163,6 +175,7 @@ class LabVM:
             raise LabError(f"{self.name}: no run disk to boot (use `inv lab.up -H {self.name}`)")
         started = time.monotonic()
         self._start_qemu(image.ensure(log=lambda _msg: None))
+        self._ensure_daemons()
         self.wait_ssh(timeout=timeout)
         self.wait_system_running()
         self.sync_clock()
@@ -385,6 +398,9 @@ class LabVM:
     def _clean_run_dir(self) -> None:
         for name in ("overlay.qcow2", "qmp.sock", "qemu.pid", privnet.SOCKET_NAME):
             (self.dir / name).unlink(missing_ok=True)
+
+
+_DAEMONS_LOCK = "lab-daemons"
 
 
 def any_running() -> bool:

@@ -57,3 +57,37 @@ def test_another_clusters_ca_does_not_sign_this_one(tmp_path) -> None:
     a = member_tls(tmp_path / "a", "a", "test", "10.0.0.1")
     b = member_tls(tmp_path / "b", "b", "test", "10.0.0.1")
     assert _cert(a.ca_cert).public_key() != _cert(b.ca_cert).public_key()
+
+
+def test_members_issued_at_once_all_get_the_one_ca_on_disk(tmp_path, monkeypatch) -> None:
+    """Hosts deployed in parallel (threads here; two `inv` runs take the same file lock) issue at the same
+    moment: the first makes the CA, the others wait and reuse it, so no certificate is left signed by a CA
+    that lost the race. Key generation is slowed so every thread would find no CA without the lock."""
+    import threading
+    import time
+
+    real = gossip_pki.ec.generate_private_key
+
+    def slow(curve: object) -> object:
+        time.sleep(0.05)
+        return real(curve)
+
+    monkeypatch.setattr(gossip_pki.ec, "generate_private_key", slow)
+    folder = tmp_path / "rosey"
+    start, out = threading.Barrier(6), {}
+
+    def member(i: int) -> None:
+        start.wait()
+        out[i] = member_tls(folder, "rosey", f"m{i}", f"10.0.0.{i + 1}")
+
+    threads = [threading.Thread(target=member, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ca = _cert((folder / "ca.crt").read_text())
+    assert sorted(out) == list(range(6))
+    for tls in out.values():
+        assert _cert(tls.ca_cert) == ca
+        c = _cert(tls.cert)
+        ca.public_key().verify(c.signature, c.tbs_certificate_bytes, c.signature_algorithm_parameters)
