@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, skip_or_fail
+from tests.lab_lanes import lab_lane
 
 TESTS = Path(__file__).resolve().parent
 
@@ -57,10 +58,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def lane(nodeid: str) -> str:
-    """Which of the two xdist workers runs a test: the lab tier in one, in its own order (its modules share
-    VMs and one deployment, see lab_fixtures), everything else in the other. The lab mostly waits on emulated
-    guests and alert timers, so the other tiers' minutes come free beside it."""
-    return "lab" if nodeid.startswith("tests/lab/") else "this-machine"
+    """Which xdist worker runs a test: the lab tier in its two lanes (`lab_lane`: the pair's modules beside
+    the rest, each lane in its own order on its own VMs, see lab_fixtures), everything else in a third. The
+    lab mostly waits on emulated guests and alert timers, so the lanes' waits overlap."""
+    return lab_lane(nodeid) if nodeid.startswith("tests/lab/") else "this-machine"
 
 
 @pytest.hookimpl(optionalhook=True)

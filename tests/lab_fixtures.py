@@ -1,14 +1,15 @@
 """pytest plugin: lab hosts (real QEMU VMs) for the lab tests. Registered from tests/conftest.py.
 
-`lab_host` / `lab_host2` (module-scoped): the `lab` / `lab2` host of hosts.yml, restored from the golden
-snapshot (a clean guest every module), always stopped afterwards. `shared_lab_host` is the exception: the
-host under the shared deployment (tests/lab/deployed.py), kept running from one module to the next until a
-module asks for a clean guest (the modules that share it run last: see `pytest_collection_modifyitems`).
-Anything started here is also stopped at session end, by PID from its pidfile; nothing is ever killed by
-name.
+`lab_host` / `lab_host2` (module-scoped): a lab host of hosts.yml, restored from the golden snapshot (a clean
+guest every module), always stopped afterwards. The lab tier runs in two lanes at once (tests/lab_lanes.py):
+`lab_host` is `lab` in a module of the pair's lane and `lab3` elsewhere; `lab_host2` is `lab2`, for the
+pair's modules only. `shared_lab_host` is the exception: the host under the shared deployment
+(tests/lab/deployed.py), kept running from one module to the next until a module asks for a clean guest (the
+modules that share it run last: see `pytest_collection_modifyitems`). Anything started here is also stopped
+at session end, by PID from its pidfile; nothing is ever killed by name.
 
-`ROSEY_LAB_HOSTS=a,b` (with `ROSEY_INVENTORY` naming an inventory that defines them) makes the fixtures use
-other lab hosts, so a test run does not reset the `lab`/`lab2` VMs someone uses on the same machine. So a
+`ROSEY_LAB_HOSTS=a,b,c` (with `ROSEY_INVENTORY` naming an inventory that defines them) makes the fixtures
+use other lab hosts, so a test run does not reset the lab VMs someone uses on the same machine. So a
 lab test takes its host's name from the fixture (`lab_host.name`) and its inventory from
 `lab_inventory_path()`, never spelled out (tests/pure/test_lab_tests_follow_the_override.py checks that).
 """
@@ -25,10 +26,11 @@ from fabfile.config.inventory import DEFAULT_INVENTORY, Inventory, load_inventor
 from fabfile.lab.live_host import LabHost
 from fabfile.lab.settings import lab_settings
 from fabfile.lab.vm import LabVM
+from tests.lab_lanes import NAMES as _NAMES
+from tests.lab_lanes import PAIR_MODULES, lone_name
 
 _started: dict[str, LabVM] = {}
 _shared: dict[str, LabVM] = {}  # the VM a shared deployment stands on, while nobody has restored it since
-_NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2").split(",")
 
 
 def lab_inventory_path() -> Path:
@@ -55,8 +57,9 @@ def stop_lab_host(name: str) -> None:
         vm.down()
 
 
-def shared_lab_host(name: str = _NAMES[0]) -> tuple[LabHost, bool]:
+def shared_lab_host(name: str = "") -> tuple[LabHost, bool]:
     """The shared deployment's host, and whether it is new: the running one if nothing restored it since."""
+    name = name or lone_name()
     vm = _started.get(name)
     if vm is not None and _shared.get(name) is vm and vm.is_running():
         return LabHost(vm), False
@@ -101,8 +104,8 @@ def _lab_fixture(name: str) -> Iterator[LabHost]:
 
 
 @pytest.fixture(scope="module")
-def lab_host() -> Iterator[LabHost]:
-    yield from _lab_fixture(_NAMES[0])
+def lab_host(request: pytest.FixtureRequest) -> Iterator[LabHost]:
+    yield from _lab_fixture(_NAMES[0] if request.node.path.name in PAIR_MODULES else lone_name())
 
 
 @pytest.fixture(scope="module")

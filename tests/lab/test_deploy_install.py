@@ -5,7 +5,6 @@ fresh deploy -> no-op re-run -> refused checksum -> upgrade to 3.x (TSDB kept; t
 offline upload ->
 unreachable second host; every output of the module is finally searched for the secrets. (Services coming
 back by themselves after the server went down: host-down in tests/lab/test_lab_cluster.py, a harder case.)
-Uses the second lab host (`lab_host2`) so it can run while the first is busy with other work.
 """
 
 from __future__ import annotations
@@ -33,8 +32,8 @@ OUTPUTS: list[str] = []  # every CLI output of this module, searched for secrets
 
 
 @pytest.fixture(scope="module")
-def lab(lab_host2):
-    return lab_host2
+def lab(lab_host):
+    return lab_host
 
 
 @pytest.fixture(scope="module")

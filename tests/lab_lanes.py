@@ -1,0 +1,28 @@
+"""Which lab hosts the lab tests use, and the two lanes the lab tier runs in (no pytest, no fabfile: imported
+by conftest.py before the plugins load).
+
+The pair (`lab`, `lab2`: a private link makes them a cluster) runs the modules of PAIR_MODULES; every other
+lab module runs beside them on `lab3` alone, in another xdist worker. `ROSEY_LAB_HOSTS=a,b,c` names other
+hosts (a and b the pair, c the lone one); with only `a,b` the whole lab tier runs in one lane on those two.
+"""
+
+from __future__ import annotations
+
+import os
+
+NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2,lab3").split(",")
+# the modules that need two lab hosts on one private link (tests/pure/test_lab_lanes.py checks that every
+# module using lab_host2 is here)
+PAIR_MODULES = ("test_lab_cluster.py", "test_lab_two_hosts.py")
+
+
+def lab_lane(nodeid: str) -> str:
+    """A lab test's lane: "lab-pair" for PAIR_MODULES when a third host lets the rest run beside them, else
+    "lab". Lanes share no VM, only this machine's release server and shared mail catcher."""
+    module = nodeid.split("::")[0].rsplit("/", 1)[-1]
+    return "lab-pair" if len(NAMES) > 2 and module in PAIR_MODULES else "lab"
+
+
+def lone_name() -> str:
+    """The host of the lane that is not the pair's."""
+    return NAMES[2] if len(NAMES) > 2 else NAMES[0]
