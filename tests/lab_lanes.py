@@ -1,9 +1,9 @@
 """Which lab hosts the lab tests use, and the two lanes the lab tier runs in (no pytest, no fabfile: imported
 by conftest.py before the plugins load).
 
-The pair (`lab`, `lab2`: a private link makes them a cluster) runs the modules of PAIR_MODULES; every other
-lab module runs beside them on `lab3` alone, in another xdist worker. `ROSEY_LAB_HOSTS=a,b,c` names other
-hosts (a and b the pair, c the lone one); with only `a,b` the whole lab tier runs in one lane on those two.
+The pair's lane (`lab`, `lab2`: a private link makes them a cluster) runs the modules of PAIR_MODULES;
+every other lab module runs beside them on `lab3` alone, in another xdist worker. `ROSEY_LAB_HOSTS=a,b,c`
+names other hosts (a and b the pair, c the lone one); with only `a,b` the lab tier runs in one lane.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import os
 
 NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2,lab3").split(",")
 # the modules that need two lab hosts on one private link (tests/pure/test_lab_lanes.py checks that every
-# module using lab_host2 is here)
-PAIR_MODULES = ("test_lab_cluster.py", "test_lab_two_hosts.py")
+# module using lab_host2 is here), and the install module on `lab` alone to even out the lanes (about 20 and
+# 7 minutes of the lab tier's 58 when it ran in one lane)
+PAIR_MODULES = ("test_lab_cluster.py", "test_lab_two_hosts.py", "test_deploy_install.py")
 
 
 def lab_lane(nodeid: str) -> str:

@@ -29,11 +29,16 @@ def mac_for(address: str | None) -> str:
     return "52:54:00:" + ":".join(f"{b:02x}" for b in octets)
 
 
+NO_PEER_SOCKET = "no-peer.sock"  # never bound: a lone VM's frames go nowhere, as to a peer that is down
+
+
 def qemu_args(lab: Any, run_dir: Path, peer_run_dir: Path | None) -> list[str]:
-    """`-netdev dgram` on this VM's socket, sending to the peer's (no peer: a NIC that never sends)."""
-    netdev = f"dgram,id=net1,local.type=unix,local.path={run_dir / SOCKET_NAME}"
-    if peer_run_dir is not None:
-        netdev += f",remote.type=unix,remote.path={peer_run_dir / SOCKET_NAME}"
+    """`-netdev dgram` on this VM's socket, sending to the peer's. QEMU needs a remote for a unix dgram
+    netdev, so a VM without a peer sends to a socket nobody binds: its frames are dropped, exactly as a
+    linked VM's are while its peer is down."""
+    remote = run_dir / NO_PEER_SOCKET if peer_run_dir is None else peer_run_dir / SOCKET_NAME
+    netdev = (f"dgram,id=net1,local.type=unix,local.path={run_dir / SOCKET_NAME}"
+              f",remote.type=unix,remote.path={remote}")
     device = f"virtio-net-pci,netdev=net1,mac={mac_for(lab.private_address)},addr={PCI_SLOT:#x}"
     return ["-netdev", netdev, "-device", device]
 

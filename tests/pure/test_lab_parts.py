@@ -112,3 +112,17 @@ def test_inventory_lab_hosts_are_wired_to_each_other():
     assert 9094 in lab.forwards and 9094 in lab2.forwards
     with pytest.raises(InventoryError, match="private_address: expected a private IPv4"):
         inventory._build(inventory.LabVM, {"private_address": "8.8.8.8"}, "hosts.yml", "hosts.lab.lab_vm")
+
+
+def test_a_lone_vm_sends_its_private_frames_to_a_socket_nobody_binds(tmp_path):
+    """QEMU refuses a unix dgram netdev without a remote; a lone VM (lab3) gets one in its own run dir that
+    nothing binds, while a linked VM sends to its peer's."""
+    from types import SimpleNamespace
+
+    lone = ",".join(privnet.qemu_args(SimpleNamespace(private_address=None), tmp_path / "a", None))
+    assert f"local.path={tmp_path / 'a' / privnet.SOCKET_NAME}" in lone
+    assert f"remote.path={tmp_path / 'a' / privnet.NO_PEER_SOCKET}" in lone
+    assert privnet.NO_PEER_SOCKET != privnet.SOCKET_NAME
+    linked = ",".join(privnet.qemu_args(SimpleNamespace(private_address="192.168.77.11"), tmp_path / "a",
+                                        tmp_path / "b"))
+    assert f"remote.path={tmp_path / 'b' / privnet.SOCKET_NAME}" in linked
