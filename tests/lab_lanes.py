@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 
 NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2,lab3").split(",")
-# the modules that need two lab hosts on one private link (tests/pure/test_lab_lanes.py checks that every
-# module using lab_host2 is here), and the install module on `lab` alone to even out the lanes (about 20 and
-# 7 minutes of the lab tier's 58 when it ran in one lane)
-PAIR_MODULES = ("test_lab_cluster.py", "test_lab_two_hosts.py", "test_deploy_install.py")
+# the modules that need two lab hosts on one private link or a host with a private peer (the pure test
+# tests/pure/test_lab_lanes.py checks that every module using lab_host2 or private_peer is here), and the
+# install module on `lab` alone to even out the lanes (about 20 and 7 minutes of the lab tier's 58 when it
+# ran in one lane)
+PAIR_MODULES = ("test_lab_cluster.py", "test_lab_two_hosts.py", "test_lab_host.py", "test_deploy_install.py")
 
 
 def lab_lane(nodeid: str) -> str:

@@ -34,6 +34,10 @@ class ApiError(RuntimeError):
     """One line: which service, which call, what went wrong (secrets already masked)."""
 
 
+class ApiTimeout(ApiError):
+    """The service took longer than the client's timeout: slow (a busy server), not known to be down."""
+
+
 def iso(ts: float | None = None) -> str:
     """RFC 3339 in UTC, as both APIs expect."""
     dt = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
@@ -141,7 +145,8 @@ class Http:
                 reason = "connection failed (service down or tunnel lost)"
             elif isinstance(e, requests.Timeout):
                 reason = f"no answer within {self.timeout:g}s"
-            raise ApiError(self.masker(f"{self.name}: {method} {path}: {reason}")) from None
+            error = ApiTimeout if reason.startswith("no answer") else ApiError
+            raise error(self.masker(f"{self.name}: {method} {path}: {reason}")) from None
         if r.status_code == 401:
             raise ApiError(f"{self.name}: {method} {path}: 401 unauthorized "
                            f"(check web.username / the web_password secret)")
@@ -172,15 +177,23 @@ class Http:
         self._learn_clock()
         return self.clock.past(margin)
 
-    def _answers(self, path: str) -> bool:
-        try:
-            self.request("GET", path)
-        except ApiError:
-            return False
-        return True
+    def _answers(self, path: str, tries: int = 1) -> bool:
+        for left in range(tries - 1, -1, -1):
+            try:
+                self.request("GET", path)
+            except ApiTimeout:
+                if not left:
+                    return False
+            except ApiError:
+                return False
+            else:
+                return True
+        return False
 
-    def healthy(self) -> bool:
-        return self._answers("/-/healthy")
+    def healthy(self, tries: int = 1) -> bool:
+        """`tries` > 1: ask again after a timeout (a refused connection or an error answer is final), so a
+        check that decides whether to go on is not failed by one slow answer of a busy server."""
+        return self._answers("/-/healthy", tries)
 
     def ready(self) -> bool:
         """Serving queries (Prometheus: WAL replayed; both answer /-/healthy before that)."""

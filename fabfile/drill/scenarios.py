@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 SYNTHETIC = "RoseyMonitoringTest"
 RESTART_ECHO = "BotRestarting"  # fires after every restart of the bot, the drill's own included
 GRACE = 30.0  # seconds on top of the computed bound before a wait gives up (the issue's "bound + 30 s")
+PRECHECK_TRIES = 3  # a health pre-check asks up to this often when the answer is slow (not refused)
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class BotDown:
         to every member, so the drill can prove what the cluster is for — the survivor delivers."""
         for name, t in d.peers.items():
             try:
-                if t.apis().alertmanager.healthy():
+                if t.apis().alertmanager.healthy(PRECHECK_TRIES):
                     return name, t
             except ApiError:
                 with contextlib.suppress(Exception):
@@ -154,9 +155,9 @@ class BotDown:
 
     def prechecks(self, d: Drill, apis: Apis, rule: Rule) -> dict[str, str]:
         problems = []
-        if not apis.prometheus.healthy():
+        if not apis.prometheus.healthy(PRECHECK_TRIES):
             problems.append("Prometheus /-/healthy does not answer")
-        if not apis.alertmanager.healthy():
+        if not apis.alertmanager.healthy(PRECHECK_TRIES):
             survivor = self._survivor(d)
             if survivor is None:
                 peers = " (nor does any peer's)" if d.peers else ""
@@ -347,7 +348,7 @@ class Synthetic:
 
     def prepare(self, d: Drill) -> Expectation:
         apis = d.t.apis()
-        if not apis.alertmanager.healthy():
+        if not apis.alertmanager.healthy(PRECHECK_TRIES):
             raise DrillFailed("pre-check failed: Alertmanager /-/healthy does not answer")
         a = d.host.alertmanager
         self.bounds = b = Bounds(0, 0, 0, parse_duration(a.group_wait), parse_duration(a.group_interval))
@@ -486,7 +487,7 @@ class MonitoringDown:
         problems = []
         try:
             apis = peer.apis()
-            if not apis.prometheus.healthy() or not apis.alertmanager.healthy():
+            if not (apis.prometheus.healthy(PRECHECK_TRIES) and apis.alertmanager.healthy(PRECHECK_TRIES)):
                 problems.append(f"the peer {self.peer_name}'s Prometheus or Alertmanager is not healthy")
             watched = [t for t in apis.prometheus.targets()
                        if (t.get("labels") or {}).get("peer") == d.host.name]

@@ -15,12 +15,14 @@ from tests.helpers import REPO
 LAB_MODULES = sorted((REPO / "tests" / "lab").glob("test_*.py"))
 
 
-def test_only_the_pair_lane_uses_the_second_host() -> None:
+def test_only_the_pair_lane_uses_the_second_host_or_the_private_link() -> None:
     """A module outside PAIR_MODULES that asked for `lab_host2` would start `lab2` while the pair's lane uses
-    it (a restore from the snapshot under a running cluster)."""
-    uses_second = {p.name for p in LAB_MODULES if re.search(r"\blab_host2\b", p.read_text())}
-    assert uses_second, "no lab module uses lab_host2: the scan is broken"
-    assert uses_second <= set(lab_lanes.PAIR_MODULES)
+    it (a restore from the snapshot under a running cluster); one that reads its host's private peer would
+    find none on the lone `lab3`."""
+    pattern = re.compile(r"\blab_host2\b|\bprivate_(?:peer|address)\b")
+    uses_pair = {p.name for p in LAB_MODULES if pattern.search(p.read_text())}
+    assert {"test_lab_cluster.py", "test_lab_host.py"} <= uses_pair, "the scan is broken"
+    assert uses_pair <= set(lab_lanes.PAIR_MODULES)
     assert set(lab_lanes.PAIR_MODULES) <= {p.name for p in LAB_MODULES}
 
 
