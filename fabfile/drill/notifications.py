@@ -19,6 +19,7 @@ from fabfile.drill.errors import DrillFailed, why
 from fabfile.drill.target import Target
 
 _INTEGRATIONS = re.compile(r"^(\w+)_configs$")
+LOG_READS, LOG_READ_PAUSE = 4, 3.0  # the journal read for a failure's error line: tries, seconds apart
 
 
 def receiver_integrations(am_config: dict, receiver: str, resolved: bool = False) -> dict[str, int]:
@@ -186,8 +187,17 @@ class NotificationWatch:
         return check
 
     def _fail(self, integ: str, bad: int, final_bad: int, since: float) -> None:
+        errors: list[str] = []
         try:
-            errors = [e for e in self.t.notify_errors(since) if integ in e] or self.t.notify_errors(since)
+            # the failure counter moves before its log line reaches the journal (seconds on a busy server):
+            # read again a few times before saying there is none
+            for attempt in range(LOG_READS):
+                if attempt:
+                    time.sleep(LOG_READ_PAUSE)
+                found = self.t.notify_errors(since)
+                errors = [e for e in found if integ in e] or found
+                if errors:
+                    break
         except Exception as e:  # reading the log must not hide the real finding
             errors = [f"(could not read Alertmanager's log: {why(e)})"]
         err = "; ".join(errors) if errors else "no error line found in Alertmanager's log"

@@ -103,3 +103,27 @@ def test_a_group_that_comes_after_ours_is_still_awaited() -> None:
     assert check(apis) is None
     am.sent += 1
     assert check(apis) is not None
+
+
+def test_a_given_up_notification_names_the_error_line_that_reaches_the_journal_late(monkeypatch) -> None:
+    """The counter says "given up" before Alertmanager's log line is in the journal: the log is read again
+    (a few times) until the line is there, so the drill shows Alertmanager's own error."""
+    import pytest
+
+    from fabfile.drill import notifications
+    from fabfile.drill.errors import DrillFailed
+
+    monkeypatch.setattr(notifications, "LOG_READ_PAUSE", 0.0)
+    watch, am, apis = _watch()
+    reads = iter([[], [], ["mail/email[0]: dial tcp 127.0.0.1:2525: connect: connection refused"]])
+    watch.t = SimpleNamespace(apis=lambda: apis, notify_errors=lambda since: next(reads))
+    base = watch.baseline(apis)
+    am.groups = [_group("BotDown")]
+    am.notify_counts = lambda: {"email": NotifyCounts(1, 1, 3, 3)}  # one attempt, given up after 3 tries
+    check = watch.sent({"email": 1}, base, "BotDown")
+    with pytest.raises(DrillFailed, match="connection refused"):
+        check(apis)
+    # a log that never has the line: said so, after the last read
+    reads = iter([[]] * notifications.LOG_READS)
+    with pytest.raises(DrillFailed, match="no error line found"):
+        watch.sent({"email": 1}, base, "BotDown")(apis)
