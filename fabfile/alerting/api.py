@@ -136,7 +136,7 @@ class Http:
                                      **kw)
             self.clock.observe(r.headers.get("Date"), t_sent, local_now())
         except requests.RequestException as e:
-            reason = type(e).__name__
+            reason, error = type(e).__name__, ApiError
             if isinstance(e, requests.exceptions.SSLError):  # (a ConnectionError too)
                 reason = ("TLS check failed: the certificate is not one this host's web CA signed for "
                           "this address (web-pki/ca.crt beside the secrets file; inv deploy-configs "
@@ -144,8 +144,7 @@ class Http:
             elif isinstance(e, requests.ConnectionError):
                 reason = "connection failed (service down or tunnel lost)"
             elif isinstance(e, requests.Timeout):
-                reason = f"no answer within {self.timeout:g}s"
-            error = ApiTimeout if reason.startswith("no answer") else ApiError
+                reason, error = f"no answer within {self.timeout:g}s", ApiTimeout
             raise error(self.masker(f"{self.name}: {method} {path}: {reason}")) from None
         if r.status_code == 401:
             raise ApiError(f"{self.name}: {method} {path}: 401 unauthorized "
@@ -178,16 +177,14 @@ class Http:
         return self.clock.past(margin)
 
     def _answers(self, path: str, tries: int = 1) -> bool:
-        for left in range(tries - 1, -1, -1):
+        for _ in range(tries):
             try:
                 self.request("GET", path)
+                return True
             except ApiTimeout:
-                if not left:
-                    return False
+                continue
             except ApiError:
                 return False
-            else:
-                return True
         return False
 
     def healthy(self, tries: int = 1) -> bool:

@@ -108,7 +108,6 @@ class LabVM:
         if golden is None:
             self._create_overlay(img.disk, "raw")
             self._start_qemu(img)
-            self._ensure_daemons()
             self.wait_ssh(timeout=300)
             self.timings["ssh"] = time.monotonic() - started
             self.wait_system_running()
@@ -116,7 +115,6 @@ class LabVM:
         else:
             self._create_overlay(golden / "disk.qcow2", "qcow2")
             self._start_qemu(img, incoming=golden / "state")
-            self._ensure_daemons()
             self._resume_after_restore()
             # The first command is a coarse clock fix (a restored guest's clock is frozen at snapshot time,
             # minutes or days behind); sync_clock then takes out the seconds the SSH handshake cost.
@@ -175,7 +173,6 @@ class LabVM:
             raise LabError(f"{self.name}: no run disk to boot (use `inv lab.up -H {self.name}`)")
         started = time.monotonic()
         self._start_qemu(image.ensure(log=lambda _msg: None))
-        self._ensure_daemons()
         self.wait_ssh(timeout=timeout)
         self.wait_system_running()
         self.sync_clock()
@@ -311,6 +308,7 @@ class LabVM:
         proc = subprocess.run(self._qemu_argv(img, incoming), capture_output=True, text=True)
         if proc.returncode != 0:
             raise LabError(f"{self.name}: QEMU failed to start: {proc.stderr.strip()}")
+        self._ensure_daemons()  # once this host counts as running (see _ensure_daemons)
 
     def _resume_after_restore(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
