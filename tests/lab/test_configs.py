@@ -172,7 +172,11 @@ def test_reload_rejected_after_validation_restores_the_previous_config(deployed_
     assert "permission denied" in p.stdout  # Prometheus's own reason, from its journal
     assert "reloaded prometheus (last reload successful)" in p.stdout  # the old config, confirmed
     d.assert_no_secret(p.stdout)
-    assert took < 60, "a rejected reload is detected at once, not after the confirmation timeout"
+    # detected at once, not after the confirmation wait: "rejected" is only said when the loop sees the
+    # metric fall to 0 before its deadline, and no wait ran out; the wall time is not the measure (68 s
+    # once with three lab VMs on two cores, where 45 s is the wait)
+    assert "not confirmed within" not in p.stdout
+    print(f"rejected reload: the step ended after {took:.0f}s")
     assert d.lab.run(STATE, check=True).stdout == before  # byte-identical, same owners and modes
     assert d.main_pids() == pids  # nothing restarted
     assert reload_ok(d) == {"prometheus": "1", "alertmanager": "1"}
