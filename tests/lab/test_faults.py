@@ -114,7 +114,7 @@ def test_a_reload_that_hangs_is_bounded_and_the_previous_files_come_back(deploye
     assert "previous files restored, but their reload was not confirmed either: check the server" in p.stdout
     assert "prometheus: reload not confirmed within 10 s" in p.stdout  # the short second wait
     print(f"hung reload: the step ended after {took:.0f}s")
-    assert took < 45 + 10 + 60, took  # both waits plus the command's own time: bounded
+    assert took < 45 + 10 + 90, took  # both waits plus the command's own time (slow beside other VMs)
     assert frozen == before  # the previous files, byte for byte, while it was still frozen
     end = time.monotonic() + 60  # awake: the pending SIGHUP makes it read the (previous) files
     while reload_ok(d)["prometheus"] != "1" and time.monotonic() < end:
