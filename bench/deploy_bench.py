@@ -77,6 +77,15 @@ FLOOR = {
 }
 
 
+def guest_cpu(vm: LabVM) -> tuple[float, float]:
+    """The guest's CPU seconds so far, busy and all (every vCPU), from its /proc/stat: how much of a run the
+    guest's CPUs had nothing else to do, i.e. whether the run waits on them or on something else."""
+    ticks = [int(x) for x in vm.run("head -n1 /proc/stat", timeout=60).stdout.split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    total = sum(ticks[:8])  # user nice system idle iowait irq softirq steal (guest time is in user)
+    return (total - idle) / 100, total / 100  # USER_HZ
+
+
 def floor_costs(vm: LabVM) -> dict[str, float]:
     out = {}
     for label, command in FLOOR.items():
@@ -134,7 +143,10 @@ def main() -> int:
         vm.up(fresh=False, log=lambda m: None)
     base_mb = _peak_mb()
     try:
+        busy0, all0 = guest_cpu(vms[0])
         fresh_s, fresh, fresh_cpu, fresh_rss = one_run("fresh sortie6", inventory, hosts, args.parallel)
+        busy1, all1 = guest_cpu(vms[0])
+        vcpus = int(vms[0].run("nproc", timeout=60).stdout.strip())
         noop_s, noop, noop_cpu, noop_rss = one_run("no-op sortie6", inventory, hosts, args.parallel)
         floor = floor_costs(vms[0])
         parts = read_parts(inventory, hosts[0])
@@ -151,6 +163,9 @@ def main() -> int:
             for vm in vms:
                 vm.down()
     n = len(hosts)
+    busy, avail = busy1 - busy0, all1 - all0
+    print(f"\n{vms[0].name}'s CPUs during the fresh run: busy {busy:.1f} of {avail:.1f} CPU-s "
+          f"({busy / avail:.0%}); that work alone, spread over its {vcpus} vCPUs, takes {busy / vcpus:.1f}s")
     print(f"\nwhat a read costs on {vms[0].name} (each its own SSH command, wall seconds):")
     for label, secs in floor.items():
         print(f"  {label:30} {secs:6.2f}")
