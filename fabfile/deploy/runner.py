@@ -60,7 +60,7 @@ def preflight(inventory: Inventory,
     for h in hosts:
         try:
             secrets[h.name] = load_secrets(inventory, h)
-            render_host(inventory, h, secrets[h.name])
+            render_host(inventory, h, secrets[h.name], hash_password=False)
         except UserError as e:
             problems.append(str(e))
     return secrets, problems

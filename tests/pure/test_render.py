@@ -91,6 +91,29 @@ def test_rendering_is_byte_identical_given_the_servers_hash(tmp_path: Path, rule
     assert a.files == b.files
 
 
+def test_a_render_not_deployed_skips_bcrypt_and_differs_only_in_the_hash(tmp_path: Path, rules: Path,
+                                                                           monkeypatch) -> None:
+    """Pre-flight, install-services, verify and the drill render only to read the units or the receivers:
+    no bcrypt (its cost is on purpose), and everything but the hash is what a deploy renders."""
+    inv = inventory(tmp_path, "")
+    host = inv.host("test")
+    from fabfile.config.needed_secrets import required_secrets
+    wanted = {k: SECRETS[k] for k in required_secrets(host)}
+    hashed = render.render_host(inv, host, wanted, rules_path=rules)
+
+    def no_bcrypt(*a, **kw):
+        raise AssertionError("bcrypt called")
+
+    monkeypatch.setattr(render.bcrypt, "hashpw", no_bcrypt)
+    monkeypatch.setattr(render.bcrypt, "checkpw", no_bcrypt)
+    plain = render.render_host(inv, host, wanted, rules_path=rules, hash_password=False)
+    assert render.current_web_hash(plain.files["web.yml"], "admin") == render.UNHASHED
+    assert plain.files["web.yml"].replace(render.UNHASHED, web_hash(hashed)) == hashed.files["web.yml"]
+    assert {k: v for k, v in plain.files.items() if k != "web.yml"} == \
+        {k: v for k, v in hashed.files.items() if k != "web.yml"}
+    assert render._env() is render._env()  # templates compiled once per process
+
+
 def test_web_hash_has_a_random_salt_and_is_kept_while_the_password_matches(tmp_path: Path, rules: Path):
     first, again = render_alias(tmp_path, rules, "test"), render_alias(tmp_path, rules, "test")
     assert bcrypt.checkpw(SECRETS["web_password"].encode(), web_hash(first).encode())

@@ -180,7 +180,7 @@ def reads(host: HostSettings, ctx: StepContext) -> remote.Read:
 
 
 def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
-    rendered = render.render_host(ctx.inventory, host, ctx.secrets)
+    rendered = render.render_host(ctx.inventory, host, ctx.secrets, hash_password=False)  # units only
     state = remote.probe_read(conn, reads(host, ctx), masker=ctx.masker)
     plans = decide(host, rendered.files, state)
     todo = [p for p in plans if p.changes]
