@@ -271,7 +271,8 @@ def _settled_peer_down_mails(pair, host: str, timeout: float = 150) -> list:
 
     A late firing copy from a rebooted member (see `_firing_then_resolved`) is waited out the same way: its
     resolve comes when the survivor's Prometheus sends the resolved alert again (every minute) and the
-    member's next flush, so a second round waits for it within the same bound."""
+    member's next flush, so a second round waits for it within the same bound. The second round runs only
+    after a resolve was seen: a missing resolve fails after the first."""
     mails: list = []
     for _ in range(2):  # the resolve; then, if a late firing copy came after it, that copy's resolve
         end = time.monotonic() + timeout
@@ -279,8 +280,8 @@ def _settled_peer_down_mails(pair, host: str, timeout: float = 150) -> list:
             time.sleep(3)
         time.sleep(GROUP_INTERVAL)
         mails = _peer_down_mails(pair, host)
-        if _ends_resolved(mails):
-            break
+        if _ends_resolved(mails) or not any("[RESOLVED]" in m.body for m in mails):
+            break  # settled; or no resolve at all, which a second round would only report later
     return mails
 
 
