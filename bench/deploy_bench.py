@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import json
 import re
 import resource
 import sys
@@ -36,6 +37,7 @@ from fabfile.lab.settings import lab_settings  # noqa: E402
 from fabfile.lab.vm import LabVM  # noqa: E402
 from fabfile.ssh import remote  # noqa: E402
 from fabfile.ssh.connection import connect  # noqa: E402
+from fabfile.ssh.webauth import curl_config, web_get_fn  # noqa: E402
 
 
 def _cpu() -> float:
@@ -77,13 +79,15 @@ FLOOR = {
 }
 
 
-def guest_cpu(vm: LabVM) -> tuple[float, float]:
-    """The guest's CPU seconds so far, busy and all (every vCPU), from its /proc/stat: how much of a run the
-    guest's CPUs had nothing else to do, i.e. whether the run waits on them or on something else."""
-    ticks = [int(x) for x in vm.run("head -n1 /proc/stat", timeout=60).stdout.split()[1:]]
+def guest_cpu(vm: LabVM) -> tuple[float, float, int]:
+    """The guest's CPU seconds so far, busy and all (every vCPU), and its vCPU count, from one read of its
+    /proc/stat: how much of a run the guest's CPUs had nothing else to do, i.e. whether the run waits on them
+    or on something else."""
+    lines = vm.run("grep '^cpu' /proc/stat", timeout=60).stdout.splitlines()
+    ticks = [int(x) for x in lines[0].split()[1:]]
     idle = ticks[3] + ticks[4]  # idle, iowait
     total = sum(ticks[:8])  # user nice system idle iowait irq softirq steal (guest time is in user)
-    return (total - idle) / 100, total / 100  # USER_HZ
+    return (total - idle) / 100, total / 100, len(lines) - 1  # USER_HZ; one cpuN line per vCPU
 
 
 def floor_costs(vm: LabVM) -> dict[str, float]:
@@ -93,6 +97,27 @@ def floor_costs(vm: LabVM) -> dict[str, float]:
         vm.run(command, timeout=120)
         out[label] = time.monotonic() - t0
     return out
+
+
+def first_scrape(inventory, host) -> float:
+    """Seconds from Prometheus' start to its first sample of the bot (a fresh data dir: the oldest sample is
+    the first scrape): a wait no deploy that proves a real scrape can skip. Prometheus applies discovered
+    targets up to 5 s after its start, then scrapes each target at that target's fixed phase in the
+    interval (0-15 s later)."""
+    port = host.prometheus.port
+    get = f'{web_get_fn(host)}\nweb_get {port} '
+    conn = connect(host)
+    try:
+        outs = remote.probe(conn, {
+            "start": get + '/metrics -sS -K "$PROBE_STDIN" | grep "^process_start_time_seconds "',
+            "up": get + '/api/v1/query -sS -K "$PROBE_STDIN" -G --data-urlencode '
+                        '\'query=up{job="rosey-bot"}[30m]\'',
+        }, stdin=curl_config(host, load_secrets(inventory, host)), what="first scrape")
+    finally:
+        conn.close()
+    started = float(outs["start"].split()[1])
+    samples = json.loads(outs["up"])["data"]["result"][0]["values"]
+    return float(samples[0][0]) - started
 
 
 def read_parts(inventory, host) -> list[tuple[str, float]]:
@@ -143,10 +168,10 @@ def main() -> int:
         vm.up(fresh=False, log=lambda m: None)
     base_mb = _peak_mb()
     try:
-        busy0, all0 = guest_cpu(vms[0])
+        busy0, all0, _ = guest_cpu(vms[0])
         fresh_s, fresh, fresh_cpu, fresh_rss = one_run("fresh sortie6", inventory, hosts, args.parallel)
-        busy1, all1 = guest_cpu(vms[0])
-        vcpus = int(vms[0].run("nproc", timeout=60).stdout.strip())
+        busy1, all1, vcpus = guest_cpu(vms[0])
+        scrape_after = first_scrape(inventory, hosts[0])
         noop_s, noop, noop_cpu, noop_rss = one_run("no-op sortie6", inventory, hosts, args.parallel)
         floor = floor_costs(vms[0])
         parts = read_parts(inventory, hosts[0])
@@ -166,6 +191,12 @@ def main() -> int:
     busy, avail = busy1 - busy0, all1 - all0
     print(f"\n{vms[0].name}'s CPUs during the fresh run: busy {busy:.1f} of {avail:.1f} CPU-s "
           f"({busy / avail:.0%}); that work alone, spread over its {vcpus} vCPUs, takes {busy / vcpus:.1f}s")
+    order = list(steps.SORTIE6)
+    first = [runner.READ_AHEAD, *order[:order.index("firewall")]]
+    before = sum(fresh[0].step_seconds.get(s, 0.0) for s in first)
+    print(f"the fresh run until both services were healthy (the read and every step before the firewall): "
+          f"{before:.1f}s; Prometheus' first scrape of the bot came {scrape_after:.1f}s after its start "
+          "(discovery <= 5 s, then the target's phase in the interval): the firewall step runs in that wait")
     print(f"\nwhat a read costs on {vms[0].name} (each its own SSH command, wall seconds):")
     for label, secs in floor.items():
         print(f"  {label:30} {secs:6.2f}")
