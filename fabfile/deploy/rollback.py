@@ -69,16 +69,15 @@ def health_fn(timeout: int) -> str:
     ])
 
 
-def wait_or_roll_back(service: str, port: int, previous: str | None, journal_lines: int,
-                      settle: str = "") -> list[str]:
+def wait_or_roll_back(service: str, port: int, previous: str | None, journal_lines: int) -> list[str]:
     """Script lines after `systemctl restart` (at epoch "$t0"): wait healthy; else report the new binary's
     journal, and with a previous release switch the symlinks back, restart, and report whether it is healthy.
-    Sets rc=1 on any failure; `settle` runs after a healthy start (either binary)."""
+    Sets rc=1 on any failure."""
     q = shlex.quote
     unit = q(f"{service}.service")
     journal = f"journalctl -u {unit} -n {journal_lines} --no-pager -o short-iso"
     lines = [
-        f"if healthy {service} {port}; then {settle or ':'}",
+        f"if healthy {service} {port}; then :",
         "else",
         "  rc=1",
         f'  echo "{MARK} unhealthy {service} $why"',
@@ -91,8 +90,7 @@ def wait_or_roll_back(service: str, port: int, previous: str | None, journal_lin
         lines += [
             f"  if [ -x {q(previous + '/' + service)} ] && {relink}; then",
             f"    t1=$(date +%s); systemctl restart {unit}",
-            f'    if healthy {service} {port}; then echo "{MARK} rolledback {service} healthy"; '
-            f'{settle or ":"}',
+            f'    if healthy {service} {port}; then echo "{MARK} rolledback {service} healthy"',
             f'    else echo "{MARK} rolledback {service} unhealthy $why"; '
             f'{journal} --since "@$t1" || true; fi',
             f'  else echo "{MARK} norollback {service} {previous} is gone"; fi',

@@ -114,6 +114,24 @@ def test_targets_not_scraped_yet_are_waited_for_then_judged(tmp_path):
     assert run.stdout == _UP
 
 
+# what a Prometheus just started answers before it applies its discovered sets (as 2.42 prints them)
+_NOT_FOUND = ('{"status":"success","data":{"activeTargets":[],"droppedTargets":[]}}\n200\n'
+              '@@rosey-http-answer@@\n{"status":"success","data":{"activeAlertmanagers":[],"droppedAlertmanagers":[]}}\n200\n'
+              '@@rosey-http-answer@@\n')
+_NO_AM_YET = _UP + ('{"status":"success","data":{"activeAlertmanagers":[],"droppedAlertmanagers":[]}}\n200\n'
+                    '@@rosey-http-answer@@\n')
+
+
+def test_targets_and_alertmanagers_not_found_yet_are_waited_for(tmp_path):
+    """install-services waits only for /-/healthy: verify waits out discovery's first apply too."""
+    host = load_inventory().host("lab")
+    env = _fake_curl(tmp_path, [_NOT_FOUND, _NO_AM_YET, _UNKNOWN, _UP])
+    run = subprocess.run(["bash", "-c", verify.http_snippet(host)], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert (tmp_path / "runs").read_text().strip() == "4"
+    assert run.stdout == _UP
+
+
 def test_a_running_stack_is_asked_once(tmp_path):
     env = _fake_curl(tmp_path, [_UP])
     run = subprocess.run(["bash", "-c", verify.http_snippet(load_inventory().host("lab"))], env=env,

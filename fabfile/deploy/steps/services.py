@@ -34,7 +34,6 @@ from fabfile.ssh.webauth import curl_config, web_get_fn
 STEP = "install-services"
 HEALTH_TIMEOUT = 120  # seconds; Prometheus replays its WAL before answering, slow under emulation
 JOURNAL_LINES = 20
-SETTLE_TIMEOUT = 45  # seconds to wait for targets and Alertmanager to be discovered after a (re)start
 
 
 def probe_snippets(host: HostSettings) -> dict[str, str]:
@@ -151,25 +150,12 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
     if waits:  # one systemctl for both: their starts overlap, and one program start less
         lines += ["t0=$(date +%s)", "rc=0", web_get_fn(host), rollback.health_fn(HEALTH_TIMEOUT),
                   "systemctl restart " + " ".join(q(p.service + ".service") for p in waits)]
+    # healthy is all this step waits for: Prometheus applies its discovered targets and Alertmanagers up to
+    # 5 s after its start, and scrapes each target at its own offset within the interval after that; verify
+    # waits for both (bounded), and the firewall step between them usually covers that wait.
     for p in waits:
         port = getattr(host, p.service).port
-        settle = ""
-        if p.service == layout.PROMETHEUS:
-            # healthy != working: give a restarted Prometheus (bounded, non-fatal) time to discover its
-            # targets and Alertmanager (it applies discovered sets every 5 s), so `verify` right after finds
-            # them. Only the targets API speaks for the new process (`up` samples from before the restart stay
-            # queryable for minutes). Not waited for here: the first scrape of each target, which comes at
-            # the target's own offset within the interval (up to 15 s); verify waits for that one, while the
-            # firewall step runs.
-            get = f'web_get {port} /api/v1'
-            settle = (
-                f"for i in $(seq {SETTLE_TIMEOUT}); do "
-                f"t=$({get}/targets'?state=active' -sS -m 3 -K \"$cfg\" 2>/dev/null || true); "
-                f"a=$({get}/alertmanagers -sS -m 3 -K \"$cfg\" 2>/dev/null || true); "
-                f"case \"$t\" in *'\"activeTargets\":[{{'*) case \"$a\" in *'\"activeAlertmanagers\":[{{'*) "
-                f"break;; esac;; esac; "
-                f"sleep 1; done")
-        lines += rollback.wait_or_roll_back(p.service, port, p.previous, JOURNAL_LINES, settle)
+        lines += rollback.wait_or_roll_back(p.service, port, p.previous, JOURNAL_LINES)
     if waits:
         lines.append("exit $rc")
     return "\n".join(lines)
@@ -196,7 +182,7 @@ def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> 
             unit = f"{p.service}.service"
             staged = remote.stage(conn, rendered.files[unit].encode(), unit)
             installs.append(remote.install_snippet(staged, layout.remote_path(host, unit), mode=0o644))
-    waits = (HEALTH_TIMEOUT + SETTLE_TIMEOUT) * 2 * len(layout.SERVICES)  # each: new, then rolled back
+    waits = HEALTH_TIMEOUT * 2 * len(layout.SERVICES)  # each: new, then rolled back
     res = remote.run(conn, apply_script(host, plans, installs), what=STEP, masker=ctx.masker, check=False,
                      stdin=curl_config(host, ctx.secrets), timeout=waits + 120)
     if res.exited != 0:

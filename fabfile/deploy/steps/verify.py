@@ -95,13 +95,15 @@ def open_requests(host: HostSettings) -> dict[str, str]:
     return out
 
 
-_NOT_SCRAPED_YET = '"health":"unknown"'  # a target Prometheus has not scraped since it (re)started
+# what a Prometheus answers in its first seconds after a (re)start: a target not scraped yet; no target or
+# Alertmanager found yet (discovered sets are applied up to 5 s after the start)
+_NOT_YET = ('"health":"unknown"', '"activeTargets":[]', '"activeAlertmanagers":[]')
 
 
 def first_scrape_wait(host: HostSettings) -> int:
-    """Seconds verify waits for targets not scraped yet: Prometheus applies discovered targets every 5 s and
-    scrapes each at its own fixed offset within the interval, so a fresh start sees every target scraped
-    within about one interval plus 5 s; twice the interval leaves room on a slow server."""
+    """Seconds verify waits for targets not found or not scraped yet: Prometheus applies discovered targets
+    every 5 s and scrapes each at its own fixed offset within the interval, so a fresh start sees every target
+    scraped within about one interval plus 5 s; twice the interval leaves room on a slow server."""
     return int(2 * parse_duration(host.prometheus.scrape_interval)) + 5
 
 
@@ -109,9 +111,11 @@ def http_snippet(host: HostSettings) -> str:
     """One curl run: the authenticated requests, then (after --next, which drops the credentials) the
     open ones. With TLS, curl trusts only the project's web CA.
 
-    Right after a (re)start a target's health is "unknown" until its first scrape (up to one interval): the
-    run is repeated each second, at most `first_scrape_wait` seconds, until no target is. So install-services
-    need not wait out the first scrape, and verify still judges a real one. On a running stack: one run."""
+    Right after a (re)start Prometheus has found no target and no Alertmanager yet, then a target's health is
+    "unknown" until its first scrape (up to one interval): the run is repeated each second, at most
+    `first_scrape_wait` seconds, while the answer says either. So install-services waits only for /-/healthy,
+    and verify still judges a real scrape. On a running stack: one run (a stack that never finds its targets
+    fails here after the wait)."""
     ca = f"--cacert {shlex.quote(layout.secret_path(host, WEB_CA))} " if host.web.tls else ""
     each = f"-sS --max-time 5 {ca}-w '\\n%{{http_code}}\\n{_HTTP_SEP}\\n' "
     cmd = f'curl --stderr - {each}-K "${PROBE_STDIN}" '
@@ -120,7 +124,8 @@ def http_snippet(host: HostSettings) -> str:
     if opened:
         cmd += f" --next {each}" + " ".join(map(shlex.quote, opened))
     return (f"t0=$SECONDS; while :; do a=$({cmd}); "
-            f"case $a in *{shlex.quote(_NOT_SCRAPED_YET)}*) ((SECONDS - t0 < {first_scrape_wait(host)})) "
+            f"case $a in {'|'.join(f'*{shlex.quote(m)}*' for m in _NOT_YET)}) "
+            f"((SECONDS - t0 < {first_scrape_wait(host)})) "
             "|| break; sleep 1;; *) break;; esac; done; printf '%s\\n' \"$a\"")
 
 
