@@ -180,6 +180,8 @@ class BotDown:
         if not d.t.bot_active():
             problems.append(f"{BOT_UNIT} is not active")
         already = apis.prometheus.alerts(rule.name)
+        if already and not problems:
+            already = self.pending_left_over(d, apis, rule, already)
         if already:
             problems.append(f"{rule.name} is already {already[0].get('state')} in Prometheus; fix that first")
         if not apis.prometheus.alertmanagers():
@@ -193,6 +195,23 @@ class BotDown:
         if problems:
             raise DrillFailed("pre-check failed: " + "; ".join(problems))
         return labels
+
+    def pending_left_over(self, d: Drill, apis: Apis, rule: Rule, already: list[dict]) -> list[dict]:
+        """The alert is pending although the target is up and the bot active: an evaluation that came before
+        the target's first scrape after a (re)start (`absent(up)` is true until then) leaves it pending until
+        the next one. Right after a fresh deploy that is the usual case. Wait for that next evaluation (one
+        interval, plus a few seconds), then judge what is left; a firing alert is never waited for."""
+        if any(a.get("state") != "pending" for a in already):
+            return already
+        assert self.bounds is not None
+        wait = self.bounds.evaluation + 5
+        d.say(f"{rule.name} is pending while the target is up (evaluated before its first scrape?); "
+              f"waiting up to {wait:g}s for the next evaluation")
+        end = time.monotonic() + wait
+        while already and time.monotonic() < end:
+            time.sleep(min(d.poll, max(0.05, end - time.monotonic())))
+            already = apis.prometheus.alerts(rule.name)
+        return already
 
     @staticmethod
     def expected_labels(apis: Apis, rule: Rule) -> dict[str, str]:
