@@ -9,6 +9,7 @@ round trips countable (`stats(conn)`; the bench reads it).
                                 `stdin=` reaches the snippets as the file "$PROBE_STDIN"
 - `read_ahead(conn, [Read, ...])` every step's read in ONE command before the first step; each step's own
                                 probe of the same read is answered from it until something is applied
+- `peek_ahead(conn, Read)`      what the read-ahead found for a later step, without taking it
 - `read_after_change(conn, Read)` the next step's read, done at the end of any changing `run` (same command)
 - `stage(conn, data)`           SFTP bytes into a private staging dir (mode 0600), returns the staged path
 - `forget_stage(conn)`          a remote script removed the staging dir; the next `stage` makes a new one
@@ -408,13 +409,24 @@ def read_ahead(conn: Connection, reads: Sequence[Read], masker: Masker | None = 
     return len(kept)
 
 
-def _take_ahead(conn: Connection, read: Read) -> dict[str, Out] | None:
+def _ahead_index(conn: Connection, read: Read) -> int | None:
     ahead: list = getattr(conn, "_rosey_ahead", None) or []
-    for n, (r, outs) in enumerate(ahead):
+    for n, (r, _) in enumerate(ahead):
         if dict(r.snippets) == dict(read.snippets) and r.stdin == read.stdin and r.sudo == read.sudo:
-            del ahead[n]  # once: a step that reads again (waiting for something) must see the server
-            return outs
+            return n
     return None
+
+
+def peek_ahead(conn: Connection, read: Read) -> dict[str, Out] | None:
+    """What the read-ahead answered for `read` (None: it did not, or a change since has dropped it), left
+    for the step that owns the read: lets a step see what a later step of this run is about to do."""
+    n = _ahead_index(conn, read)
+    return None if n is None else conn._rosey_ahead[n][1]
+
+
+def _take_ahead(conn: Connection, read: Read) -> dict[str, Out] | None:
+    n = _ahead_index(conn, read)  # once: a step that reads again (waiting for something) must see the server
+    return None if n is None else conn._rosey_ahead.pop(n)[1]
 
 
 # ---------------------------------------------------------------- uploads

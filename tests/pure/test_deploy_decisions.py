@@ -186,19 +186,55 @@ def test_both_services_start_in_one_systemctl_before_any_wait(host):
     assert "systemctl restart prometheus.service\n" in script and "alertmanager.service" not in script
 
 
-def test_systemd_is_reloaded_once_per_run(host):
-    # a fresh host: new units and not enabled; `systemctl enable` reloads systemd after linking them
+def test_systemd_is_reloaded_at_most_once_and_not_for_new_units(host):
+    # a fresh host: new units, not enabled. systemd loads a new unit file on first use, so `enable` links
+    # them without its reload; only a systemd that still says "not-found" reloads (checked, not assumed)
     answers = svc_state(UNITS, unit_same=False, active="inactive", enabled="disabled")
+    for svc in layout.SERVICES:
+        answers[f"{svc}_unit"] = ""  # no unit file yet
     fresh = services.decide(host, UNITS, answers)
+    assert all(p.new_unit and p.upload_unit and not p.daemon_reload for p in fresh)
     script = services.apply_script(host, fresh, ["install units"])
-    assert "daemon-reload" not in script
-    assert script.index("install units") < script.index("systemctl enable --quiet prometheus.service "
-                                                          "alertmanager.service") < script.index("restart")
-    # units changed on an enabled host: nothing else reloads systemd
+    units = "prometheus.service alertmanager.service"
+    check = (f"if systemctl show -p LoadState --value -- {units} | grep -qvx loaded; then "
+             "systemctl daemon-reload; fi")
+    assert script.index("install units") < script.index(f"systemctl enable --quiet --no-reload {units}\n")
+    assert script.index(f"--no-reload {units}\n") < script.index(check) < script.index("systemctl restart")
+    assert script.count("daemon-reload") == 1  # the one inside the check
+    assert ("would run: systemctl daemon-reload only if systemd does not load the new units itself"
+            in services.dry_run_details(host, fresh, UNITS, {}))
+    # units changed on an enabled host: the loaded units must re-read their files, one reload
     changed = services.decide(host, UNITS, svc_state(UNITS, unit_same=False))
+    assert all(p.daemon_reload and not p.new_unit for p in changed)
     script = services.apply_script(host, changed, ["install units"])
     assert script.index("install units") < script.index("systemctl daemon-reload") < script.index("restart")
-    assert "systemctl enable" not in script
+    assert "systemctl enable" not in script and "LoadState" not in script
+    # changed units on a host where they are not enabled: `enable` without --no-reload is that one reload
+    answers = svc_state(UNITS, unit_same=False, active="inactive", enabled="disabled")
+    script = services.apply_script(host, services.decide(host, UNITS, answers), ["install units"])
+    assert f"systemctl enable --quiet {units}\n" in script and "daemon-reload" not in script
+
+
+def test_new_units_load_without_a_reload_when_systemd_can(tmp_path):
+    """The fresh-host lines run against a fake systemctl: it answers LoadState, and logs what it is asked."""
+    log = tmp_path / "log"
+    fake = tmp_path / "systemctl"
+    fake.write_text(f"#!/bin/sh\necho \"$*\" >> {log}\n"
+                    "case \"$*\" in show*) printf 'loaded\\n%s\\n' \"$STATE\";; esac\n")
+    fake.chmod(0o755)
+    host = load_inventory().host("lab")
+    answers = svc_state(UNITS, unit_same=False, active="inactive", enabled="disabled")
+    for svc in layout.SERVICES:
+        answers[f"{svc}_unit"] = ""
+    plans = [dataclasses.replace(p, start=False) for p in services.decide(host, UNITS, answers)]
+    script = services.apply_script(host, plans, [])
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    for load, reloads in (("loaded", False), ("not-found", True)):
+        log.write_text("")
+        r = subprocess.run(["bash", "-c", script], input="", env={**env, "STATE": load}, text=True,
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert ("daemon-reload" in log.read_text()) is reloads, (load, log.read_text())
 
 
 def test_services_dry_run_shows_unit_diff_and_what_would_restart(host):
@@ -315,6 +351,50 @@ def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monke
         assert res.status == "failed"
         want = "hosts.lab.prometheus.version: 2.42.0 cannot read the data Prometheus 3.5.3"
         assert res.summary.startswith(want)
+
+
+class AheadConn:
+    """A connection whose run's read-ahead answered the given reads (what `remote.read_ahead` keeps)."""
+
+    def __init__(self, answered):
+        object.__setattr__(self, "_rosey_ahead", answered)
+
+
+FRESH = {"links": "", "current": "", "release": "", "user": "", "dirs": "missing"}  # nothing installed
+
+
+def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it(host):
+    am_read = install.reads(host, "alertmanager")
+    # the run's read-ahead says install-alertmanager will download: install-prometheus fetches it beside
+    conn = AheadConn([(am_read, FRESH)])
+    assert install.prefetch_for(conn, host, "prometheus") == "alertmanager"
+    assert remote.peek_ahead(conn, am_read) is not None  # still there for its own step
+    assert install.prefetch_for(conn, host, "alertmanager") is None  # never itself
+    # no read-ahead (a single step), or its release already in place, or an upload: nothing ahead
+    assert install.prefetch_for(AheadConn([]), host, "prometheus") is None
+    am_rel = layout.release_dir(host, "alertmanager")
+    installed = {"links": f"{am_rel}/alertmanager\n{am_rel}/amtool",
+                 "current": "alertmanager, version 0.25.0",
+                 "release": "alertmanager, version 0.25.0\namtool, version 0.25.0",
+                 "user": "alertmanager:x:9:9::/nonexistent:/usr/sbin/nologin\nalertmanager:x:9:",
+                 "dirs": "alertmanager:alertmanager"}
+    assert install.prefetch_for(AheadConn([(am_read, installed)]), host, "prometheus") is None
+    upload = dataclasses.replace(host, alertmanager=dataclasses.replace(host.alertmanager, source="upload"))
+    conn = AheadConn([(install.reads(upload, "alertmanager"), FRESH)])
+    assert install.prefetch_for(conn, upload, "prometheus") is None
+
+
+@pytest.mark.parametrize("main_rc, fetched", [(0, True), (0, False), (3, True), (3, False)])
+def test_the_step_waits_for_the_fetch_beside_it_and_keeps_its_own_exit(host, tmp_path, monkeypatch,
+                                                                       main_rc, fetched):
+    done = tmp_path / "prefetch-done"
+    monkeypatch.setattr(install, "fetch_lines", lambda *a: [
+        "sleep 0.5", f"touch {done}", "echo noise; echo noise >&2", "true" if fetched else "exit 42"])
+    script = install.with_prefetch(host, f"echo main; exit {main_rc}", "alertmanager")
+    r = subprocess.run(["bash", "-c", script], text=True, capture_output=True, timeout=30)
+    assert r.returncode == main_rc and done.exists()  # the command ends after the fetch beside it
+    assert r.stdout.split() == (["main", install.PREFETCHED] if fetched else ["main"])
+    assert r.stderr == ""  # what the fetch says is its own step's business
 
 
 class FullDiskConn(LocalConn):

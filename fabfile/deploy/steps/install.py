@@ -31,6 +31,7 @@ CACHE_DIR = Path("~/.cache/rosey-monitoring").expanduser()
 SUMS = "sha256sums.txt"
 
 EXIT_NO_SUM, EXIT_MISMATCH, EXIT_BAD_BINARY = 41, 42, 43
+PREFETCHED = "__ROSEY_PREFETCHED__"  # the other release was fetched, verified and unpacked beside this one
 
 
 class ChecksumError(RuntimeError):
@@ -190,39 +191,12 @@ def apply_script(host: HostSettings, plan: Plan, *, fetch_cmd: str = "", expecte
     """
     q = shlex.quote
     service = plan.service
-    comp: Component = getattr(host, service)
-    name = comp.archive_name(service)
     rel = layout.release_dir(host, service)
-    parent = rel.rsplit("/", 1)[0]
     user = layout.service_user(service)
     bins = layout.BINARIES[service]
     lines = ["set -eu", "umask 022"]
     if plan.fetch:
-        lines += [
-            'work=$(mktemp -d /tmp/rosey-install.XXXXXX); trap \'rm -rf "$work"\' EXIT; cd "$work"',
-            fetch_cmd,
-            f"expected={q(expected or '')}",
-            'if [ -z "$expected" ]; then',
-            f"  expected=$(awk -v a={q(name + '.tar.gz')} '$2==a || $2==\"*\"a {{print $1}}' {SUMS})",
-            f"  [ -n \"$expected\" ] || {{ echo \"{SUMS} of the release has no line for {name}.tar.gz\" >&2;"
-            f" exit {EXIT_NO_SUM}; }}",
-            "fi",
-            'got=$(sha256sum "$archive" | cut -d" " -f1)',
-            f'[ "$got" = "$expected" ] || {{ echo "checksum mismatch for {name}.tar.gz: expected $expected, '
-            f'got $got; nothing was installed" >&2; exit {EXIT_MISMATCH}; }}',
-            'mkdir x && tar -xzf "$archive" -C x --no-same-owner',
-            f"test -d x/{q(name)} || {{ echo 'archive has no {name}/ directory' >&2; "
-            f"exit {EXIT_BAD_BINARY}; }}",
-        ]
-        lines += version_checks(f"x/{name}", bins, comp.version)
-        lines += [
-            f"mkdir -p {q(parent)}",
-            f"rm -rf {q(rel)}.rosey-new {q(rel)}",
-            f"mv x/{q(name)} {q(rel)}.rosey-new && chown -R root:root {q(rel)}.rosey-new",
-            f"mv -T {q(rel)}.rosey-new {q(rel)}",
-        ]
-        # what each binary just said, kept for later reads (remote.version_snippet): no Go start per read
-        lines += [remote.version_mark_snippet(f"{rel}/{b}", f"$v{i}") for i, b in enumerate(bins)]
+        lines += fetch_lines(host, service, fetch_cmd, expected)
     if plan.user:
         lines += [
             f"getent group {q(user)} >/dev/null || groupadd --system {q(user)}",
@@ -240,6 +214,43 @@ def apply_script(host: HostSettings, plan: Plan, *, fetch_cmd: str = "", expecte
             lines.append(f"ln -sfn {q(rel + '/' + b)} {q(link)}.rosey-new && "
                          f"mv -T {q(link)}.rosey-new {q(link)}")
     return "\n".join(lines)
+
+
+def fetch_lines(host: HostSettings, service: str, fetch_cmd: str, expected: str | None) -> list[str]:
+    """Shell lines: fetch, verify and unpack `service`'s release into its release dir (links untouched)."""
+    q = shlex.quote
+    comp: Component = getattr(host, service)
+    name = comp.archive_name(service)
+    rel = layout.release_dir(host, service)
+    parent = rel.rsplit("/", 1)[0]
+    bins = layout.BINARIES[service]
+    lines = [
+        'work=$(mktemp -d /tmp/rosey-install.XXXXXX); trap \'rm -rf "$work"\' EXIT; cd "$work"',
+        fetch_cmd,
+        f"expected={q(expected or '')}",
+        'if [ -z "$expected" ]; then',
+        f"  expected=$(awk -v a={q(name + '.tar.gz')} '$2==a || $2==\"*\"a {{print $1}}' {SUMS})",
+        f"  [ -n \"$expected\" ] || {{ echo \"{SUMS} of the release has no line for {name}.tar.gz\" >&2;"
+        f" exit {EXIT_NO_SUM}; }}",
+        "fi",
+        'got=$(sha256sum "$archive" | cut -d" " -f1)',
+        f'[ "$got" = "$expected" ] || {{ echo "checksum mismatch for {name}.tar.gz: expected $expected, '
+        f'got $got; nothing was installed" >&2; exit {EXIT_MISMATCH}; }}',
+        'mkdir x && tar -xzf "$archive" -C x --no-same-owner',
+        'rm -f -- "$archive"',  # unpacked: a staged upload need not wait for the end of the run in /tmp
+        f"test -d x/{q(name)} || {{ echo 'archive has no {name}/ directory' >&2; "
+        f"exit {EXIT_BAD_BINARY}; }}",
+    ]
+    lines += version_checks(f"x/{name}", bins, comp.version)
+    lines += [
+        f"mkdir -p {q(parent)}",
+        f"rm -rf {q(rel)}.rosey-new {q(rel)}",
+        f"mv x/{q(name)} {q(rel)}.rosey-new && chown -R root:root {q(rel)}.rosey-new",
+        f"mv -T {q(rel)}.rosey-new {q(rel)}",
+    ]
+    # what each binary just said, kept for later reads (remote.version_snippet): no Go start per read
+    lines += [remote.version_mark_snippet(f"{rel}/{b}", f"$v{i}") for i, b in enumerate(bins)]
+    return lines
 
 
 def version_checks(folder: str, bins: tuple[str, ...] | list[str], version: str) -> list[str]:
@@ -282,6 +293,35 @@ def reads_alertmanager(host: HostSettings, ctx: StepContext) -> remote.Read:
     return reads(host, layout.ALERTMANAGER)
 
 
+def prefetch_for(conn: Connection, host: HostSettings, service: str) -> str | None:
+    """The other release of this run, when its step is about to download it: fetched beside this one.
+
+    Why: on a fresh host both steps download, verify and unpack; the second server core does the second
+    release while the first unpacks this one, and its step then only switches the links (its read finds the
+    release in place and verified, as after any earlier install). What its step will do is known from the
+    run's read-ahead; without one (a single step) nothing is fetched ahead. `upload` sources are left to
+    their step (the upload would come first anyway).
+    """
+    for other in layout.SERVICES:
+        if other == service or getattr(host, other).source != "download":
+            continue
+        state = remote.peek_ahead(conn, reads(host, other))
+        if state is not None and decide(host, other, state).fetch:
+            return other
+    return None
+
+
+def with_prefetch(host: HostSettings, script: str, other: str) -> str:
+    """`script`, with `other`'s release fetched at the same time. Its failure is not this step's: its own
+    step then fetches again and reports why. Both end before the command does (one deploy lock, one end)."""
+    comp: Component = getattr(host, other)
+    fetch = ["set -eu", "umask 022",
+             *fetch_lines(host, other, _download_cmd(comp, comp.archive_name(other)), comp.sha256)]
+    body = "\n".join(fetch)
+    return (f"(\n{body}\n) </dev/null >/dev/null 2>&1 &\npf=$!\n(\n{script}\n)\nrc=$?\n"
+            f"if wait $pf; then echo {PREFETCHED}; fi\nexit $rc")
+
+
 def install_component(conn: Connection, host: HostSettings, ctx: StepContext, service: str) -> StepResult:
     step = f"install-{service}"
     comp: Component = getattr(host, service)
@@ -311,10 +351,18 @@ def install_component(conn: Connection, host: HostSettings, ctx: StepContext, se
         else:
             fetch_cmd = _download_cmd(comp, name)
     script = apply_script(host, plan, fetch_cmd=fetch_cmd, expected=expected)
+    other = prefetch_for(conn, host, service)
+    if other:
+        script = with_prefetch(host, script, other)
     res = remote.run(conn, script, what=step, masker=ctx.masker, check=False, timeout=900)
+    stdout = res.stdout.replace(PREFETCHED + "\n", "")
     if res.exited != 0:
-        return StepResult(step, "failed", remote.one_line(res.stderr or res.stdout, ctx.masker))
-    return StepResult(step, "changed", plan.summary, plan.changes)
+        return StepResult(step, "failed", remote.one_line(res.stderr or stdout, ctx.masker))
+    done = plan.changes
+    if PREFETCHED in res.stdout:
+        version = getattr(host, other).version
+        done = [*done, f"fetched and unpacked {other} {version} beside it (install-{other} switches to it)"]
+    return StepResult(step, "changed", plan.summary, done)
 
 
 def install_prometheus(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import posixpath
 import shlex
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ from fabfile.ssh.webauth import curl_config, web_get_fn
 STEP = "install-services"
 HEALTH_TIMEOUT = 120  # seconds; Prometheus replays its WAL before answering, slow under emulation
 JOURNAL_LINES = 20
+UNSTAGED = "__ROSEY_UNSTAGED__"  # the script removed the (then empty) staging dir
 
 
 def probe_snippets(host: HostSettings) -> dict[str, str]:
@@ -49,7 +51,8 @@ def probe_snippets(host: HostSettings) -> dict[str, str]:
 class ServicePlan:
     service: str
     upload_unit: bool = False
-    daemon_reload: bool = False
+    daemon_reload: bool = False  # a unit systemd has loaded changed on disk: it must re-read it
+    new_unit: bool = False  # no unit file yet: systemd loads it on first use (an old one needs a reload)
     enable: bool = False
     start: bool = False  # not running: start it
     restart: bool = False  # running an outdated binary/unit: restart it
@@ -76,7 +79,9 @@ def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> 
         st = facts[svc]
         have_sha = state[f"{svc}_unit"].split(" ", 1)[0].strip()
         if have_sha != want_sha:
-            p.upload_unit = p.daemon_reload = True
+            p.upload_unit = True
+            p.new_unit = not have_sha
+            p.daemon_reload = bool(have_sha)
             p.reasons.append("unit updated" if have_sha else "unit installed")
         if st.need_daemon_reload:
             p.daemon_reload = True
@@ -110,6 +115,8 @@ def dry_run_details(host: HostSettings, plans: list[ServicePlan], units: dict[st
             out += file_diff(path, current.get(unit), units[unit])
     if any(p.daemon_reload for p in plans):
         out.append("would run: systemctl daemon-reload")
+    elif any(p.new_unit for p in plans):
+        out.append("would run: systemctl daemon-reload only if systemd does not load the new units itself")
     enable = [f"{p.service}.service" for p in plans if p.enable]
     if enable:
         out.append(f"would enable: {', '.join(enable)}")
@@ -141,11 +148,18 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
     lines = ["set -eu", 'cfg=$(mktemp); trap \'rm -f "$cfg"\' EXIT; chmod 600 "$cfg"; cat > "$cfg"',
              *installs]
     enable = [f"{p.service}.service" for p in plans if p.enable]
-    if enable:  # `systemctl enable` reloads systemd itself, after its links: a daemon-reload before it is a
-        # second one (2-3 s each on a small or emulated server)
-        lines.append("systemctl enable --quiet " + " ".join(enable))
-    elif any(p.daemon_reload for p in plans):
+    reload = any(p.daemon_reload for p in plans)
+    # One systemd reload at most (2-3 s each on a small or emulated server), and none for new units: a
+    # current systemd loads a unit file on its first use, even for a unit it was asked about before the
+    # file existed (Debian 12's 252 does). A changed file of a loaded unit does need the reload.
+    if enable:  # `systemctl enable` reloads after linking unless told not to: then it is the one reload
+        lines.append("systemctl enable --quiet " + ("" if reload else "--no-reload ") + " ".join(enable))
+    elif reload:
         lines.append("systemctl daemon-reload")
+    new = [f"{p.service}.service" for p in plans if p.new_unit]
+    if new and not reload:  # a systemd that still says "not-found" (an older one) has to reload after all
+        lines.append(f"if systemctl show -p LoadState --value -- {' '.join(new)} | grep -qvx loaded; then "
+                     "systemctl daemon-reload; fi")
     waits = [p for p in plans if p.start or p.restart]
     if waits:  # one systemctl for both: their starts overlap, and one program start less
         lines += ["t0=$(date +%s)", "rc=0", web_get_fn(host), rollback.health_fn(HEALTH_TIMEOUT),
@@ -176,17 +190,23 @@ def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> 
     if ctx.dry_run:
         details = dry_run_details(host, todo, rendered.files, _current_units(conn, host, todo, ctx))
         return StepResult(STEP, "changed", f"would: {summary} (dry run)", [ctx.masker(d) for d in details])
-    installs = []
+    installs, staged_in = [], set()
     for p in plans:
         if p.upload_unit:
             unit = f"{p.service}.service"
             staged = remote.stage(conn, rendered.files[unit].encode(), unit)
+            staged_in.add(posixpath.dirname(staged))
             installs.append(remote.install_snippet(staged, layout.remote_path(host, unit), mode=0o644))
+    # the staging dir goes with its last file (when nothing else is in it): no cleanup command at the end
+    installs += [f"rmdir -- {shlex.quote(d)} 2>/dev/null && echo {UNSTAGED} || true"
+                 for d in sorted(staged_in)]
     waits = HEALTH_TIMEOUT * 2 * len(layout.SERVICES)  # each: new, then rolled back
     res = remote.run(conn, apply_script(host, plans, installs), what=STEP, masker=ctx.masker, check=False,
                      stdin=curl_config(host, ctx.secrets), timeout=waits + 120)
+    if UNSTAGED in res.stdout:
+        remote.forget_stage(conn)
     if res.exited != 0:
-        out = ctx.masker(res.stdout + "\n" + res.stderr)
+        out = ctx.masker(res.stdout.replace(UNSTAGED + "\n", "") + "\n" + res.stderr)
         failure = rollback.report(out, {p.service: getattr(host, p.service).version for p in plans},
                                   {p.service: p.previous for p in plans})
         if failure:
