@@ -102,6 +102,16 @@ def test_fresh_sortie6_deploys_and_scrapes_the_bot(lab, secrets):
     assert [rows[s][1] for s in steps.SORTIE6] == [1, 1, 1, 1, 1, 1], rows
     assert f"{lab.name}  ok=" in r.stdout and "failed=0" in r.stdout
     assert "install-prometheus: changed — prometheus none → 2.42.0" in r.stdout
+    # the alertmanager release came beside prometheus' (same command); its own step only switched to it
+    assert ("fetched and unpacked alertmanager 0.25.0 beside it (install-alertmanager switches to it)"
+            in r.stdout)
+    am = r.stdout[r.stdout.index("install-alertmanager: changed"):r.stdout.index("deploy-configs:")]
+    assert "switch alertmanager/amtool to 0.25.0" in am and "fetch" not in am
+    # new units: enabled and loaded without a systemd reload, nothing pending; no staging or work dir left
+    show = lab.run("systemctl show -p LoadState,UnitFileState,NeedDaemonReload prometheus alertmanager")
+    want = ["LoadState=loaded", "NeedDaemonReload=no", "UnitFileState=enabled"] * 2
+    assert sorted(show.stdout.split()) == sorted(want), show.stdout
+    assert lab.run("ls -d /tmp/rosey-stage.* /tmp/rosey-install.* 2>/dev/null", check=False).stdout == ""
     result = wait_for(lambda: query(lab, secrets, "bot_connected"))
     assert result and result[0]["value"][1] == "1"
     assert lab.run("stat -c %U:%G /opt/rosey-bot/monitoring/data").stdout.strip() == "prometheus:prometheus"

@@ -248,3 +248,20 @@ def test_a_service_that_does_not_answer_at_all_gets_its_old_files_back_and_a_sho
                                   "(hung? systemctl status prometheus)"), res.summary
     assert "previous files restored, but their reload was not confirmed either" in res.summary
     assert took < 2 + 1 + 3, took  # both waits, plus the script itself
+
+
+def test_the_checks_run_at_once_and_the_first_failing_one_in_order_is_reported(box):
+    """promtool and amtool stand-ins that both refuse, the first one slower: the report is promtool's (the
+    order of the checks, not of their ends), with the real paths in its words, and nothing is activated."""
+    bins = Path(layout.BIN_DIR)
+    (bins / "promtool").write_text('#!/bin/bash\n[ "$2" = rules ] || exit 0\nsleep 1\n'
+                                   'echo "$3: bad rule"; exit 1\n')
+    (bins / "amtool").write_text(f'#!/bin/bash\ntouch {box.state}/amtool-ran\necho "$2: bad route"; exit 1\n')
+    before = shas(box.base)
+    rc, sec, _ = deploy(box, {"alert_rules.yml": rules_with("x", box)})
+    assert rc == 10, sec
+    assert (box.state / "amtool-ran").exists()  # it ran beside promtool, though promtool's failure decides
+    assert f"{box.base}/alert_rules.yml: bad rule" in sec["validate"]
+    assert "promtool check rules failed" in sec["validate"] and "amtool" not in sec["validate"]
+    assert "rosey-validate" not in sec["validate"]
+    assert shas(box.base) == before and reloads(box) == []

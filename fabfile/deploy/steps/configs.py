@@ -261,13 +261,16 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
     web_tls = [f"{v}/secrets/{WEB_TLS_CONFIG}"] if has_tls else []
     if web_tls:  # the HTTPS web config names the certificate and key: check it against the new ones
         lines.append(f"sed -i {q(f's#{_sed(base)}/secrets/#{v}/secrets/#g')} {web_tls[0]}")
-    for chk in [*checks.check_commands(f"{v}/prometheus.yml", f"{v}/alert_rules.yml", f"{v}/web.yml",
-                                       f"{v}/alertmanager.yml", promtool=promtool, amtool=amtool),
-                *(checks.ToolCheck("promtool check web-config (HTTPS)", (promtool, "check", "web-config", w))
-                  for w in web_tls)]:
-        back = q(f"s#{v}/secrets/#{_sed(base, True)}/secrets/#g; s#{v}/#{_sed(base, True)}/#g")
-        lines.append(f"out=$({chk.shell()} 2>&1) || {{ printf '%s\\n' \"$out\" | sed {back}; "
-                     f"echo {q(chk.name + ' failed')}; exit 10; }}")
+    chks = [*checks.check_commands(f"{v}/prometheus.yml", f"{v}/alert_rules.yml", f"{v}/web.yml",
+                                   f"{v}/alertmanager.yml", promtool=promtool, amtool=amtool),
+            *(checks.ToolCheck("promtool check web-config (HTTPS)", (promtool, "check", "web-config", w))
+              for w in web_tls)]
+    # all at once (each is a Go program start, the slow part on a small server), judged in this order:
+    # the first failing one is reported, with the real paths in its words, as if they had run in turn
+    back = q(f"s#{v}/secrets/#{_sed(base, True)}/secrets/#g; s#{v}/#{_sed(base, True)}/#g")
+    lines += [f"{chk.shell()} > {v}/check{i}.out 2>&1 & c{i}=$!" for i, chk in enumerate(chks)]
+    lines += [f"wait $c{i} || {{ sed {back} {v}/check{i}.out; echo {q(chk.name + ' failed')}; "
+              "wait; exit 10; }" for i, chk in enumerate(chks)]
     lines.append(f"echo {_MARK} activate")
     lines.append(_restore_fn(changes, keep))
     lines.append("fail() { restore && exit $1; exit $(( $1 + 1 )); }  # activation broke off: undo it")
