@@ -92,6 +92,7 @@ def profile(stdout: str) -> dict[str, tuple[float, int]]:
 
 
 def test_fresh_sortie6_deploys_and_scrapes_the_bot(lab, secrets):
+    since = int(time.time()) - 1
     t0 = time.monotonic()
     r = inv("sortie6", "-H", lab.name)
     print(f"fresh sortie6: {time.monotonic() - t0:.0f}s")
@@ -111,6 +112,8 @@ def test_fresh_sortie6_deploys_and_scrapes_the_bot(lab, secrets):
     show = lab.run("systemctl show -p LoadState,UnitFileState,NeedDaemonReload prometheus alertmanager")
     want = ["LoadState=loaded", "NeedDaemonReload=no", "UnitFileState=enabled"] * 2
     assert sorted(show.stdout.split()) == sorted(want), show.stdout
+    reloads = lab.run(f"journalctl _PID=1 --since @{since} --no-pager | grep -c 'Reloading' || true").stdout
+    assert reloads.strip() == "0", "systemd was reloaded for new units"
     assert lab.run("ls -d /tmp/rosey-stage.* /tmp/rosey-install.* 2>/dev/null", check=False).stdout == ""
     result = wait_for(lambda: query(lab, secrets, "bot_connected"))
     assert result and result[0]["value"][1] == "1"

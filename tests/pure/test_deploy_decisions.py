@@ -196,7 +196,7 @@ def test_systemd_is_reloaded_at_most_once_and_not_for_new_units(host):
     assert all(p.new_unit and p.upload_unit and not p.daemon_reload for p in fresh)
     script = services.apply_script(host, fresh, ["install units"])
     units = "prometheus.service alertmanager.service"
-    check = (f"if systemctl show -p LoadState --value -- {units} | grep -qvx loaded; then "
+    check = (f"if systemctl show -p LoadState --value -- {units} | grep -qvx -e loaded -e ''; then "
              "systemctl daemon-reload; fi")
     assert script.index("install units") < script.index(f"systemctl enable --quiet --no-reload {units}\n")
     assert script.index(f"--no-reload {units}\n") < script.index(check) < script.index("systemctl restart")
@@ -216,11 +216,12 @@ def test_systemd_is_reloaded_at_most_once_and_not_for_new_units(host):
 
 
 def test_new_units_load_without_a_reload_when_systemd_can(tmp_path):
-    """The fresh-host lines run against a fake systemctl: it answers LoadState, and logs what it is asked."""
+    """The fresh-host lines run against a fake systemctl: it answers LoadState as systemd 252 does (one
+    value per unit, a blank line between units), and logs what it is asked."""
     log = tmp_path / "log"
     fake = tmp_path / "systemctl"
     fake.write_text(f"#!/bin/sh\necho \"$*\" >> {log}\n"
-                    "case \"$*\" in show*) printf 'loaded\\n%s\\n' \"$STATE\";; esac\n")
+                    "case \"$*\" in show*) printf 'loaded\\n\\n%s\\n' \"$STATE\";; esac\n")
     fake.chmod(0o755)
     host = load_inventory().host("lab")
     answers = svc_state(UNITS, unit_same=False, active="inactive", enabled="disabled")

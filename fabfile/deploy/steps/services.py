@@ -158,8 +158,9 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
         lines.append("systemctl daemon-reload")
     new = [f"{p.service}.service" for p in plans if p.new_unit]
     if new and not reload:  # a systemd that still says "not-found" (an older one) has to reload after all
-        lines.append(f"if systemctl show -p LoadState --value -- {' '.join(new)} | grep -qvx loaded; then "
-                     "systemctl daemon-reload; fi")
+        units = " ".join(new)  # its answer: one value per unit, a blank line between them
+        lines.append(f"if systemctl show -p LoadState --value -- {units} | grep -qvx -e loaded -e ''; "
+                     "then systemctl daemon-reload; fi")
     waits = [p for p in plans if p.start or p.restart]
     if waits:  # one systemctl for both: their starts overlap, and one program start less
         lines += ["t0=$(date +%s)", "rc=0", web_get_fn(host), rollback.health_fn(HEALTH_TIMEOUT),
