@@ -6,7 +6,9 @@ are symlinks into it. An upgrade unpacks the new release next to the old one and
 atomically (`ln -sfn` to a temp name + `mv -T`), so the previous release stays for a rollback.
 
 Round trips: one probe reads everything (links, versions, users, data dirs); when something is to be
-done, ONE more command fetches/verifies/unpacks/switches (plus SFTP for the offline `upload` source).
+done, ONE more command fetches/verifies/unpacks/switches (plus SFTP for the offline `upload` source). In a
+run of both installs, the first one's command also fetches the other release when the run's read says it
+will be needed (`prefetch_for`), so the second install only switches to it.
 The restart is not done here: install-services sees that the running process's binary differs.
 """
 

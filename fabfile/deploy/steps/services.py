@@ -10,7 +10,8 @@ When is a restart needed? Exactly when the running process is not what the files
 Config files are not our business here: deploy-configs reloads for those.
 
 Round trips: one probe for both services; when something changes, one command (units installed from
-staging, daemon-reload, enable, restart, wait for /-/healthy, journal tail on failure) plus SFTP.
+staging, enable, a systemd reload only for a changed unit, restart, wait for /-/healthy, journal tail on
+failure) plus SFTP.
 A restart onto a new binary that does not become healthy is switched back to the previous release in
 that same script (fabfile/deploy/rollback.py says why here and how).
 """
