@@ -166,8 +166,8 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
     if waits:  # one systemctl for both: their starts overlap, and one program start less
         lines += ["t0=$(date +%s)", "rc=0", web_get_fn(host), rollback.health_fn(HEALTH_TIMEOUT),
                   "systemctl restart " + " ".join(q(p.service + ".service") for p in waits)]
-    # healthy is all this step waits for: Prometheus applies its discovered targets and Alertmanagers up to
-    # 5 s after its start, and scrapes each target at its own offset within the interval after that; verify
+    # healthy is all this step waits for: Prometheus applies its discovered targets and Alertmanagers 5-10 s
+    # after its start, and scrapes each target at its own offset within the interval after that; verify
     # waits for both (bounded), and the firewall step between them usually covers that wait.
     for p in waits:
         port = getattr(host, p.service).port

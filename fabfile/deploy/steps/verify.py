@@ -96,14 +96,15 @@ def open_requests(host: HostSettings) -> dict[str, str]:
 
 
 # what a Prometheus answers in its first seconds after a (re)start: a target not scraped yet; no target or
-# Alertmanager found yet (discovered sets are applied up to 5 s after the start)
+# Alertmanager found yet (discovered sets are applied 5-10 s after the start)
 _NOT_YET = ('"health":"unknown"', '"activeTargets":[]', '"activeAlertmanagers":[]')
 
 
 def first_scrape_wait(host: HostSettings) -> int:
     """Seconds verify waits for targets not found or not scraped yet: Prometheus applies discovered targets
-    every 5 s and scrapes each at its own fixed offset within the interval, so a fresh start sees every target
-    scraped within about one interval plus 5 s; twice the interval leaves room on a slow server."""
+    5-10 s after the start (discovery and scrape manager each on a 5 s tick) and scrapes each at its own fixed
+    offset within the interval, so a fresh start sees every target scraped within one interval plus 10 s;
+    twice the interval plus 5 s leaves room on a slow server."""
     return int(2 * parse_duration(host.prometheus.scrape_interval)) + 5
 
 
