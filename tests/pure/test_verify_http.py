@@ -88,7 +88,8 @@ def test_a_cut_short_output_leaves_the_missing_keys_unanswered(prometheus_only):
 
 
 def _fake_curl(tmp_path, answers: list[str]):
-    """A `curl` on PATH that prints answers[n] on its n-th run (the last one from then on) and counts runs."""
+    """A `curl` on PATH that prints answers[n] on its n-th run (the last one from then on), counts runs and
+    notes how many URLs each run asked for (file `urls`, a line per run)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for i, text in enumerate(answers):
@@ -96,6 +97,8 @@ def _fake_curl(tmp_path, answers: list[str]):
     (bin_dir / "curl").write_text(
         "#!/bin/bash\n"
         f"n=$(cat {tmp_path}/runs 2>/dev/null || echo 0); echo $((n + 1)) > {tmp_path}/runs\n"
+        f'n_urls=0; for a in "$@"; do case $a in http*) n_urls=$((n_urls + 1));; esac; done; '
+        f"echo $n_urls >> {tmp_path}/urls\n"
         f"f={tmp_path}/answer$n; [ -e $f ] || f={tmp_path}/answer{len(answers) - 1}; cat $f\n")
     (bin_dir / "curl").chmod(0o755)
     return {"PROBE_STDIN": "/dev/null", "PATH": f"{bin_dir}:/usr/bin:/bin"}
@@ -110,7 +113,10 @@ def test_targets_not_scraped_yet_are_waited_for_then_judged(tmp_path):
     env = _fake_curl(tmp_path, [_UNKNOWN, _UNKNOWN, _UP])
     run = subprocess.run(["bash", "-c", verify.http_snippet(host)], env=env, capture_output=True, text=True,
                          timeout=60)
-    assert (tmp_path / "runs").read_text().strip() == "3"  # asked again each second until scraped
+    # the whole set, then only the targets and Alertmanagers until scraped, then the whole set again
+    assert (tmp_path / "runs").read_text().strip() == "4"
+    full = len(verify.http_requests(host)) + len(verify.open_requests(host))
+    assert (tmp_path / "urls").read_text().split() == [str(full), "2", "2", str(full)]
     assert run.stdout == _UP
 
 
@@ -128,7 +134,7 @@ def test_targets_and_alertmanagers_not_found_yet_are_waited_for(tmp_path):
     env = _fake_curl(tmp_path, [_NOT_FOUND, _NO_AM_YET, _UNKNOWN, _UP])
     run = subprocess.run(["bash", "-c", verify.http_snippet(host)], env=env, capture_output=True, text=True,
                          timeout=60)
-    assert (tmp_path / "runs").read_text().strip() == "4"
+    assert (tmp_path / "runs").read_text().strip() == "5"  # the whole set, three small asks, the whole set
     assert run.stdout == _UP
 
 
@@ -146,5 +152,5 @@ def test_the_wait_for_a_first_scrape_is_bounded(tmp_path, monkeypatch):
     env = _fake_curl(tmp_path, [_UNKNOWN])
     run = subprocess.run(["bash", "-c", verify.http_snippet(host)], env=env, capture_output=True, text=True,
                          timeout=60)
-    assert 2 <= int((tmp_path / "runs").read_text()) <= 4
+    assert 3 <= int((tmp_path / "runs").read_text()) <= 9  # the whole set, then at most 4 small asks a second
     assert run.stdout == _UNKNOWN  # then judged as it is: verify fails the target, it does not hang
