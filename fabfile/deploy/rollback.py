@@ -86,7 +86,7 @@ def health_fn(timeout: int) -> str:
         '$((n - n0)) times"; return 1; fi',
         "    fi",
         '    [ "$SECONDS" -lt "$end" ] || break',
-        '    i=$((i + 1)); read -r -t 0.1 -u "$rosey_tick" _ || true',
+        '    i=$((i + 1)); read -r -t 0.1 _ <&"$rosey_tick" || true',
         "  done",
         f'  why="not within {timeout}s ($(systemctl is-active "$1.service"))"; return 1',
         "}",

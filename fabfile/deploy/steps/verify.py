@@ -133,7 +133,7 @@ def http_snippet(host: HostSettings) -> str:
     left = f"((SECONDS - t0 < {first_scrape_wait(host)}))"
     return ("exec {tick}<> <(:); t0=$SECONDS; while :; do a=$(" + cmd + "); "
             f"case $a in {not_yet}) "
-            f'while {left}; do read -r -t 0.25 -u "$tick" _; b=$({found}); '
+            f'while {left}; do read -r -t 0.25 _ <&"$tick"; b=$({found}); '
             f"case $b in {not_yet}) ;; *) break;; esac; done; {left} || break;; "
             "*) break;; esac; done; printf '%s\\n' \"$a\"")
 
