@@ -31,7 +31,9 @@ from fabfile.config.inventory import load_inventory  # noqa: E402
 from fabfile.config.secrets import load_secrets  # noqa: E402
 from fabfile.deploy.steps.base import StepContext  # noqa: E402
 from fabfile.drill.runner import SCENARIOS, make_scenario, peer_targets, run_drill  # noqa: E402
-from fabfile.drill.scenarios import PEER_ALERT, PEER_TIMEOUT, SYNTHETIC  # noqa: E402
+from fabfile.drill.scenarios.common import PEER_TIMEOUT  # noqa: E402
+from fabfile.drill.scenarios.monitoring_down import PEER_ALERT  # noqa: E402
+from fabfile.drill.scenarios.synthetic import SYNTHETIC  # noqa: E402
 from fabfile.lab import mailbox  # noqa: E402
 from fabfile.ssh.connection import connect  # noqa: E402
 from fabfile.ssh.masking import Masker  # noqa: E402

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,17 +24,13 @@ from fabric import Connection
 from fabfile.alerting.api import ApiError, Apis
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.deploy.steps.base import StepContext
-from fabfile.drill.bounds import Bounds
+from fabfile.drill.contract import DrillResult, Expectation, Scenario
 from fabfile.drill.errors import DrillFailed, DrillInterrupted, why
 from fabfile.drill.notifications import Baseline, NotificationWatch, mail_subjects
-from fabfile.drill.scenarios import (
-    BotDown,
-    Expectation,
-    HostDown,
-    MonitoringDown,
-    Scenario,
-    Synthetic,
-)
+from fabfile.drill.scenarios.bot_down import BotDown
+from fabfile.drill.scenarios.host_down import HostDown
+from fabfile.drill.scenarios.monitoring_down import MonitoringDown
+from fabfile.drill.scenarios.synthetic import Synthetic
 from fabfile.drill.signals import interrupt, signals_to
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target
 from fabfile.drill.timeline import Timeline
@@ -44,20 +40,6 @@ from fabfile.ssh.masking import Masker
 
 FAIL_GRACE = 10.0  # a failed notification request with no success within this -> the path is failing
 RESTART_BUDGET = 180.0  # how long we keep trying to get the bot running again (reconnecting as needed)
-
-
-@dataclass
-class DrillResult:
-    ok: bool
-    message: str
-    timeline: Timeline
-    bounds: Bounds | None = None
-    bot_active: bool | None = None  # None: the bot was never touched
-    details: list[str] = field(default_factory=list)
-
-    @property
-    def detection(self) -> float | None:
-        return self.timeline.between("stop", "notified")
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,9 @@ from fabfile.config.inventory import (
 from fabfile.config.rules_file import rules_source
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.runner import report, run_drill
-from fabfile.drill.scenarios import BotDown, HostDown, MonitoringDown
+from fabfile.drill.scenarios.bot_down import BotDown
+from fabfile.drill.scenarios.host_down import HostDown
+from fabfile.drill.scenarios.monitoring_down import MonitoringDown
 from fabfile.drill.target import parse_notify_errors
 from fabfile.ssh.masking import Masker
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
