@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.drill.contract import Scenario
+from fabfile.drill.power import power_switch
 from fabfile.drill.scenarios.bot_down import BotDown
 from fabfile.drill.scenarios.host_down import HostDown
 from fabfile.drill.scenarios.monitoring_down import MonitoringDown
@@ -26,7 +27,7 @@ class ScenarioSpec:
     help: str  # its clause in `--scenario`'s help
     factory: Callable[[Path | None], Scenario]  # the rules file (None: the project's) -> a fresh scenario
     cluster: bool = False  # needs a peer: the host in a `clusters:` entry, or nobody would notice
-    lab: bool = False  # needs a lab VM to power off
+    power: bool = False  # needs a power switch for the host (see drill/power.py: the lab's VMs)
 
 
 def _synthetic(rules_path: Path | None) -> Scenario:
@@ -40,7 +41,7 @@ SCENARIOS: tuple[ScenarioSpec, ...] = (
     ScenarioSpec("monitoring-down", "clustered hosts: stop this host's Prometheus+Alertmanager, the peer "
                  "must notify MonitoringPeerDown; always started again", MonitoringDown, cluster=True),
     ScenarioSpec("host-down", "clustered lab hosts: power the VM off, the peer must notify; booted again",
-                 HostDown, cluster=True, lab=True),
+                 HostDown, cluster=True, power=True),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 DEFAULT = "bot-down"  # `inv test-alert` without --scenario
@@ -74,8 +75,8 @@ def refuse_unfit(spec: ScenarioSpec, inventory: Inventory, hosts: Sequence[HostS
         if alone:
             raise UserError(f"--scenario {spec.name}: {', '.join(alone)} not in a `clusters:` entry of "
                             f"{inventory.path.name}; without a peer nobody would notice (see README)")
-    if spec.lab:
-        real = [h.name for h in hosts if h.lab is None]
+    if spec.power:
+        real = [h.name for h in hosts if power_switch(h) is None]
         if real:
             raise UserError(f"--scenario {spec.name}: {', '.join(real)} not a lab host (it powers off a "
                             f"lab VM); on a real server use --scenario monitoring-down")

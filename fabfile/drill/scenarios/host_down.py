@@ -3,23 +3,15 @@ boot it again."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 from fabfile.drill.contract import DrillResult, DrillRun, Expectation
 from fabfile.drill.errors import DrillFailed, why
+from fabfile.drill.power import PowerSwitch, SwitchFactory, power_switch
 from fabfile.drill.scenarios.common import PEER_TURN, RESTART_ECHO
 from fabfile.drill.scenarios.monitoring_down import MonitoringDown
 from fabfile.drill.target import BOT_UNIT
 from fabfile.drill.timeline import Timeline
-
-
-class PowerSwitch(Protocol):
-    """What HostDown needs of a machine: pull the plug, and boot it again (seconds until it runs)."""
-
-    def power_off(self) -> bool: ...
-    def power_on(self) -> float: ...
 
 
 class HostDown(MonitoringDown):
@@ -27,22 +19,18 @@ class HostDown(MonitoringDown):
     outage would), expect the PEER to deliver MonitoringPeerDown, then cold-boot the VM from its own disk and
     confirm its monitoring healthy again. The one failure `monitoring-down` can only imitate."""
 
-    def __init__(self, rules_path: Path | None = None,
-                 vm_factory: Callable[[DrillRun], PowerSwitch] | None = None) -> None:
+    def __init__(self, rules_path: Path | None = None, switch_for: SwitchFactory = power_switch) -> None:
         super().__init__(rules_path)
         self.restoring = "booting the lab VM again"
         self.boot_seconds = 0.0
-        self.vm_factory = vm_factory  # tests: a switch over local processes; None: the host's lab VM
+        self.switch_for = switch_for  # the registry (the lab's VMs); tests: a switch over local processes
 
     def vm(self, d: DrillRun) -> PowerSwitch:
-        if self.vm_factory is not None:
-            return self.vm_factory(d)
-        from fabfile.lab.vm import LabVM  # imported only when a lab host is drilled
-
-        if d.host.lab is None:
+        switch = self.switch_for(d.host)
+        if switch is None:
             raise DrillFailed(f"{d.host.name} is not a lab host: host-down powers off a lab VM "
                               f"(on a real server use --scenario monitoring-down)")
-        return LabVM(d.host)
+        return switch
 
     def prepare(self, d: DrillRun) -> Expectation:
         self.vm(d)
