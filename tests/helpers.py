@@ -5,6 +5,7 @@ One copy each, so a fix (a timeout, how output is captured) reaches every tier a
 
 from __future__ import annotations
 
+import ast
 import os
 import shlex
 import subprocess
@@ -29,6 +30,19 @@ ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 
 # The task runner of the interpreter running the tests (the project's virtualenv), wherever it lives.
 INV = [sys.executable, "-m", "invoke"]
+
+
+def module_imports(path: Path) -> set[str]:
+    """Every module a source file imports (and `module.name` for each `from module import name`), at the top
+    or inside a function: for tests that keep one package from depending on another."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
 
 
 def skip_or_fail(reason: str) -> NoReturn:

@@ -27,7 +27,7 @@ from fabfile.drill import echo
 from fabfile.drill.bounds import ALERT, Bounds, bounds_for
 from fabfile.drill.notifications import receiver_integrations
 from fabfile.drill.runner import report, run_drill
-from fabfile.drill.scenarios import SYNTHETIC
+from fabfile.drill.scenarios.synthetic import SYNTHETIC
 from fabfile.drill.target import parse_notify_errors
 from fabfile.output import Progress
 from fabfile.ssh.masking import Masker
