@@ -12,13 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from fabfile.config import yaml_file
-from fabfile.config.certs import gossip_material, web_material
+from fabfile.config import certs, yaml_file
 from fabfile.config.inventory import HostSettings, Inventory, InventoryError
 from fabfile.config.needed_secrets import (
     GOSSIP_FILES,
     SECRET_NAMES,
-    WEB_CA,
     WEB_TLS_FILES,
     peer_of,
     required_secrets,
@@ -72,25 +70,37 @@ def _problem(name: str, value: str) -> str | None:
 
 
 def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
-    """The secrets `host` needs, or one error naming the first missing one and where to put it."""
+    """The secrets `host` needs, or one error naming the first missing one and where to put it.
+
+    Reads only: each secrets file once, and the TLS material already on this machine, with placeholders
+    (certs.PENDING) for certificates not made yet; nothing is written. The steps that install them make
+    those (`certs.issue_pending`); `load_secrets_issuing` does both at once.
+    """
     out: dict[str, str] = {}
-    need = required_secrets(host)
-    for name in need:
+    docs: dict[Path, dict] = {}  # secrets file -> its parsed text, read once per call
+    for name in required_secrets(host):
         peer = peer_of(name)
         if peer:  # a cluster peer's web password is that peer's own web_password
-            out[name] = _lookup(inventory, inventory.host(peer), "web_password")
+            out[name] = _lookup(inventory, inventory.host(peer), "web_password", docs)
         elif name not in GOSSIP_FILES and name not in WEB_TLS_FILES:
-            out[name] = _lookup(inventory, host, name)
-    if host.cluster and host.cluster.gossip_tls:
-        out.update(gossip_material(inventory, host))
-    if WEB_CA in need:  # the certificate and key only when this host's own UIs speak HTTPS
-        out.update(web_material(inventory, host))
+            out[name] = _lookup(inventory, host, name, docs)
+    out.update(certs.material(inventory, host))
     return out
 
 
-def _lookup(inventory: Inventory, host: HostSettings, name: str) -> str:
+def load_secrets_issuing(inventory: Inventory, host: HostSettings) -> dict[str, str]:
+    """`load_secrets` with the missing certificates made (writes beside the secrets file): for code that
+    deploys the files outside the steps (bench, tests); the steps call `certs.issue_pending` themselves."""
+    out = load_secrets(inventory, host)
+    certs.issue_pending(inventory, host, out)
+    return out
+
+
+def _lookup(inventory: Inventory, host: HostSettings, name: str, docs: dict[Path, dict]) -> str:
     path = inventory.secrets_path(host)
-    doc = _read_file(path)
+    if path not in docs:
+        docs[path] = _read_file(path)
+    doc = docs[path]
     per_host = (doc.get("hosts") or {}).get(host.name) or {}
     if not isinstance(per_host, dict):
         raise SecretsError(f"{path}: hosts.{host.name}: expected a mapping of secret names to values")

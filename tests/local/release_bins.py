@@ -224,7 +224,7 @@ def render_host(tmp: Path, prom: str, am: str, tls: bool = False) -> RenderedHos
     host = inv.host("h")
     secrets = {"web_password": PASSWORD, "smtp_password": "x-smtp", "webhook_url": "http://127.0.0.1:9/hook"}
     if tls:  # the project's web CA and this host's certificate, made beside the (absent) secrets file
-        secrets |= web_material(inv, host)
+        secrets |= web_material(inv, host, issue=True)
     rendered = render.render_host(inv, host, {k: secrets[k] for k in required_secrets(host) if k in secrets})
     out = RenderedHost(host, rendered, base, ports)
     if tls:
