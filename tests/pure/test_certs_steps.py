@@ -195,3 +195,19 @@ def test_a_real_deploy_configs_issues_missing_certificates_then_reuses_them(worl
     res2 = configs.deploy_configs(object(), host, again)
     assert not any(d.startswith("issued") for d in res2.details), res2.details
     assert tree(root) == made  # reused: not even a lock file is touched
+
+
+def test_a_certificate_that_is_due_reads_as_pending_until_a_real_deploy(world):
+    from fabfile.config.secrets import load_secrets_issuing
+
+    inv, root = world
+    load_secrets_issuing(inv, inv.host("test"))
+    made = tree(root)
+    (root / "hosts.yml").write_text(HOSTS.replace("test.example.com", "test2.example.com"))
+    moved = load_inventory(root / "hosts.yml")
+    s = load_secrets(moved, moved.host("test"))
+    assert is_pending(s[WEB_CERT]) and not is_pending(s[GOSSIP_CERT])  # the gossip name did not change
+    assert any(n.endswith("(names other addresses)") for n in pending(s)), pending(s)
+    assert (root / "web-pki" / "ca.crt").read_text() in s[WEB_CA]  # the CA stays
+    assert {k: v for k, v in tree(root).items() if k != "hosts.yml"} == \
+        {k: v for k, v in made.items() if k != "hosts.yml"}
