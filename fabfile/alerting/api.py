@@ -380,6 +380,9 @@ def ca_bundle_file(host: HostSettings, secrets: dict[str, str]) -> Iterator[str 
     if not host.web.tls:
         yield None
         return
+    if "BEGIN CERTIFICATE" not in secrets[WEB_CA]:  # only a placeholder: nothing was ever deployed from here
+        raise ApiError(f"{host.name}: no web CA certificate on this machine to check its HTTPS with "
+                       f"(a real `inv deploy-configs -H {host.name}` makes it)")
     with tempfile.NamedTemporaryFile("w", prefix="rosey-web-ca.", suffix=".crt") as f:
         f.write(secrets[WEB_CA])
         f.flush()

@@ -18,9 +18,8 @@ from fabfile.status.collect import HostStatus, collect
 from fabfile.status.view import as_json, show
 
 
-def _open(stack: contextlib.ExitStack, inventory: Inventory, host: HostSettings) -> Apis | str:
+def _open(stack: contextlib.ExitStack, host: HostSettings, secrets: dict[str, str]) -> Apis | str:
     """The host's API clients, or why not (one line, secrets masked)."""
-    secrets = load_secrets(inventory, host)
     masker = Masker(secrets.values())
     try:
         conn = stack.enter_context(connect(host))
@@ -34,9 +33,9 @@ def cli_status(inventory: Inventory, hosts: list[HostSettings], *, as_json_out: 
     """Exit 0 when every host could be read, 1 when one could not."""
     console = Console(highlight=False, soft_wrap=False)
     with contextlib.ExitStack() as stack, ThreadPoolExecutor(max(1, len(hosts))) as pool:
-        for h in hosts:  # secrets first: a missing one is bad input (exit 2) before any connection
-            load_secrets(inventory, h)
-        clients = list(pool.map(lambda h: _open(stack, inventory, h), hosts))
+        # secrets first, once per host (read only): a missing one is bad input (exit 2) before any connection
+        secrets = [load_secrets(inventory, h) for h in hosts]
+        clients = list(pool.map(lambda h, s: _open(stack, h, s), hosts, secrets))
 
         def read(pair: tuple[HostSettings, Apis | str]) -> HostStatus:
             h, c = pair

@@ -17,7 +17,7 @@ from fabfile.config import layout, render
 from fabfile.config.inventory import load_inventory
 from fabfile.config.needed_secrets import WEB_CA, WEB_CERT, WEB_KEY, WEB_TLS_CONFIG
 from fabfile.config.pki import fingerprint
-from fabfile.config.secrets import load_secrets
+from fabfile.config.secrets import load_secrets_issuing
 from fabfile.ssh.webauth import clear_text_warning, web_get_fn
 
 BASE = """\
@@ -45,7 +45,7 @@ def setup(tmp_path: Path, text: str = BASE):
 
     def rendered(alias: str) -> render.Rendered:
         h = inv.host(alias)
-        return render.render_host(inv, h, load_secrets(inv, h), rules_path=rules)
+        return render.render_host(inv, h, load_secrets_issuing(inv, h), rules_path=rules)
     return inv, rendered
 
 
@@ -58,16 +58,16 @@ def sans(pem: str) -> set[str]:
 
 def test_the_certificate_names_every_way_the_ui_is_reached_and_stays_the_same(tmp_path):
     inv, _ = setup(tmp_path)
-    first = load_secrets(inv, inv.host("test"))
+    first = load_secrets_issuing(inv, inv.host("test"))
     assert sans(first[WEB_CERT]) == {"127.0.0.1", "localhost", "test.example.com", "10.0.0.1"}
-    assert load_secrets(inv, inv.host("test"))[WEB_CERT] == first[WEB_CERT]  # re-runs: byte-stable
+    assert load_secrets_issuing(inv, inv.host("test"))[WEB_CERT] == first[WEB_CERT]  # re-runs: byte-stable
     pki = tmp_path / "web-pki"
     assert (pki / "ca.key").stat().st_mode & 0o777 == 0o600
     assert (pki / "test.key").stat().st_mode & 0o777 == 0o600
     assert first[WEB_CA] == (pki / "ca.crt").read_text()
     # an address change makes a new certificate from the same CA
     moved = load_inventory_text(tmp_path, BASE.replace("test.example.com", "test2.example.com"))
-    again = load_secrets(moved, moved.host("test"))
+    again = load_secrets_issuing(moved, moved.host("test"))
     assert again[WEB_CERT] != first[WEB_CERT] and again[WEB_CA] == first[WEB_CA]
     assert "test2.example.com" in sans(again[WEB_CERT])
 
@@ -79,7 +79,7 @@ def load_inventory_text(tmp_path: Path, text: str):
 
 def test_a_cluster_member_trusts_its_own_ca_and_its_peers(tmp_path):
     inv, _ = setup(tmp_path, BASE + CLUSTER)
-    test, prod = (load_secrets(inv, inv.host(a)) for a in ("test", "prod"))
+    test, prod = (load_secrets_issuing(inv, inv.host(a)) for a in ("test", "prod"))
     own_test, own_prod = ((tmp_path / d / "web-pki" / "ca.crt").read_text() for d in (".", "prod"))
     assert own_test != own_prod  # two secrets folders, two CAs
     assert test[WEB_CA] == own_test + own_prod
@@ -151,7 +151,7 @@ def test_no_clear_text_warning_once_tls_is_on(tmp_path):
 
 def test_fingerprint_is_what_browsers_show(tmp_path):
     inv, _ = setup(tmp_path)
-    pem = load_secrets(inv, inv.host("test"))[WEB_CERT]
+    pem = load_secrets_issuing(inv, inv.host("test"))[WEB_CERT]
     out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=pem,
                          capture_output=True, text=True)
     if out.returncode != 0:
@@ -194,7 +194,7 @@ def test_ui_names_the_ca_to_import_and_the_fingerprint(tmp_path):
     assert tls_line(inv.host("test"), inv) == (
         f"HTTPS: no certificate made yet (inv deploy-configs makes it); import {ca} into the browser "
         "to trust it")
-    pem = load_secrets(inv, inv.host("test"))[WEB_CERT]
+    pem = load_secrets_issuing(inv, inv.host("test"))[WEB_CERT]
     assert f"certificate SHA-256 {fingerprint(pem)};" in (tls_line(inv.host("test"), inv) or "")
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 
 from fabric import Connection
 
+from fabfile.config.certs import issue_pending, pending
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.ssh.masking import Masker
 
@@ -44,6 +45,18 @@ class StepResult:
 
 
 Step = Callable[[Connection, HostSettings, StepContext], StepResult]
+
+
+def certificates(host: HostSettings, ctx: StepContext) -> list[str]:
+    """For the steps whose files carry TLS material (deploy-configs, install-services): on a real run, make
+    the certificates the loaded secrets hold placeholders for (the only place a deploy writes to the PKI
+    beside the secrets file); in a dry run, only say so. One line each, for the step's details."""
+    if ctx.dry_run:
+        return [f"would issue {note}" for note in pending(ctx.secrets)]
+    issued = issue_pending(ctx.inventory, host, ctx.secrets)
+    if issued:
+        ctx.masker.extend(ctx.secrets.values())
+    return [f"issued {note}" for note in issued]
 
 
 def file_diff(path: str, old: str | None, new: str) -> list[str]:

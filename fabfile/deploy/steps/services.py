@@ -29,7 +29,7 @@ from fabric import Connection
 from fabfile.config import layout, render
 from fabfile.config.inventory import HostSettings
 from fabfile.deploy import rollback, unit_state
-from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
+from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
 from fabfile.ssh import remote
 from fabfile.ssh.webauth import curl_config, web_get_fn
 
@@ -182,16 +182,19 @@ def reads(host: HostSettings, ctx: StepContext) -> remote.Read:
 
 
 def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+    issued = certificates(host, ctx)  # the Alertmanager unit names the gossip material's hash
     rendered = render.render_host(ctx.inventory, host, ctx.secrets, hash_password=False)  # units only
     state = remote.probe_read(conn, reads(host, ctx), masker=ctx.masker)
     plans = decide(host, rendered.files, state)
     todo = [p for p in plans if p.changes]
     if not todo:
-        return StepResult(STEP, "ok", "prometheus, alertmanager: enabled, running current binary and unit")
+        return StepResult(STEP, "ok", "prometheus, alertmanager: enabled, running current binary and unit",
+                          issued)
     summary = "; ".join(p.describe() for p in todo)
     if ctx.dry_run:
         details = dry_run_details(host, todo, rendered.files, _current_units(conn, host, todo, ctx))
-        return StepResult(STEP, "changed", f"would: {summary} (dry run)", [ctx.masker(d) for d in details])
+        return StepResult(STEP, "changed", f"would: {summary} (dry run)",
+                          issued + [ctx.masker(d) for d in details])
     installs, staged_in = [], set()
     for p in plans:
         if p.upload_unit:
@@ -215,4 +218,4 @@ def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> 
             return StepResult(STEP, "failed", failure.head, failure.details[-4 * JOURNAL_LINES:])
         lines = [ln for ln in out.splitlines() if ln.strip()]
         return StepResult(STEP, "failed", remote.one_line("\n".join(lines)), lines[-JOURNAL_LINES:])
-    return StepResult(STEP, "changed", summary)
+    return StepResult(STEP, "changed", summary, issued)
