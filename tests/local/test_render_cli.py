@@ -1,4 +1,5 @@
-"""`inv render` end to end, as a user runs it, from a temporary copy of the project (secrets from env)."""
+"""`inv render` end to end, as a user runs it, from a temporary copy of the project (secrets from env) with
+the tests' inventory as its hosts.yml (the operator's may say anything)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("repo") / "repo"
     shutil.copytree(PROJECT_ROOT, dest, ignore=_ignore)
+    shutil.copyfile(helpers.FIXTURE_INVENTORY, dest / "hosts.yml")
     return dest
 
 

@@ -13,14 +13,14 @@ import invoke
 import pytest
 
 from fabfile.config import layout
-from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import install, services
 from fabfile.ssh import remote, webauth
+from tests.helpers import fixture_inventory
 
 
 @pytest.fixture(scope="module")
 def host():
-    return load_inventory().host("lab")
+    return fixture_inventory().host("lab")
 
 
 REL = "/usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64"
@@ -144,7 +144,7 @@ def svc_state(units, *, active="active", enabled="enabled", exe_same=True, unit_
               exe=None, binary=None):
     from tests.helpers import units_answer
 
-    host = load_inventory().host("test")
+    host = fixture_inventory().host("test")
     out = {"units": units_answer(host, active=active, enabled=enabled,
                                  exe=exe or ({} if exe_same else {s: f"/usr/local/lib/x/{s}-old"
                                                                   for s in layout.SERVICES}),
@@ -223,7 +223,7 @@ def test_new_units_load_without_a_reload_when_systemd_can(tmp_path):
     fake.write_text(f"#!/bin/sh\necho \"$*\" >> {log}\n"
                     "case \"$*\" in show*) printf 'loaded\\n\\n%s\\n' \"$STATE\";; esac\n")
     fake.chmod(0o755)
-    host = load_inventory().host("lab")
+    host = fixture_inventory().host("lab")
     answers = svc_state(UNITS, unit_same=False, active="inactive", enabled="disabled")
     for svc in layout.SERVICES:
         answers[f"{svc}_unit"] = ""
@@ -333,7 +333,6 @@ def test_sha256_parse():
 def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monkeypatch):
     """The step, not only the rule: with 3.5.3 installed and 2.42.0 wanted it fails with the one line and
     sends nothing after its read (dry run or not)."""
-    from fabfile.config.inventory import load_inventory as _load
     from fabfile.deploy.steps.base import StepContext
 
     v3 = "/usr/local/lib/rosey-monitoring/prometheus-3.5.3.linux-amd64"
@@ -345,7 +344,7 @@ def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monke
         raise AssertionError("nothing may run after the read")
     monkeypatch.setattr(remote, "run", no_change)
     monkeypatch.setattr(remote, "stage_file", no_change)
-    ctx = StepContext(inventory=_load(), secrets={})
+    ctx = StepContext(inventory=fixture_inventory(), secrets={})
     for dry in (False, True):
         ctx.dry_run = dry
         res = install.install_prometheus(object(), host, ctx)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fabfile.config.inventory import load_inventory
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps import configs, services, verify
 from fabfile.deploy.steps.base import StepContext
+from tests.helpers import fixture_inventory
 
 # as systemd 252 (Debian 12) prints it: its own property order, a blank line between units; alertmanager
 # never installed (systemd still answers, with defaults)
@@ -34,7 +34,7 @@ ExecMainStartTimestampMonotonic=0
 
 @pytest.fixture
 def host():
-    return load_inventory().host("lab")
+    return fixture_inventory().host("lab")
 
 
 def test_one_answer_gives_each_service_its_facts(host):
@@ -58,7 +58,7 @@ def test_nothing_readable_is_unknown_and_not_running(host):
 
 
 def test_the_three_steps_ask_in_the_same_words_so_the_read_ahead_asks_once(host):
-    ctx = StepContext(load_inventory(), {"web_password": "w" * 12, "smtp_password": "s" * 8})
+    ctx = StepContext(fixture_inventory(), {"web_password": "w" * 12, "smtp_password": "s" * 8})
     texts = {configs.reads(host).snippets["units"], services.reads(host, ctx).snippets["units"],
              verify.reads(host, ctx).snippets["units"]}
     assert len(texts) == 1
