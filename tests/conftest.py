@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, skip_or_fail
+from fabfile.config.inventory import HostSettings
+from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, fixture_inventory, skip_or_fail
 from tests.lab_lanes import lab_lane
 
 TESTS = Path(__file__).resolve().parent
@@ -84,6 +85,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     missing = [m for marker, check in NEEDS.items() if item.get_closest_marker(marker) for m in check()]
     if missing:
         skip_or_fail(f"needs {'; '.join(missing)}")
+
+
+@pytest.fixture(scope="module")
+def host() -> HostSettings:
+    """Host `lab` of the tests' inventory (tests/data/hosts.yml), which most step tests decide for (frozen
+    settings: one per module is enough). Not the lab tier's `lab_host`, a running VM."""
+    return fixture_inventory().host("lab")
 
 
 # The lab-host fixtures (`lab_host`, `lab_host2`) and their end-of-session teardown.

@@ -17,12 +17,6 @@ from fabfile.deploy.steps import install, services
 from fabfile.ssh import remote, webauth
 from tests.helpers import fixture_inventory
 
-
-@pytest.fixture(scope="module")
-def host():
-    return fixture_inventory().host("lab")
-
-
 REL = "/usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64"
 USER_EXISTS = "prometheus:x:998:998::/nonexistent:/usr/sbin/nologin\nprometheus:x:998:"  # getent's answers
 

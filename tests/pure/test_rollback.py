@@ -10,17 +10,12 @@ import pytest
 from fabfile.deploy import rollback
 from fabfile.deploy.steps import services
 from fabfile.ssh.webauth import web_get_fn
-from tests.helpers import fixture_inventory
 from tests.pure.test_deploy_decisions import UNITS, svc_state
 
 LIB = "/usr/local/lib/rosey-monitoring"
 OLD = f"{LIB}/prometheus-2.42.0.linux-amd64"
 NEW = f"{LIB}/prometheus-3.5.3.linux-amd64"
 
-
-@pytest.fixture(scope="module")
-def host():
-    return fixture_inventory().host("lab")
 
 
 def test_previous_release_is_where_the_running_binary_lives():

@@ -8,17 +8,12 @@ import subprocess
 import pytest
 
 from fabfile.deploy import ufw_plan as ufw
-from tests.helpers import fixture_inventory
 
 SS_LISTEN = """LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=412,fd=3))
 LISTEN 0 4096 *:9090 *:* users:(("prometheus",pid=900,fd=7))
 LISTEN 0 128 [::]:22 [::]:* users:(("sshd",pid=412,fd=4))
 """
 
-
-@pytest.fixture
-def host():
-    return fixture_inventory().host("lab")
 
 
 def with_web(host, *allow):

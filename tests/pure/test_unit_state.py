@@ -32,10 +32,6 @@ ExecMainStartTimestampMonotonic=0
 @clock 1796045026,214587 3600.50"""
 
 
-@pytest.fixture
-def host():
-    return fixture_inventory().host("lab")
-
 
 def test_one_answer_gives_each_service_its_facts(host):
     got = unit_state.parse(host, SERVER)

@@ -15,10 +15,6 @@ def http(doc: object, code: int = 200) -> str:
     return (json.dumps(doc) if not isinstance(doc, str) else doc) + f"\n{code}"
 
 
-@pytest.fixture(scope="module")
-def host():
-    return fixture_inventory().host("lab")
-
 
 def good_outputs() -> dict[str, str]:
     return {
