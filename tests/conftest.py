@@ -43,10 +43,12 @@ NEEDS: dict[str, Callable[[], list[str]]] = {
     "servers": _files(PROMETHEUS_BIN, ALERTMANAGER_BIN),
     "root": _root,
     "lab": _on_path("qemu-system-x86_64", "qemu-img", "mmdebstrap"),
+    "proc": lambda: [],  # local processes and loopback servers only: any machine that runs the suite has them
 }
 
-# every test in a tier's folder gets the tier's marker, so nobody has to remember it
-TIER_MARKERS = {"local": "tools", "lab": "lab"}
+# every test in a tier's folder gets the tier's marker, so nobody has to remember it (tests/pure: none, since
+# a pure test needs nothing: no process, no network, not even loopback)
+TIER_MARKERS = {"proc": "proc", "local": "tools", "lab": "lab"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
