@@ -1,7 +1,7 @@
 """Shared test setup: tiers marked by folder, what each marker needs (skip locally, fail in CI), lab fixtures.
 
-Never `pytest.mark.skipif` for a missing tool or privilege: use a marker from NEEDS (add one if needed), so
-CI fails instead of silently skipping.
+Never `pytest.skip` or `pytest.mark.skipif` for a missing tool, privilege or file: use a marker from NEEDS
+(add one if needed) or `tests.helpers.skip_or_fail`, so CI fails instead of silently skipping.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from fabfile.config.needed_secrets import WEB_CERT
 from fabfile.config.pki import fingerprint
 from fabfile.config.secrets import load_secrets
 from fabfile.ssh.webauth import web_get_fn
+from tests.helpers import skip_or_fail
 from tests.pure.test_web_tls import setup
 
 
@@ -22,7 +23,7 @@ def test_fingerprint_is_what_browsers_show(tmp_path):
     out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=pem,
                          capture_output=True, text=True)
     if out.returncode != 0:
-        pytest.skip("openssl not available")
+        skip_or_fail("openssl not available")
     assert out.stdout.strip().split("=", 1)[1] == fingerprint(pem)
 
 
