@@ -27,7 +27,6 @@ from tests import helpers
 from tests.helpers import main_pids as pids
 from tests.lab_fixtures import lab_inventory, lab_inventory_path
 
-pytestmark = pytest.mark.lab
 OUTPUTS: list[str] = []  # every CLI output of this module, searched for secrets at the end
 
 

@@ -24,7 +24,6 @@ from fabfile.drill.notifications import NotificationWatch
 from tests.helpers import ALERTMANAGER_BIN, fixture_inventory
 from tests.local.localstack import Smtp
 
-pytestmark = pytest.mark.tools
 PEER_TIMEOUT = "3s"  # Alertmanager's default is 15s: the second member waits that long before it would send
 
 

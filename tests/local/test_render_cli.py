@@ -15,8 +15,6 @@ from fabfile.config.inventory import PROJECT_ROOT
 from fabfile.config.layout import FILENAMES
 from tests import helpers
 
-pytestmark = pytest.mark.tools
-
 SMTP, WEB = "cli-smtp-S3cr3t-value", "cli-web-S3cr3t-value"
 ANYWHERE = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
 AT_ROOT = {"secrets.yml", "rendered", "out", "tests", "bench"}  # no secrets.yml: secrets come from env
