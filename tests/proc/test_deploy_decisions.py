@@ -9,12 +9,12 @@ import signal
 import subprocess
 import time
 
-import invoke
 import pytest
 
 from fabfile.config import layout
 from fabfile.deploy.steps import install, services
 from fabfile.ssh import remote
+from tests.fakes import LocalConn
 from tests.helpers import fixture_inventory
 from tests.pure.test_deploy_decisions import UNITS, svc_state
 
@@ -121,12 +121,6 @@ def test_probe_runs_snippets_at_once_and_prints_them_whole_in_order(tmp_path):
     assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("__T__ ")] == list(snippets)
 
 
-class LocalConn(invoke.Context):
-    """`remote.run` on this machine: the same command line Fabric would send, run by a local bash."""
-
-    host = "localhost"
-
-
 def test_probe_hands_stdin_to_snippets_as_a_private_file_removed_afterwards():
     got = remote.probe(LocalConn(), {"cfg": 'cat "$PROBE_STDIN"', "mode": 'stat -c %a "$PROBE_STDIN"',
                                      "path": 'echo "$PROBE_STDIN"', "own_stdin": "cat"},
@@ -163,20 +157,10 @@ def test_the_step_waits_for_the_fetch_beside_it_and_keeps_its_own_exit(host, tmp
     assert r.stderr == ""  # what the fetch says is its own step's business
 
 
-class FullDiskConn(LocalConn):
-    """SFTP that fails the way OpenSSH's sftp-server reports a full disk: a bare "Failure"."""
-
-    def sftp(self):
-        class Sftp:
-            def mkdir(self, *a):
-                raise OSError("Failure")
-        return Sftp()
-
-
 @pytest.mark.parametrize("low", [True, False])
 def test_a_failed_upload_is_one_line_that_names_the_disk_only_when_it_is_full(monkeypatch, low):
     monkeypatch.setattr(remote, "LOW_SPACE_KB", 10**15 if low else 0)  # the real df of this machine's /tmp
-    conn = FullDiskConn()
+    conn = LocalConn(sftp_fails="Failure")  # as OpenSSH's sftp-server reports a full disk
     with pytest.raises(remote.RemoteError) as e:
         remote.stage(conn, b"x", "alert_rules.yml")
     msg = str(e.value)

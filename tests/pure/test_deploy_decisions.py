@@ -10,6 +10,7 @@ import pytest
 from fabfile.config import layout
 from fabfile.deploy.steps import install, services
 from fabfile.ssh import remote, webauth
+from tests.fakes import LocalConn
 from tests.helpers import fixture_inventory
 
 REL = "/usr/local/lib/rosey-monitoring/prometheus-2.42.0.linux-amd64"
@@ -211,34 +212,27 @@ def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monke
         assert res.summary.startswith(want)
 
 
-class AheadConn:
-    """A connection whose run's read-ahead answered the given reads (what `remote.read_ahead` keeps)."""
-
-    def __init__(self, answered):
-        object.__setattr__(self, "_rosey_ahead", answered)
-
-
 FRESH = {"links": "", "current": "", "release": "", "user": "", "dirs": "missing"}  # nothing installed
 
 
 def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it(host):
     am_read = install.reads(host, "alertmanager")
     # the run's read-ahead says install-alertmanager will download: install-prometheus fetches it beside
-    conn = AheadConn([(am_read, FRESH)])
+    conn = LocalConn(ahead=[(am_read, FRESH)])
     assert install.prefetch_for(conn, host, "prometheus") == "alertmanager"
     assert remote.peek_ahead(conn, am_read) is not None  # still there for its own step
     assert install.prefetch_for(conn, host, "alertmanager") is None  # never itself
     # no read-ahead (a single step), or its release already in place, or an upload: nothing ahead
-    assert install.prefetch_for(AheadConn([]), host, "prometheus") is None
+    assert install.prefetch_for(LocalConn(ahead=[]), host, "prometheus") is None
     am_rel = layout.release_dir(host, "alertmanager")
     installed = {"links": f"{am_rel}/alertmanager\n{am_rel}/amtool",
                  "current": "alertmanager, version 0.25.0",
                  "release": "alertmanager, version 0.25.0\namtool, version 0.25.0",
                  "user": "alertmanager:x:9:9::/nonexistent:/usr/sbin/nologin\nalertmanager:x:9:",
                  "dirs": "alertmanager:alertmanager"}
-    assert install.prefetch_for(AheadConn([(am_read, installed)]), host, "prometheus") is None
+    assert install.prefetch_for(LocalConn(ahead=[(am_read, installed)]), host, "prometheus") is None
     upload = dataclasses.replace(host, alertmanager=dataclasses.replace(host.alertmanager, source="upload"))
-    conn = AheadConn([(install.reads(upload, "alertmanager"), FRESH)])
+    conn = LocalConn(ahead=[(install.reads(upload, "alertmanager"), FRESH)])
     assert install.prefetch_for(conn, upload, "prometheus") is None
 
 
