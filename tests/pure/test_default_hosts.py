@@ -76,6 +76,3 @@ def test_drill_takes_production_when_h_names_it(tmp_path: Path) -> None:
     inv = load_inventory(inventory(tmp_path, default="default_hosts: prod"))
     refuse_default_production(select(inv, "prod"), "the drill")  # no error
     refuse_default_production(select(inv, "test"), "the drill")
-
-
-# ---------------------------------------------------------------- the CLI, as users type it

@@ -95,6 +95,3 @@ def test_out_is_an_existing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     (tmp_path / "out").write_text("x")
     with pytest.raises(OutDirError, match=r"--out .*out: .*out is an existing file, not a directory"):
         render_to_dir(inv_, [inv_.host("h")], tmp_path / "out")
-
-
-# ---- through the CLI, as a user sees them: one line on stderr, exit 2, no traceback
