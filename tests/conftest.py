@@ -1,7 +1,7 @@
 """Shared test setup: tiers marked by folder, what each marker needs (skip locally, fail in CI), lab fixtures.
 
-Never `pytest.mark.skipif` for a missing tool or privilege: use a marker from NEEDS (add one if needed), so
-CI fails instead of silently skipping.
+Never `pytest.skip` or `pytest.mark.skipif` for a missing tool, privilege or file: use a marker from NEEDS
+(add one if needed) or `tests.helpers.skip_or_fail`, so CI fails instead of silently skipping.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, skip_or_fail
+from fabfile.config.inventory import HostSettings
+from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, fixture_inventory, skip_or_fail
 from tests.lab_lanes import lab_lane
 
 TESTS = Path(__file__).resolve().parent
@@ -42,10 +43,12 @@ NEEDS: dict[str, Callable[[], list[str]]] = {
     "servers": _files(PROMETHEUS_BIN, ALERTMANAGER_BIN),
     "root": _root,
     "lab": _on_path("qemu-system-x86_64", "qemu-img", "mmdebstrap"),
+    "proc": lambda: [],  # local processes and loopback servers only: any machine that runs the suite has them
 }
 
-# every test in a tier's folder gets the tier's marker, so nobody has to remember it
-TIER_MARKERS = {"local": "tools", "lab": "lab"}
+# every test in a tier's folder gets the tier's marker, so nobody has to remember it (tests/pure: none, since
+# a pure test needs nothing: no process, no network, not even loopback)
+TIER_MARKERS = {"proc": "proc", "local": "tools", "lab": "lab"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,6 +87,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     missing = [m for marker, check in NEEDS.items() if item.get_closest_marker(marker) for m in check()]
     if missing:
         skip_or_fail(f"needs {'; '.join(missing)}")
+
+
+@pytest.fixture(scope="module")
+def host() -> HostSettings:
+    """Host `lab` of the tests' inventory (tests/data/hosts.yml), which most step tests decide for (frozen
+    settings: one per module is enough). Not the lab tier's `lab_host`, a running VM."""
+    return fixture_inventory().host("lab")
 
 
 # The lab-host fixtures (`lab_host`, `lab_host2`) and their end-of-session teardown.

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory
-
-pytestmark = pytest.mark.lab
 
 
 def test_verify_all_pass_after_sortie6(deployed_lab):

@@ -21,8 +21,6 @@ from fabfile.config.secrets import load_secrets
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory, lab_inventory_path
 
-pytestmark = pytest.mark.lab
-
 
 def tls_inventory(d, tmp_path: Path) -> Path:
     doc = yaml.safe_load(lab_inventory_path().read_text())

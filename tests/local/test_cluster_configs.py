@@ -11,8 +11,6 @@ from fabfile.config.checks import validate_rendered
 from fabfile.config.inventory import load_inventory
 from fabfile.config.secrets import load_secrets_issuing
 
-pytestmark = pytest.mark.tools
-
 HOSTS = """\
 defaults:
   receivers:

@@ -47,8 +47,6 @@ from fabfile.ssh.masking import Masker
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
 from tests.local.localstack import Smtp, StandInBot
 
-pytestmark = pytest.mark.tools
-
 
 class Node:
     """One 'host': a real Prometheus and Alertmanager we can stop and start like systemd units."""
