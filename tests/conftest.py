@@ -98,3 +98,27 @@ def host() -> HostSettings:
 
 # The lab-host fixtures (`lab_host`, `lab_host2`) and their end-of-session teardown.
 pytest_plugins = ["tests.lab_fixtures"]
+
+
+class _NotInThisTier(RuntimeError):
+    """A pure test started a process or opened a socket: it belongs in tests/proc (or local)."""
+
+
+@pytest.fixture(autouse=True)
+def _pure_means_pure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pure tier starts no process and opens no socket, not even on loopback: checked, not promised."""
+    path = Path(str(request.node.path)).resolve()
+    if TESTS / "pure" not in path.parents:
+        return
+    import socket
+    import subprocess
+
+    def refuse(what: str) -> Callable[..., object]:
+        def refused(*args: object, **kwargs: object) -> object:
+            raise _NotInThisTier(f"a pure test may not {what}: move it to tests/proc")
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("start a process"))
+    monkeypatch.setattr(os, "system", refuse("start a process"))
+    for name in ("connect", "connect_ex", "bind"):
+        monkeypatch.setattr(socket.socket, name, refuse("open a socket"))
