@@ -27,7 +27,7 @@ class Progress:
     def __init__(self, stream: IO[str] | None = None, tty: bool | None = None,
                  lock: threading.RLock | None = None) -> None:
         self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty() if tty is None else tty
+        self.tty = stdio.isatty(self.stream) if tty is None else tty
         self.lock = lock or threading.RLock()
         self._phase = ""
         self._last = 0.0

@@ -75,6 +75,14 @@ def flush(stream: IO[str] | None = None) -> None:
             _stop(s)
 
 
+def isatty(stream: Any) -> bool:
+    """A terminal? (False for a closed or odd stream, instead of an exception)."""
+    try:
+        return bool(stream.isatty())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 class SafeStream:
     """A text stream for code that prints by itself (rich, invoke, `print`): every write goes through
     `write` above. `target=None` means sys.stdout at the time of each write (so redirections and pytest's
@@ -103,10 +111,7 @@ class SafeStream:
         flush(self.target)
 
     def isatty(self) -> bool:
-        try:
-            return bool(self.target.isatty())
-        except (OSError, ValueError, AttributeError):
-            return False
+        return isatty(self.target)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.target, name)

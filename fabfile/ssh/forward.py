@@ -67,7 +67,7 @@ class LocalForward:
 
     def _start(self, target: Any, *args: Any) -> None:
         t = threading.Thread(target=target, args=args, daemon=True, name=f"forward-{self.port}")
-        self._threads.append(t)
+        self._threads = [x for x in self._threads if x.is_alive()] + [t]  # a browser opens many
         t.start()
 
     def _serve(self) -> None:

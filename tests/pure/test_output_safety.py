@@ -103,6 +103,7 @@ def test_a_closed_stream_or_none_is_not_an_error():
     stdio.write("x\n", stream)
     assert stdio.stopped(stream)
     stdio.write("x\n", None)  # sys.stdout at write time: pytest's capture here
+    Output(stream).progress().show("waiting", 1.0, 60)  # a progress line on it: no exception either
 
 
 def test_output_lines_from_parallel_hosts_stay_whole_on_an_ascii_stream():
