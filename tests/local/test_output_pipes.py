@@ -89,3 +89,25 @@ def test_inv_list_into_a_closed_pipe_is_quiet():
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0
     assert err == ""
+
+
+def test_inv_sortie6_dry_run_on_an_ascii_or_latin1_stdout_reports_every_host(tmp_path):
+    """The real `inv sortie6 --dry-run` path: two hosts whose SSH ports refuse on loopback, so each one's
+    failure line (with its em dash) is printed; the host thread must not die on printing it."""
+    (tmp_path / "hosts.yml").write_text(textwrap.dedent("""
+        defaults:
+          receivers:
+            email: {to: [a@b.test], from: c@b.test, smarthost: "localhost:25", auth_username: u}
+        hosts:
+          a: {address: 127.0.0.1, ssh: {port: 1}, secrets_file: none.yml}
+          b: {address: 127.0.0.1, ssh: {port: 2}, secrets_file: none.yml}
+    """))
+    for encoding in ("ascii", "latin-1"):
+        env = {"ROSEY_INVENTORY": str(tmp_path / "hosts.yml"), "ROSEY_WEB_PASSWORD": "w-S3cret-pw",
+               "ROSEY_SMTP_PASSWORD": "s-S3cret-pw", "PYTHONIOENCODING": encoding}
+        p = helpers.inv("sortie6", "--dry-run", "-H", "a,b", env=env, timeout=120)
+        assert p.returncode == 1 and "Traceback" not in p.stderr and "UnicodeEncodeError" not in p.stdout
+        for h, port in (("a", 1), ("b", 2)):
+            assert (f"[{h}] install-prometheus: FAILED \\u2014 cannot connect to host {h} "
+                    f"(127.0.0.1:{port}): connection refused") in p.stdout
+        assert "recap:" in p.stdout
