@@ -89,7 +89,7 @@ class LocalForward:
             client.close()
             return
         try:
-            _pump(client, chan, self._closed)
+            pump(client, chan, self._closed)
         except (OSError, EOFError) as e:  # a browser that hung up, a connection that dropped
             self.last_error = f"{type(e).__name__}: {e}"
         finally:
@@ -110,7 +110,7 @@ class LocalForward:
         self.close()
 
 
-def _pump(a: Any, b: Any, closed: threading.Event) -> None:
+def pump(a: Any, b: Any, closed: threading.Event) -> None:
     """Copy bytes both ways between two socket-likes (a socket, a paramiko Channel) until one side ends."""
     while not closed.is_set():
         ready, _, _ = select.select([a, b], [], [], 0.2)
