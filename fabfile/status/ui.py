@@ -84,7 +84,7 @@ def cli_ui(inventory: Inventory, host: HostSettings, prometheus_port: int = 0, a
             conn.open()
         except UserError:  # the host key: the user's to check (exit 2, as everywhere)
             raise
-        except Exception as e:  # noqa: BLE001  (refused, timed out, host key, login: one line each)
+        except Exception as e:  # noqa: BLE001  (refused, timed out, login refused: one line each)
             out.error(masker(connect_problem(e, host)))
             return 1
         fwds = [stack.enter_context(LocalForward(conn.transport, remote, sock))
