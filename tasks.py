@@ -8,9 +8,12 @@ from pathlib import Path
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
+from fabfile import stdio
 from fabfile.cli import HOSTS_HELP, HostTask, exit_with, seconds_flag, select_hosts, step_task, user_errors
 from fabfile.deploy import steps
 from fabfile.drill import scenarios
+
+stdio.install()  # at the top: nothing printed (ours, invoke's) raises, a closed stdout stops the printing
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "out": "directory to write the files into"})

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from rich.console import Console
 
+from fabfile import stdio
 from fabfile.alerting.api import Apis, open_apis
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.config.secrets import load_secrets
@@ -31,7 +31,7 @@ def _open(stack: contextlib.ExitStack, host: HostSettings, secrets: dict[str, st
 def cli_status(inventory: Inventory, hosts: list[HostSettings], *, as_json_out: bool = False,
                watch: float = 0) -> int:
     """Exit 0 when every host could be read, 1 when one could not."""
-    console = Console(highlight=False, soft_wrap=False)
+    console = Console(file=stdio.SafeStream(), highlight=False, soft_wrap=False)  # type: ignore[arg-type]
     with contextlib.ExitStack() as stack, ThreadPoolExecutor(max(1, len(hosts))) as pool:
         # secrets first, once per host (read only): a missing one is bad input (exit 2) before any connection
         secrets = [load_secrets(inventory, h) for h in hosts]
@@ -45,7 +45,7 @@ def cli_status(inventory: Inventory, hosts: list[HostSettings], *, as_json_out: 
             while True:
                 statuses = list(pool.map(read, zip(hosts, clients, strict=True)))
                 if as_json_out:
-                    print(as_json(statuses), flush=True)
+                    stdio.write(as_json(statuses) + "\n")
                 else:
                     if watch and console.is_terminal:
                         console.clear()
@@ -54,7 +54,7 @@ def cli_status(inventory: Inventory, hosts: list[HostSettings], *, as_json_out: 
                                   + (f"; every {watch:g}s, Ctrl-C to stop" if watch else ""), style="dim")
                 if not watch:
                     return 0 if all(s.ok for s in statuses) else 1
-                sys.stdout.flush()
+                stdio.flush()
                 time.sleep(watch)
         except KeyboardInterrupt:
             return 0
