@@ -15,7 +15,8 @@ from fabfile import stdio
 from fabfile.deploy import runner
 from fabfile.deploy.steps.base import StepResult
 from fabfile.output import Output
-from tests.pure.test_deploy_runner import FakeConn, write_inventory
+from tests.fakes import LocalConn
+from tests.pure.test_deploy_runner import write_inventory
 
 NON_ASCII = "restarted prometheus … alertmanager → ✓ ünïcode"
 
@@ -52,7 +53,7 @@ def test_an_ascii_or_latin1_stream_gets_escapes_and_every_step_runs(inventory):
         raw, stream = text_stream(encoding)
         ran: list[tuple[str, str]] = []
         code = runner.run(inventory, inventory.select("lab"), counting_steps(ran), stream=stream,
-                          connector=FakeConn)
+                          connector=LocalConn.to)
         text = raw.getvalue().decode(encoding)
         assert code == 0, text
         assert [s for _, s in ran] == ["install", "configs", "verify"]  # not only the first step
@@ -79,7 +80,7 @@ def test_a_closed_stdout_stops_printing_once_and_every_host_works_to_the_end(inv
     stream = BrokenAfter(1)
     ran: list[tuple[str, str]] = []
     code = runner.run(inventory, inventory.select("lab,lab2"), counting_steps(ran, fail_on="lab2"),
-                      stream=stream, connector=FakeConn, parallel=2)
+                      stream=stream, connector=LocalConn.to, parallel=2)
     assert code == 1  # lab2's verify failed: the exit code still says so
     assert sorted(ran) == sorted((h, s) for h in ("lab", "lab2") for s in ("install", "configs", "verify"))
     assert stream.attempts == 2  # one line printed, one write met the closed pipe, then no more tries
