@@ -23,8 +23,8 @@ import requests
 from fabric import Connection
 from invoke.exceptions import ThreadException
 
-from fabfile.config.inventory import HostSettings
 from fabfile.config.needed_secrets import WEB_CA
+from fabfile.config.settings import HostSettings
 from fabfile.ssh.masking import Masker
 
 DEFAULT_TIMEOUT = 5.0

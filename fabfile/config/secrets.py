@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from fabfile.config import yaml_file
-from fabfile.config.inventory import HostSettings, Inventory, InventoryError
+from fabfile.config.inventory import Inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.needed_secrets import (
     GOSSIP_CA,
     GOSSIP_CERT,
@@ -28,6 +29,7 @@ from fabfile.config.needed_secrets import (
     required_secrets,
 )
 from fabfile.config.pki import PKI_DIR, WEB_PKI_DIR, ca_cert, issue, member_tls
+from fabfile.config.settings import HostSettings
 
 WEB_CA_NAME = "rosey web UIs CA"
 

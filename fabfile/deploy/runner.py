@@ -16,8 +16,9 @@ from typing import TextIO
 
 from fabric import Connection
 
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
+from fabfile.config.settings import HostSettings
 from fabfile.deploy import steps as registry
 from fabfile.deploy.steps.base import Step, StepContext, StepResult
 from fabfile.errors import UserError

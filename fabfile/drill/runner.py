@@ -22,7 +22,8 @@ from typing import IO, Any
 from fabric import Connection
 
 from fabfile.alerting.api import ApiError, Apis
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
+from fabfile.config.settings import HostSettings
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.bounds import Bounds
 from fabfile.drill.errors import DrillFailed, DrillInterrupted, why

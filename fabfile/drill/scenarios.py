@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from fabfile.alerting.api import ApiError, Apis, iso, parse_time
 from fabfile.alerting.silences import describe, me, swallowing
+from fabfile.config.clusters import CLUSTER_PEER_TIMEOUT
 from fabfile.config.durations import parse_duration
-from fabfile.config.inventory import CLUSTER_PEER_TIMEOUT
 from fabfile.config.labels import BOT_JOB, CLUSTER_LABEL
 from fabfile.config.layout import ALERTMANAGER as ALERTMANAGER_UNIT
 from fabfile.config.layout import SERVICES

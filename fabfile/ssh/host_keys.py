@@ -21,7 +21,7 @@ from pathlib import Path
 
 import paramiko
 
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.errors import UserError
 
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"

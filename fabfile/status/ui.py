@@ -7,9 +7,10 @@ import contextlib
 import threading
 
 from fabfile.alerting.api import tunnel
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
 from fabfile.config.pki import cert_file, fingerprint
 from fabfile.config.secrets import env_var, web_pki_folder
+from fabfile.config.settings import HostSettings
 from fabfile.output import Output
 from fabfile.ssh.connection import connect
 

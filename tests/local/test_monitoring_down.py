@@ -26,7 +26,8 @@ import requests
 import yaml
 
 from fabfile.alerting.api import free_port, local_apis
-from fabfile.config.inventory import (
+from fabfile.config.rules_file import rules_source
+from fabfile.config.settings import (
     Alertmanager,
     Cluster,
     Email,
@@ -36,7 +37,6 @@ from fabfile.config.inventory import (
     Receivers,
     Web,
 )
-from fabfile.config.rules_file import rules_source
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.runner import report, run_drill
 from fabfile.drill.scenarios import BotDown, HostDown, MonitoringDown

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.config.inventory import DEFAULT_INVENTORY, InventoryError, load_inventory
+from fabfile.config.inventory import DEFAULT_INVENTORY, load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.selection import refuse_default_production, select
 from tests.helpers import REPO
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.inventory import load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.deploy import runner
 from fabfile.deploy.steps.base import StepResult
 from fabfile.ssh import host_keys

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from fabfile.config import render
-from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.inventory import load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.deploy.steps.configs import apply_script, plan, targets
 from fabfile.ssh.webauth import curl_config
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.config.inventory import DEFAULT_INVENTORY, InventoryError, load_inventory
+from fabfile.config.inventory import DEFAULT_INVENTORY, load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.secrets import env_var, load_secrets
 
 BASE = """\

@@ -15,7 +15,8 @@ from typing import Literal
 
 from fabric import Connection
 
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
+from fabfile.config.settings import HostSettings
 from fabfile.ssh.masking import Masker
 
 Status = Literal["ok", "changed", "failed"]
