@@ -1,0 +1,18 @@
+"""Keep secret values out of everything we print: logs, diffs, validator messages, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+MASK = "********"
+
+
+class Masker:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # longest first, so a secret that contains another is masked whole
+        self._values = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self._values:
+            text = text.replace(value, MASK)
+        return text
