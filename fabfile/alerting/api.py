@@ -25,7 +25,7 @@ from invoke.exceptions import ThreadException
 
 from fabfile.config.needed_secrets import WEB_CA
 from fabfile.config.settings import HostSettings
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 
 DEFAULT_TIMEOUT = 5.0
 

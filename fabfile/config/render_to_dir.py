@@ -11,8 +11,8 @@ from fabfile.config.render import current_web_hash, render_host
 from fabfile.config.secrets import load_secrets
 from fabfile.config.settings import HostSettings
 from fabfile.errors import UserError
+from fabfile.masking import Masker
 from fabfile.output import Output
-from fabfile.ssh.masking import Masker
 
 
 class OutDirError(UserError):

@@ -154,7 +154,7 @@ class Cluster:
 
 
 @dataclass(frozen=True)
-class LabVM:
+class LabVMSettings:
     """Only for lab hosts: how the local QEMU VM is wired. Deploy steps never read this."""
 
     forwards: dict[int, int] = field(default_factory=dict)  # guest port -> loopback port
@@ -182,7 +182,7 @@ class HostSettings:
     web: Web = Web()
     firewall: Firewall = Firewall()
     business_hours: BusinessHours = BusinessHours()
-    lab: LabVM | None = None  # `lab_vm` in hosts.yml
+    lab: LabVMSettings | None = None  # `lab_vm` in hosts.yml
     peer_address: str | None = check(v.ip, default=None)  # how peers reach this host; default: address
     cluster: Cluster | None = None  # set from the top-level `clusters:`, never per host
 

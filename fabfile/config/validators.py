@@ -6,11 +6,15 @@ validator (`settings.check`), and the loader turns the text into one `InventoryE
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import posixpath
 import re
 import string
 import zoneinfo
+
+import paramiko
 
 from fabfile.config.durations import is_duration
 from fabfile.config.versions import is_release_version
@@ -121,9 +125,35 @@ def release_url(v: str) -> str | None:
     return None
 
 
-def host_key(v: str) -> str | None:
-    from fabfile.ssh.host_keys import parse_pin  # the one parser of keys and fingerprints
+def ssh_fingerprint(blob: bytes) -> str:
+    """OpenSSH's `SHA256:...` fingerprint of a public key blob (as `ssh-keygen -lf` prints it)."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
+
+def parse_pin(text: str) -> str:
+    """`ssh.host_key` (a public key line or a SHA256 fingerprint) -> its SHA256 fingerprint; ValueError for
+    anything else. The one parser of keys and fingerprints: the inventory checks with it, ssh pins with it."""
+    text = text.strip()
+    if text.startswith("SHA256:"):
+        body = text[len("SHA256:"):]
+        try:
+            raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("not a SHA256 fingerprint")
+        return "SHA256:" + base64.b64encode(raw).decode().rstrip("=")
+    parts = text.split()
+    if len(parts) < 2:
+        raise ValueError("not a public key line")
+    try:
+        key = paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
+    except (ValueError, paramiko.SSHException, UnicodeError) as e:
+        raise ValueError(f"not a public key line ({e})") from None
+    return ssh_fingerprint(key.asbytes())
+
+
+def host_key(v: str) -> str | None:
     try:
         parse_pin(v)
     except ValueError as e:

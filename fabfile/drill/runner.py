@@ -40,8 +40,8 @@ from fabfile.drill.signals import interrupt, signals_to
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target
 from fabfile.drill.timeline import Timeline
 from fabfile.errors import UserError
+from fabfile.masking import Masker
 from fabfile.output import Output
-from fabfile.ssh.masking import Masker
 
 FAIL_GRACE = 10.0  # a failed notification request with no success within this -> the path is failing
 RESTART_BUDGET = 180.0  # how long we keep trying to get the bot running again (reconnecting as needed)

@@ -12,8 +12,6 @@ accept it (`inv host-key -H HOST --accept` records it in ~/.ssh/known_hosts only
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import socket
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from pathlib import Path
 import paramiko
 
 from fabfile.config.settings import HostSettings
+from fabfile.config.validators import parse_pin, ssh_fingerprint
 from fabfile.errors import UserError
 
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -34,8 +33,7 @@ class HostKeyError(UserError):
 
 def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH's `SHA256:...` fingerprint (as `ssh-keygen -lf` and ssh's own prompt print it)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    return ssh_fingerprint(key.asbytes())
 
 
 def key_name(address: str, port: int) -> str:
@@ -49,28 +47,6 @@ class Pin:
 
     fingerprint: str
     source: str  # where the pin comes from, for messages
-
-
-def parse_pin(text: str) -> str:
-    """`ssh.host_key` -> its SHA256 fingerprint; ValueError for anything else."""
-    text = text.strip()
-    if text.startswith("SHA256:"):
-        body = text[len("SHA256:"):]
-        try:
-            raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-        except ValueError:
-            raw = b""
-        if len(raw) != 32:
-            raise ValueError("not a SHA256 fingerprint")
-        return "SHA256:" + base64.b64encode(raw).decode().rstrip("=")
-    parts = text.split()
-    if len(parts) < 2:
-        raise ValueError("not a public key line")
-    try:
-        key = paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
-    except (ValueError, paramiko.SSHException, UnicodeError) as e:
-        raise ValueError(f"not a public key line ({e})") from None
-    return fingerprint(key)
 
 
 def lab_pin(host: HostSettings) -> Pin | None:

@@ -13,8 +13,8 @@ from fabfile.alerting.api import Apis, open_apis
 from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
 from fabfile.config.settings import HostSettings
+from fabfile.masking import Masker
 from fabfile.ssh.connection import connect
-from fabfile.ssh.masking import Masker
 from fabfile.status.collect import HostStatus, collect
 from fabfile.status.view import as_json, show
 

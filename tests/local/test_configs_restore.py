@@ -22,7 +22,7 @@ import pytest
 from fabfile.config import layout, render
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import configs
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 
 SECRETS = {"web_password": "pw-Very-Secret-1", "smtp_password": "smtp-Secret-2"}
 

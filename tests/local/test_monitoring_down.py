@@ -41,7 +41,7 @@ from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.runner import report, run_drill
 from fabfile.drill.scenarios import BotDown, HostDown, MonitoringDown
 from fabfile.drill.target import parse_notify_errors
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
 from tests.local.localstack import Smtp, StandInBot
 

@@ -10,7 +10,7 @@ from fabfile.config import render
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps import configs
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from tests.helpers import units_answer
 
 SECRETS = {"web_password": "pw-Very-Secret-1", "smtp_password": "smtp-Secret-2"}

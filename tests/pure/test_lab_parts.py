@@ -112,7 +112,8 @@ def test_inventory_lab_hosts_are_wired_to_each_other():
     assert lab.mail_port == lab2.mail_port  # one catcher for both
     assert 9094 in lab.forwards and 9094 in lab2.forwards
     with pytest.raises(InventoryError, match="private_address: expected a private IPv4"):
-        inventory._build(settings.LabVM, {"private_address": "8.8.8.8"}, "hosts.yml", "hosts.lab.lab_vm")
+        inventory._build(settings.LabVMSettings, {"private_address": "8.8.8.8"}, "hosts.yml",
+                         "hosts.lab.lab_vm")
 
 
 def test_a_lone_vm_sends_its_private_frames_to_a_socket_nobody_binds(tmp_path):

@@ -17,7 +17,7 @@ from fabric import Connection
 
 from fabfile.config.inventory import Inventory
 from fabfile.config.settings import HostSettings
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 
 Status = Literal["ok", "changed", "failed"]
 

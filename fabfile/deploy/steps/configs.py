@@ -29,7 +29,7 @@ from fabfile.config.needed_secrets import WEB_TLS_CONFIG, required_secrets
 from fabfile.config.settings import HostSettings
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from fabfile.ssh.remote import (
     Read,
     forget_stage,
