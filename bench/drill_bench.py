@@ -33,8 +33,8 @@ from fabfile.deploy.steps.base import StepContext  # noqa: E402
 from fabfile.drill.runner import SCENARIOS, make_scenario, peer_targets, run_drill  # noqa: E402
 from fabfile.drill.scenarios import PEER_ALERT, PEER_TIMEOUT, SYNTHETIC  # noqa: E402
 from fabfile.lab import mailbox  # noqa: E402
+from fabfile.masking import Masker  # noqa: E402
 from fabfile.ssh.connection import connect  # noqa: E402
-from fabfile.ssh.masking import Masker  # noqa: E402
 
 
 def main() -> int:

@@ -2,8 +2,8 @@
 
 Fabric accepts any host key (Paramiko's AutoAddPolicy): a server that impersonates `prod` would get the
 secrets and root commands. Here the key must match, in this order:
-1. a pin in hosts.yml (`ssh.host_key`: a public key line or its SHA256 fingerprint); lab hosts are pinned
-   automatically to the key generated with the lab image;
+1. a pin in hosts.yml (`ssh.host_key`: a public key line or its SHA256 fingerprint), else one a registered
+   provider gives (`register_pinned_keys`: the lab pins its hosts to the key generated with its image);
 2. the user's known_hosts files (~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts, and UserKnownHostsFile /
    GlobalKnownHostsFile / HostKeyAlias from ~/.ssh/config).
 An unknown key or a changed one is refused with one line that shows the server's fingerprint and how to
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,22 +50,22 @@ class Pin:
     source: str  # where the pin comes from, for messages
 
 
-def lab_pin(host: HostSettings) -> Pin | None:
-    """A lab host's key is generated with the image (fabfile/lab/keys.py): pin it, no prompt needed."""
-    if not host.is_lab:
-        return None
-    from fabfile.lab import paths  # only for lab hosts; never creates a key here
+PinProvider = Callable[[HostSettings], Pin | None]
+_providers: list[PinProvider] = []
 
-    pub = paths.cache_dir() / "ssh_host_ed25519_key.pub"
-    if not pub.exists():
-        return None
-    return Pin(parse_pin(pub.read_text()), f"the lab image's host key ({pub})")
+
+def register_pinned_keys(provider: PinProvider) -> None:
+    """Let a package that makes hosts (the lab: keys generated with its image) pin their keys without this
+    package importing it. A provider answers None for hosts it does not know; registering twice is a no-op."""
+    if provider not in _providers:
+        _providers.append(provider)
 
 
 def pin_of(host: HostSettings) -> Pin | None:
+    """hosts.yml's `ssh.host_key` first, then the first registered provider that knows the host."""
     if host.ssh.host_key:
         return Pin(parse_pin(host.ssh.host_key), f"hosts.yml hosts.{host.name}.ssh.host_key")
-    return lab_pin(host)
+    return next((pin for pin in (p(host) for p in _providers) if pin), None)
 
 
 def _ssh_config(address: str) -> dict:
