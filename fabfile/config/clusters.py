@@ -33,12 +33,12 @@ def _cluster_address(h: HostSettings, where: str, name: str) -> str:
         ip = ipaddress.ip_address(value)
     except ValueError:
         fail(where, f"hosts.{h.name}.{field_name}",
-              f"host is in cluster {name!r}, so its peers need an IP address to reach it (gossip binds "
-              f"to it), got {value!r}; set peer_address to its private IP")
+             f"host is in cluster {name!r}, so its peers need an IP address to reach it (gossip binds "
+             f"to it), got {value!r}; set peer_address to its private IP")
     if ip.is_loopback or ip.is_unspecified:
         fail(where, f"hosts.{h.name}.{field_name}",
-              f"host is in cluster {name!r} but {value} cannot be reached by its peers; "
-              f"set peer_address to the address they reach it on (a private one where there is one)")
+             f"host is in cluster {name!r} but {value} cannot be reached by its peers; "
+             f"set peer_address to the address they reach it on (a private one where there is one)")
     return value
 
 
@@ -61,7 +61,7 @@ def join_clusters(doc: Any, hosts: dict[str, HostSettings], where: str) -> dict[
             fail(where, f"clusters.{name}", "a host is listed twice; name each host once")
         if len(members) < 2:
             fail(where, f"clusters.{name}",
-                  "a cluster needs at least two hosts; remove it for a single host")
+                 "a cluster needs at least two hosts; remove it for a single host")
         addresses: dict[str, str] = {}
         for m in members:
             if m not in hosts:
@@ -70,12 +70,12 @@ def join_clusters(doc: Any, hosts: dict[str, HostSettings], where: str) -> dict[
                 fail(where, f"clusters.{name}", f"unknown host {m!r}{hint}")
             if m in member_of:
                 fail(where, f"clusters.{name}",
-                      f"host {m!r} is already in cluster {member_of[m]!r}; a host belongs to one cluster")
+                     f"host {m!r} is already in cluster {member_of[m]!r}; a host belongs to one cluster")
             member_of[m] = name
             addr = _cluster_address(hosts[m], where, name)
             if addr in addresses:
                 fail(where, f"hosts.{m}.peer_address",
-                      f"{addr} is also {addresses[addr]}'s; each member needs its own peer address")
+                     f"{addr} is also {addresses[addr]}'s; each member needs its own peer address")
             addresses[addr] = m
         tls = _gossip_tls(tls_setting, [hosts[m] for m in members], where, name)
         for m in members:
@@ -104,8 +104,8 @@ def _gossip_tls(setting: Any, members: list[HostSettings], where: str, name: str
     old = [h for h in members if not supports("alertmanager --cluster.tls-config", h.alertmanager.version)]
     if setting is True and old:
         fail(where, f"hosts.{old[0].name}.alertmanager.version",
-              f"{old[0].alertmanager.version} has no gossip TLS (0.24.0 or newer), which cluster {name!r} "
-              f"asks for with gossip_tls: true; upgrade it or set gossip_tls: auto")
+             f"{old[0].alertmanager.version} has no gossip TLS (0.24.0 or newer), which cluster {name!r} "
+             f"asks for with gossip_tls: true; upgrade it or set gossip_tls: auto")
     return setting is True or (setting == "auto" and not old)
 
 
@@ -117,6 +117,6 @@ def _check_cluster_timing(h: HostSettings, members: int, where: str, name: str) 
     value = h.alertmanager.group_interval
     if parse_duration(value) < need:
         fail(where, f"hosts.{h.name}.alertmanager.group_interval",
-              f"{value} is too short for cluster {name!r} of {members}: its last member sends "
-              f"{(members - 1) * CLUSTER_PEER_TIMEOUT:g}s (--cluster.peer-timeout) after the first and would "
-              f"re-send a resolved alert as firing; set at least {need:g}s for the cluster's hosts")
+             f"{value} is too short for cluster {name!r} of {members}: its last member sends "
+             f"{(members - 1) * CLUSTER_PEER_TIMEOUT:g}s (--cluster.peer-timeout) after the first and would "
+             f"re-send a resolved alert as firing; set at least {need:g}s for the cluster's hosts")

@@ -124,7 +124,7 @@ def _cross_checks(h: HostSettings, where: str) -> None:
     bh = h.business_hours
     if bh.start >= bh.end:
         fail(where, f"hosts.{h.name}.business_hours",
-              f"start {bh.start} must be before end {bh.end} (same day)")
+             f"start {bh.start} must be before end {bh.end} (same day)")
     ports = {"prometheus.port": h.prometheus.port, "alertmanager.port": h.alertmanager.port,
              "bot_port": h.bot_port, "ssh.port": h.ssh.port}
     if h.cluster:
@@ -133,21 +133,21 @@ def _cross_checks(h: HostSettings, where: str) -> None:
     for name, port in ports.items():
         if port in seen:
             fail(where, f"hosts.{h.name}.{name}",
-                  f"port {port} is already used by {seen[port]}; pick another")
+                 f"port {port} is already used by {seen[port]}; pick another")
         seen[port] = name
     if not h.web.basic_auth and "any" in h.web.allow_from and not h.web.public:
         fail(where, f"hosts.{h.name}.web.basic_auth",
-              "is false while web.allow_from includes any: anyone could reload, stop or silence this "
-              "monitoring; narrow web.allow_from, turn basic_auth on, or set web.public: true if the UIs "
-              "are meant to be public")
+             "is false while web.allow_from includes any: anyone could reload, stop or silence this "
+             "monitoring; narrow web.allow_from, turn basic_auth on, or set web.public: true if the UIs "
+             "are meant to be public")
     for comp in ("prometheus", "alertmanager"):
         c = getattr(h, comp)
         if not c.release_url.startswith(("http://", "https://")):
             fail(where, f"hosts.{h.name}.{comp}.release_url", "expected an http(s):// URL")
         if c.release_url.startswith("http://") and not (h.is_lab or c.sha256 or _loopback_url(c.release_url)):
             fail(where, f"hosts.{h.name}.{comp}.release_url",
-                  "plain http:// without a pinned sha256: the checksum file would come from the same "
-                  f"unauthenticated source; use https:// or pin {comp}.sha256")
+                 "plain http:// without a pinned sha256: the checksum file would come from the same "
+                 f"unauthenticated source; use https:// or pin {comp}.sha256")
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
     for key in doc:
         if key not in ("defaults", "hosts", "default_hosts", "clusters"):
             fail(where, str(key), "unknown top-level key; only 'defaults', 'hosts', 'default_hosts' and "
-                  "'clusters' are allowed")
+                 "'clusters' are allowed")
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
         fail(where, "defaults", "expected a mapping of settings")

@@ -31,7 +31,7 @@ class SSH:
     port: int = check(v.port, default=22)
     key: str | None = None  # path to a private key; None: the SSH agent / ~/.ssh defaults
     # the server's host key: a public key line (`ssh-ed25519 AAAA...`) or its `SHA256:...` fingerprint;
-    # None: the user's known_hosts decides (fabfile/ssh/host_keys.py)
+    # None: a pin registered with fabfile/ssh/host_keys.py (lab hosts) or the user's known_hosts decides
     host_key: str | None = check(v.host_key, default=None)
     connect_timeout: int = check(v.positive, default=10)  # seconds
 
