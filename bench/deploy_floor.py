@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deploy_bench import first_scrape  # noqa: E402
 
 from fabfile.config import checks, layout, render  # noqa: E402
-from fabfile.config.inventory import HostSettings, load_inventory  # noqa: E402
+from fabfile.config.inventory import load_inventory  # noqa: E402
 from fabfile.config.secrets import load_secrets, load_secrets_issuing  # noqa: E402
+from fabfile.config.settings import HostSettings  # noqa: E402
 from fabfile.deploy import runner, steps, ufw_batch  # noqa: E402
 from fabfile.deploy import ufw_plan as ufw  # noqa: E402
 from fabfile.deploy.steps.configs import targets  # noqa: E402

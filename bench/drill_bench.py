@@ -36,8 +36,8 @@ from fabfile.drill.scenarios.common import PEER_TIMEOUT  # noqa: E402
 from fabfile.drill.scenarios.monitoring_down import PEER_ALERT  # noqa: E402
 from fabfile.drill.scenarios.synthetic import SYNTHETIC  # noqa: E402
 from fabfile.lab import mailbox  # noqa: E402
+from fabfile.masking import Masker  # noqa: E402
 from fabfile.ssh.connection import connect  # noqa: E402
-from fabfile.ssh.masking import Masker  # noqa: E402
 
 
 def main() -> int:

@@ -22,10 +22,10 @@ from typing import Any
 import requests
 from fabric import Connection
 
-from fabfile.config.inventory import HostSettings
 from fabfile.config.needed_secrets import WEB_CA
+from fabfile.config.settings import HostSettings
+from fabfile.masking import Masker
 from fabfile.ssh.forward import LocalForward, bind_local
-from fabfile.ssh.masking import Masker
 
 DEFAULT_TIMEOUT = 5.0
 

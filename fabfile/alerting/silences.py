@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from fabfile.alerting.api import AlertmanagerApi, parse_time
 from fabfile.config import durations
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
+from fabfile.config.settings import HostSettings
 from fabfile.errors import UserError
 from fabfile.output import Output
 
@@ -156,8 +157,8 @@ def _on_host(inventory: Inventory, host: HostSettings, fn: Callable[[Alertmanage
              out: Output) -> int:
     from fabfile.alerting.api import ApiError, open_apis
     from fabfile.config.secrets import load_secrets
+    from fabfile.masking import Masker
     from fabfile.ssh.connection import connect
-    from fabfile.ssh.masking import Masker
 
     secrets = load_secrets(inventory, host)
     mask = Masker(secrets.values())

@@ -21,7 +21,8 @@ import yaml
 
 from fabfile.config import receivers
 from fabfile.config.certs import is_pending
-from fabfile.config.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
+from fabfile.config.inventory import PROJECT_ROOT, Inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.labels import (
     BOT_JOB,
     CLUSTER_LABEL,
@@ -52,6 +53,7 @@ from fabfile.config.needed_secrets import (
     required_secrets,
 )
 from fabfile.config.rules_file import read_rules
+from fabfile.config.settings import HostSettings
 from fabfile.config.versions import (
     BOT_FALLBACK_SCRAPE_PROTOCOL,
     FEATURES,

@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from fabfile.config import certs, yaml_file
-from fabfile.config.inventory import HostSettings, Inventory, InventoryError
+from fabfile.config.inventory import Inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.needed_secrets import (
     GOSSIP_FILES,
     SECRET_NAMES,
@@ -21,6 +22,7 @@ from fabfile.config.needed_secrets import (
     peer_of,
     required_secrets,
 )
+from fabfile.config.settings import HostSettings
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the bytes after these
 

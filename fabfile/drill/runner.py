@@ -22,7 +22,8 @@ from typing import IO, Any
 from fabric import Connection
 
 from fabfile.alerting.api import ApiError, Apis
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
+from fabfile.config.settings import HostSettings
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill import scenarios
 from fabfile.drill.contract import DrillResult, Expectation, Scenario
@@ -31,8 +32,8 @@ from fabfile.drill.notifications import Baseline, NotificationWatch, mail_subjec
 from fabfile.drill.signals import interrupt, signals_to
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target
 from fabfile.drill.timeline import Timeline
+from fabfile.masking import Masker
 from fabfile.output import Output
-from fabfile.ssh.masking import Masker
 
 FAIL_GRACE = 10.0  # a failed notification request with no success within this -> the path is failing
 RESTART_BUDGET = 180.0  # how long we keep trying to get the bot running again (reconnecting as needed)

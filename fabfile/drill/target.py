@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from fabric import Connection
 
 from fabfile.alerting.api import ApiError, Apis, open_apis
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.errors import why
 

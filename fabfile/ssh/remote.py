@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from fabric import Connection
 from invoke.exceptions import CommandTimedOut
 
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 
 STAGE_ROOT = "/tmp"  # the staging dir is /tmp/rosey-stage.<random>, mode 0700, owned by the SSH user
 

@@ -10,10 +10,11 @@ from rich.console import Console
 
 from fabfile import stdio
 from fabfile.alerting.api import Apis, open_apis
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
+from fabfile.config.settings import HostSettings
+from fabfile.masking import Masker
 from fabfile.ssh.connection import connect
-from fabfile.ssh.masking import Masker
 from fabfile.status.collect import HostStatus, collect
 from fabfile.status.view import as_json, show
 

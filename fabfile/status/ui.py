@@ -12,15 +12,16 @@ from fabric import Connection
 
 from fabfile.alerting.api import ApiError, Http, ca_bundle_file, local_apis, web_auth
 from fabfile.config.certs import web_pki_folder
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
 from fabfile.config.pki import cert_file, fingerprint
 from fabfile.config.secrets import env_var, load_secrets
+from fabfile.config.settings import HostSettings
 from fabfile.drill.errors import why
 from fabfile.errors import UserError
+from fabfile.masking import Masker
 from fabfile.output import Output
 from fabfile.ssh.connection import connect
 from fabfile.ssh.forward import LocalForward, bind_local
-from fabfile.ssh.masking import Masker
 from fabfile.ssh.remote import describe_connect_error
 
 

@@ -22,9 +22,9 @@ def test_verify_all_pass_after_sortie6(deployed_lab):
 def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
     from fabfile.deploy.steps.base import StepContext
     from fabfile.deploy.steps.verify import verify
+    from fabfile.masking import Masker
     from fabfile.ssh import remote
     from fabfile.ssh.connection import connect
-    from fabfile.ssh.masking import Masker
 
     d = deployed_lab
     inv = lab_inventory()

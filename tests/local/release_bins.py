@@ -24,9 +24,10 @@ import requests
 
 from fabfile.config import layout, render
 from fabfile.config.certs import web_material
-from fabfile.config.inventory import HostSettings, load_inventory
+from fabfile.config.inventory import load_inventory
 from fabfile.config.local_tools import TOOLS_CACHE
 from fabfile.config.needed_secrets import WEB_CA, required_secrets
+from fabfile.config.settings import HostSettings
 from fabfile.config.versions import at_least
 
 GUEST_BOT = Path(__file__).resolve().parents[2] / "fabfile" / "lab" / "guest" / "rosey-bot"

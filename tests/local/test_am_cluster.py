@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from fabfile.alerting.api import free_port, local_apis
-from fabfile.config.inventory import Cluster, Peer
+from fabfile.config.settings import Cluster, Peer
 from fabfile.deploy.steps import verify
 from fabfile.drill.notifications import NotificationWatch
 from tests.helpers import ALERTMANAGER_BIN, fixture_inventory

@@ -21,7 +21,7 @@ import pytest
 
 from fabfile.config import layout, render
 from fabfile.deploy.steps import configs
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from tests.helpers import fixture_inventory
 
 SECRETS = {"web_password": "pw-Very-Secret-1", "smtp_password": "smtp-Secret-2"}

@@ -28,8 +28,8 @@ from fabfile.drill.notifications import receiver_integrations
 from fabfile.drill.runner import report, run_drill
 from fabfile.drill.scenarios.synthetic import SYNTHETIC
 from fabfile.drill.target import parse_notify_errors
+from fabfile.masking import Masker
 from fabfile.output import Progress
-from fabfile.ssh.masking import Masker
 from tests.helpers import fixture_inventory
 
 from .localstack import PASSWORD, USER, LocalTarget, start_stack

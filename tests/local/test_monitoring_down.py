@@ -26,7 +26,8 @@ import requests
 import yaml
 
 from fabfile.alerting.api import free_port, local_apis
-from fabfile.config.inventory import (
+from fabfile.config.rules_file import rules_source
+from fabfile.config.settings import (
     Alertmanager,
     Cluster,
     Email,
@@ -36,14 +37,13 @@ from fabfile.config.inventory import (
     Receivers,
     Web,
 )
-from fabfile.config.rules_file import rules_source
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.runner import report, run_drill
 from fabfile.drill.scenarios.bot_down import BotDown
 from fabfile.drill.scenarios.host_down import HostDown
 from fabfile.drill.scenarios.monitoring_down import MonitoringDown
 from fabfile.drill.target import parse_notify_errors
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
 from tests.local.localstack import Smtp, StandInBot
 

@@ -23,7 +23,7 @@ from fabfile.config.secrets import load_secrets
 from fabfile.deploy import runner
 from fabfile.deploy.steps import configs, verify
 from fabfile.deploy.steps.base import StepContext
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from fabfile.ssh.remote import Out
 
 HOSTS = """\

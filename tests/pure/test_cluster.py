@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from fabfile.config import render
-from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.inventory import load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.secrets import load_secrets_issuing, required_secrets
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps import verify as v

@@ -9,7 +9,7 @@ import pytest
 from fabfile.config import render
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps import configs
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from tests.helpers import fixture_inventory, units_answer
 
 SECRETS = {"web_password": "pw-Very-Secret-1", "smtp_password": "smtp-Secret-2"}

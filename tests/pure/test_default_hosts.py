@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.config.inventory import DEFAULT_INVENTORY, InventoryError, load_inventory
+from fabfile.config.inventory import DEFAULT_INVENTORY, load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.selection import refuse_default_production, select
 
 # nothing listens on 127.0.0.1:1, so a command that gets as far as connecting fails at once, locally

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fabfile.config import render
-from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.inventory import load_inventory
+from fabfile.config.inventory_error import InventoryError
 
 BASE = """\
 defaults:

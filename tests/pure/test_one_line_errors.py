@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.inventory import load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.render_to_dir import OutDirError, render_to_dir
 from fabfile.config.secrets import SecretsError, load_secrets
 

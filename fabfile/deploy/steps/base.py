@@ -16,8 +16,9 @@ from typing import Literal
 from fabric import Connection
 
 from fabfile.config.certs import issue_pending, pending
-from fabfile.config.inventory import HostSettings, Inventory
-from fabfile.ssh.masking import Masker
+from fabfile.config.inventory import Inventory
+from fabfile.config.settings import HostSettings
+from fabfile.masking import Masker
 
 Status = Literal["ok", "changed", "failed"]
 

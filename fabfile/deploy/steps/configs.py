@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from fabric import Connection
 
 from fabfile.config import checks, layout, render
-from fabfile.config.inventory import HostSettings
 from fabfile.config.needed_secrets import WEB_TLS_CONFIG, required_secrets
+from fabfile.config.settings import HostSettings
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from fabfile.ssh.remote import (
     Read,
     forget_stage,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fabric import Connection
 
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.deploy import ufw_batch
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult

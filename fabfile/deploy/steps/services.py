@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from fabric import Connection
 
 from fabfile.config import layout, render
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.deploy import rollback, unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
 from fabfile.ssh import remote

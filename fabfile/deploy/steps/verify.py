@@ -21,10 +21,10 @@ from fabfile.alerting.api import parse_time
 from fabfile.config import alert_scopes, layout, render
 from fabfile.config.certs import is_pending
 from fabfile.config.durations import parse_duration
-from fabfile.config.inventory import HostSettings
 from fabfile.config.labels import BOT_JOB, PEER_ALERTMANAGER_JOB, PEER_PROMETHEUS_JOB
 from fabfile.config.needed_secrets import WEB_CA, WEB_CERT
 from fabfile.config.pki import fingerprint
+from fabfile.config.settings import HostSettings
 from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy import unit_state

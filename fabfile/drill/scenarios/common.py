@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fabfile.alerting.api import Apis, parse_time
 from fabfile.alerting.silences import describe, swallowing
-from fabfile.config.inventory import CLUSTER_PEER_TIMEOUT
+from fabfile.config.clusters import CLUSTER_PEER_TIMEOUT
 from fabfile.config.rules_file import Rule, RuleMissing, RulesFileError, load_rule
 from fabfile.drill.bounds import Bounds
 from fabfile.drill.contract import DrillRun
