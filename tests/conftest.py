@@ -61,19 +61,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def lane(nodeid: str) -> str:
-    """Which xdist worker runs a test: the lab tier in its two lanes (`lab_lane`: the pair's modules beside
-    the rest, each lane in its own order on its own VMs, see lab_fixtures), everything else in a third. The
-    lab mostly waits on emulated guests and alert timers, so the lanes' waits overlap."""
+    """Which scope (and so which xdist worker) runs a test: the lab tier in its two lanes (`lab_lane`: the
+    pair's lane and the lone host's, each in its own order on its own VMs, see lab_fixtures), everything
+    else in "this-machine"."""
     return lab_lane(nodeid) if nodeid.startswith("tests/lab/") else "this-machine"
+
+
+# the order the scopes are handed out: with two workers the pair's lane and this machine's tiers start at
+# once, and the lone host's lane follows on whichever worker is free first (this machine's, after ~10
+# minutes), so at most two VMs run at a time (tests/lab_slots.py keeps that true whatever the timing)
+LANE_ORDER = {"lab-pair": 0, "this-machine": 1, "lab": 2}
+
+
+def lane_rank(nodeid: str) -> int:
+    return LANE_ORDER.get(lane(nodeid), len(LANE_ORDER))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """`--dist loadscope` (pyproject.toml) with the two lanes as its scopes. xdist's own `loadgroup` marks
-    do not reach pytest 9's node ids, so the lanes are told to the scheduler directly."""
+    """`--dist loadscope` (pyproject.toml) with the lanes as its scopes, handed out in LANE_ORDER (the
+    items are sorted so by tests/lab_fixtures.py; xdist's reordering by size is turned off). xdist's own
+    `loadgroup` marks do not reach pytest 9's node ids, so the lanes are told to the scheduler directly."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False
 
     class Lanes(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:

@@ -26,6 +26,7 @@ from fabfile.config.inventory import DEFAULT_INVENTORY, Inventory, load_inventor
 from fabfile.lab.live_host import LabHost
 from fabfile.lab.settings import lab_settings
 from fabfile.lab.vm import LabVM
+from tests import lab_slots
 from tests.lab_lanes import NAMES as _NAMES
 from tests.lab_lanes import PAIR_MODULES, lone_name
 
@@ -47,14 +48,18 @@ def start_lab_host(name: str) -> LabHost:
     vm = LabVM(lab_settings(name, str(lab_inventory_path())))
     vm.down()
     _started[name] = vm
+    lab_slots.take(name, log=lambda msg: print(msg, flush=True))  # at most MAX_VMS VMs at once, all lanes
     vm.up(fresh=False, log=lambda msg: print(msg, flush=True))
     return LabHost(vm)
 
 
 def stop_lab_host(name: str) -> None:
     vm = _started.pop(name, None)
-    if vm is not None:
-        vm.down()
+    try:
+        if vm is not None:
+            vm.down()
+    finally:
+        lab_slots.give_back(name)
 
 
 def shared_lab_host(name: str = "") -> tuple[LabHost, bool]:
@@ -89,11 +94,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         name = module[id(it)].rsplit("/", 1)[-1]
         return module[id(it)] in shared, (0 if name in SHARED_FIRST else 2 if name in SHARED_LAST else 1)
 
-    lab_slots = [i for i, it in enumerate(items) if it.get_closest_marker("lab")]
-    lab_items = [items[i] for i in lab_slots]
+    lab_places = [i for i, it in enumerate(items) if it.get_closest_marker("lab")]
+    lab_items = [items[i] for i in lab_places]
     lab_items.sort(key=rank)  # stable: keeps each module's own order
-    for slot, item in zip(lab_slots, lab_items, strict=True):
+    for slot, item in zip(lab_places, lab_items, strict=True):
         items[slot] = item
+    # then the lanes in the order xdist hands them out (stable: each lane keeps the order above)
+    from tests.conftest import lane_rank
+
+    items.sort(key=lambda it: lane_rank(it.nodeid))
 
 
 def _lab_fixture(name: str) -> Iterator[LabHost]:

@@ -14,7 +14,8 @@ from email.message import EmailMessage
 from typing import Any
 
 from fabfile.lab import mailbox
-from fabfile.lab.vm import LabVM, Result
+from fabfile.lab.guest_access import Result
+from fabfile.lab.vm import LabVM
 
 SPOOL = "/var/lib/smtp-catcher"
 

@@ -1,7 +1,8 @@
-"""Which package may import which, read from the source with `ast` (nothing is imported or run).
+"""The code's shape, read from the source with `ast` (nothing is imported or run), so it stays true: which
+package may import which, no import cycle, small modules and classes, and a module map that matches.
 
 The pipeline runs one way: config is pure and never reaches up into the packages that talk to servers or
-drive the lab.
+drive the lab; the lab is a plug-in nobody imports.
 """
 
 from __future__ import annotations
@@ -9,19 +10,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from scripts import module_map
+from tests.helpers import module_imports as imported_modules
+
 FABFILE = Path(__file__).resolve().parents[2] / "fabfile"
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module a file imports, at any depth (lazy imports inside functions count too)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names)  # `from fabfile import lab`
-    return found
+MAX_MODULE_LINES, MAX_CLASS_LINES = 500, 300
 
 
 def offenders(files: list[Path], banned: tuple[str, ...]) -> list[str]:
@@ -40,12 +33,84 @@ def test_the_checker_sees_lazy_and_from_package_imports(tmp_path):
     assert imported_modules(f) >= {"fabfile.lab", "fabfile.ssh.host_keys"}
 
 
-# The drill's lab-only scenario still imports the VM driver lazily; its power switch is to be registered by
-# the lab like the host-key pins (issue #31, the drill's part). Drop this line once that lands.
-
-
 def test_no_package_but_the_lab_imports_the_lab():
     """The lab is a plug-in: it registers what it adds (fabfile/lab/__init__.py); only tasks.py, the tests
     and the benches import it."""
     files = sorted(f for f in FABFILE.rglob("*.py") if FABFILE / "lab" not in f.parents)
     assert offenders(files, ("fabfile.lab",)) == []
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of the fabfile package by dotted name, but the guest's (they run inside the lab VM)."""
+    found = {}
+    for path in sorted(FABFILE.rglob("*.py")):
+        rel = path.relative_to(FABFILE.parent).with_suffix("")
+        if "guest" not in rel.parts:
+            found[".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)] = path
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module -> the fabfile modules it imports (a `from package import name` counts as the package)."""
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for target in imported_modules(path):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                deps.add(target)
+        graph[name] = deps
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle between modules, or []; a package and its own submodules are not one."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if node.startswith(dep + ".") or dep.startswith(node + "."):
+                continue
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep):], dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return []
+
+
+def test_no_import_cycle():
+    cycle = _cycle(_graph())
+    assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_one():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "p": {"p.x"}, "p.x": {"p"}}) == []
+
+
+def test_no_module_over_500_lines_and_no_class_over_300():
+    too_big = []
+    for name, path in _modules().items():
+        text = path.read_text()
+        if text.count("\n") > MAX_MODULE_LINES:
+            too_big.append(f"{name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno > MAX_CLASS_LINES:
+                too_big.append(f"{name}.{node.name}: {node.end_lineno - node.lineno} lines")
+    assert not too_big, "split these: " + "; ".join(too_big)
+
+
+def test_the_module_map_in_the_docs_is_the_code():
+    assert module_map.current() == module_map.module_map(), "run python scripts/module_map.py"
