@@ -10,7 +10,7 @@ from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
 from fabfile.cli import HostTask, load, user_errors
-from fabfile.lab import image, mailbox, paths, privnet, releases, serve
+from fabfile.lab import image, mailbox, needs, paths, privnet, releases, serve
 from fabfile.lab.vm import LabError, LabVM
 
 HOST_HELP = "lab host alias(es) from hosts.yml, comma-separated (default: lab)"
@@ -32,10 +32,16 @@ def _vms(c: Context, hosts: str) -> list[LabVM]:
     return out
 
 
+def _needs() -> None:
+    if (why := needs.problem()) is not None:
+        raise Exit(f"error: {why}", code=2)
+
+
 @task(klass=HostTask, help={"hosts": HOST_HELP, "fresh": "cold boot instead of restoring the snapshot"})
 @user_errors
 def up(c: Context, hosts: str = "", fresh: bool = False) -> None:
     """Start lab host(s): build the image on first use, restore the golden snapshot, print how to reach it."""
+    _needs()
     for vm in _vms(c, hosts):
         try:
             seconds = vm.up(fresh=fresh)
@@ -110,6 +116,7 @@ def status(c: Context, hosts: str = "") -> None:
 @task
 def build(c: Context) -> None:
     """Build the lab image and the release archives (what CI runs before the lab tests)."""
+    _needs()
     started = time.monotonic()
     img = image.ensure()
     built = releases.ensure_all()
