@@ -22,7 +22,7 @@ from fabfile.deploy import steps as registry
 from fabfile.deploy.steps.base import Step, StepContext, StepResult
 from fabfile.errors import UserError
 from fabfile.output import Output, RecapRow, StepTime
-from fabfile.ssh import remote
+from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.connection import connect
 from fabfile.ssh.host_keys import HostKeyError
 from fabfile.ssh.masking import Masker
@@ -39,7 +39,7 @@ class HostReport:
     host: str
     results: list[StepResult] = field(default_factory=list)
     seconds: float = 0.0
-    commands: dict[str, int] = field(default_factory=dict)  # SSH commands per step (see remote.stats)
+    commands: dict[str, int] = field(default_factory=dict)  # SSH commands per step (see transport.stats)
     step_seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
     bytes_uploaded: int = 0
 
@@ -92,23 +92,23 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
             try:
                 if ahead:  # inside the first step's try: a host that cannot be reached fails that step
                     reads, ahead = ahead, []
-                    remote.stats(conn).label = READ_AHEAD
-                    if remote.read_ahead(conn, [r(host, ctx) for r in reads], ctx.masker):
+                    transport.stats(conn).label = READ_AHEAD
+                    if probe.read_ahead(conn, [r(host, ctx) for r in reads], ctx.masker):
                         report.step_seconds[READ_AHEAD] = time.monotonic() - step_started
                     step_started = time.monotonic()
                 # a change this step makes ends with the next step's read (no round trip of its own)
                 following = registry.reads_of([n for n, _ in steps[i + 1:i + 2]])
-                remote.read_after_change(conn, following[0](host, ctx) if following else None)
-                remote.stats(conn).label = name
+                probe.read_after_change(conn, following[0](host, ctx) if following else None)
+                transport.stats(conn).label = name
                 result = step(conn, host, ctx)
-            except remote.RemoteError as e:
+            except transport.RemoteError as e:
                 result = StepResult(name, "failed", ctx.masker(str(e)))
-                unreachable = isinstance(e, remote.ConnectionLost)  # not even verify: it would reconnect
+                unreachable = isinstance(e, transport.ConnectionLost)  # not even verify: it would reconnect
             except UserError as e:
                 result = StepResult(name, "failed", ctx.masker(str(e)))
                 unreachable = isinstance(e, HostKeyError)  # refused before anything was sent: stop here
             except Exception as e:  # noqa: BLE001 — one host's surprise must not kill the others
-                msg = remote.describe_connect_error(e, host.name, host.address, host.ssh.port)
+                msg = transport.describe_connect_error(e, host.name, host.address, host.ssh.port)
                 if msg:
                     unreachable = True
                     result = StepResult(name, "failed", msg)
@@ -120,13 +120,13 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                 ctx.log(ln)
             report.results.append(result)
             broken = broken or result.failed
-        remote.read_after_change(conn, None)
+        probe.read_after_change(conn, None)
         if not unreachable:
-            remote.stats(conn).label = "cleanup"
+            transport.stats(conn).label = "cleanup"
             with contextlib.suppress(Exception):  # best effort: a leftover /tmp dir is harmless
-                remote.cleanup(conn)
+                stage.cleanup(conn)
     finally:
-        st = remote.stats(conn)
+        st = transport.stats(conn)
         report.commands = {k: v for k, v in st.per_label.items() if k}
         report.bytes_uploaded = st.bytes_uploaded
         report.seconds = time.monotonic() - started

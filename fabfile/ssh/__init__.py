@@ -1,1 +1,1 @@
-"""The only code that talks to a server: connect, run/probe/stage, secret masking, web auth for curl."""
+"""The only code that talks to a server: connect, transport (run), probe, stage, masking, web auth."""

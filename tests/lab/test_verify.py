@@ -26,7 +26,7 @@ def test_verify_all_pass_after_sortie6(deployed_lab):
 def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
     from fabfile.deploy.steps.base import StepContext
     from fabfile.deploy.steps.verify import verify
-    from fabfile.ssh import remote
+    from fabfile.ssh import transport
     from fabfile.ssh.connection import connect
     from fabfile.ssh.masking import Masker
 
@@ -39,7 +39,7 @@ def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
         conn = connect(host)
         try:
             res = verify(conn, host, ctx)
-            assert remote.stats(conn).commands == 1
+            assert transport.stats(conn).commands == 1
         finally:
             conn.close()
         assert res.status == "failed"

@@ -15,7 +15,7 @@ import pytest
 from fabfile.config import layout
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import install, services
-from fabfile.ssh import remote, webauth
+from fabfile.ssh import probe, stage, transport, webauth
 
 
 @pytest.fixture(scope="module")
@@ -266,9 +266,9 @@ def test_password_goes_to_stdin_not_the_command_line(host):
 def test_probe_runs_snippets_separately():
     marker = "__T__"
     snippets = {"a": "echo hi; echo err >&2", "b": "exit 3", "c": "printf x", "d": "cat"}
-    out = subprocess.run(["bash", "-c", remote.probe_script(snippets, marker)], capture_output=True,
+    out = subprocess.run(["bash", "-c", probe.probe_script(snippets, marker)], capture_output=True,
                          text=True, timeout=10).stdout
-    got = remote.parse_probe(out, snippets, marker)
+    got = probe.parse_probe(out, snippets, marker)
     assert {k: (v, v.rc) for k, v in got.items()} == {"a": ("hi\nerr", 0), "b": ("", 3), "c": ("x", 0),
                                                        "d": ("", 0)}
 
@@ -286,9 +286,9 @@ def test_probe_runs_snippets_at_once_and_prints_them_whole_in_order(tmp_path):
         "big2": f"head -c {big} /dev/zero | tr '\\0' y; exit 4",
         "b": f"touch {flag}; echo b",
     }
-    out = subprocess.run(["bash", "-c", remote.probe_script(snippets, "__T__")], capture_output=True,
+    out = subprocess.run(["bash", "-c", probe.probe_script(snippets, "__T__")], capture_output=True,
                          text=True, timeout=30).stdout
-    got = remote.parse_probe(out, snippets, "__T__")
+    got = probe.parse_probe(out, snippets, "__T__")
     assert (got["a"], got["a"].rc) == ("together", 0)
     assert got["big1"] == "x" * big and got["big1"].rc == 0
     assert got["big2"] == "y" * big and got["big2"].rc == 4
@@ -297,13 +297,13 @@ def test_probe_runs_snippets_at_once_and_prints_them_whole_in_order(tmp_path):
 
 
 class LocalConn(invoke.Context):
-    """`remote.run` on this machine: the same command line Fabric would send, run by a local bash."""
+    """`transport.run` on this machine: the same command line Fabric would send, run by a local bash."""
 
     host = "localhost"
 
 
 def test_probe_hands_stdin_to_snippets_as_a_private_file_removed_afterwards():
-    got = remote.probe(LocalConn(), {"cfg": 'cat "$PROBE_STDIN"', "mode": 'stat -c %a "$PROBE_STDIN"',
+    got = probe.probe(LocalConn(), {"cfg": 'cat "$PROBE_STDIN"', "mode": 'stat -c %a "$PROBE_STDIN"',
                                      "path": 'echo "$PROBE_STDIN"', "own_stdin": "cat"},
                        sudo=False, stdin='user = "admin:pa55"\n')
     assert got["cfg"] == 'user = "admin:pa55"' and got["mode"] == "600" and got["own_stdin"] == ""
@@ -316,18 +316,18 @@ def test_install_snippet_is_atomic_and_fails_loudly(tmp_path):
     dest.write_text("old")
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
-    snippet = remote.install_snippet(str(src), str(dest), user, group, 0o640)
+    snippet = stage.install_snippet(str(src), str(dest), user, group, 0o640)
     assert "mv -fT" in snippet
     subprocess.run(["bash", "-c", f"set -e\n{snippet}"], check=True)
     assert dest.read_text() == "new" and not src.exists() and oct(dest.stat().st_mode & 0o777) == "0o640"
-    bad = remote.install_snippet(str(tmp_path / "missing"), str(dest))
+    bad = stage.install_snippet(str(tmp_path / "missing"), str(dest))
     r = subprocess.run(["bash", "-c", f"set -e\n{bad}\necho after"], capture_output=True, text=True)
     assert r.returncode != 0 and "after" not in r.stdout
 
 
 def test_sha256_parse():
     h = "a" * 64
-    assert remote.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}
+    assert probe.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}
 
 
 def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monkeypatch):
@@ -339,12 +339,12 @@ def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monke
     v3 = "/usr/local/lib/rosey-monitoring/prometheus-3.5.3.linux-amd64"
     answers = state(links=f"{v3}/prometheus\n{v3}/promtool", current="prometheus, version 3.5.3 (branch: x)",
                     user=USER_EXISTS, dirs="prometheus:prometheus")
-    monkeypatch.setattr(remote, "probe_read", lambda conn, read, masker=None: answers)
+    monkeypatch.setattr(probe, "probe_read", lambda conn, read, masker=None: answers)
 
     def no_change(*args, **kwargs):
         raise AssertionError("nothing may run after the read")
-    monkeypatch.setattr(remote, "run", no_change)
-    monkeypatch.setattr(remote, "stage_file", no_change)
+    monkeypatch.setattr(transport, "run", no_change)
+    monkeypatch.setattr(stage, "stage_file", no_change)
     ctx = StepContext(inventory=_load(), secrets={})
     for dry in (False, True):
         ctx.dry_run = dry
@@ -355,7 +355,7 @@ def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monke
 
 
 class AheadConn:
-    """A connection whose run's read-ahead answered the given reads (what `remote.read_ahead` keeps)."""
+    """A connection whose run's read-ahead answered the given reads (what `probe.read_ahead` keeps)."""
 
     def __init__(self, answered):
         object.__setattr__(self, "_rosey_ahead", answered)
@@ -369,7 +369,7 @@ def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it
     # the run's read-ahead says install-alertmanager will download: install-prometheus fetches it beside
     conn = AheadConn([(am_read, FRESH)])
     assert install.prefetch_for(conn, host, "prometheus") == "alertmanager"
-    assert remote.peek_ahead(conn, am_read) is not None  # still there for its own step
+    assert probe.peek_ahead(conn, am_read) is not None  # still there for its own step
     assert install.prefetch_for(conn, host, "alertmanager") is None  # never itself
     # no read-ahead (a single step), or its release already in place, or an upload: nothing ahead
     assert install.prefetch_for(AheadConn([]), host, "prometheus") is None
@@ -410,10 +410,10 @@ class FullDiskConn(LocalConn):
 
 @pytest.mark.parametrize("low", [True, False])
 def test_a_failed_upload_is_one_line_that_names_the_disk_only_when_it_is_full(monkeypatch, low):
-    monkeypatch.setattr(remote, "LOW_SPACE_KB", 10**15 if low else 0)  # the real df of this machine's /tmp
+    monkeypatch.setattr(stage, "LOW_SPACE_KB", 10**15 if low else 0)  # the real df of this machine's /tmp
     conn = FullDiskConn()
-    with pytest.raises(remote.RemoteError) as e:
-        remote.stage(conn, b"x", "alert_rules.yml")
+    with pytest.raises(transport.RemoteError) as e:
+        stage.stage(conn, b"x", "alert_rules.yml")
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith("uploading alert_rules.yml to localhost:/tmp failed (Failure)")
     assert ("no space left on the server (/tmp has" in msg and "Nothing was changed" in msg) is low
@@ -424,7 +424,7 @@ def test_a_changing_script_finishes_when_the_connection_goes_away(tmp_path):
     The locked script still runs to its end; a second run then sees its result."""
     done = tmp_path / "done"
     ours = {p for p in os.listdir("/run") if p.startswith(("rosey-out.", "rosey-err."))}
-    script = remote.locked(f"sleep 1; echo step one; echo half > {done}; sleep 1; echo whole > {done}", 30)
+    script = transport.locked(f"sleep 1; echo step one; echo half > {done}; sleep 1; echo whole > {done}", 30)
     proc = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     time.sleep(0.3)
@@ -433,7 +433,7 @@ def test_a_changing_script_finishes_when_the_connection_goes_away(tmp_path):
     os.killpg(proc.pid, signal.SIGHUP)
     proc.wait(timeout=20)
     assert done.read_text() == "whole\n"
-    ok = subprocess.run(["bash", "-c", remote.locked("echo out; echo err >&2; exit 3", 30)],
+    ok = subprocess.run(["bash", "-c", transport.locked("echo out; echo err >&2; exit 3", 30)],
                         capture_output=True, text=True, timeout=20)
     assert (ok.returncode, ok.stdout, ok.stderr) == (3, "out\n", "err\n")  # handed back when done
     assert {p for p in os.listdir("/run") if p.startswith(("rosey-out.", "rosey-err."))} == ours  # removed

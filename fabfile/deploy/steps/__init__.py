@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fabfile.config.inventory import HostSettings
 from fabfile.deploy.steps import configs, firewall, install, services, verify
 from fabfile.deploy.steps.base import Step, StepContext
-from fabfile.ssh.remote import Read
+from fabfile.ssh.probe import Read
 
 
 @dataclass(frozen=True)

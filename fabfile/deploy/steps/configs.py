@@ -30,18 +30,9 @@ from fabfile.config.needed_secrets import WEB_TLS_CONFIG, required_secrets
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh.masking import Masker
-from fabfile.ssh.remote import (
-    Read,
-    forget_stage,
-    install_snippet,
-    one_line,
-    parse_sha256,
-    probe,
-    probe_read,
-    run,
-    sha256_snippet,
-    stage,
-)
+from fabfile.ssh.probe import Read, parse_sha256, probe, probe_read, sha256_snippet
+from fabfile.ssh.stage import forget_stage, install_snippet, stage
+from fabfile.ssh.transport import one_line, run
 from fabfile.ssh.webauth import curl_config, web_get_fn
 
 STEP = "deploy-configs"

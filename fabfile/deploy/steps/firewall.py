@@ -22,7 +22,8 @@ from fabfile.config.inventory import HostSettings
 from fabfile.deploy import ufw_batch
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
-from fabfile.ssh.remote import Read, one_line, parse_probe, probe_read, probe_script, run
+from fabfile.ssh.probe import Read, parse_probe, probe_read, probe_script
+from fabfile.ssh.transport import one_line, run
 
 STEP = "firewall"
 

@@ -27,7 +27,7 @@ from fabfile.config import layout
 from fabfile.config.inventory import Component, HostSettings, InventoryError
 from fabfile.config.versions import prometheus_downgrade_refusal, reported_version
 from fabfile.deploy.steps.base import StepContext, StepResult
-from fabfile.ssh import remote
+from fabfile.ssh import probe, stage, transport
 
 CACHE_DIR = Path("~/.cache/rosey-monitoring").expanduser()
 SUMS = "sha256sums.txt"
@@ -72,15 +72,15 @@ class Plan:
 
 
 def probe_snippets(host: HostSettings, service: str) -> dict[str, str]:
-    """Everything install needs to know, as snippets for one `remote.probe`."""
+    """Everything install needs to know, as snippets for one `probe.probe`."""
     q = shlex.quote
     rel = layout.release_dir(host, service)
     user = layout.service_user(service)
     snippets = {
         # where each stable link leads (itself when it is no link): one process for all of them
         "links": "realpath -m -- " + " ".join(q(layout.binary_path(b)) for b in layout.BINARIES[service]),
-        "current": remote.version_snippet(layout.binary_path(service)),
-        "release": "; ".join(remote.version_snippet(f"{rel}/{b}") for b in layout.BINARIES[service]),
+        "current": probe.version_snippet(layout.binary_path(service)),
+        "release": "; ".join(probe.version_snippet(f"{rel}/{b}") for b in layout.BINARIES[service]),
         "user": f"getent passwd {q(user)}; getent group {q(user)}",
         "dirs": " ; ".join(f"stat -c '%U:%G' {q(d)} 2>/dev/null || echo missing"
                            for d in _dirs_of(host, service)),
@@ -250,8 +250,8 @@ def fetch_lines(host: HostSettings, service: str, fetch_cmd: str, expected: str 
         f"mv x/{q(name)} {q(rel)}.rosey-new && chown -R root:root {q(rel)}.rosey-new",
         f"mv -T {q(rel)}.rosey-new {q(rel)}",
     ]
-    # what each binary just said, kept for later reads (remote.version_snippet): no Go start per read
-    lines += [remote.version_mark_snippet(f"{rel}/{b}", f"$v{i}") for i, b in enumerate(bins)]
+    # what each binary just said, kept for later reads (probe.version_snippet): no Go start per read
+    lines += [probe.version_mark_snippet(f"{rel}/{b}", f"$v{i}") for i, b in enumerate(bins)]
     return lines
 
 
@@ -283,15 +283,15 @@ def _download_cmd(comp: Component, name: str) -> str:
     return "\n".join(cmds)
 
 
-def reads(host: HostSettings, service: str) -> remote.Read:
-    return remote.Read(probe_snippets(host, service), what=f"install-{service} probe")
+def reads(host: HostSettings, service: str) -> probe.Read:
+    return probe.Read(probe_snippets(host, service), what=f"install-{service} probe")
 
 
-def reads_prometheus(host: HostSettings, ctx: StepContext) -> remote.Read:
+def reads_prometheus(host: HostSettings, ctx: StepContext) -> probe.Read:
     return reads(host, layout.PROMETHEUS)
 
 
-def reads_alertmanager(host: HostSettings, ctx: StepContext) -> remote.Read:
+def reads_alertmanager(host: HostSettings, ctx: StepContext) -> probe.Read:
     return reads(host, layout.ALERTMANAGER)
 
 
@@ -307,7 +307,7 @@ def prefetch_for(conn: Connection, host: HostSettings, service: str) -> str | No
     for other in layout.SERVICES:
         if other == service or getattr(host, other).source != "download":
             continue
-        state = remote.peek_ahead(conn, reads(host, other))
+        state = probe.peek_ahead(conn, reads(host, other))
         if state is not None and decide(host, other, state).fetch:
             return other
     return None
@@ -327,7 +327,7 @@ def with_prefetch(host: HostSettings, script: str, other: str) -> str:
 def install_component(conn: Connection, host: HostSettings, ctx: StepContext, service: str) -> StepResult:
     step = f"install-{service}"
     comp: Component = getattr(host, service)
-    state = remote.probe_read(conn, reads(host, service), masker=ctx.masker)
+    state = probe.probe_read(conn, reads(host, service), masker=ctx.masker)
     plan = decide(host, service, state)
     if service == layout.PROMETHEUS:  # refused before anything changes (dry run too)
         refusal = prometheus_downgrade_refusal(host.name, plan.current, comp.version,
@@ -348,7 +348,7 @@ def install_component(conn: Connection, host: HostSettings, ctx: StepContext, se
             except ChecksumError as e:
                 return StepResult(step, "failed", ctx.masker(str(e)))
             ctx.log(f"uploading {archive.name} ({archive.stat().st_size // 1024} KiB)")
-            staged = remote.stage_file(conn, str(archive), archive.name)
+            staged = stage.stage_file(conn, str(archive), archive.name)
             fetch_cmd = f"archive={shlex.quote(staged)}"
         else:
             fetch_cmd = _download_cmd(comp, name)
@@ -356,10 +356,10 @@ def install_component(conn: Connection, host: HostSettings, ctx: StepContext, se
     other = prefetch_for(conn, host, service)
     if other:
         script = with_prefetch(host, script, other)
-    res = remote.run(conn, script, what=step, masker=ctx.masker, check=False, timeout=900)
+    res = transport.run(conn, script, what=step, masker=ctx.masker, check=False, timeout=900)
     stdout = res.stdout.replace(PREFETCHED + "\n", "")
     if res.exited != 0:
-        return StepResult(step, "failed", remote.one_line(res.stderr or stdout, ctx.masker))
+        return StepResult(step, "failed", transport.one_line(res.stderr or stdout, ctx.masker))
     done = plan.changes
     if PREFETCHED in res.stdout:
         version = getattr(host, other).version

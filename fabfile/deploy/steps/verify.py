@@ -29,7 +29,7 @@ from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.output import duration
-from fabfile.ssh.remote import PROBE_STDIN, Read, probe_read, version_snippet
+from fabfile.ssh.probe import PROBE_STDIN, Read, probe_read, version_snippet
 from fabfile.ssh.webauth import curl_config
 
 STEP = "verify"
