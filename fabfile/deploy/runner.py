@@ -26,6 +26,7 @@ from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.connection import connect
 from fabfile.ssh.host_keys import HostKeyError
 from fabfile.ssh.masking import Masker
+from fabfile.ssh.session import HostSession
 from fabfile.ssh.webauth import clear_text_warning
 
 ALWAYS_RUN = ("verify",)  # still runs (and reports) after an earlier step of that host failed
@@ -78,7 +79,7 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
     """All steps on one host, in order; a failure stops the rest except ALWAYS_RUN steps."""
     report = HostReport(host.name)
     started = time.monotonic()
-    conn = connector(host)
+    session = HostSession(connector(host), host, ctx.secrets, ctx.masker)
     broken = False  # an earlier step failed
     unreachable = False
     ahead = registry.reads_of([n for n, _ in steps])
@@ -92,15 +93,15 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
             try:
                 if ahead:  # inside the first step's try: a host that cannot be reached fails that step
                     reads, ahead = ahead, []
-                    transport.stats(conn).label = READ_AHEAD
-                    if probe.read_ahead(conn, [r(host, ctx) for r in reads], ctx.masker):
+                    session.stats.label = READ_AHEAD
+                    if probe.read_ahead(session, [r(host, ctx) for r in reads], ctx.masker):
                         report.step_seconds[READ_AHEAD] = time.monotonic() - step_started
                     step_started = time.monotonic()
                 # a change this step makes ends with the next step's read (no round trip of its own)
                 following = registry.reads_of([n for n, _ in steps[i + 1:i + 2]])
-                probe.read_after_change(conn, following[0](host, ctx) if following else None)
-                transport.stats(conn).label = name
-                result = step(conn, host, ctx)
+                probe.read_after_change(session, following[0](host, ctx) if following else None)
+                session.stats.label = name
+                result = step(session, host, ctx)
             except transport.RemoteError as e:
                 result = StepResult(name, "failed", ctx.masker(str(e)))
                 unreachable = isinstance(e, transport.ConnectionLost)  # not even verify: it would reconnect
@@ -120,18 +121,18 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                 ctx.log(ln)
             report.results.append(result)
             broken = broken or result.failed
-        probe.read_after_change(conn, None)
+        probe.read_after_change(session, None)
         if not unreachable:
-            transport.stats(conn).label = "cleanup"
+            session.stats.label = "cleanup"
             with contextlib.suppress(Exception):  # best effort: a leftover /tmp dir is harmless
-                stage.cleanup(conn)
+                stage.cleanup(session)
     finally:
-        st = transport.stats(conn)
+        st = session.stats
         report.commands = {k: v for k, v in st.per_label.items() if k}
         report.bytes_uploaded = st.bytes_uploaded
         report.seconds = time.monotonic() - started
         with contextlib.suppress(Exception):
-            conn.close()
+            session.close()
     return report
 
 

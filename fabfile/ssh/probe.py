@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from fabric import Connection
 
 from fabfile.ssh.masking import Masker
-from fabfile.ssh.transport import RemoteError, keep, one_line, run
+from fabfile.ssh.session import HostSession, resolve
+from fabfile.ssh.transport import RemoteError, one_line, run
 
 PROBE_TIMEOUT = 300.0
 
@@ -52,7 +53,7 @@ class _ReadAfterChange:
 
     read: Read
 
-    def prepare(self, conn: Connection) -> tuple[str, Callable[[str], None]]:
+    def prepare(self, s: HostSession) -> tuple[str, Callable[[str], None]]:
         mark = _MARK.format(_random.token_hex(6))
 
         def take(text: str) -> None:
@@ -60,18 +61,18 @@ class _ReadAfterChange:
                 outs = parse_probe(text, self.read.snippets.keys(), mark)
             except RemoteError:
                 return
-            keep(conn, "_rosey_ahead", [(self.read, outs)])
+            s.ahead = [(self.read, outs)]
 
         return probe_script(self.read.snippets, mark), take
 
 
-def read_after_change(conn: Connection, read: Read | None) -> None:
+def read_after_change(conn: HostSession | Connection, read: Read | None) -> None:
     """The read the next step will ask for first. Any changing `run` until this is set again ends with it, in
     the same command, and the next step's `probe` of it is answered from there (once), so a step that
     changed something costs the next step no round trip of its own. Not done when the change failed, or for
     a read that needs stdin (the run's own input is its script's) or waits (`Read.follows_change`)."""
     follows = read is not None and read.sudo and read.stdin is None and read.follows_change
-    keep(conn, "_rosey_follow", _ReadAfterChange(read) if follows else None)
+    resolve(conn)[1].follow = _ReadAfterChange(read) if follows else None
 
 
 # start, and every run asks for four of them (install for the release's binaries, verify for the stable links
@@ -179,7 +180,7 @@ _STDIN_PRELUDE = f'umask 077; {PROBE_STDIN}=$(mktemp /tmp/rosey-probe.XXXXXX); c
 _CLEANUP = f"trap 'rm -rf ${{{PROBE_STDIN}:+\"${PROBE_STDIN}\"}}' EXIT\n"
 
 
-def probe(conn: Connection, snippets: Mapping[str, str], *, sudo: bool = True,
+def probe(conn: HostSession | Connection, snippets: Mapping[str, str], *, sudo: bool = True,
           masker: Masker | None = None, what: str = "probe", stdin: str | None = None) -> dict[str, Out]:
     """Run several read-only snippets in ONE SSH command; `{key: Out}` with each one's output and rc.
 
@@ -189,7 +190,8 @@ def probe(conn: Connection, snippets: Mapping[str, str], *, sudo: bool = True,
     """
     if not snippets:
         return {}
-    ahead = _take_ahead(conn, Read(snippets, stdin, sudo))
+    bare, session = resolve(conn)
+    ahead = _take_ahead(session, Read(snippets, stdin, sudo))
     if ahead is not None:
         return ahead
     marker = _MARK.format(_random.token_hex(6))
@@ -200,7 +202,7 @@ def probe(conn: Connection, snippets: Mapping[str, str], *, sudo: bool = True,
     res = run(conn, script, sudo=sudo, what=what, masker=masker, check=False, stdin=stdin, read_only=True,
               timeout=PROBE_TIMEOUT)
     if res.exited != 0 and marker not in res.stdout:
-        raise RemoteError(f"{what} failed on {conn.host} (exit {res.exited}): "
+        raise RemoteError(f"{what} failed on {bare.host} (exit {res.exited}): "
                           f"{one_line(res.stderr or res.stdout, masker)}")
     return parse_probe(res.stdout, snippets.keys(), marker)
 
@@ -218,11 +220,11 @@ class Read:
     follows_change: bool = True
 
 
-def probe_read(conn: Connection, read: Read, masker: Masker | None = None) -> dict[str, Out]:
+def probe_read(conn: HostSession | Connection, read: Read, masker: Masker | None = None) -> dict[str, Out]:
     return probe(conn, read.snippets, sudo=read.sudo, masker=masker, what=read.what, stdin=read.stdin)
 
 
-def read_ahead(conn: Connection, reads: Sequence[Read], masker: Masker | None = None) -> int:
+def read_ahead(conn: HostSession | Connection, reads: Sequence[Read], masker: Masker | None = None) -> int:
     """Run several steps' reads as ONE probe; each step's own `probe` of the same read is then answered
     from it, once, as long as nothing was applied on this connection since (any non-probe `run` drops it:
     from then on every read goes to the server). Returns how many reads it answered ahead.
@@ -246,29 +248,31 @@ def read_ahead(conn: Connection, reads: Sequence[Read], masker: Masker | None = 
             first.setdefault(snippet, f"r{i}.{key}")
     outs = probe(conn, {k: snippet for snippet, k in first.items()}, masker=masker, what="read host state",
                  stdin=stdin)
-    keep(conn, "_rosey_ahead", [(r, {key: outs[first[snippet]] for key, snippet in r.snippets.items()})
-                                 for _, r in kept])
+    resolve(conn)[1].ahead = [(r, {key: outs[first[snippet]] for key, snippet in r.snippets.items()})
+                              for _, r in kept]
     return len(kept)
 
 
-def _ahead_index(conn: Connection, read: Read) -> int | None:
-    ahead: list = getattr(conn, "_rosey_ahead", None) or []
-    for n, (r, _) in enumerate(ahead):
+def _ahead_index(session: HostSession, read: Read) -> int | None:
+    for n, (r, _) in enumerate(session.ahead):
         if dict(r.snippets) == dict(read.snippets) and r.stdin == read.stdin and r.sudo == read.sudo:
             return n
     return None
 
 
-def peek_ahead(conn: Connection, read: Read) -> dict[str, Out] | None:
+def peek_ahead(conn: HostSession | Connection, read: Read) -> dict[str, Out] | None:
     """What the read-ahead answered for `read` (None: it did not, or a change since has dropped it), left
     for the step that owns the read: lets a step see what a later step of this run is about to do."""
-    n = _ahead_index(conn, read)
-    return None if n is None else conn._rosey_ahead[n][1]
+    session = resolve(conn)[1]
+    n = _ahead_index(session, read)
+    return None if n is None else session.ahead[n][1]
 
 
-def _take_ahead(conn: Connection, read: Read) -> dict[str, Out] | None:
-    n = _ahead_index(conn, read)  # once: a step that reads again (waiting for something) must see the server
-    return None if n is None else conn._rosey_ahead.pop(n)[1]
+def _take_ahead(session: HostSession, read: Read) -> dict[str, Out] | None:
+    # once: a step that reads again (waiting for something) must see the server
+    n = _ahead_index(session, read)
+    return None if n is None else session.ahead.pop(n)[1]
+
 
 # ---------------------------------------------------------------- checksums
 

@@ -17,30 +17,32 @@ from collections.abc import Iterator
 
 from fabric import Connection
 
-from fabfile.ssh.transport import RemoteError, keep, run, stats
+from fabfile.ssh.session import HostSession, resolve
+from fabfile.ssh.transport import RemoteError, run
 
 STAGE_ROOT = "/tmp"  # the staging dir is /tmp/rosey-stage.<random>, mode 0700, owned by the SSH user
 
 
-def _stage_dir(conn: Connection, sftp) -> str:
-    d = getattr(conn, "_rosey_stage", None)
+def _stage_dir(session: HostSession, sftp) -> str:
+    d = session.stage_dir
     if d is None:
         d = f"{STAGE_ROOT}/rosey-stage.{_random.token_hex(8)}"
         sftp.mkdir(d, 0o700)
         sftp.chmod(d, 0o700)  # mkdir's mode is subject to the umask
-        keep(conn, "_rosey_stage", d)
+        session.stage_dir = d
     return d
 
 
-def stage(conn: Connection, data: bytes, name: str = "file") -> str:
+def stage(conn: HostSession | Connection, data: bytes, name: str = "file") -> str:
     """Upload bytes over SFTP to a fresh path in this connection's private staging dir (mode 0600).
 
     The staged file belongs to the SSH user; `install_snippet` moves it into place as root.
     """
-    st = stats(conn)
+    bare, session = resolve(conn)
+    st = session.stats
     with _upload_errors(conn, name):
-        sftp = conn.sftp()
-        d = _stage_dir(conn, sftp)
+        sftp = bare.sftp()
+        d = _stage_dir(session, sftp)
         path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
         with sftp.open(path, "wb") as f:
             f.chmod(0o600)  # before any byte is written: secret files are never world-readable
@@ -51,14 +53,15 @@ def stage(conn: Connection, data: bytes, name: str = "file") -> str:
     return path
 
 
-def stage_file(conn: Connection, local_path: str, name: str) -> str:
+def stage_file(conn: HostSession | Connection, local_path: str, name: str) -> str:
     """Like `stage` but streams a local file (archives are too big to hold twice in memory)."""
     import os
 
-    st = stats(conn)
+    bare, session = resolve(conn)
+    st = session.stats
     with _upload_errors(conn, name):
-        sftp = conn.sftp()
-        d = _stage_dir(conn, sftp)
+        sftp = bare.sftp()
+        d = _stage_dir(session, sftp)
         path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
         sftp.put(local_path, path)
         sftp.chmod(path, 0o600)
@@ -71,13 +74,13 @@ LOW_SPACE_KB = 1024  # below this much free in the staging dir, a failed upload 
 
 
 @contextlib.contextmanager
-def _upload_errors(conn: Connection, name: str) -> Iterator[None]:
+def _upload_errors(conn: HostSession | Connection, name: str) -> Iterator[None]:
     """An SFTP failure as one line that says why. SFTP reports a full disk only as "Failure", so the free
     space of the staging dir is asked for then (one more command, only on this path)."""
     try:
         yield
     except OSError as e:
-        where = f"{conn.host}:{STAGE_ROOT}"
+        where = f"{resolve(conn)[0].host}:{STAGE_ROOT}"
         why = f"uploading {name} to {where} failed ({e.strerror or e or type(e).__name__})"
         free = None
         with contextlib.suppress(Exception):
@@ -104,14 +107,15 @@ def install_snippet(src: str, dest: str, owner: str = "root", group: str = "root
             f"mv -fT {q(tmp)} {q(dest)} && {after}rm -f {q(src)}; }} || {{ rm -f -- {q(tmp)}; {on_fail}; }}")
 
 
-def forget_stage(conn: Connection) -> None:
+def forget_stage(conn: HostSession | Connection) -> None:
     """A remote script removed this connection's staging dir: the next `stage` makes a new one."""
-    keep(conn, "_rosey_stage", None)
+    resolve(conn)[1].stage_dir = None
 
 
-def cleanup(conn: Connection) -> None:
+def cleanup(conn: HostSession | Connection) -> None:
     """Remove this connection's staging dir (if any). Costs one command; call once per host at the end."""
-    d = getattr(conn, "_rosey_stage", None)
+    session = resolve(conn)[1]
+    d = session.stage_dir
     if d:
         run(conn, f"rm -rf {shlex.quote(d)}", sudo=True, what="clean staging dir", check=False)
-        keep(conn, "_rosey_stage", None)
+        session.stage_dir = None

@@ -22,13 +22,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from fabric import Connection
 from invoke.exceptions import CommandTimedOut
 
 from fabfile.ssh.masking import Masker
+from fabfile.ssh.session import HostSession, Stats, resolve
 
 
 class RemoteError(RuntimeError):
@@ -39,34 +40,9 @@ class ConnectionLost(RemoteError):
     """The SSH connection went away while a command ran: nothing more is sent to that host in this run."""
 
 
-@dataclass
-class Stats:
-    """Per-connection counters: `commands` = SSH exec round trips, `sftp` = files transferred."""
-
-    commands: int = 0
-    sftp: int = 0
-    bytes_uploaded: int = 0
-    per_label: dict[str, int] = field(default_factory=dict)  # commands per step (see `label`)
-    label: str = ""
-
-    def count(self) -> None:
-        self.commands += 1
-        self.per_label[self.label] = self.per_label.get(self.label, 0) + 1
-
-
-def keep(conn: Connection, name: str, value: object) -> None:
-    """Attach our state to the Connection object itself. A plain `conn.x = v` goes through invoke's
-    DataProxy into the config, which hands back a copy on every read (counters were lost)."""
-    object.__setattr__(conn, name, value)
-
-
-def stats(conn: Connection) -> Stats:
-    """The counters of this connection (created on first use)."""
-    st = getattr(conn, "_rosey_stats", None)
-    if st is None:
-        st = Stats()
-        keep(conn, "_rosey_stats", st)
-    return st
+def stats(conn: HostSession | Connection) -> Stats:
+    """The counters of this host's session (see session.Stats)."""
+    return resolve(conn)[1].stats
 
 
 def one_line(text: str, masker: Masker | None = None, limit: int = 400) -> str:
@@ -120,14 +96,14 @@ LOST = -1  # Paramiko's exit status when the channel closed without one: the con
 KEEPALIVE = 15
 
 
-def _open(conn: Connection) -> None:
+def _open(conn: Connection, s: HostSession) -> None:
     """Connect (if not yet) and turn the keepalive on, once per connection."""
-    if not isinstance(conn, Connection) or getattr(conn, "_rosey_keepalive", False):
+    if not isinstance(conn, Connection) or s.keepalive:
         return
     if not conn.is_connected:
         conn.open()
     conn.transport.set_keepalive(KEEPALIVE)
-    keep(conn, "_rosey_keepalive", True)
+    s.keepalive = True
 
 
 _FOLLOW_MARK = "__ROSEY_READ_AFTER_{}__"
@@ -136,18 +112,14 @@ _FOLLOW_MARK = "__ROSEY_READ_AFTER_{}__"
 class AfterChange(Protocol):
     """A read sent at the end of every changing root script, in the same command (probe.read_after_change)."""
 
-    def prepare(self, conn: Connection) -> tuple[str, Callable[[str], None]]:
+    def prepare(self, s: HostSession) -> tuple[str, Callable[[str], None]]:
         """Its shell text, and what to do with that text's output once the change succeeded."""
         ...
 
 
-def _after_change(conn: Connection) -> AfterChange | None:
-    return getattr(conn, "_rosey_follow", None)
-
-
-def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", masker: Masker | None = None,
-        check: bool = True, stdin: str | bytes | None = None, timeout: float | None = COMMAND_TIMEOUT,
-        read_only: bool = False):
+def run(conn: HostSession | Connection, script: str, *, sudo: bool = True, what: str = "",
+        masker: Masker | None = None, check: bool = True, stdin: str | bytes | None = None,
+        timeout: float | None = COMMAND_TIMEOUT, read_only: bool = False):
     """Run one shell script on the server (one round trip); returns Fabric's Result.
 
     `check=True`: non-zero exit raises RemoteError("<what> failed on <host> (exit N): <stderr tail>").
@@ -155,19 +127,20 @@ def run(conn: Connection, script: str, *, sudo: bool = True, what: str = "", mas
     Unless `read_only` (a probe), the script may change the server: what `read_ahead` read is dropped.
     A command still running after `timeout` seconds raises RemoteError (the remote process is signalled).
     """
-    stats(conn).count()
+    conn, s = resolve(conn)
+    s.stats.count()
     if not read_only:
-        keep(conn, "_rosey_ahead", [])
+        s.ahead = []
     text = stdin.decode() if isinstance(stdin, bytes) else stdin
-    after_change = _after_change(conn) if sudo and not read_only else None  # never reads the run's stdin
-    follow = after_change.prepare(conn) if after_change is not None else None  # (its shell, its taker)
+    after_change = s.follow if sudo and not read_only else None  # it never reads the run's stdin
+    follow = after_change.prepare(s) if after_change is not None else None  # (its shell, its taker)
     fmark = _FOLLOW_MARK.format(_random.token_hex(6))
     if sudo and not read_only:
         after = f"echo; echo {fmark}\n( {follow[0]}\n)" if follow else ""
         script = locked(script, (timeout or COMMAND_TIMEOUT) / 2, after)
-    _open(conn)
+    _open(conn, s)
     try:
-        res = _root_shell_run(conn, script, text, timeout) if sudo else None
+        res = _root_shell_run(conn, s, script, text, timeout) if sudo else None
         if res is None:
             in_stream: io.IOBase | bool = False if text is None else io.StringIO(text)
             res = conn.run(wrap(script, sudo), hide=True, warn=True, pty=False, in_stream=in_stream,
@@ -253,13 +226,13 @@ class RootShell:
             select.select([ch], [], [], 1.0 if left is None else min(left, 1.0))
 
 
-def _root_shell_run(conn: Connection, script: str, stdin: str | None, timeout: float | None
+def _root_shell_run(conn: Connection, s: HostSession, script: str, stdin: str | None, timeout: float | None
                     ) -> ShellResult | None:
     """`script` in the connection's root shell (opened on first use); None when it cannot be used (a
     test's stand-in connection, or the shell busy with another thread's command): then `run` execs it."""
     if not isinstance(conn, Connection) or conn.transport is None:
         return None
-    shell: RootShell | None = getattr(conn, "_rosey_shell", None)
+    shell = s.shell
     if shell is not None and not shell.alive:
         shell.close()
         shell = None
@@ -268,7 +241,7 @@ def _root_shell_run(conn: Connection, script: str, stdin: str | None, timeout: f
             shell = RootShell(conn)
         except Exception:  # noqa: BLE001 - no new channel: the exec path says why, in its own words
             return None
-        keep(conn, "_rosey_shell", shell)
+        s.shell = shell
     if not shell.lock.acquire(blocking=False):
         return None
     try:
@@ -277,16 +250,16 @@ def _root_shell_run(conn: Connection, script: str, stdin: str | None, timeout: f
             shell.send(script, stdin, mark)
         except Exception:  # noqa: BLE001 - nothing ran: drop the shell, the exec path tries (and reports)
             shell.close()
-            keep(conn, "_rosey_shell", None)
+            s.shell = None
             return None
         res = shell.read(mark, timeout)
         if res is None:  # the script hangs: this shell is done with (its end is never waited for again)
             shell.close()
-            keep(conn, "_rosey_shell", None)
+            s.shell = None
             raise CommandTimedOut(None, timeout)
         if res.exited == LOST or not shell.alive:
             shell.close()
-            keep(conn, "_rosey_shell", None)
+            s.shell = None
         return res
     finally:
         shell.lock.release()

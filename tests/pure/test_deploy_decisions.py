@@ -16,6 +16,7 @@ from fabfile.config import layout
 from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import install, services
 from fabfile.ssh import probe, stage, transport, webauth
+from fabfile.ssh.session import session_of
 
 
 @pytest.fixture(scope="module")
@@ -358,7 +359,7 @@ class AheadConn:
     """A connection whose run's read-ahead answered the given reads (what `probe.read_ahead` keeps)."""
 
     def __init__(self, answered):
-        object.__setattr__(self, "_rosey_ahead", answered)
+        session_of(self).ahead = answered
 
 
 FRESH = {"links": "", "current": "", "release": "", "user": "", "dirs": "missing"}  # nothing installed

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fabric import Connection
-
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.ssh.masking import Masker
+from fabfile.ssh.session import HostSession
 
 Status = Literal["ok", "changed", "failed"]
 
@@ -43,7 +42,7 @@ class StepResult:
         return self.status == "failed"
 
 
-Step = Callable[[Connection, HostSettings, StepContext], StepResult]
+Step = Callable[[HostSession, HostSettings, StepContext], StepResult]
 
 
 def file_diff(path: str, old: str | None, new: str) -> list[str]:

@@ -21,13 +21,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from fabric import Connection
-
 from fabfile.config import layout
 from fabfile.config.inventory import Component, HostSettings, InventoryError
 from fabfile.config.versions import prometheus_downgrade_refusal, reported_version
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.ssh import probe, stage, transport
+from fabfile.ssh.session import HostSession
 
 CACHE_DIR = Path("~/.cache/rosey-monitoring").expanduser()
 SUMS = "sha256sums.txt"
@@ -295,7 +294,7 @@ def reads_alertmanager(host: HostSettings, ctx: StepContext) -> probe.Read:
     return reads(host, layout.ALERTMANAGER)
 
 
-def prefetch_for(conn: Connection, host: HostSettings, service: str) -> str | None:
+def prefetch_for(conn: HostSession, host: HostSettings, service: str) -> str | None:
     """The other release of this run, when its step is about to download it: fetched beside this one.
 
     Why: on a fresh host both steps download, verify and unpack; the second server core does the second
@@ -324,7 +323,7 @@ def with_prefetch(host: HostSettings, script: str, other: str) -> str:
             f"if wait $pf; then echo {PREFETCHED}; fi\nexit $rc")
 
 
-def install_component(conn: Connection, host: HostSettings, ctx: StepContext, service: str) -> StepResult:
+def install_component(conn: HostSession, host: HostSettings, ctx: StepContext, service: str) -> StepResult:
     step = f"install-{service}"
     comp: Component = getattr(host, service)
     state = probe.probe_read(conn, reads(host, service), masker=ctx.masker)
@@ -367,9 +366,9 @@ def install_component(conn: Connection, host: HostSettings, ctx: StepContext, se
     return StepResult(step, "changed", plan.summary, done)
 
 
-def install_prometheus(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+def install_prometheus(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     return install_component(conn, host, ctx, layout.PROMETHEUS)
 
 
-def install_alertmanager(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+def install_alertmanager(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     return install_component(conn, host, ctx, layout.ALERTMANAGER)

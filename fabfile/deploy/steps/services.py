@@ -24,13 +24,12 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
-from fabric import Connection
-
 from fabfile.config import layout, render
 from fabfile.config.inventory import HostSettings
 from fabfile.deploy import rollback, unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
 from fabfile.ssh import probe, stage, transport
+from fabfile.ssh.session import HostSession
 from fabfile.ssh.webauth import curl_config, web_get_fn
 
 STEP = "install-services"
@@ -130,7 +129,7 @@ def dry_run_details(host: HostSettings, plans: list[ServicePlan], units: dict[st
     return out
 
 
-def _current_units(conn: Connection, host: HostSettings, plans: list[ServicePlan],
+def _current_units(conn: HostSession, host: HostSettings, plans: list[ServicePlan],
                    ctx: StepContext) -> dict[str, str | None]:
     """The server's unit files that a run would replace (one read, dry run only); None: absent."""
     units = [f"{p.service}.service" for p in plans if p.upload_unit]
@@ -181,7 +180,7 @@ def reads(host: HostSettings, ctx: StepContext) -> probe.Read:
     return probe.Read(probe_snippets(host), what=f"{STEP} probe")
 
 
-def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+def install_services(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     rendered = render.render_host(ctx.inventory, host, ctx.secrets, hash_password=False)  # units only
     state = probe.probe_read(conn, reads(host, ctx), masker=ctx.masker)
     plans = decide(host, rendered.files, state)
