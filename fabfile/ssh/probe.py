@@ -4,7 +4,8 @@
                                 `stdin=` reaches the snippets as the file "$PROBE_STDIN"
 - `read_ahead(conn, [Read, ...])` every step's read in ONE command before the first step; each step's own
                                 probe of the same read is answered from it until something is applied
-- `peek_ahead(conn, Read)`      what the read-ahead found for a later step, without taking it
+- `peek_ahead(conn, Read)`      what the read-ahead found for a later step, without taking it (the runner
+                                hands it to the steps that declare they see it: StepSpec.sees)
 - `read_after_change(conn, Read)` the next step's read, done at the end of any changing `run` (same command)
 - `version_snippet(path)`       a binary's `--version` line, cheap on a slow server (see below)
 - `sha256_snippet(paths)` / `parse_sha256(out)`  checksums of remote files (in a probe)
@@ -262,7 +263,8 @@ def _ahead_index(session: HostSession, read: Read) -> int | None:
 
 def peek_ahead(conn: HostSession | Connection, read: Read) -> dict[str, Out] | None:
     """What the read-ahead answered for `read` (None: it did not, or a change since has dropped it), left
-    for the step that owns the read: lets a step see what a later step of this run is about to do."""
+    for the step that owns the read. The runner asks it for the steps a step declares it sees
+    (StepSpec.sees, handed over as `ctx.later`): a step never peeks at another's read by itself."""
     session = resolve(conn)[1]
     n = _ahead_index(session, read)
     return None if n is None else session.ahead[n][1]

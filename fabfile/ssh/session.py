@@ -9,6 +9,8 @@ answers through it. A `HostSession` holds it all:
 - `ahead` (reads answered before their step asked), `follow` (the read sent after each change);
 - `stage_dir` (this run's private upload dir on the server).
 
+`open_session(inventory, host, ...)` is the one way a command opens a host (see there).
+
 `transport`, `probe` and `stage` take a session, or a bare connection (a test's stand-in, the drill, the
 bench): then `session_of` finds that connection's session by identity (Fabric's Connection compares equal
 for the same user@host:port, so two connections to one server must not share a root shell or counters),
@@ -17,12 +19,17 @@ and forgets it when the connection is collected.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fabfile.config.inventory import HostSettings
+from fabfile.alerting.api import Apis, open_apis
+from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.secrets import load_secrets
+from fabfile.ssh.connection import connect
 from fabfile.ssh.masking import Masker
 
 if TYPE_CHECKING:
@@ -63,6 +70,7 @@ class HostSession:
     ahead: list[tuple[Read, dict[str, Out]]] = field(default_factory=list)  # answered before asked
     follow: AfterChange | None = None  # the next step's read, sent at the end of each change
     stage_dir: str | None = None  # /tmp/rosey-stage.<random> once something was staged
+    apis: Apis | None = None  # the Prometheus and Alertmanager clients, when opened with `apis=True`
 
     def close(self) -> None:
         """Close the connection (its root shell and tunnels go with it)."""
@@ -97,3 +105,44 @@ def resolve(target: Any) -> tuple[Any, HostSession]:
     if isinstance(target, HostSession):
         return target.conn, target
     return target, session_of(target)
+
+
+class HostUnreachable(RuntimeError):
+    """`open_session` could not reach the host (SSH, host key, tunnels); the message is one masked line."""
+
+
+@contextlib.contextmanager
+def open_session(inventory: Inventory, host: HostSettings, *, secrets: dict[str, str] | None = None,
+                 masker: Masker | None = None, apis: bool = False, api_timeout: float | None = None,
+                 connector: Callable[[HostSettings], Any] = connect) -> Iterator[HostSession]:
+    """One host, opened the one way every command does it; everything opened is closed when the block ends.
+
+    1. its secrets (unless given): a missing one raises here, before anything is contacted (bad input);
+    2. the masker made from them (unless given), so every message about this host hides them;
+    3. the SSH connection (`connection.connect`: the host key is checked before anything is sent); it is
+       lazy, so without `apis` the first command connects and reports its own failure;
+    4. with `apis`: the Prometheus and Alertmanager clients through SSH tunnels (`session.apis`). Failing
+       to reach the host here raises HostUnreachable with one masked line.
+    """
+    if secrets is None:
+        secrets = load_secrets(inventory, host)
+    m = masker or Masker(secrets.values())
+    with contextlib.ExitStack() as stack:
+        try:
+            session = HostSession(connector(host), host, secrets, m)
+            stack.callback(_close_quietly, session)
+            if apis:
+                kw = {} if api_timeout is None else {"timeout": api_timeout}
+                session.apis = stack.enter_context(open_apis(session.conn, host, secrets, m, **kw))
+        except Exception as e:
+            if not apis:
+                raise  # nothing was contacted: the caller reports it its own way
+            raise HostUnreachable(m(f"cannot reach {host.address}:{host.ssh.port} over SSH: "
+                                    f"{type(e).__name__}: {e}")) from e
+        yield session
+
+
+def _close_quietly(session: HostSession) -> None:
+    """Best effort: a connection that fails to close has nothing more to tell."""
+    with contextlib.suppress(Exception):
+        session.close()

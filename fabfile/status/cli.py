@@ -9,24 +9,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 from rich.console import Console
 
-from fabfile.alerting.api import Apis, open_apis
+from fabfile.alerting.api import Apis
 from fabfile.config.inventory import HostSettings, Inventory
 from fabfile.config.secrets import load_secrets
-from fabfile.ssh.connection import connect
-from fabfile.ssh.masking import Masker
+from fabfile.ssh.session import HostUnreachable, open_session
 from fabfile.status.collect import HostStatus, collect
 from fabfile.status.view import as_json, show
 
 
 def _open(stack: contextlib.ExitStack, inventory: Inventory, host: HostSettings) -> Apis | str:
     """The host's API clients, or why not (one line, secrets masked)."""
-    secrets = load_secrets(inventory, host)
-    masker = Masker(secrets.values())
     try:
-        conn = stack.enter_context(connect(host))
-        return stack.enter_context(open_apis(conn, host, secrets, masker, timeout=10))
-    except Exception as e:  # noqa: BLE001  (SSH, tunnel: shown per host, the others still report)
-        return masker(f"cannot reach {host.address}:{host.ssh.port} over SSH: {type(e).__name__}: {e}")
+        session = stack.enter_context(open_session(inventory, host, apis=True, api_timeout=10))
+    except HostUnreachable as e:  # (SSH, tunnel: shown per host, the others still report)
+        return str(e)
+    assert session.apis is not None
+    return session.apis
 
 
 def cli_status(inventory: Inventory, hosts: list[HostSettings], *, as_json_out: bool = False,

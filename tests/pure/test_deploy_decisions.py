@@ -14,7 +14,9 @@ import pytest
 
 from fabfile.config import layout
 from fabfile.config.inventory import load_inventory
+from fabfile.deploy import runner
 from fabfile.deploy.steps import install, services
+from fabfile.deploy.steps.base import StepContext
 from fabfile.ssh import probe, stage, transport, webauth
 from fabfile.ssh.session import session_of
 
@@ -362,6 +364,12 @@ class AheadConn:
         session_of(self).ahead = answered
 
 
+def prefetch(conn, host, service):
+    """What install-<service> fetches beside, from what the runner hands it (its declared `later` reads)."""
+    ctx = StepContext(inventory=load_inventory(), secrets={})
+    return install.prefetch_for(runner.later_reads(conn, host, ctx, f"install-{service}"), host, service)
+
+
 FRESH = {"links": "", "current": "", "release": "", "user": "", "dirs": "missing"}  # nothing installed
 
 
@@ -369,21 +377,21 @@ def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it
     am_read = install.reads(host, "alertmanager")
     # the run's read-ahead says install-alertmanager will download: install-prometheus fetches it beside
     conn = AheadConn([(am_read, FRESH)])
-    assert install.prefetch_for(conn, host, "prometheus") == "alertmanager"
+    assert prefetch(conn, host, "prometheus") == "alertmanager"
     assert probe.peek_ahead(conn, am_read) is not None  # still there for its own step
-    assert install.prefetch_for(conn, host, "alertmanager") is None  # never itself
+    assert prefetch(conn, host, "alertmanager") is None  # never itself
     # no read-ahead (a single step), or its release already in place, or an upload: nothing ahead
-    assert install.prefetch_for(AheadConn([]), host, "prometheus") is None
+    assert prefetch(AheadConn([]), host, "prometheus") is None
     am_rel = layout.release_dir(host, "alertmanager")
     installed = {"links": f"{am_rel}/alertmanager\n{am_rel}/amtool",
                  "current": "alertmanager, version 0.25.0",
                  "release": "alertmanager, version 0.25.0\namtool, version 0.25.0",
                  "user": "alertmanager:x:9:9::/nonexistent:/usr/sbin/nologin\nalertmanager:x:9:",
                  "dirs": "alertmanager:alertmanager"}
-    assert install.prefetch_for(AheadConn([(am_read, installed)]), host, "prometheus") is None
+    assert prefetch(AheadConn([(am_read, installed)]), host, "prometheus") is None
     upload = dataclasses.replace(host, alertmanager=dataclasses.replace(host.alertmanager, source="upload"))
     conn = AheadConn([(install.reads(upload, "alertmanager"), FRESH)])
-    assert install.prefetch_for(conn, upload, "prometheus") is None
+    assert prefetch(conn, upload, "prometheus") is None
 
 
 @pytest.mark.parametrize("main_rc, fetched", [(0, True), (0, False), (3, True), (3, False)])

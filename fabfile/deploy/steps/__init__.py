@@ -25,15 +25,17 @@ class StepSpec:
     changes: bool = True  # changes the server: the task takes --dry-run
     strict: bool = False  # judges firing alerts: the task takes --strict (bot alerts fail too)
     reads: Callable[[HostSettings, StepContext], Read] | None = None  # its first probe, for the read-ahead
+    # later steps whose read-ahead answers this one is handed (ctx.later), to act on what they will do
+    sees: tuple[str, ...] = ()
 
 
 STEPS: tuple[StepSpec, ...] = (
     StepSpec("install-prometheus", install.install_prometheus,
              "Install prometheus + promtool at the inventory's version (checksum-verified).",
-             reads=install.reads_prometheus),
+             reads=install.reads_prometheus, sees=("install-alertmanager",)),
     StepSpec("install-alertmanager", install.install_alertmanager,
              "Install alertmanager + amtool at the inventory's version (checksum-verified).",
-             reads=install.reads_alertmanager),
+             reads=install.reads_alertmanager, sees=("install-prometheus",)),
     StepSpec("deploy-configs", configs.deploy_configs,
              "Upload, validate on the server, activate atomically and reload only what changed.",
              reads=configs.reads),
@@ -56,6 +58,12 @@ SORTIE6_HELP = "The whole deployment: install, configs, services, firewall, then
 def reads_of(names: Sequence[str]) -> list[Callable[[HostSettings, StepContext], Read]]:
     """The read-ahead functions of these steps (those that declare one), in order."""
     return [r for n in names if n in BY_NAME and (r := BY_NAME[n].reads) is not None]
+
+
+def sees_of(name: str) -> list[tuple[str, Callable[[HostSettings, StepContext], Read]]]:
+    """(name, read function) of the steps whose read-ahead answers step `name` declares it sees."""
+    spec = BY_NAME.get(name)
+    return [(o, r) for o in (spec.sees if spec else ()) if (r := BY_NAME[o].reads) is not None]
 
 
 def named(names: Sequence[str]) -> list[tuple[str, Step]]:

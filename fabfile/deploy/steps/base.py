@@ -9,7 +9,7 @@ step's masked "failed" line. Catch it only to add something the message lacks.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +28,9 @@ class StepContext:
     strict: bool = False  # verify: firing bot alerts fail too (--strict), not only the stack checks
     log: Callable[[str], None] = print  # the runner passes a printer that prefixes the host name
     masker: Masker = field(default_factory=Masker)
+    # what the run's read-ahead found for the later steps this step declares (StepSpec.sees), by step name;
+    # set by the runner before each step: a step sees another's read only when it says so
+    later: dict[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -18,6 +18,7 @@ import hashlib
 import re
 import shlex
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -294,19 +295,21 @@ def reads_alertmanager(host: HostSettings, ctx: StepContext) -> probe.Read:
     return reads(host, layout.ALERTMANAGER)
 
 
-def prefetch_for(conn: HostSession, host: HostSettings, service: str) -> str | None:
+def prefetch_for(later: Mapping[str, Mapping[str, str]], host: HostSettings, service: str
+                 ) -> str | None:
     """The other release of this run, when its step is about to download it: fetched beside this one.
 
     Why: on a fresh host both steps download, verify and unpack; the second server core does the second
     release while the first unpacks this one, and its step then only switches the links (its read finds the
     release in place and verified, as after any earlier install). What its step will do is known from the
-    run's read-ahead; without one (a single step) nothing is fetched ahead. `upload` sources are left to
-    their step (the upload would come first anyway).
+    run's read-ahead, which the runner hands this step as `later` (`ctx.later`: the registry declares that
+    each install step sees the other's read); without one (a single step) nothing is fetched ahead.
+    `upload` sources are left to their step (the upload would come first anyway).
     """
     for other in layout.SERVICES:
         if other == service or getattr(host, other).source != "download":
             continue
-        state = probe.peek_ahead(conn, reads(host, other))
+        state = later.get(f"install-{other}")
         if state is not None and decide(host, other, state).fetch:
             return other
     return None
@@ -352,7 +355,7 @@ def install_component(conn: HostSession, host: HostSettings, ctx: StepContext, s
         else:
             fetch_cmd = _download_cmd(comp, name)
     script = apply_script(host, plan, fetch_cmd=fetch_cmd, expected=expected)
-    other = prefetch_for(conn, host, service)
+    other = prefetch_for(ctx.later, host, service)
     if other:
         script = with_prefetch(host, script, other)
     res = transport.run(conn, script, what=step, masker=ctx.masker, check=False, timeout=900)
