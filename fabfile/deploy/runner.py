@@ -1,4 +1,4 @@
-"""Run steps on hosts: pre-flight checks first, then every host in its own thread with its own Connection.
+"""Run steps on hosts: pre-flight checks first, then every host in its own thread with its own HostSession.
 
 Why this shape: one unreachable or broken host must not hold back the others, the user must see which
 host said what (`[host] ` prefix on every line), and a missing secret must be reported before we touch

@@ -1,9 +1,11 @@
 """The step registry: every deployment step, its task name, one-line help, and whether it changes things.
 
-Each step is `step(conn, host, ctx) -> StepResult` (see base.py for the shape). tasks.py builds one task
-per entry (with `--dry-run` when `changes`), and sortie6 runs them in this order, so a new step is one
-module plus one line here. Imported directly: an ImportError inside a step fails loudly at startup
-instead of looking like an unfinished feature at run time.
+Each step is `step(session, host, ctx) -> StepResult` (see base.py for the shape; `session`: the host's
+ssh.session.HostSession). tasks.py builds one task per entry (with `--dry-run` when `changes`), and sortie6
+runs them in this order, so a new step is one module plus one line here. A step reads only its own state;
+what a later step's read found reaches it only when its entry says `sees=` (as `ctx.later`). Imported
+directly: an ImportError inside a step fails loudly at startup instead of looking like an unfinished
+feature at run time.
 """
 
 from __future__ import annotations
