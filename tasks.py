@@ -8,8 +8,12 @@ from pathlib import Path
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
+from fabfile import stdio
 from fabfile.cli import HOSTS_HELP, HostTask, exit_with, seconds_flag, select_hosts, step_task, user_errors
 from fabfile.deploy import steps
+from fabfile.drill import scenarios
+
+stdio.install()  # at the top: nothing printed (ours, invoke's) raises, a closed stdout stops the printing
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "out": "directory to write the files into"})
@@ -31,10 +35,8 @@ sortie6 = step_task("sortie6", steps.SORTIE6_HELP, list(steps.SORTIE6), dry_run=
 
 @task(klass=HostTask, help={
     "hosts": HOSTS_HELP,
-    "synthetic": "post a labelled test alert to Alertmanager instead of stopping the bot",
-    "scenario": "bot-down (default), synthetic, or monitoring-down (clustered hosts: stop this host's "
-                "Prometheus+Alertmanager, the peer must notify MonitoringPeerDown; always started again), or "
-                "host-down (clustered lab hosts: power the VM off, the peer must notify; booted again)",
+    "synthetic": f"the same as --scenario {scenarios.SYNTHETIC}",
+    "scenario": scenarios.help_text(),
     "force": "run even if an active silence would swallow the alert",
     "timeout": "seconds per wait (stop->notified, start->resolved-notified); default: from the intervals"})
 @user_errors

@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deploy_bench import first_scrape  # noqa: E402
 
 from fabfile.config import checks, layout, render  # noqa: E402
-from fabfile.config.inventory import HostSettings, load_inventory  # noqa: E402
-from fabfile.config.secrets import load_secrets  # noqa: E402
+from fabfile.config.inventory import load_inventory  # noqa: E402
+from fabfile.config.secrets import load_secrets, load_secrets_issuing  # noqa: E402
+from fabfile.config.settings import HostSettings  # noqa: E402
 from fabfile.deploy import runner, steps, ufw_batch  # noqa: E402
 from fabfile.deploy import ufw_plan as ufw  # noqa: E402
 from fabfile.deploy.steps.configs import targets  # noqa: E402
@@ -60,7 +61,7 @@ def _put(path: str, data: bytes, owner: str, group: str, mode: int) -> str:
 def floor_script(inventory, host: HostSettings) -> str:
     """The essential work of a fresh deploy of `host`, as one root script (its phases marked on stdout)."""
     q = shlex.quote
-    secrets = load_secrets(inventory, host)
+    secrets = load_secrets_issuing(inventory, host)  # it places the files itself: make the certificates
     rendered = render.render_host(inventory, host, secrets)
     lines = ["set -eu", "umask 022", f'T() {{ echo "{PHASE} $1 $EPOCHREALTIME"; }}', "T begin",
              'cfg=$(mktemp); cat > "$cfg"', 'w=$(mktemp -d /tmp/rosey-floor.XXXXXX); cd "$w"',

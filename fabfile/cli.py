@@ -12,7 +12,9 @@ from invoke import Context, Task, task
 from invoke.exceptions import Exit
 
 from fabfile.config import selection
-from fabfile.config.inventory import HostSettings, Inventory, InventoryError, load_inventory
+from fabfile.config.inventory import Inventory, load_inventory
+from fabfile.config.inventory_error import InventoryError
+from fabfile.config.settings import HostSettings
 from fabfile.errors import UserError
 from fabfile.output import Output
 

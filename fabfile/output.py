@@ -4,6 +4,8 @@ progress line, and the same facts kept as JSON-able records for `--json`.
 Why one place: hosts run in parallel threads and the drill redraws a progress line, so every write must
 take the same lock and a live progress line must be cleared before any other line lands on it; and a
 script that wants JSON should get the facts the human reads, not a second code path that drifts.
+Every write goes through `stdio.write`: a character the terminal cannot show is escaped and a closed
+stdout (`| head -1`) stops the printing, never the hosts' work.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
+from fabfile import stdio
+
 
 class Progress:
     """One live line on a terminal (`\\r`), or a plain line per phase change / every 15 s otherwise."""
@@ -23,7 +27,7 @@ class Progress:
     def __init__(self, stream: IO[str] | None = None, tty: bool | None = None,
                  lock: threading.RLock | None = None) -> None:
         self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty() if tty is None else tty
+        self.tty = stdio.isatty(self.stream) if tty is None else tty
         self.lock = lock or threading.RLock()
         self._phase = ""
         self._last = 0.0
@@ -34,20 +38,17 @@ class Progress:
         with self.lock:
             if self.tty:
                 pad = max(0, self._width - len(text))
-                self.stream.write("\r" + text + " " * pad)
+                stdio.write("\r" + text + " " * pad, self.stream)
                 self._width = len(text)
-                self.stream.flush()
             elif phase != self._phase or time.monotonic() - self._last >= 15:
-                self.stream.write(text + "\n")
-                self.stream.flush()
+                stdio.write(text + "\n", self.stream)
                 self._last = time.monotonic()
             self._phase = phase
 
     def clear(self) -> None:
         with self.lock:
             if self.tty and self._width:
-                self.stream.write("\r" + " " * self._width + "\r")
-                self.stream.flush()
+                stdio.write("\r" + " " * self._width + "\r", self.stream)
                 self._width = 0
 
 
@@ -140,7 +141,7 @@ class Output:
         with self.lock:
             for p in self._live:
                 p.clear()
-            print(text, file=self.stream, flush=True)
+            stdio.write(f"{text}\n", self.stream)
 
     def lines(self, texts: Iterable[str]) -> None:
         with self.lock:

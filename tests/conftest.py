@@ -1,7 +1,7 @@
 """Shared test setup: tiers marked by folder, what each marker needs (skip locally, fail in CI), lab fixtures.
 
-Never `pytest.mark.skipif` for a missing tool or privilege: use a marker from NEEDS (add one if needed), so
-CI fails instead of silently skipping.
+Never `pytest.skip` or `pytest.mark.skipif` for a missing tool, privilege or file: use a marker from NEEDS
+(add one if needed) or `tests.helpers.skip_or_fail`, so CI fails instead of silently skipping.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, skip_or_fail
+from fabfile.config.inventory import HostSettings
+from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, fixture_inventory, skip_or_fail
 from tests.lab_lanes import lab_lane
 
 TESTS = Path(__file__).resolve().parent
@@ -42,10 +43,12 @@ NEEDS: dict[str, Callable[[], list[str]]] = {
     "servers": _files(PROMETHEUS_BIN, ALERTMANAGER_BIN),
     "root": _root,
     "lab": _on_path("qemu-system-x86_64", "qemu-img", "mmdebstrap"),
+    "proc": lambda: [],  # local processes and loopback servers only: any machine that runs the suite has them
 }
 
-# every test in a tier's folder gets the tier's marker, so nobody has to remember it
-TIER_MARKERS = {"local": "tools", "lab": "lab"}
+# every test in a tier's folder gets the tier's marker, so nobody has to remember it (tests/pure: none, since
+# a pure test needs nothing: no process, no network, not even loopback)
+TIER_MARKERS = {"proc": "proc", "local": "tools", "lab": "lab"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -86,5 +89,36 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         skip_or_fail(f"needs {'; '.join(missing)}")
 
 
+@pytest.fixture(scope="module")
+def host() -> HostSettings:
+    """Host `lab` of the tests' inventory (tests/data/hosts.yml), which most step tests decide for (frozen
+    settings: one per module is enough). Not the lab tier's `lab_host`, a running VM."""
+    return fixture_inventory().host("lab")
+
+
 # The lab-host fixtures (`lab_host`, `lab_host2`) and their end-of-session teardown.
 pytest_plugins = ["tests.lab_fixtures"]
+
+
+class _NotInThisTier(RuntimeError):
+    """A pure test started a process or opened a socket: it belongs in tests/proc (or local)."""
+
+
+@pytest.fixture(autouse=True)
+def _pure_means_pure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pure tier starts no process and opens no socket, not even on loopback: checked, not promised."""
+    path = Path(str(request.node.path)).resolve()
+    if TESTS / "pure" not in path.parents:
+        return
+    import socket
+    import subprocess
+
+    def refuse(what: str) -> Callable[..., object]:
+        def refused(*args: object, **kwargs: object) -> object:
+            raise _NotInThisTier(f"a pure test may not {what}: move it to tests/proc")
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("start a process"))
+    monkeypatch.setattr(os, "system", refuse("start a process"))
+    for name in ("connect", "connect_ex", "bind"):
+        monkeypatch.setattr(socket.socket, name, refuse("open a socket"))

@@ -1,10 +1,12 @@
-"""What several test modules share: the CI policy, running `inv` like a user, the services' PIDs.
+"""What several test modules share: the CI policy, the tests' inventory, running `inv` like a user, the
+services' PIDs.
 
 One copy each, so a fix (a timeout, how output is captured) reaches every tier at once.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import shlex
 import subprocess
@@ -15,10 +17,15 @@ from typing import Any, NoReturn
 
 import pytest
 
+from fabfile.config.inventory import Inventory, load_inventory
 from fabfile.deploy import ufw_files
 from fabfile.deploy import ufw_plan as ufw
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The pure and local tests' inventory: never the operator's hosts.yml, which they may edit at any time
+# (the lab tier deliberately uses that one, or ROSEY_INVENTORY: tests/lab_fixtures.py).
+FIXTURE_INVENTORY = REPO / "tests" / "data" / "hosts.yml"
 
 # `CI=true` (or 1/yes): a test that cannot run here fails instead of skipping (a CI skip hides a gap).
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -31,11 +38,29 @@ ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 INV = [sys.executable, "-m", "invoke"]
 
 
+def module_imports(path: Path) -> set[str]:
+    """Every module a source file imports (and `module.name` for each `from module import name`), at the top
+    or inside a function: for tests that keep one package from depending on another."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
 def skip_or_fail(reason: str) -> NoReturn:
     """A test that cannot run on this machine: skipped on a developer's machine, failed in CI."""
     if IN_CI:
         pytest.fail(f"CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def fixture_inventory() -> Inventory:
+    """tests/data/hosts.yml loaded: hosts test, prod, lab, lab2 with the values the tests assert."""
+    return load_inventory(FIXTURE_INVENTORY)
 
 
 def inv(*args: str, cwd: Path = REPO, env: Mapping[str, str | None] | None = None,

@@ -21,11 +21,11 @@ from typing import Any
 
 import requests
 from fabric import Connection
-from invoke.exceptions import ThreadException
 
-from fabfile.config.inventory import HostSettings
 from fabfile.config.needed_secrets import WEB_CA
-from fabfile.ssh.masking import Masker
+from fabfile.config.settings import HostSettings
+from fabfile.masking import Masker
+from fabfile.ssh.forward import LocalForward, bind_local
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -380,6 +380,9 @@ def ca_bundle_file(host: HostSettings, secrets: dict[str, str]) -> Iterator[str 
     if not host.web.tls:
         yield None
         return
+    if "BEGIN CERTIFICATE" not in secrets[WEB_CA]:  # only a placeholder: nothing was ever deployed from here
+        raise ApiError(f"{host.name}: no web CA certificate on this machine to check its HTTPS with "
+                       f"(a real `inv deploy-configs -H {host.name}` makes it)")
     with tempfile.NamedTemporaryFile("w", prefix="rosey-web-ca.", suffix=".crt") as f:
         f.write(secrets[WEB_CA])
         f.flush()
@@ -395,40 +398,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_listening(port: int, seconds: float = 5.0) -> None:
-    """forward_local binds its listener in a thread; wait until it accepts before the first request."""
-    end = time.monotonic() + seconds
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > end:
-                raise ApiError(f"SSH tunnel on 127.0.0.1:{port} did not come up") from None
-            time.sleep(0.05)
-
-
 @contextlib.contextmanager
-def _quiet_close() -> Iterator[None]:
-    """Fabric re-raises, when a forward closes, what its relay threads met: a client that hung up mid-way
-    (a refused TLS handshake, Ctrl-C in a browser) is a reset socket there, not a failure of the tunnel.
-    Anything else still surfaces."""
-    try:
-        yield
-    except ThreadException as e:
-        if not all(isinstance(w.value, (ConnectionResetError, BrokenPipeError)) for w in e.exceptions):
-            raise
-
-
-@contextlib.contextmanager
-def tunnel(conn: Connection, remote_port: int, local_port: int = 0) -> Iterator[int]:
+def tunnel(conn: Connection, remote_port: int, local_port: int = 0, flag: str = "") -> Iterator[int]:
     """127.0.0.1:<local_port or ephemeral> here -> 127.0.0.1:<remote_port> on the server; yields the local
-    port."""
-    port = local_port or free_port()
-    with _quiet_close(), conn.forward_local(port, remote_port=remote_port, remote_host="127.0.0.1",
-                                            local_host="127.0.0.1"):
-        _wait_listening(port)
-        yield port
+    port. The local port is bound first, by us (`LocalPortInUse` naming `flag` when taken), then SSH."""
+    listener = bind_local(local_port, flag)
+    try:
+        conn.open()
+    except BaseException:
+        listener.close()
+        raise
+    with LocalForward(conn.transport, remote_port, listener) as fwd:
+        yield fwd.port
 
 
 @contextlib.contextmanager

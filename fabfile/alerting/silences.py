@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from fabfile.alerting.api import AlertmanagerApi, parse_time
 from fabfile.config import durations
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
+from fabfile.config.settings import HostSettings
 from fabfile.errors import UserError
 from fabfile.output import Output
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fabfile.config import local_tools
-from fabfile.config.inventory import PROJECT_ROOT, HostSettings
+from fabfile.config.inventory import PROJECT_ROOT
 from fabfile.config.layout import secret_path
 from fabfile.config.render import Rendered
+from fabfile.config.settings import HostSettings
 
 RULE_TESTS_DIR = PROJECT_ROOT / "monitoring" / "tests"
 PLACEHOLDER = "placeholder-not-a-secret"

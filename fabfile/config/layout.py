@@ -7,7 +7,6 @@ so moving a file on the server is one change.
 from __future__ import annotations
 
 from fabfile.config import receivers
-from fabfile.config.inventory import HostSettings
 from fabfile.config.needed_secrets import (
     GOSSIP_FILES,
     WEB_CA,
@@ -17,6 +16,7 @@ from fabfile.config.needed_secrets import (
     WEB_TLS_FILES,
     peer_of,
 )
+from fabfile.config.settings import HostSettings
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"

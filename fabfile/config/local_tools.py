@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.config.versions import at_least, reported_version
 
 UPLOAD_CACHE = Path("~/.cache/rosey-monitoring").expanduser()  # where `source: upload` keeps archives

@@ -7,7 +7,7 @@ flows one way: inventory -> secrets -> render -> steps.
 from __future__ import annotations
 
 from fabfile.config import receivers
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 
 SECRET_NAMES = ("smtp_password", "web_password", *receivers.SECRETS)
 PEER_SECRET_PREFIX = "peer_web_password_"  # + peer alias: that peer's web_password, to scrape and alert it

@@ -128,9 +128,44 @@ def _sans(cert: x509.Certificate) -> list[str]:
     return [str(v) for v in sans.get_values_for_type(x509.IPAddress)] + sans.get_values_for_type(x509.DNSName)
 
 
+def _why_not(cert: x509.Certificate, ca: x509.Certificate, names: list[str]) -> str | None:
+    """Why `cert` must be made again (None: it is still good)."""
+    if sorted(_sans(cert)) != sorted(names):
+        return "names other addresses"
+    if cert.issuer != ca.subject:
+        return "signed by another CA"
+    if cert.not_valid_after_utc - _now() <= RENEW_BEFORE:
+        return f"expires within {RENEW_BEFORE.days} days"
+    return None
+
+
 def _still_good(cert: x509.Certificate, ca: x509.Certificate, names: list[str]) -> bool:
-    return (sorted(_sans(cert)) == sorted(names) and cert.issuer == ca.subject
-            and cert.not_valid_after_utc - _now() > RENEW_BEFORE)
+    return _why_not(cert, ca, names) is None
+
+
+def read_ca(folder: Path) -> str | None:
+    """The CA's certificate (PEM, as `ca_cert` and `issue` give it) when the folder has one; reads only
+    (no lock, nothing made)."""
+    try:
+        return _cert_pem(x509.load_pem_x509_certificate((folder / "ca.crt").read_bytes())).decode()
+    except FileNotFoundError:
+        return None
+
+
+def current(folder: Path, name: str, addresses: list[str]) -> MemberTLS | str:
+    """What `issue` would return without making anything, or why it would make something (missing, other
+    names, another CA, about to expire). Reads only: no folder, lock or file is created."""
+    ca_pem = read_ca(folder)
+    cert_path = cert_file(folder, name)
+    key_path = cert_path.with_suffix(".key")
+    if ca_pem is None or not (folder / "ca.key").exists():
+        return "no CA yet"
+    if not (cert_path.exists() and key_path.exists()):
+        return "missing"
+    cert_pem = cert_path.read_text()
+    why = _why_not(x509.load_pem_x509_certificate(cert_pem.encode()),
+                   x509.load_pem_x509_certificate(ca_pem.encode()), list(dict.fromkeys(addresses)))
+    return why or MemberTLS(ca_pem, cert_pem, key_path.read_text())
 
 
 def issue(folder: Path, ca_name: str, name: str, addresses: list[str]) -> MemberTLS:
@@ -160,9 +195,13 @@ def _issue(folder: Path, ca_name: str, name: str, addresses: list[str]) -> Membe
     return MemberTLS(_cert_pem(ca_cert).decode(), _cert_pem(cert).decode(), _key_pem(key).decode())
 
 
+def gossip_ca_name(cluster: str) -> str:
+    return f"rosey gossip CA {cluster}"
+
+
 def member_tls(folder: Path, cluster: str, member: str, address: str) -> MemberTLS:
     """A gossip member's certificate (IP SAN = `address`, the one its peers dial) and key."""
-    return issue(folder, f"rosey gossip CA {cluster}", member, [address])
+    return issue(folder, gossip_ca_name(cluster), member, [address])
 
 
 def fingerprint(cert_pem: str) -> str:

@@ -20,7 +20,9 @@ import jinja2
 import yaml
 
 from fabfile.config import receivers
-from fabfile.config.inventory import PROJECT_ROOT, HostSettings, Inventory, InventoryError
+from fabfile.config.certs import is_pending
+from fabfile.config.inventory import PROJECT_ROOT, Inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.labels import (
     BOT_JOB,
     CLUSTER_LABEL,
@@ -51,6 +53,7 @@ from fabfile.config.needed_secrets import (
     required_secrets,
 )
 from fabfile.config.rules_file import read_rules
+from fabfile.config.settings import HostSettings
 from fabfile.config.versions import (
     BOT_FALLBACK_SCRAPE_PROTOCOL,
     FEATURES,
@@ -355,8 +358,11 @@ def alertmanager_flags(host: HostSettings) -> list[str]:
 
 def gossip_fingerprint(secrets: dict[str, str]) -> str:
     """Alertmanager reads its gossip certificates once, at start: their hash goes into the unit, so a new
-    certificate changes the unit and install-services restarts it (a reload would keep the old one)."""
+    certificate changes the unit and install-services restarts it (a reload would keep the old one).
+    A read-only render (dry run, `inv render`) of a member whose certificate is not made yet says so."""
     material = "".join(secrets.get(n, "") for n in (GOSSIP_CA, GOSSIP_CERT, GOSSIP_KEY))
+    if is_pending(material):
+        return "(not issued yet)"
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 

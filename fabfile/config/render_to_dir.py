@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fabfile.config.checks import CheckFailed, validate_rendered
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
 from fabfile.config.render import current_web_hash, render_host
 from fabfile.config.secrets import load_secrets
+from fabfile.config.settings import HostSettings
 from fabfile.errors import UserError
+from fabfile.masking import Masker
 from fabfile.output import Output
-from fabfile.ssh.masking import Masker
 
 
 class OutDirError(UserError):

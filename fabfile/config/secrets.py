@@ -12,24 +12,17 @@ from pathlib import Path
 
 import yaml
 
-from fabfile.config import yaml_file
-from fabfile.config.inventory import HostSettings, Inventory, InventoryError
+from fabfile.config import certs, yaml_file
+from fabfile.config.inventory import Inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.needed_secrets import (
-    GOSSIP_CA,
-    GOSSIP_CERT,
     GOSSIP_FILES,
-    GOSSIP_KEY,
     SECRET_NAMES,
-    WEB_CA,
-    WEB_CERT,
-    WEB_KEY,
     WEB_TLS_FILES,
     peer_of,
     required_secrets,
 )
-from fabfile.config.pki import PKI_DIR, WEB_PKI_DIR, ca_cert, issue, member_tls
-
-WEB_CA_NAME = "rosey web UIs CA"
+from fabfile.config.settings import HostSettings
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the bytes after these
 
@@ -79,71 +72,37 @@ def _problem(name: str, value: str) -> str | None:
 
 
 def load_secrets(inventory: Inventory, host: HostSettings) -> dict[str, str]:
-    """The secrets `host` needs, or one error naming the first missing one and where to put it."""
+    """The secrets `host` needs, or one error naming the first missing one and where to put it.
+
+    Reads only: each secrets file once, and the TLS material already on this machine, with placeholders
+    (certs.PENDING) for certificates not made yet; nothing is written. The steps that install them make
+    those (`certs.issue_pending`); `load_secrets_issuing` does both at once.
+    """
     out: dict[str, str] = {}
-    need = required_secrets(host)
-    for name in need:
+    docs: dict[Path, dict] = {}  # secrets file -> its parsed text, read once per call
+    for name in required_secrets(host):
         peer = peer_of(name)
         if peer:  # a cluster peer's web password is that peer's own web_password
-            out[name] = _lookup(inventory, inventory.host(peer), "web_password")
+            out[name] = _lookup(inventory, inventory.host(peer), "web_password", docs)
         elif name not in GOSSIP_FILES and name not in WEB_TLS_FILES:
-            out[name] = _lookup(inventory, host, name)
-    if host.cluster and host.cluster.gossip_tls:
-        out.update(gossip_material(inventory, host))
-    if WEB_CA in need:  # the certificate and key only when this host's own UIs speak HTTPS
-        out.update(web_material(inventory, host))
+            out[name] = _lookup(inventory, host, name, docs)
+    out.update(certs.material(inventory, host))
     return out
 
 
-def web_pki_folder(inventory: Inventory, host: HostSettings) -> Path:
-    """One web CA per secrets folder: hosts that share a secrets file share the CA."""
-    return inventory.secrets_path(host).parent / WEB_PKI_DIR
-
-
-def web_addresses(host: HostSettings) -> list[str]:
-    """The names the host's UIs are reached by: loopback (the server's own checks, SSH tunnels), its
-    address (a browser) and its peer address (the cluster's Prometheus servers)."""
-    return list(dict.fromkeys(["127.0.0.1", "localhost", host.address, host.reached_by_peers]))
-
-
-def web_material(inventory: Inventory, host: HostSettings) -> dict[str, str]:
-    """The host's web certificate and key (when its web.tls is on) and the CA bundle its clients trust:
-    its own CA and every TLS peer's, once each."""
-    folder = web_pki_folder(inventory, host)
-    try:
-        out: dict[str, str] = {}
-        cas = []
-        if host.web.tls:
-            tls = issue(folder, WEB_CA_NAME, host.name, web_addresses(host))
-            out.update({WEB_CERT: tls.cert, WEB_KEY: tls.key})
-            cas.append(tls.ca_cert)
-        for peer in host.cluster.peers if host.cluster else ():
-            if peer.web_tls:
-                cas.append(ca_cert(web_pki_folder(inventory, inventory.host(peer.name)), WEB_CA_NAME))
-    except (OSError, ValueError) as e:
-        raise SecretsError(f"{folder}: cannot make or read the web UIs' certificates "
-                           f"({type(e).__name__}: {e}); check the folder's permissions or move it away to "
-                           f"start a new CA") from None
-    out[WEB_CA] = "".join(dict.fromkeys(cas))
+def load_secrets_issuing(inventory: Inventory, host: HostSettings) -> dict[str, str]:
+    """`load_secrets` with the missing certificates made (writes beside the secrets file): for code that
+    deploys the files outside the steps (bench, tests); the steps call `certs.issue_pending` themselves."""
+    out = load_secrets(inventory, host)
+    certs.issue_pending(inventory, host, out)
     return out
 
 
-def gossip_material(inventory: Inventory, host: HostSettings) -> dict[str, str]:
-    """The member's gossip CA, certificate and key, from the cluster's PKI beside the secrets file."""
-    assert host.cluster is not None
-    folder = inventory.secrets_path(host).parent / PKI_DIR / host.cluster.name
-    try:
-        tls = member_tls(folder, host.cluster.name, host.name, host.reached_by_peers)
-    except (OSError, ValueError) as e:
-        raise SecretsError(f"{folder}: cannot make or read the gossip certificates of cluster "
-                           f"{host.cluster.name!r} ({type(e).__name__}: {e}); check the folder's permissions "
-                           f"or move it away to start a new CA") from None
-    return {GOSSIP_CA: tls.ca_cert, GOSSIP_CERT: tls.cert, GOSSIP_KEY: tls.key}
-
-
-def _lookup(inventory: Inventory, host: HostSettings, name: str) -> str:
+def _lookup(inventory: Inventory, host: HostSettings, name: str, docs: dict[Path, dict]) -> str:
     path = inventory.secrets_path(host)
-    doc = _read_file(path)
+    if path not in docs:
+        docs[path] = _read_file(path)
+    doc = docs[path]
     per_host = (doc.get("hosts") or {}).get(host.name) or {}
     if not isinstance(per_host, dict):
         raise SecretsError(f"{path}: hosts.{host.name}: expected a mapping of secret names to values")

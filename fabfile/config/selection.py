@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fabfile.config.inventory import HostSettings, Inventory, InventoryError
+from fabfile.config.inventory import Inventory
+from fabfile.config.inventory_error import InventoryError
+from fabfile.config.settings import HostSettings
 
 PRODUCTION_ENV = "production"
 

@@ -16,16 +16,17 @@ from typing import TextIO
 
 from fabric import Connection
 
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
+from fabfile.config.settings import HostSettings
 from fabfile.deploy import steps as registry
 from fabfile.deploy.steps.base import Step, StepContext, StepResult
 from fabfile.errors import UserError
+from fabfile.masking import Masker
 from fabfile.output import Output, RecapRow, StepTime
 from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.connection import connect
 from fabfile.ssh.host_keys import HostKeyError
-from fabfile.ssh.masking import Masker
 from fabfile.ssh.session import HostSession, open_session
 from fabfile.ssh.webauth import clear_text_warning
 

@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 
 from fabfile.config import layout
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 
 PROPERTIES = ("Id", "ActiveState", "UnitFileState", "MainPID", "NeedDaemonReload",
               "ExecMainStartTimestampMonotonic")

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fabfile.config.durations import parse_duration
-from fabfile.config.inventory import HostSettings
 from fabfile.config.rules_file import Rule
+from fabfile.config.settings import HostSettings
 
 ALERT = "BotDown"
 

@@ -3,7 +3,7 @@
 The frame is the same for every scenario: pre-checks, break something, watch the alert travel to a delivered
 notification, restore, watch it resolve and the resolved notification go out — and whatever happens (Ctrl-C,
 SIGTERM, timeout, error, lost connection) the scenario's `make_whole` runs. What differs per scenario (what to
-break, which alert from which host's Alertmanager, how to restore) lives in `scenarios`.
+break, which alert from which host's Alertmanager, how to restore) lives in `scenarios` (its registry).
 
 Why the pieces are injectable (`Target`): the waits, counters and timeline are the hard part and are tested
 against real local Prometheus/Alertmanager binaries; only "stop/start the bot", "read Alertmanager's log" and
@@ -15,49 +15,28 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from fabric import Connection
 
 from fabfile.alerting.api import ApiError, Apis
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
+from fabfile.config.settings import HostSettings
 from fabfile.deploy.steps.base import StepContext
-from fabfile.drill.bounds import Bounds
+from fabfile.drill import scenarios
+from fabfile.drill.contract import DrillResult, Expectation, Scenario
 from fabfile.drill.errors import DrillFailed, DrillInterrupted, why
 from fabfile.drill.notifications import Baseline, NotificationWatch, mail_subjects
-from fabfile.drill.scenarios import (
-    BotDown,
-    Expectation,
-    HostDown,
-    MonitoringDown,
-    Scenario,
-    Synthetic,
-)
 from fabfile.drill.signals import interrupt, signals_to
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target
 from fabfile.drill.timeline import Timeline
-from fabfile.errors import UserError
+from fabfile.masking import Masker
 from fabfile.output import Output
-from fabfile.ssh.masking import Masker
 
 FAIL_GRACE = 10.0  # a failed notification request with no success within this -> the path is failing
 RESTART_BUDGET = 180.0  # how long we keep trying to get the bot running again (reconnecting as needed)
-
-
-@dataclass
-class DrillResult:
-    ok: bool
-    message: str
-    timeline: Timeline
-    bounds: Bounds | None = None
-    bot_active: bool | None = None  # None: the bot was never touched
-    details: list[str] = field(default_factory=list)
-
-    @property
-    def detection(self) -> float | None:
-        return self.timeline.between("stop", "notified")
 
 
 @dataclass(frozen=True)
@@ -272,19 +251,6 @@ def report(result: DrillResult, log: Callable[[str], None]) -> None:
     log(("OK: " if result.ok else "FAILED: ") + result.message)
 
 
-SCENARIOS = ("bot-down", "synthetic", "monitoring-down", "host-down")
-
-
-def make_scenario(name: str, rules_path: Path | None = None) -> Scenario:
-    if name == "synthetic":
-        return Synthetic()
-    if name == "monitoring-down":
-        return MonitoringDown(rules_path)
-    if name == "host-down":
-        return HostDown(rules_path)
-    return BotDown(rules_path)
-
-
 def peer_targets(inventory: Inventory, host: HostSettings, ctx: StepContext) -> dict[str, Target]:
     """An SSH target per cluster peer (its own secrets: its web password), for counting its notifications."""
     from fabfile.config.secrets import load_secrets
@@ -307,7 +273,7 @@ def run_drill(conn_factory: Callable[[], Connection], host: HostSettings, ctx: S
               **kw: Any) -> DrillResult:
     """The drill on one host; `target` and `peers` replace the SSH/systemd actions (tests)."""
     t = target or SshTarget(conn_factory, host, ctx)
-    sc = scenario or (Synthetic() if synthetic else BotDown(rules_path))
+    sc = scenario or scenarios.chosen(synthetic=synthetic).factory(rules_path)
     drill = Drill(t, host, ctx, force=force, timeout=timeout, peers=peers, **kw)
     try:
         return drill.run(sc)
@@ -326,26 +292,15 @@ def cli_test_alert(inventory: Inventory, hosts: list[HostSettings], *, synthetic
     from fabfile.config.secrets import load_secrets
     from fabfile.ssh.connection import connect
 
-    if scenario and scenario not in SCENARIOS:
-        raise UserError(f"--scenario {scenario}: unknown; one of {', '.join(SCENARIOS)}")
-    if scenario in ("monitoring-down", "host-down"):
-        alone = [h.name for h in hosts if h.cluster is None]
-        if alone:
-            raise UserError(f"--scenario {scenario}: {', '.join(alone)} not in a `clusters:` entry of "
-                            f"{inventory.path.name}; without a peer nobody would notice (see README)")
-    if scenario == "host-down":
-        real = [h.name for h in hosts if h.lab is None]
-        if real:
-            raise UserError(f"--scenario host-down: {', '.join(real)} not a lab host (it powers off a "
-                            f"lab VM); on a real server use --scenario monitoring-down")
+    spec = scenarios.chosen(scenario, synthetic)
+    scenarios.refuse_unfit(spec, inventory, hosts)
     out, code = Output(), 0
     for host in hosts:
         secrets = load_secrets(inventory, host)
         ctx = StepContext(inventory=inventory, secrets=secrets, masker=Masker(secrets.values()), log=out.line)
-        name = scenario or ("synthetic" if synthetic else "bot-down")
-        ctx.log(f"== alert drill ({name}) on {host.name} ({host.address})")
+        ctx.log(f"== alert drill ({spec.name}) on {host.name} ({host.address})")
         result = run_drill(lambda h=host: connect(h), host, ctx, force=force, timeout=timeout, output=out,
-                           scenario=make_scenario(name), peers=peer_targets(inventory, host, ctx))
+                           scenario=spec.factory(None), peers=peer_targets(inventory, host, ctx))
         report(result, ctx.log)
         if not result.ok:
             interrupted = result.message.startswith("interrupted")

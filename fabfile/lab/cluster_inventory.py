@@ -22,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from fabfile.config.inventory import CLUSTER_PEER_TIMEOUT, Inventory, load_inventory
+from fabfile.config.clusters import CLUSTER_PEER_TIMEOUT
+from fabfile.config.inventory import Inventory, load_inventory
 from fabfile.errors import UserError
 from fabfile.lab import mailbox
 

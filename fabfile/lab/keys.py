@@ -9,7 +9,10 @@ from pathlib import Path
 
 import yaml
 
+from fabfile.config.settings import HostSettings
+from fabfile.config.validators import parse_pin
 from fabfile.lab import paths
+from fabfile.ssh.host_keys import Pin
 
 
 def lab_key() -> Path:
@@ -20,6 +23,17 @@ def lab_key() -> Path:
 def host_key() -> Path:
     """The guest's sshd host key, kept across image rebuilds so known_hosts stays valid."""
     return _keypair(paths.cache_dir() / "ssh_host_ed25519_key", "rosey-lab-host")
+
+
+def host_key_pin(host: HostSettings) -> Pin | None:
+    """A lab host is pinned to the host key generated with the image (`host_key()`), so no prompt is needed;
+    registered with fabfile/ssh by this package's __init__. Never creates a key; other hosts: None."""
+    if not host.is_lab:
+        return None
+    pub = paths.cache_dir() / "ssh_host_ed25519_key.pub"
+    if not pub.exists():
+        return None
+    return Pin(parse_pin(pub.read_text()), f"the lab image's host key ({pub})")
 
 
 def known_hosts() -> Path:

@@ -1,1 +1,1 @@
-"""The only code that talks to a server: connect, transport (run), probe, stage, masking, web auth."""
+"""The only code that talks to a server: connect (host keys checked), run/probe/stage, sessions, web auth."""

@@ -6,7 +6,7 @@ import logging
 
 from fabric import Config, Connection
 
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.ssh.host_keys import VerifyPolicy
 
 # paramiko logs at ERROR what we already report in one line (a refused tunnel channel while a service is

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import paramiko
 
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.output import Output
 from fabfile.ssh import host_keys
 

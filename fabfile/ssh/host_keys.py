@@ -2,8 +2,8 @@
 
 Fabric accepts any host key (Paramiko's AutoAddPolicy): a server that impersonates `prod` would get the
 secrets and root commands. Here the key must match, in this order:
-1. a pin in hosts.yml (`ssh.host_key`: a public key line or its SHA256 fingerprint); lab hosts are pinned
-   automatically to the key generated with the lab image;
+1. a pin in hosts.yml (`ssh.host_key`: a public key line or its SHA256 fingerprint), else one a registered
+   provider gives (`register_pinned_keys`: the lab pins its hosts to the key generated with its image);
 2. the user's known_hosts files (~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts, and UserKnownHostsFile /
    GlobalKnownHostsFile / HostKeyAlias from ~/.ssh/config).
 An unknown key or a changed one is refused with one line that shows the server's fingerprint and how to
@@ -12,16 +12,16 @@ accept it (`inv host-key -H HOST --accept` records it in ~/.ssh/known_hosts only
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
+from fabfile.config.validators import parse_pin, ssh_fingerprint
 from fabfile.errors import UserError
 
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -34,8 +34,7 @@ class HostKeyError(UserError):
 
 def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH's `SHA256:...` fingerprint (as `ssh-keygen -lf` and ssh's own prompt print it)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    return ssh_fingerprint(key.asbytes())
 
 
 def key_name(address: str, port: int) -> str:
@@ -51,44 +50,22 @@ class Pin:
     source: str  # where the pin comes from, for messages
 
 
-def parse_pin(text: str) -> str:
-    """`ssh.host_key` -> its SHA256 fingerprint; ValueError for anything else."""
-    text = text.strip()
-    if text.startswith("SHA256:"):
-        body = text[len("SHA256:"):]
-        try:
-            raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-        except ValueError:
-            raw = b""
-        if len(raw) != 32:
-            raise ValueError("not a SHA256 fingerprint")
-        return "SHA256:" + base64.b64encode(raw).decode().rstrip("=")
-    parts = text.split()
-    if len(parts) < 2:
-        raise ValueError("not a public key line")
-    try:
-        key = paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
-    except (ValueError, paramiko.SSHException, UnicodeError) as e:
-        raise ValueError(f"not a public key line ({e})") from None
-    return fingerprint(key)
+PinProvider = Callable[[HostSettings], Pin | None]
+_providers: list[PinProvider] = []
 
 
-def lab_pin(host: HostSettings) -> Pin | None:
-    """A lab host's key is generated with the image (fabfile/lab/keys.py): pin it, no prompt needed."""
-    if not host.is_lab:
-        return None
-    from fabfile.lab import paths  # only for lab hosts; never creates a key here
-
-    pub = paths.cache_dir() / "ssh_host_ed25519_key.pub"
-    if not pub.exists():
-        return None
-    return Pin(parse_pin(pub.read_text()), f"the lab image's host key ({pub})")
+def register_pinned_keys(provider: PinProvider) -> None:
+    """Let a package that makes hosts (the lab: keys generated with its image) pin their keys without this
+    package importing it. A provider answers None for hosts it does not know; registering twice is a no-op."""
+    if provider not in _providers:
+        _providers.append(provider)
 
 
 def pin_of(host: HostSettings) -> Pin | None:
+    """hosts.yml's `ssh.host_key` first, then the first registered provider that knows the host."""
     if host.ssh.host_key:
         return Pin(parse_pin(host.ssh.host_key), f"hosts.yml hosts.{host.name}.ssh.host_key")
-    return lab_pin(host)
+    return next((pin for pin in (p(host) for p in _providers) if pin), None)
 
 
 def _ssh_config(address: str) -> dict:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from fabric import Connection
 
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from fabfile.ssh.session import HostSession, resolve
 from fabfile.ssh.transport import RemoteError, one_line, run
 

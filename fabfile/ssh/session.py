@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fabfile.alerting.api import Apis, open_apis
-from fabfile.config.inventory import HostSettings, Inventory
+from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
+from fabfile.config.settings import HostSettings
+from fabfile.masking import Masker
 from fabfile.ssh.connection import connect
-from fabfile.ssh.masking import Masker
 
 if TYPE_CHECKING:
     from fabfile.ssh.probe import Out, Read
@@ -114,13 +115,14 @@ class HostUnreachable(RuntimeError):
 @contextlib.contextmanager
 def open_session(inventory: Inventory, host: HostSettings, *, secrets: dict[str, str] | None = None,
                  masker: Masker | None = None, apis: bool = False, api_timeout: float | None = None,
-                 connector: Callable[[HostSettings], Any] = connect) -> Iterator[HostSession]:
+                 connector: Callable[[HostSettings], Any] | None = None) -> Iterator[HostSession]:
     """One host, opened the one way every command does it; everything opened is closed when the block ends.
 
     1. its secrets (unless given): a missing one raises here, before anything is contacted (bad input);
     2. the masker made from them (unless given), so every message about this host hides them;
-    3. the SSH connection (`connection.connect`: the host key is checked before anything is sent); it is
-       lazy, so without `apis` the first command connects and reports its own failure;
+    3. the SSH connection (`connector`, by default `connection.connect`, looked up when called: the host
+       key is checked before anything is sent); it is lazy, so without `apis` the first command connects
+       and reports its own failure;
     4. with `apis`: the Prometheus and Alertmanager clients through SSH tunnels (`session.apis`). Failing
        to reach the host here raises HostUnreachable with one masked line.
     """
@@ -129,7 +131,7 @@ def open_session(inventory: Inventory, host: HostSettings, *, secrets: dict[str,
     m = masker or Masker(secrets.values())
     with contextlib.ExitStack() as stack:
         try:
-            session = HostSession(connector(host), host, secrets, m)
+            session = HostSession((connector or connect)(host), host, secrets, m)
             stack.callback(_close_quietly, session)
             if apis:
                 kw = {} if api_timeout is None else {"timeout": api_timeout}

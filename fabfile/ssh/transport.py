@@ -28,7 +28,7 @@ from typing import Protocol
 from fabric import Connection
 from invoke.exceptions import CommandTimedOut
 
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from fabfile.ssh.session import HostSession, Stats, resolve
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import shlex
 
-from fabfile.config.inventory import HostSettings
 from fabfile.config.layout import secret_path
 from fabfile.config.needed_secrets import WEB_CA
+from fabfile.config.settings import HostSettings
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 

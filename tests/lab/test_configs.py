@@ -7,12 +7,9 @@ import shlex
 import time
 from pathlib import Path
 
-import pytest
-
 from fabfile.config.rules_file import RULES_ENV, RULES_SOURCE
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 
-pytestmark = pytest.mark.lab
 RULES = "/opt/rosey-bot/monitoring/alert_rules.yml"
 
 EXTRA_RULE = """

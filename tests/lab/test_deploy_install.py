@@ -27,7 +27,6 @@ from tests import helpers
 from tests.helpers import main_pids as pids
 from tests.lab_fixtures import lab_inventory, lab_inventory_path
 
-pytestmark = pytest.mark.lab
 OUTPUTS: list[str] = []  # every CLI output of this module, searched for secrets at the end
 
 
@@ -233,7 +232,7 @@ def test_alertmanager_upgrade_by_upload_keeps_silences_and_the_notification_path
     0.25.0 -> 0.33.1, its archive uploaded from this machine (the guest cannot download it), one restart, a
     silence created before still active after (the data dir kept), and the synthetic drill passes on it."""
     if not (releases_dir() / "alertmanager" / "v0.33.1").is_dir():
-        pytest.skip("no Alertmanager 0.33.1 release in the lab")
+        helpers.skip_or_fail("no Alertmanager 0.33.1 release in the lab")
     old = variant(lab, tmp_path, "before", {"prometheus": {"version": "3.5.3"}})
     s = inv("silence", "-H", lab.name, "--duration", "2h", "--comment", "kept across the upgrade",
             "alertname=ChannelEmpty", inventory=old)

@@ -22,7 +22,6 @@ from .deployed import Deployed, deployed_lab_fixture  # noqa: F401
 # The lab host is the shared `lab_host` fixture (tests/lab_fixtures.py): ROSEY_LAB_HOSTS=a,b with
 # ROSEY_INVENTORY moves this module to another VM together with every other lab test.
 
-pytestmark = pytest.mark.lab
 
 CRITICAL = "🚨 [CRITICAL] Rosey Bot: "
 

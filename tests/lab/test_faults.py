@@ -13,16 +13,12 @@ import re
 import shlex
 import time
 
-import pytest
-
 from fabfile.config.rules_file import RULES_ENV
 from fabfile.ssh.transport import DEPLOY_LOCK
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab.test_configs import RELOAD_RULE as FAULT_RULE
 from tests.lab.test_configs import STATE, reload_ok, rule_names, rules_file
 from tests.lab.test_deploy_install import variant
-
-pytestmark = pytest.mark.lab
 
 RULES = "/opt/rosey-bot/monitoring/alert_rules.yml"
 FILL = "/var/tmp/rosey-test-fill"

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import requests
 import yaml
 
 from tests import helpers
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory_path
-
-pytestmark = pytest.mark.lab
 
 
 def inventory_with(d, tmp_path: Path, allow_from: list[str]) -> dict[str, str]:

@@ -32,8 +32,6 @@ from fabfile.lab.cluster_inventory import write_cluster_inventory
 from tests import helpers
 from tests.lab_fixtures import lab_inventory
 
-pytestmark = pytest.mark.lab
-
 CRITICAL = "🚨 [CRITICAL] Rosey Bot: "
 BEAT = 20.0  # the heartbeat's repeat_interval in this test (seconds): a ping at every group flush
 GROUP_INTERVAL = 30.0  # the shortest a cluster of two accepts (two turns of --cluster.peer-timeout)

@@ -12,8 +12,6 @@ import yaml
 from tests import helpers
 from tests.lab_fixtures import lab_inventory_path
 
-pytestmark = pytest.mark.lab
-
 
 def test_ufw_keeps_ssh_and_blocks_a_port_it_does_not_allow(lab_host):
     bot = lab_host.url(8001, "/api/health")

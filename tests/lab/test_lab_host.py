@@ -17,7 +17,6 @@ from fabfile.lab import keys, privnet, releases
 from fabfile.lab.vm import LabVM
 from tests.lab_fixtures import lab_inventory
 
-pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
 METRICS = ["bot_connected", "bot_uptime_seconds", "bot_users", "bot_requests_total", "bot_errors_total"]
 

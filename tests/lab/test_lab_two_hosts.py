@@ -17,8 +17,6 @@ import pytest
 
 from fabfile.lab import privnet
 
-pytestmark = pytest.mark.lab
-
 
 def test_two_lab_hosts_run_side_by_side(lab_host, lab_host2):
     assert lab_host.vm.pid() != lab_host2.vm.pid()

@@ -24,14 +24,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests import helpers
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory_path
-
-pytestmark = pytest.mark.lab
 
 ARTEFACTS = helpers.REPO / "artefacts" / "browser"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

@@ -17,8 +17,6 @@ from fabfile.ssh.connection import connect
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory
 
-pytestmark = pytest.mark.lab
-
 
 @pytest.fixture
 def conn(deployed_lab):

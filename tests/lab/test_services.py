@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from fabfile.config import layout
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 
-pytestmark = pytest.mark.lab
 MARK = "# edited on the server by the lab test"
 
 

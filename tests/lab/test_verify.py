@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory
-
-pytestmark = pytest.mark.lab
 
 
 def test_verify_all_pass_after_sortie6(deployed_lab):
@@ -26,9 +22,9 @@ def test_verify_all_pass_after_sortie6(deployed_lab):
 def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
     from fabfile.deploy.steps.base import StepContext
     from fabfile.deploy.steps.verify import verify
+    from fabfile.masking import Masker
     from fabfile.ssh import transport
     from fabfile.ssh.connection import connect
-    from fabfile.ssh.masking import Masker
 
     d = deployed_lab
     inv = lab_inventory()

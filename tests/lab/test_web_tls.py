@@ -14,13 +14,12 @@ import pytest
 import requests
 import yaml
 
+from fabfile.config.certs import web_pki_folder
 from fabfile.config.needed_secrets import WEB_CA
 from fabfile.config.pki import cert_file, fingerprint
-from fabfile.config.secrets import load_secrets, web_pki_folder
+from fabfile.config.secrets import load_secrets
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory, lab_inventory_path
-
-pytestmark = pytest.mark.lab
 
 
 def tls_inventory(d, tmp_path: Path) -> Path:

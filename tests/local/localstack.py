@@ -24,7 +24,7 @@ import requests
 from aiosmtpd.controller import Controller
 
 from fabfile.alerting.api import Apis, free_port, local_apis
-from fabfile.config.inventory import Alertmanager, Email, HostSettings, Prometheus, Receivers
+from fabfile.config.settings import Alertmanager, Email, HostSettings, Prometheus, Receivers
 from fabfile.drill.target import parse_notify_errors
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
 

@@ -23,10 +23,11 @@ from pathlib import Path
 import requests
 
 from fabfile.config import layout, render
-from fabfile.config.inventory import HostSettings, load_inventory
+from fabfile.config.certs import web_material
+from fabfile.config.inventory import load_inventory
 from fabfile.config.local_tools import TOOLS_CACHE
 from fabfile.config.needed_secrets import WEB_CA, required_secrets
-from fabfile.config.secrets import web_material
+from fabfile.config.settings import HostSettings
 from fabfile.config.versions import at_least
 
 GUEST_BOT = Path(__file__).resolve().parents[2] / "fabfile" / "lab" / "guest" / "rosey-bot"
@@ -224,7 +225,7 @@ def render_host(tmp: Path, prom: str, am: str, tls: bool = False) -> RenderedHos
     host = inv.host("h")
     secrets = {"web_password": PASSWORD, "smtp_password": "x-smtp", "webhook_url": "http://127.0.0.1:9/hook"}
     if tls:  # the project's web CA and this host's certificate, made beside the (absent) secrets file
-        secrets |= web_material(inv, host)
+        secrets |= web_material(inv, host, issue=True)
     rendered = render.render_host(inv, host, {k: secrets[k] for k in required_secrets(host) if k in secrets})
     out = RenderedHost(host, rendered, base, ports)
     if tls:

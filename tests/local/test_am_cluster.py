@@ -18,13 +18,12 @@ import pytest
 import requests
 
 from fabfile.alerting.api import free_port, local_apis
-from fabfile.config.inventory import Cluster, Peer, load_inventory
+from fabfile.config.settings import Cluster, Peer
 from fabfile.deploy.steps import verify
 from fabfile.drill.notifications import NotificationWatch
-from tests.helpers import ALERTMANAGER_BIN
+from tests.helpers import ALERTMANAGER_BIN, fixture_inventory
 from tests.local.localstack import Smtp
 
-pytestmark = pytest.mark.tools
 PEER_TIMEOUT = "3s"  # Alertmanager's default is 15s: the second member waits that long before it would send
 
 
@@ -87,7 +86,7 @@ receivers:
 
 def _host(gossip: list[int]):
     """A clustered host as the inventory would build it, on loopback (the inventory refuses loopback)."""
-    h = load_inventory().host("lab")
+    h = fixture_inventory().host("lab")
     peer = Peer("lab2", "127.0.0.1", "test", 9090, 9093, gossip[1], "admin")
     return dataclasses.replace(h, alertmanager=dataclasses.replace(h.alertmanager, cluster_port=gossip[0]),
                                cluster=Cluster("rosey", (peer,)))

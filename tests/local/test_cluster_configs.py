@@ -9,9 +9,7 @@ import pytest
 from fabfile.config import render
 from fabfile.config.checks import validate_rendered
 from fabfile.config.inventory import load_inventory
-from fabfile.config.secrets import load_secrets
-
-pytestmark = pytest.mark.tools
+from fabfile.config.secrets import load_secrets_issuing
 
 HOSTS = """\
 defaults:
@@ -34,7 +32,7 @@ def test_clustered_configs_pass_promtool_and_amtool(tmp_path: Path, alias: str, 
     (tmp_path / "secrets.yml").write_text("web_password: pw-one\nhosts:\n  prod: {web_password: pw-two}\n")
     inv = load_inventory(tmp_path / "hosts.yml")
     host = inv.host(alias)
-    r = render.render_host(inv, host, load_secrets(inv, host))
+    r = render.render_host(inv, host, load_secrets_issuing(inv, host))
     lines: list[str] = []
     verdicts = validate_rendered(r, host, lambda s: s, echo=lines.append)
     assert verdicts and not [v for v in verdicts if v.failed], lines

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from fabfile.config import layout, render
-from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import configs
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
+from tests.helpers import fixture_inventory
 
 SECRETS = {"web_password": "pw-Very-Secret-1", "smtp_password": "smtp-Secret-2"}
 
@@ -71,7 +71,7 @@ class Box:
 
 @pytest.fixture
 def box(tmp_path, monkeypatch) -> Box:
-    inv = load_inventory()
+    inv = fixture_inventory()
     base, stage, state, stubs, bins = (tmp_path / n for n in ("base", "stage", "state", "stubs", "bin"))
     for d in (base, stage, state, stubs, bins):
         d.mkdir()

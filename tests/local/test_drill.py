@@ -20,17 +20,17 @@ import pytest
 from fabfile.alerting import silences
 from fabfile.alerting.api import ApiError, iso, local_apis, notify_counts, parse_metrics, parse_time
 from fabfile.config.durations import parse_duration
-from fabfile.config.inventory import load_inventory
 from fabfile.config.rules_file import load_rule
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill import echo
 from fabfile.drill.bounds import ALERT, Bounds, bounds_for
 from fabfile.drill.notifications import receiver_integrations
 from fabfile.drill.runner import report, run_drill
-from fabfile.drill.scenarios import SYNTHETIC
+from fabfile.drill.scenarios.synthetic import SYNTHETIC
 from fabfile.drill.target import parse_notify_errors
+from fabfile.masking import Masker
 from fabfile.output import Progress
-from fabfile.ssh.masking import Masker
+from tests.helpers import fixture_inventory
 
 from .localstack import PASSWORD, USER, LocalTarget, start_stack
 
@@ -88,7 +88,7 @@ alertmanager_notifications_total{integration="slack"} 0
 def test_rule_and_bounds_come_from_the_deployed_rules_and_inventory() -> None:
     rule = load_rule(ALERT)
     assert rule.name == "BotDown" and rule.labels["severity"] == "critical"
-    host = load_inventory().host("lab")
+    host = fixture_inventory().host("lab")
     b = bounds_for(host, rule)
     assert b.rule_for == rule.for_ and b.group_wait == parse_duration(host.alertmanager.group_wait)
     assert b.detect == b.scrape + b.rule_for + b.group_wait + b.evaluation
@@ -153,7 +153,7 @@ class Out:
         self.stream = io.StringIO()
 
     def ctx(self) -> StepContext:
-        return StepContext(inventory=load_inventory(), secrets={"web_password": PASSWORD},
+        return StepContext(inventory=fixture_inventory(), secrets={"web_password": PASSWORD},
                            masker=Masker([PASSWORD]), log=self.lines.append)
 
     @property
@@ -340,7 +340,7 @@ def test_bounds_text() -> None:
 
 
 def test_silence_cli_refuses_bad_input_before_connecting() -> None:
-    inv = load_inventory()
+    inv = fixture_inventory()
     with pytest.raises(silences.SilenceError):
         silences.cli_silence(inv, [inv.host("lab")], "alertname", "2h", "x")
     with pytest.raises(silences.SilenceError):

@@ -13,15 +13,12 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
 from fabfile.alerting.api import free_port
 from fabfile.config import render
 from fabfile.config.pki import member_tls
 from tests.helpers import ALERTMANAGER_BIN
-
-pytestmark = pytest.mark.tools
 
 
 class Member:

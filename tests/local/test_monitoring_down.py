@@ -26,7 +26,8 @@ import requests
 import yaml
 
 from fabfile.alerting.api import free_port, local_apis
-from fabfile.config.inventory import (
+from fabfile.config.rules_file import rules_source
+from fabfile.config.settings import (
     Alertmanager,
     Cluster,
     Email,
@@ -36,16 +37,15 @@ from fabfile.config.inventory import (
     Receivers,
     Web,
 )
-from fabfile.config.rules_file import rules_source
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.runner import report, run_drill
-from fabfile.drill.scenarios import BotDown, HostDown, MonitoringDown
+from fabfile.drill.scenarios.bot_down import BotDown
+from fabfile.drill.scenarios.host_down import HostDown
+from fabfile.drill.scenarios.monitoring_down import MonitoringDown
 from fabfile.drill.target import parse_notify_errors
-from fabfile.ssh.masking import Masker
+from fabfile.masking import Masker
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN
 from tests.local.localstack import Smtp, StandInBot
-
-pytestmark = pytest.mark.tools
 
 
 class Node:
@@ -349,7 +349,7 @@ def test_host_down_the_peer_mails_once_and_the_host_is_powered_on(pair) -> None:
     a, b, smtp, _ = pair
     switch = PowerSwitch(a)
     before = len(smtp.mails)
-    r, ta, lines = _drill(pair, lambda rules: HostDown(rules, vm_factory=lambda d: switch))
+    r, ta, lines = _drill(pair, lambda rules: HostDown(rules, switch_for=lambda h: switch))
     assert r.ok, "\n".join(lines)
     assert switch.offs == 1 and switch.ons >= 1
     assert a.active("prometheus") and a.active("alertmanager") and a.bot.active
@@ -362,7 +362,7 @@ def test_an_interrupted_host_down_still_powers_the_host_on(pair, monkeypatch) ->
     a, b, smtp, _ = pair
     _ctrl_c_while_waiting(monkeypatch)
     switch = PowerSwitch(a)
-    r, ta, lines = _drill(pair, lambda rules: HostDown(rules, vm_factory=lambda d: switch))
+    r, ta, lines = _drill(pair, lambda rules: HostDown(rules, switch_for=lambda h: switch))
     assert not r.ok and "interrupted" in r.message
     assert switch.offs == 1 and switch.ons == 1  # powered on by make_whole, the restore never came
     assert a.active("prometheus") and a.active("alertmanager") and a.bot.active, "\n".join(lines)

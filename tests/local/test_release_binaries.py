@@ -20,8 +20,6 @@ import requests
 from fabfile.config.versions import at_least
 from tests.local.release_bins import PASSWORD, USER, lab_releases, render_host, running, stand_in_bot, unpack
 
-pytestmark = pytest.mark.tools
-
 PAIRS = [("2.42.0", "0.25.0"), ("2.53.3", "0.28.1"), ("3.5.3", "0.33.1")]
 JOBS = {"rosey-bot", "prometheus", "alertmanager"}
 # log lines that speak about us (flags, config, matchers, scrapes), at warn level or above

@@ -1,4 +1,5 @@
-"""`inv render` end to end, as a user runs it, from a temporary copy of the project (secrets from env)."""
+"""`inv render` end to end, as a user runs it, from a temporary copy of the project (secrets from env) with
+the tests' inventory as its hosts.yml (the operator's may say anything)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from fabfile.config.inventory import PROJECT_ROOT
 from fabfile.config.layout import FILENAMES
 from tests import helpers
 
-pytestmark = pytest.mark.tools
-
 SMTP, WEB = "cli-smtp-S3cr3t-value", "cli-web-S3cr3t-value"
 ANYWHERE = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
 AT_ROOT = {"secrets.yml", "rendered", "out", "tests", "bench"}  # no secrets.yml: secrets come from env
@@ -30,6 +29,7 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("repo") / "repo"
     shutil.copytree(PROJECT_ROOT, dest, ignore=_ignore)
+    shutil.copyfile(helpers.FIXTURE_INVENTORY, dest / "hosts.yml")
     return dest
 
 

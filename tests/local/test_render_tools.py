@@ -15,8 +15,6 @@ from fabfile.config import local_tools
 from fabfile.config.checks import validate_rendered
 from tests.local.release_bins import lab_releases, render_host
 
-pytestmark = pytest.mark.tools
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _archives() -> None:

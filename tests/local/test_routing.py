@@ -16,8 +16,6 @@ from fabfile.config.needed_secrets import required_secrets
 from fabfile.config.receivers import RECEIVER_TYPES, Route
 from fabfile.config.versions import at_least
 
-pytestmark = pytest.mark.tools
-
 BASE = """\
 defaults:
   receivers:

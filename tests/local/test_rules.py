@@ -198,14 +198,12 @@ def _failures(output: str) -> set[tuple[str, str]]:
     return {(m["group"], m["alert"]) for m in _FAILURE.finditer(output)}
 
 
-@pytest.mark.tools
 def test_promtool_check_rules(promtool: str) -> None:
     result = _run([promtool, "check", "rules", str(RULES.relative_to(ROOT))], ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(BOT_ALERTS) + len(MONITORING_ALERTS)} rules found" in result.stdout
 
 
-@pytest.mark.tools
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
 def test_rule_unit_tests_pass(promtool: str, test_file: Path) -> None:
     # Run from the repository root: rule_files is resolved relative to the test file, not the cwd.
@@ -214,7 +212,6 @@ def test_rule_unit_tests_pass(promtool: str, test_file: Path) -> None:
     assert "SUCCESS" in result.stdout
 
 
-@pytest.mark.tools
 def test_rule_unit_tests_pass_from_their_directory(promtool: str) -> None:
     result = _run([promtool, "test", "rules", *[f.name for f in TEST_FILES]], TESTS_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -230,7 +227,6 @@ def _run_suite(promtool: str, rules_text: str, tmp_path: Path) -> subprocess.Com
     return _run([promtool, "test", "rules", *[f.name for f in TEST_FILES]], tests)
 
 
-@pytest.mark.tools
 def test_runbook_expressions_fail_the_behaviour_tests(promtool: str, tmp_path: Path) -> None:
     """Our rules with the runbook's expr/for swapped back in: only behaviour differs, nothing else."""
     doc = _load(RULES)
@@ -257,7 +253,6 @@ def test_runbook_expressions_fail_the_behaviour_tests(promtool: str, tmp_path: P
     assert not {group for group, _ in failed} & passing, failed
 
 
-@pytest.mark.tools
 def test_runbook_rules_verbatim_fail(promtool: str, tmp_path: Path) -> None:
     result = _run_suite(promtool, RUNBOOK_RULES.read_text(), tmp_path)
     output = result.stdout + result.stderr

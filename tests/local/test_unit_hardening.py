@@ -13,7 +13,6 @@ import pytest
 
 from tests.local.release_bins import render_host
 
-pytestmark = pytest.mark.tools
 TARGET = 2.5
 
 

@@ -16,8 +16,6 @@ from fabfile.config import layout
 from fabfile.config.needed_secrets import WEB_TLS_CONFIG
 from tests.local.release_bins import PASSWORD, USER, lab_releases, render_host, running, unpack
 
-pytestmark = pytest.mark.tools
-
 # the oldest and the newest pair the lab deploys
 PAIRS = [("2.42.0", "0.25.0"), ("3.5.3", "0.33.1")]
 JOBS = {"rosey-bot", "prometheus", "alertmanager"}

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from fabfile.config import render
-from fabfile.config.inventory import InventoryError, load_inventory
-from fabfile.config.secrets import load_secrets, required_secrets
+from fabfile.config.inventory import load_inventory
+from fabfile.config.inventory_error import InventoryError
+from fabfile.config.secrets import load_secrets_issuing, required_secrets
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps import verify as v
 
@@ -39,7 +40,7 @@ def rendered(tmp_path: Path, alias: str, text: str = BASE + CLUSTER, secrets: st
     rules.write_text("groups: []\n")
     i = inv(tmp_path, text)
     h = i.host(alias)
-    return render.render_host(i, h, load_secrets(i, h), rules_path=rules), h
+    return render.render_host(i, h, load_secrets_issuing(i, h), rules_path=rules), h
 
 
 def error(tmp_path: Path, text: str) -> str:

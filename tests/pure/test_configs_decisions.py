@@ -7,18 +7,17 @@ import hashlib
 import pytest
 
 from fabfile.config import render
-from fabfile.config.inventory import load_inventory
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps import configs
-from fabfile.ssh.masking import Masker
-from tests.helpers import units_answer
+from fabfile.masking import Masker
+from tests.helpers import fixture_inventory, units_answer
 
 SECRETS = {"web_password": "pw-Very-Secret-1", "smtp_password": "smtp-Secret-2"}
 
 
 @pytest.fixture(scope="module")
 def setup():
-    inv = load_inventory()
+    inv = fixture_inventory()
     host = inv.host("lab")
     rendered = render.render_host(inv, host, SECRETS)
     return host, rendered, configs.targets(host, rendered)
@@ -116,7 +115,7 @@ def test_apply_script_validates_before_activating(setup):
 def test_probe_parsers():
     assert configs.parse_stat("root prometheus 640 /opt/x/secrets/web_password\n") == {
         "/opt/x/secrets/web_password": ("root", "prometheus", 0o640)}
-    host = load_inventory().host("lab")
+    host = fixture_inventory().host("lab")
     running = unit_state.parse(host, units_answer(host))
     assert configs.reloadable(running) == {"prometheus": True, "alertmanager": True}
     stopped = unit_state.parse(host, units_answer(host, active="inactive"))

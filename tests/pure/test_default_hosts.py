@@ -3,15 +3,13 @@ production host from the default (issue 12 §0)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from fabfile.config.inventory import DEFAULT_INVENTORY, InventoryError, load_inventory
+from fabfile.config.inventory import DEFAULT_INVENTORY, load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.selection import refuse_default_production, select
-from tests.helpers import REPO
 
 # nothing listens on 127.0.0.1:1, so a command that gets as far as connecting fails at once, locally
 HOSTS = """\
@@ -79,35 +77,3 @@ def test_drill_takes_production_when_h_names_it(tmp_path: Path) -> None:
     inv = load_inventory(inventory(tmp_path, default="default_hosts: prod"))
     refuse_default_production(select(inv, "prod"), "the drill")  # no error
     refuse_default_production(select(inv, "test"), "the drill")
-
-
-# ---------------------------------------------------------------- the CLI, as users type it
-
-
-def inv_cli(tmp_path: Path, *args: str, default: str) -> subprocess.CompletedProcess[str]:
-    env = {"ROSEY_INVENTORY": str(inventory(tmp_path, default=default)), "ROSEY_WEB_PASSWORD": "pw",
-           "ROSEY_SMTP_PASSWORD": "pw", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=60)
-
-
-def test_cli_test_alert_refuses_default_production_before_connecting(tmp_path: Path) -> None:
-    p = inv_cli(tmp_path, "test-alert", default="default_hosts: prod")
-    assert p.returncode == 2, p.stdout + p.stderr
-    assert p.stderr.strip().splitlines() == [
-        "error: hosts.yml: default_hosts selects prod (env production); the drill never runs on production "
-        "by default — name it with -H prod if you mean it; nothing was changed"]
-    assert p.stdout == ""  # not even the notice: nothing was attempted
-
-
-def test_cli_verify_without_h_names_the_default_first(tmp_path: Path) -> None:
-    p = inv_cli(tmp_path, "verify", default="default_hosts: test")
-    assert p.stdout.splitlines()[0] == "hosts: test (default_hosts in hosts.yml; -H NAME to choose others)"
-    assert p.returncode == 1  # it really tried the default host (nothing listens there)
-    assert "[test]" in p.stdout and "[prod]" not in p.stdout
-
-
-def test_cli_status_json_keeps_the_notice_off_stdout(tmp_path: Path) -> None:
-    p = inv_cli(tmp_path, "status", "--json", default="default_hosts: test")
-    assert p.stderr.splitlines()[0] == "hosts: test (default_hosts in hosts.yml; -H NAME to choose others)"
-    assert not p.stdout.startswith("hosts:")

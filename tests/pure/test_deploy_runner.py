@@ -15,6 +15,7 @@ from fabfile.deploy import runner, steps
 from fabfile.deploy.steps import install, services
 from fabfile.deploy.steps.base import StepResult
 from fabfile.ssh import transport
+from tests.fakes import LocalConn
 
 SECRET = "s3cret-pa55word"
 
@@ -40,15 +41,6 @@ def inventory(tmp_path, monkeypatch):
                            "  ghost: {address: 127.0.0.1, ssh: {port: 2299}, secrets_file: none.yml}\n")
 
 
-class FakeConn:
-    def __init__(self, host):
-        self.host = host.address
-        self.closed = False
-
-    def close(self):
-        self.closed = True
-
-
 def ok_step(name):
     def step(conn, host, ctx):
         if host.name == "ghost":
@@ -63,7 +55,7 @@ def test_unreachable_host_fails_clearly_others_complete(inventory):
     out = io.StringIO()
     reports = []
     steps = [("a", ok_step("a")), ("b", ok_step("b")), ("verify", ok_step("verify"))]
-    code = runner.run(inventory, inventory.select("lab,ghost"), steps, stream=out, connector=FakeConn,
+    code = runner.run(inventory, inventory.select("lab,ghost"), steps, stream=out, connector=LocalConn.to,
                       reports_out=reports)
     text = out.getvalue()
     assert code == 1
@@ -88,7 +80,7 @@ def test_failed_step_stops_the_rest_but_verify_reports(inventory):
 
     steps = [("a", rec("a", "changed")), ("b", rec("b", "failed")), ("c", rec("c", "ok")),
              ("verify", rec("verify", "ok"))]
-    code = runner.run(inventory, inventory.select("lab"), steps, stream=out, connector=FakeConn)
+    code = runner.run(inventory, inventory.select("lab"), steps, stream=out, connector=LocalConn.to)
     assert code == 1 and calls == ["a", "b", "verify"]
     assert "lab  ok=1 changed=1 failed=1  FAILED" in out.getvalue()
 
@@ -111,7 +103,7 @@ def test_a_lost_connection_ends_that_hosts_run_even_verify(inventory):
 
     out = io.StringIO()
     steps = [("a", rec("a")), ("b", lost), ("c", rec("c")), ("verify", rec("verify"))]
-    code = runner.run(inventory, inventory.select("lab"), steps, stream=out, connector=FakeConn)
+    code = runner.run(inventory, inventory.select("lab"), steps, stream=out, connector=LocalConn.to)
     assert code == 1 and calls == ["a", "b"]
     assert "[lab] b: FAILED — validate and activate configs on 127.0.0.1: the SSH connection was lost" \
         in out.getvalue()
@@ -122,7 +114,7 @@ def test_step_exception_is_one_masked_line(inventory):
         raise RuntimeError(f"bad thing with {SECRET}\nsecond line")
 
     out = io.StringIO()
-    code = runner.run(inventory, inventory.select("lab"), [("a", boom)], stream=out, connector=FakeConn)
+    code = runner.run(inventory, inventory.select("lab"), [("a", boom)], stream=out, connector=LocalConn.to)
     assert code == 1
     assert "[lab] a: FAILED — RuntimeError: bad thing with ********" in out.getvalue()
     assert "second line" not in out.getvalue()
@@ -154,7 +146,7 @@ def test_hosts_run_in_parallel(inventory):
 
     inv2 = inventory
     code = runner.run(inv2, [inv2.host("lab"), _renamed(inv2.host("lab"), "lab-b")], [("a", wait_for_other)],
-                      stream=io.StringIO(), connector=FakeConn)
+                      stream=io.StringIO(), connector=LocalConn.to)
     assert code == 0
 
 
@@ -198,7 +190,7 @@ def test_recap_profiles_each_step_per_host_with_its_ssh_commands(inventory):
     out, reports = io.StringIO(), []
     code = runner.run(inventory, inventory.select("lab"), [("fetch", slow("fetch", 0.3, 2)),
                                                             ("verify", slow("verify", 0.0, 1))],
-                      stream=out, connector=FakeConn, reports_out=reports)
+                      stream=out, connector=LocalConn.to, reports_out=reports)
     assert code == 0
     assert reports[0].step_seconds["fetch"] >= 0.3 and reports[0].commands == {"fetch": 2, "verify": 1}
     lines = out.getvalue().split("time per step (wall seconds, SSH commands):\n", 1)[1].splitlines()
@@ -227,13 +219,13 @@ def test_parallel_bounds_the_hosts_at_once(tmp_path, monkeypatch):
     for parallel, expected in ((2, 2), (1, 1), (10, 6)):
         peak[0] = 0
         assert runner.run(inv, inv.select(",".join(names)), [("s", step)], stream=io.StringIO(),
-                          connector=FakeConn, parallel=parallel) == 0
+                          connector=LocalConn.to, parallel=parallel) == 0
         assert peak[0] == expected, (parallel, peak[0])
 
 
 def test_a_password_in_clear_text_to_anyone_is_warned_once_per_host(inventory):
     out = io.StringIO()
-    runner.run(inventory, inventory.select("lab"), [("a", ok_step("a"))], stream=out, connector=FakeConn)
+    runner.run(inventory, inventory.select("lab"), [("a", ok_step("a"))], stream=out, connector=LocalConn.to)
     warnings = [ln for ln in out.getvalue().splitlines() if ln.startswith("warning:")]
     assert warnings == ["warning: lab: the web UIs' password travels in clear text (basic auth over plain "
                         "HTTP) and web.allow_from includes any; set web.tls: true (HTTPS), narrow "

@@ -7,7 +7,7 @@ import time
 from types import SimpleNamespace
 
 from fabfile.drill.bounds import Bounds
-from fabfile.drill.scenarios import BotDown
+from fabfile.drill.scenarios.bot_down import BotDown
 
 PENDING = [{"labels": {"alertname": "BotDown"}, "state": "pending"}]
 FIRING = [{"labels": {"alertname": "BotDown"}, "state": "firing"}]

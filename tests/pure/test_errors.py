@@ -12,7 +12,8 @@ from invoke.exceptions import Exit
 
 from fabfile.alerting.silences import SilenceError, parse_duration
 from fabfile.cli import user_errors
-from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.inventory import load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.rules_file import RULES_ENV, RulesFileError, read_rules
 from fabfile.config.secrets import SecretsError, load_secrets
 from fabfile.deploy import runner

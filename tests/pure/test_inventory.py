@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.config.inventory import DEFAULT_INVENTORY, InventoryError, load_inventory
+from fabfile.config.inventory import DEFAULT_INVENTORY, load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.secrets import env_var, load_secrets
 
 BASE = """\
@@ -185,3 +186,50 @@ def test_defaults_and_host_overrides_merge(tmp_path: Path) -> None:
     assert prod.receivers.slack is not None and test.receivers.slack is None
     assert prod.web.allow_from == ("203.0.113.7/32",) and test.web.allow_from == ("any",)
     assert (test.alertmanager.version, test.base_dir) == ("0.26.0", "/opt/rosey-bot/monitoring")
+
+
+def restated_defaults(cls: type, data: dict, path: str) -> list[str]:
+    """The keys in `data` (a hosts.yml mapping for `cls`) whose value is `cls`'s own default."""
+    import dataclasses
+    import types
+    import typing
+
+    from fabfile.config.settings import YAML_KEYS
+
+    hints = typing.get_type_hints(cls)
+    fields = {YAML_KEYS.get(f.name, f.name): f for f in dataclasses.fields(cls)}
+    found = []
+    for key, value in data.items():
+        f = fields[key]
+        tp = hints[f.name]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            found += restated_defaults(tp, value, f"{path}.{key}")
+        elif f.default is not dataclasses.MISSING:
+            as_read = tuple(map(str, value)) if isinstance(value, list) else value
+            if as_read == f.default:
+                found.append(f"{path}.{key}")
+    return found
+
+
+def test_the_shipped_inventory_writes_no_default_again():
+    """The settings dataclasses are the one home of every default; hosts.yml states only what differs (and
+    what must be set), so a default changed in code is not silently pinned by the shipped file."""
+    import yaml
+
+    from fabfile.config.settings import HostSettings
+
+    doc = yaml.safe_load(DEFAULT_INVENTORY.read_text())
+    found = restated_defaults(HostSettings, doc["defaults"], "defaults")
+    for alias, entry in doc["hosts"].items():
+        found += restated_defaults(HostSettings, entry, f"hosts.{alias}")
+    assert found == []
+
+
+def test_a_restated_default_is_found():
+    from fabfile.config.settings import HostSettings
+
+    data = {"bot_port": 8001, "web": {"allow_from": ["any"], "tls": True}, "lab_vm": {"releases_port": 8089}}
+    assert restated_defaults(HostSettings, data, "hosts.x") == [
+        "hosts.x.bot_port", "hosts.x.web.allow_from", "hosts.x.lab_vm.releases_port"]

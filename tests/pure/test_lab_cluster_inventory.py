@@ -7,7 +7,6 @@ import pytest
 from fabfile.config.inventory import DEFAULT_INVENTORY, load_inventory
 from fabfile.lab import mailbox
 from fabfile.lab.cluster_inventory import ClusterInventoryError, write_cluster_inventory
-from tests.helpers import inv as run_inv
 
 LAB_PAIR = [h.name for h in load_inventory(DEFAULT_INVENTORY).hosts.values()
             if h.lab is not None and h.lab.private_address][:2]
@@ -37,12 +36,3 @@ def test_bad_choices_write_nothing(tmp_path, names, expected) -> None:
     with pytest.raises(ClusterInventoryError, match=expected):
         write_cluster_inventory(load_inventory(DEFAULT_INVENTORY), names, tmp_path / "c.yml")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_the_task_writes_it_and_says_what_next(tmp_path) -> None:
-    p = run_inv("lab.cluster-inventory", "--out", str(tmp_path / "pair.yml"))
-    assert p.returncode == 0, p.stdout
-    assert "inv test-alert -H" in p.stdout and "--scenario host-down" in p.stdout
-    assert load_inventory(tmp_path / "pair.yml").host(LAB_PAIR[0]).cluster is not None
-    bad = run_inv("lab.cluster-inventory", "-H", LAB_PAIR[0], "--out", str(tmp_path / "x.yml"))
-    assert bad.returncode == 2 and bad.stdout.strip().splitlines()[-1].startswith("error: a cluster needs")

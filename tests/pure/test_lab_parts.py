@@ -101,8 +101,9 @@ def test_private_nic_gets_a_mac_per_address_and_a_networkd_file():
 
 
 def test_inventory_lab_hosts_are_wired_to_each_other():
-    from fabfile.config import inventory
-    from fabfile.config.inventory import InventoryError, load_inventory
+    from fabfile.config import inventory, settings
+    from fabfile.config.inventory import load_inventory
+    from fabfile.config.inventory_error import InventoryError
 
     inv = load_inventory(None)
     privnet.check_links(inv.hosts)
@@ -111,7 +112,8 @@ def test_inventory_lab_hosts_are_wired_to_each_other():
     assert lab.mail_port == lab2.mail_port  # one catcher for both
     assert 9094 in lab.forwards and 9094 in lab2.forwards
     with pytest.raises(InventoryError, match="private_address: expected a private IPv4"):
-        inventory._build(inventory.LabVM, {"private_address": "8.8.8.8"}, "hosts.yml", "hosts.lab.lab_vm")
+        inventory._build(settings.LabVMSettings, {"private_address": "8.8.8.8"}, "hosts.yml",
+                         "hosts.lab.lab_vm")
 
 
 def test_a_lone_vm_sends_its_private_frames_to_a_socket_nobody_binds(tmp_path):

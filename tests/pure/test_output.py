@@ -6,8 +6,8 @@ import io
 import json
 import threading
 
+from fabfile.masking import Masker
 from fabfile.output import Output, RecapRow, StepTime
-from fabfile.ssh.masking import Masker
 
 
 def test_parallel_host_lines_stay_whole_and_masked():

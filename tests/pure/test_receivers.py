@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from fabfile.config import layout
 from fabfile.config.inventory import load_inventory
 from fabfile.config.needed_secrets import SECRET_NAMES, required_secrets
 from fabfile.config.receivers import RECEIVER_TYPES
+from tests.helpers import module_imports
 
 CONFIG = Path(__file__).resolve().parents[2] / "fabfile" / "config"
 BASE = """\
@@ -54,15 +54,7 @@ def test_a_variant_setting_picks_the_integration(tmp_path: Path) -> None:
 
 
 def _imports(module: str) -> set[str]:
-    tree = ast.parse((CONFIG / f"{module}.py").read_text())
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-    return out
+    return module_imports(CONFIG / f"{module}.py")
 
 
 def test_data_flows_one_way_inventory_secrets_render() -> None:

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from fabfile.config import layout, render
-from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.inventory import load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.config.receivers import RECEIVER_TYPES
 from fabfile.config.rules_file import RulesFileError
 from fabfile.config.versions import at_least, parse_version

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 
 import pytest
 
-from fabfile.config.inventory import load_inventory
 from fabfile.deploy import ufw_plan as ufw
 
 SS_LISTEN = """LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=412,fd=3))
 LISTEN 0 4096 *:9090 *:* users:(("prometheus",pid=900,fd=7))
 LISTEN 0 128 [::]:22 [::]:* users:(("sshd",pid=412,fd=4))
 """
-
-
-@pytest.fixture
-def host():
-    return load_inventory().host("lab")
 
 
 def with_web(host, *allow):
@@ -201,14 +194,3 @@ def test_ipv6_left_unfiltered_on_an_ipv6_server_is_refused(host):
     for ipv6, defaults in (("0", "IPV6=no"), ("2", "IPV6=yes"), ("2", "")):
         st, ports = ufw.read_state({**outs, "ipv6": ipv6, "defaults": defaults})
         assert not ufw.plan(host, st, ports).ipv6_open
-
-
-def test_the_session_port_is_read_from_the_nearest_ancestor_that_has_ssh_connection():
-    """As under sudo: our own shell has no SSH_CONNECTION (env_reset), a process above it does."""
-    env = {"S": ufw.SNIPPETS["session"], "PATH": "/usr/bin:/bin"}
-    got = subprocess.run(["env", "SSH_CONNECTION=203.0.113.5 50000 10.0.0.1 2222", "bash", "-c",
-                          'env -u SSH_CONNECTION bash -c "$S"; true'],
-                         env=env, capture_output=True, text=True)
-    assert (got.stdout, got.stderr) == ("2222\n", "")
-    alone = subprocess.run(["bash", "-c", ufw.SNIPPETS["session"]], env=env, capture_output=True, text=True)
-    assert (alone.stdout, alone.stderr) == ("", "")  # no session anywhere up to init: nothing, and no noise

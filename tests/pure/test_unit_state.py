@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fabfile.config.inventory import load_inventory
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps import configs, services, verify
 from fabfile.deploy.steps.base import StepContext
+from tests.helpers import fixture_inventory
 
 # as systemd 252 (Debian 12) prints it: its own property order, a blank line between units; alertmanager
 # never installed (systemd still answers, with defaults)
@@ -32,11 +32,6 @@ ExecMainStartTimestampMonotonic=0
 @clock 1796045026,214587 3600.50"""
 
 
-@pytest.fixture
-def host():
-    return load_inventory().host("lab")
-
-
 def test_one_answer_gives_each_service_its_facts(host):
     got = unit_state.parse(host, SERVER)
     p, a = got["prometheus"], got["alertmanager"]
@@ -58,48 +53,8 @@ def test_nothing_readable_is_unknown_and_not_running(host):
 
 
 def test_the_three_steps_ask_in_the_same_words_so_the_read_ahead_asks_once(host):
-    ctx = StepContext(load_inventory(), {"web_password": "w" * 12, "smtp_password": "s" * 8})
+    ctx = StepContext(fixture_inventory(), {"web_password": "w" * 12, "smtp_password": "s" * 8})
     texts = {configs.reads(host).snippets["units"], services.reads(host, ctx).snippets["units"],
              verify.reads(host, ctx).snippets["units"]}
     assert len(texts) == 1
     assert next(iter(texts)).count("systemctl") == 1  # one systemd call for both services
-
-
-def test_the_snippet_itself_read_through_a_stand_in_systemctl(host, tmp_path, monkeypatch):
-    """The shell part, run for real: a stand-in `systemctl` answers for one running process (a real one,
-    so /proc/<pid>/exe resolves) and one unit that is not there; links, unit files and the clock are real."""
-    import subprocess
-
-    from fabfile.config import layout
-
-    release, bins, units, stub = (tmp_path / n for n in ("release", "bin", "units", "stub"))
-    for d in (release, bins, units, stub):
-        d.mkdir()
-    (release / "prometheus").write_text("x")
-    (bins / "prometheus").symlink_to(release / "prometheus")
-    (units / "prometheus.service").write_text("[Unit]\n")
-    monkeypatch.setattr(layout, "BIN_DIR", str(bins))
-    monkeypatch.setattr(layout, "SYSTEMD_DIR", str(units))
-    proc = subprocess.Popen(["sleep", "30"])
-    try:
-        (stub / "systemctl").write_text(
-            "#!/bin/sh\n"
-            f"printf 'MainPID={proc.pid}\\nId=prometheus.service\\nActiveState=active\\n"
-            "UnitFileState=enabled\\nNeedDaemonReload=no\\nExecMainStartTimestampMonotonic=1000000\\n\\n"
-            "MainPID=0\\nId=alertmanager.service\\nActiveState=inactive\\nUnitFileState=\\n"
-            "NeedDaemonReload=no\\nExecMainStartTimestampMonotonic=0\\n'\n")
-        (stub / "systemctl").chmod(0o755)
-        env = {"PATH": f"{stub}:/usr/bin:/bin", "LC_ALL": "C"}
-        out = subprocess.run(["bash", "-c", unit_state.snippet(host)], capture_output=True, text=True,
-                             env=env, timeout=30).stdout
-    finally:
-        proc.kill()
-        proc.wait()
-    got = unit_state.parse(host, out)
-    p, a = got["prometheus"], got["alertmanager"]
-    assert p.running and p.main_pid == proc.pid and p.enabled == "enabled"
-    assert p.exe.endswith("/sleep") and p.binary == str(release / "prometheus")  # another binary: pending
-    assert p.restart_pending
-    assert p.unit_mtime == int((units / "prometheus.service").stat().st_mtime)
-    assert p.started > 0  # one second after this machine booted, in epoch seconds
-    assert not a.running and a.exe == "" and a.binary == str(bins / "alertmanager") and a.unit_mtime == 0

@@ -7,18 +7,13 @@ import json
 
 import pytest
 
-from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import verify as v
-from tests.helpers import units_answer
+from tests.helpers import fixture_inventory, units_answer
 
 
 def http(doc: object, code: int = 200) -> str:
     return (json.dumps(doc) if not isinstance(doc, str) else doc) + f"\n{code}"
 
-
-@pytest.fixture(scope="module")
-def host():
-    return load_inventory().host("lab")
 
 
 def good_outputs() -> dict[str, str]:
@@ -27,7 +22,7 @@ def good_outputs() -> dict[str, str]:
         "version_promtool": "promtool, version 2.42.0+ds (branch: debian/sid)",
         "version_alertmanager": "alertmanager, version 0.25.0 (branch: debian/sid)",
         "version_amtool": "amtool, version 0.25.0 (branch: debian/sid)",
-        "units": units_answer(load_inventory().host("test")),
+        "units": units_answer(fixture_inventory().host("test")),
         "healthy_prometheus": http("Prometheus Server is Healthy."), "healthy_alertmanager": http("OK"),
         "targets": http({"data": {"activeTargets": [
             {"labels": {"job": "rosey-bot"}, "health": "up"},
@@ -81,7 +76,7 @@ def test_with_tls_plain_http_must_be_refused_and_the_certificate_is_named(host, 
 
 @pytest.mark.parametrize(("key", "value", "failing"), [
     ("version_amtool", "bash: /usr/local/bin/amtool: No such file", "amtool version"),
-    ("units", units_answer(load_inventory().host("test"), enabled={"alertmanager": "disabled"}),
+    ("units", units_answer(fixture_inventory().host("test"), enabled={"alertmanager": "disabled"}),
      "alertmanager service"),
     ("healthy_prometheus", "\n401", "prometheus /-/healthy"),
     ("targets", http({"data": {"activeTargets": [{"labels": {"job": "rosey-bot"}, "health": "down",

@@ -4,12 +4,8 @@ Real Prometheus/Alertmanager serving these files: tests/local/test_web_tls.py; t
 
 from __future__ import annotations
 
-import http.server
-import subprocess
-import threading
 from pathlib import Path
 
-import pytest
 import yaml
 from cryptography import x509
 
@@ -17,8 +13,8 @@ from fabfile.config import layout, render
 from fabfile.config.inventory import load_inventory
 from fabfile.config.needed_secrets import WEB_CA, WEB_CERT, WEB_KEY, WEB_TLS_CONFIG
 from fabfile.config.pki import fingerprint
-from fabfile.config.secrets import load_secrets
-from fabfile.ssh.webauth import clear_text_warning, web_get_fn
+from fabfile.config.secrets import load_secrets_issuing
+from fabfile.ssh.webauth import clear_text_warning
 
 BASE = """\
 defaults:
@@ -45,7 +41,7 @@ def setup(tmp_path: Path, text: str = BASE):
 
     def rendered(alias: str) -> render.Rendered:
         h = inv.host(alias)
-        return render.render_host(inv, h, load_secrets(inv, h), rules_path=rules)
+        return render.render_host(inv, h, load_secrets_issuing(inv, h), rules_path=rules)
     return inv, rendered
 
 
@@ -58,16 +54,16 @@ def sans(pem: str) -> set[str]:
 
 def test_the_certificate_names_every_way_the_ui_is_reached_and_stays_the_same(tmp_path):
     inv, _ = setup(tmp_path)
-    first = load_secrets(inv, inv.host("test"))
+    first = load_secrets_issuing(inv, inv.host("test"))
     assert sans(first[WEB_CERT]) == {"127.0.0.1", "localhost", "test.example.com", "10.0.0.1"}
-    assert load_secrets(inv, inv.host("test"))[WEB_CERT] == first[WEB_CERT]  # re-runs: byte-stable
+    assert load_secrets_issuing(inv, inv.host("test"))[WEB_CERT] == first[WEB_CERT]  # re-runs: byte-stable
     pki = tmp_path / "web-pki"
     assert (pki / "ca.key").stat().st_mode & 0o777 == 0o600
     assert (pki / "test.key").stat().st_mode & 0o777 == 0o600
     assert first[WEB_CA] == (pki / "ca.crt").read_text()
     # an address change makes a new certificate from the same CA
     moved = load_inventory_text(tmp_path, BASE.replace("test.example.com", "test2.example.com"))
-    again = load_secrets(moved, moved.host("test"))
+    again = load_secrets_issuing(moved, moved.host("test"))
     assert again[WEB_CERT] != first[WEB_CERT] and again[WEB_CA] == first[WEB_CA]
     assert "test2.example.com" in sans(again[WEB_CERT])
 
@@ -79,7 +75,7 @@ def load_inventory_text(tmp_path: Path, text: str):
 
 def test_a_cluster_member_trusts_its_own_ca_and_its_peers(tmp_path):
     inv, _ = setup(tmp_path, BASE + CLUSTER)
-    test, prod = (load_secrets(inv, inv.host(a)) for a in ("test", "prod"))
+    test, prod = (load_secrets_issuing(inv, inv.host(a)) for a in ("test", "prod"))
     own_test, own_prod = ((tmp_path / d / "web-pki" / "ca.crt").read_text() for d in (".", "prod"))
     assert own_test != own_prod  # two secrets folders, two CAs
     assert test[WEB_CA] == own_test + own_prod
@@ -149,42 +145,6 @@ def test_no_clear_text_warning_once_tls_is_on(tmp_path):
     assert "set web.tls: true" in (clear_text_warning(inv.host("plain")) or "")
 
 
-def test_fingerprint_is_what_browsers_show(tmp_path):
-    inv, _ = setup(tmp_path)
-    pem = load_secrets(inv, inv.host("test"))[WEB_CERT]
-    out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=pem,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        pytest.skip("openssl not available")
-    assert out.stdout.strip().split("=", 1)[1] == fingerprint(pem)
-
-
-class _Plain(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(f"plain {self.path}".encode())
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.mark.parametrize("tls", [True, False])
-def test_web_get_follows_the_listener_while_a_restart_is_pending(tmp_path, tls):
-    """TLS just turned on (or off): until install-services restarts them, the services still speak the
-    old scheme, and the waits of deploy-configs and install-services must still reach them."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Plain)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        inv, _ = setup(tmp_path)
-        host = inv.host("test" if tls else "plain")
-        script = f"{web_get_fn(host)}\nweb_get {server.server_port} /-/healthy -sS -m 3"
-        out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
-        assert (out.returncode, out.stdout) == (0, "plain /-/healthy")
-    finally:
-        server.shutdown()
-
-
 def test_ui_names_the_ca_to_import_and_the_fingerprint(tmp_path):
     from fabfile.status.ui import tls_line
 
@@ -194,34 +154,5 @@ def test_ui_names_the_ca_to_import_and_the_fingerprint(tmp_path):
     assert tls_line(inv.host("test"), inv) == (
         f"HTTPS: no certificate made yet (inv deploy-configs makes it); import {ca} into the browser "
         "to trust it")
-    pem = load_secrets(inv, inv.host("test"))[WEB_CERT]
+    pem = load_secrets_issuing(inv, inv.host("test"))[WEB_CERT]
     assert f"certificate SHA-256 {fingerprint(pem)};" in (tls_line(inv.host("test"), inv) or "")
-
-
-def test_api_clients_trust_the_web_ca_even_with_a_ca_bundle_in_the_environment(tmp_path, monkeypatch):
-    """requests lets REQUESTS_CA_BUNDLE override a session's `verify`: the clients pass theirs per request.
-    A certificate from another CA is one clear line, not 'connection failed'."""
-    import ssl
-
-    from fabfile.alerting.api import ApiError, local_apis
-    from fabfile.config import pki
-
-    good = pki.issue(tmp_path / "ours", "ours", "srv", ["127.0.0.1"])
-    (tmp_path / "srv.crt").write_text(good.cert)
-    (tmp_path / "srv.key").write_text(good.key)
-    (tmp_path / "ca.crt").write_text(good.ca_cert)
-    other = pki.issue(tmp_path / "theirs", "theirs", "srv", ["127.0.0.1"])
-    (tmp_path / "other-ca.crt").write_text(other.ca_cert)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Plain)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tmp_path / "srv.crt", tmp_path / "srv.key")
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"https://127.0.0.1:{server.server_port}"
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "other-ca.crt"))
-    try:
-        assert local_apis(url, url, ca_file=str(tmp_path / "ca.crt")).prometheus.request("GET", "/x").ok
-        with pytest.raises(ApiError, match="TLS check failed"):
-            local_apis(url, url, ca_file=str(tmp_path / "other-ca.crt")).prometheus.request("GET", "/x")
-    finally:
-        server.shutdown()

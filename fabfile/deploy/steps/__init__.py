@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.deploy.steps import configs, firewall, install, services, verify
 from fabfile.deploy.steps.base import Step, StepContext
 from fabfile.ssh.probe import Read

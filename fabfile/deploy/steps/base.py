@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fabfile.config.inventory import HostSettings, Inventory
-from fabfile.ssh.masking import Masker
+from fabfile.config.certs import issue_pending, pending
+from fabfile.config.inventory import Inventory
+from fabfile.config.settings import HostSettings
+from fabfile.masking import Masker
 from fabfile.ssh.session import HostSession
 
 Status = Literal["ok", "changed", "failed"]
@@ -46,6 +48,18 @@ class StepResult:
 
 
 Step = Callable[[HostSession, HostSettings, StepContext], StepResult]
+
+
+def certificates(host: HostSettings, ctx: StepContext) -> list[str]:
+    """For the steps whose files carry TLS material (deploy-configs, install-services): on a real run, make
+    the certificates the loaded secrets hold placeholders for (the only place a deploy writes to the PKI
+    beside the secrets file); in a dry run, only say so. One line each, for the step's details."""
+    if ctx.dry_run:
+        return [f"would issue {note}" for note in pending(ctx.secrets)]
+    issued = issue_pending(ctx.inventory, host, ctx.secrets)
+    if issued:
+        ctx.masker.extend(ctx.secrets.values())
+    return [f"issued {note}" for note in issued]
 
 
 def file_diff(path: str, old: str | None, new: str) -> list[str]:

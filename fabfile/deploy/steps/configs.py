@@ -23,11 +23,11 @@ import shlex
 from dataclasses import dataclass
 
 from fabfile.config import checks, layout, render
-from fabfile.config.inventory import HostSettings
 from fabfile.config.needed_secrets import WEB_TLS_CONFIG, required_secrets
+from fabfile.config.settings import HostSettings
 from fabfile.deploy import unit_state
-from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
-from fabfile.ssh.masking import Masker
+from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
+from fabfile.masking import Masker
 from fabfile.ssh.probe import Read, parse_sha256, probe, probe_read, sha256_snippet
 from fabfile.ssh.session import HostSession
 from fabfile.ssh.stage import forget_stage, install_snippet, stage
@@ -327,17 +327,20 @@ def reads(host: HostSettings, ctx: StepContext | None = None) -> Read:
 def deploy_configs(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     """Make the server's configs match the rendered ones; see the module docstring for the order."""
     m = ctx.masker
+    issued = certificates(host, ctx)  # before rendering: the secret files carry them
     state = probe_read(conn, reads(host), masker=m)
     current = render.current_web_hash(state["web"], host.web.username) if host.web.basic_auth else None
     rendered = render.render_host(ctx.inventory, host, ctx.secrets, web_hash=current)
     tgts = targets(host, rendered)
     changes = plan(tgts, parse_sha256(state["sha"]), parse_stat(state["stat"]))
     if not changes:
-        return StepResult(STEP, "ok", "configs up to date")
+        return StepResult(STEP, "ok", "configs up to date", issued)
     running = reloadable(unit_state.parse(host, state["units"]))
     reload, idle = services_to_reload(changes, running)
     if ctx.dry_run:
-        return _dry_run(conn, changes, reload, idle, m)
+        result = _dry_run(conn, changes, reload, idle, m)
+        result.details[:0] = issued
+        return result
     staged = {c.name: stage(conn, c.data, c.name) for c in changes if c.content_changed}
     auth = host.web.basic_auth and bool(reload)  # curl needs it only to confirm reloads
     script = apply_script(host, staged, changes, reload, auth, [t for t in tgts if t.secret])
@@ -346,7 +349,9 @@ def deploy_configs(conn: HostSession, host: HostSettings, ctx: StepContext) -> S
     sec = _sections(m(res.stdout + res.stderr))
     if "unstaged" in sec:  # the script removed the (then empty) staging dir
         forget_stage(conn)
-    return _outcome(res.exited, sec, changes, reload, idle, m)
+    result = _outcome(res.exited, sec, changes, reload, idle, m)
+    result.details[:0] = issued
+    return result
 
 
 def _dry_run(conn: HostSession, changes: list[Change], reload: list[str], idle: list[str],

@@ -16,7 +16,7 @@ sshd listens on (`ss -tlnp`). All of them are allowed. Then:
 
 from __future__ import annotations
 
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.deploy import ufw_batch
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult

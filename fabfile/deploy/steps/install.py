@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fabfile.config import layout
-from fabfile.config.inventory import Component, HostSettings, InventoryError
+from fabfile.config.inventory_error import InventoryError
+from fabfile.config.settings import Component, HostSettings
 from fabfile.config.versions import prometheus_downgrade_refusal, reported_version
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.ssh import probe, stage, transport

@@ -25,9 +25,9 @@ import shlex
 from dataclasses import dataclass, field
 
 from fabfile.config import layout, render
-from fabfile.config.inventory import HostSettings
+from fabfile.config.settings import HostSettings
 from fabfile.deploy import rollback, unit_state
-from fabfile.deploy.steps.base import StepContext, StepResult, file_diff
+from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
 from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.session import HostSession
 from fabfile.ssh.webauth import curl_config, web_get_fn
@@ -181,16 +181,19 @@ def reads(host: HostSettings, ctx: StepContext) -> probe.Read:
 
 
 def install_services(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
+    issued = certificates(host, ctx)  # the Alertmanager unit names the gossip material's hash
     rendered = render.render_host(ctx.inventory, host, ctx.secrets, hash_password=False)  # units only
     state = probe.probe_read(conn, reads(host, ctx), masker=ctx.masker)
     plans = decide(host, rendered.files, state)
     todo = [p for p in plans if p.changes]
     if not todo:
-        return StepResult(STEP, "ok", "prometheus, alertmanager: enabled, running current binary and unit")
+        return StepResult(STEP, "ok", "prometheus, alertmanager: enabled, running current binary and unit",
+                          issued)
     summary = "; ".join(p.describe() for p in todo)
     if ctx.dry_run:
         details = dry_run_details(host, todo, rendered.files, _current_units(conn, host, todo, ctx))
-        return StepResult(STEP, "changed", f"would: {summary} (dry run)", [ctx.masker(d) for d in details])
+        return StepResult(STEP, "changed", f"would: {summary} (dry run)",
+                          issued + [ctx.masker(d) for d in details])
     installs, staged_in = [], set()
     for p in plans:
         if p.upload_unit:
@@ -214,4 +217,4 @@ def install_services(conn: HostSession, host: HostSettings, ctx: StepContext) ->
             return StepResult(STEP, "failed", failure.head, failure.details[-4 * JOURNAL_LINES:])
         lines = [ln for ln in out.splitlines() if ln.strip()]
         return StepResult(STEP, "failed", transport.one_line("\n".join(lines)), lines[-JOURNAL_LINES:])
-    return StepResult(STEP, "changed", summary)
+    return StepResult(STEP, "changed", summary, issued)

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from fabfile.config.inventory import load_inventory
 from fabfile.deploy.steps import verify
+from tests.helpers import fixture_inventory
 
 
 class _Prometheus(http.server.BaseHTTPRequestHandler):
@@ -52,7 +52,7 @@ def _free_port() -> int:
 def prometheus_only():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    host = load_inventory().host("lab")
+    host = fixture_inventory().host("lab")
     host = dataclasses.replace(host, prometheus=dataclasses.replace(host.prometheus, port=server.server_port),
                                alertmanager=dataclasses.replace(host.alertmanager, port=_free_port()))
     yield host
@@ -109,7 +109,7 @@ _UP = '{"data":{"activeTargets":[{"health":"up"}]}}\n200\n@@rosey-http-answer@@\
 
 
 def test_targets_not_scraped_yet_are_waited_for_then_judged(tmp_path):
-    host = load_inventory().host("lab")
+    host = fixture_inventory().host("lab")
     env = _fake_curl(tmp_path, [_UNKNOWN, _UNKNOWN, _UP])
     run = subprocess.run(["bash", "-c", verify.http_snippet(host)], env=env, capture_output=True, text=True,
                          timeout=60)
@@ -130,7 +130,7 @@ _NO_AM_YET = _UP + ('{"status":"success","data":{"activeAlertmanagers":[],"dropp
 
 def test_targets_and_alertmanagers_not_found_yet_are_waited_for(tmp_path):
     """install-services waits only for /-/healthy: verify waits out discovery's first apply too."""
-    host = load_inventory().host("lab")
+    host = fixture_inventory().host("lab")
     env = _fake_curl(tmp_path, [_NOT_FOUND, _NO_AM_YET, _UNKNOWN, _UP])
     run = subprocess.run(["bash", "-c", verify.http_snippet(host)], env=env, capture_output=True, text=True,
                          timeout=60)
@@ -140,13 +140,13 @@ def test_targets_and_alertmanagers_not_found_yet_are_waited_for(tmp_path):
 
 def test_a_running_stack_is_asked_once(tmp_path):
     env = _fake_curl(tmp_path, [_UP])
-    run = subprocess.run(["bash", "-c", verify.http_snippet(load_inventory().host("lab"))], env=env,
+    run = subprocess.run(["bash", "-c", verify.http_snippet(fixture_inventory().host("lab"))], env=env,
                          capture_output=True, text=True, timeout=60)
     assert (tmp_path / "runs").read_text().strip() == "1" and run.stdout == _UP
 
 
 def test_the_wait_for_a_first_scrape_is_bounded(tmp_path, monkeypatch):
-    host = load_inventory().host("lab")
+    host = fixture_inventory().host("lab")
     assert verify.first_scrape_wait(host) == 35  # 15 s interval: twice that, plus discovery's 5 s
     monkeypatch.setattr(verify, "first_scrape_wait", lambda h: 2)
     env = _fake_curl(tmp_path, [_UNKNOWN])

@@ -17,7 +17,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from fabfile.config.inventory import InventoryError, load_inventory
+from fabfile.config.inventory import load_inventory
+from fabfile.config.inventory_error import InventoryError
 from fabfile.deploy import runner
 from fabfile.deploy.steps.base import StepResult
 from fabfile.ssh import host_keys
@@ -258,3 +259,27 @@ def test_host_key_task_shows_then_records_only_when_asked(impostor, home, tmp_pa
     assert log == []  # reading the key is the handshake only: no login
     host = load_inventory(tmp_path / "hosts.yml").host("prod")
     host_keys.check(host, key)  # now known: accepted without a pin
+
+
+def test_a_lab_host_is_pinned_to_the_image_key_the_lab_registers(impostor, home, tmp_path, monkeypatch):
+    """The lab pins its hosts through `register_pinned_keys` (fabfile/ssh never imports the lab): with the
+    image's host key it connects without known_hosts; without it, known_hosts decides as for any host."""
+    import fabfile.lab  # noqa: F401  (registers its pin provider, as tasks.py's `inv lab.*` import does)
+
+    port, key, _ = impostor
+    monkeypatch.setenv("ROSEY_LAB_CACHE", str(tmp_path / "cache"))
+    inv = inventory(tmp_path, port, "}, lab_vm: {")  # `prod` with a `lab_vm` section: a lab host
+    lab = inv.host("prod")
+    assert lab.is_lab and host_keys.pin_of(lab) is None  # no image key yet
+    with pytest.raises(HostKeyError, match="unknown host key"):
+        attempt(lab)
+    pub = tmp_path / "cache" / "ssh_host_ed25519_key.pub"
+    pub.write_text(f"{key.get_name()} {key.get_base64()} rosey-lab-host\n")
+    assert host_keys.pin_of(lab) == host_keys.Pin(fingerprint(key), f"the lab image's host key ({pub})")
+    conn = connect(lab, connect_timeout=5)
+    try:
+        assert conn.run("echo hi", hide=True, warn=True, in_stream=False).exited == 0
+    finally:
+        conn.close()
+    real = inventory(tmp_path, port).host("prod")
+    assert not real.is_lab and host_keys.pin_of(real) is None  # a real host: hosts.yml or known_hosts only

@@ -11,24 +11,14 @@ import os
 import shlex
 import subprocess
 
-import invoke
 import pytest
 
 from fabfile.deploy import runner
 from fabfile.deploy import steps as registry
 from fabfile.deploy.steps.base import StepResult
 from fabfile.ssh import probe, transport
+from tests.fakes import LocalConn
 from tests.pure.test_deploy_runner import inventory  # noqa: F401  (fixture)
-
-
-class LocalConn(invoke.Context):
-    host = "localhost"
-
-    def run(self, command: str, **kwargs):
-        return super().run(command.removeprefix("sudo -n "), **kwargs)
-
-    def close(self) -> None:
-        pass
 
 
 def test_one_round_trip_answers_each_read_once_with_what_a_live_probe_sees(tmp_path):
@@ -126,18 +116,6 @@ def test_reads_it_cannot_combine_are_left_to_their_step():
     assert probe.probe_read(conn, other) == {"b": "2"} and transport.stats(conn).commands == 2
 
 
-class RecordingConn(LocalConn):
-    """Runs every command on this machine (each step's real snippets: most find nothing here) and keeps it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        object.__setattr__(self, "sent", [])
-
-    def run(self, command: str, **kwargs):
-        self.sent.append(command)
-        return super().run(command, **kwargs)
-
-
 def _probe_step(name: str, apply: bool = False):
     def step(conn, host, ctx):
         probe.probe_read(conn, registry.BY_NAME[name].reads(host, ctx))
@@ -153,7 +131,7 @@ def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_rea
     """(`inventory`: the runner tests' two-host inventory; only its reachable `lab` is used)"""
     names = list(registry.SORTIE6)
     for applies, expected in ((set(), 1), ({"deploy-configs"}, 1 + 1 + 2)):
-        conn = RecordingConn()
+        conn = LocalConn()  # each step's real snippets run here (most find nothing) and are kept
         reports: list[runner.HostReport] = []
         steps = [(n, _probe_step(n, n in applies)) for n in names]
         code = runner.run(inventory, inventory.select("lab"), steps, stream=io.StringIO(),
@@ -166,7 +144,7 @@ def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_rea
         assert reports[0].commands[runner.READ_AHEAD] == 1
         assert runner.READ_AHEAD in reports[0].step_seconds
     # one step alone reads for itself: no read-ahead, and none in the profile
-    conn, reports = RecordingConn(), []
+    conn, reports = LocalConn(), []
     runner.run(inventory, inventory.select("lab"), [("verify", _probe_step("verify"))], stream=io.StringIO(),
                reports_out=reports, connector=lambda h: conn)
     assert len(conn.sent) == 1 and runner.READ_AHEAD not in reports[0].step_seconds

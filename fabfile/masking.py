@@ -9,8 +9,14 @@ MASK = "********"
 
 class Masker:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._values: list[str] = []
+        self.extend(secrets)
+
+    def extend(self, secrets: Iterable[str]) -> None:
+        """Mask these too (certificates made during the run): the printers holding this masker follow."""
         # longest first, so a secret that contains another is masked whole
-        self._values = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+        self._values = sorted({*self._values, *(s for s in secrets if s and len(s) >= 3)}, key=len,
+                              reverse=True)
 
     def __call__(self, text: str) -> str:
         for value in self._values:
