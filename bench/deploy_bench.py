@@ -35,7 +35,7 @@ from fabfile.deploy import runner, steps  # noqa: E402
 from fabfile.deploy.steps.base import StepContext  # noqa: E402
 from fabfile.lab.settings import lab_settings  # noqa: E402
 from fabfile.lab.vm import LabVM  # noqa: E402
-from fabfile.ssh import remote  # noqa: E402
+from fabfile.ssh import probe  # noqa: E402
 from fabfile.ssh.connection import connect  # noqa: E402
 from fabfile.ssh.webauth import curl_config, web_get_fn  # noqa: E402
 
@@ -108,7 +108,7 @@ def first_scrape(inventory, host) -> float:
     get = f'{web_get_fn(host)}\nweb_get {port} '
     conn = connect(host)
     try:
-        outs = remote.probe(conn, {
+        outs = probe.probe(conn, {
             "start": get + '/metrics -sS -K "$PROBE_STDIN" | grep "^process_start_time_seconds "',
             "up": get + '/api/v1/query -sS -K "$PROBE_STDIN" -G --data-urlencode '
                         '\'query=up{job="rosey-bot"}[30m]\'',
@@ -140,7 +140,7 @@ def read_parts(inventory, host) -> list[tuple[str, float]]:
         conn.run("true", hide=True)  # one command on the open connection: a session channel and a shell
         one = time.monotonic() - t0
         t0 = time.monotonic()
-        outs = remote.probe(conn, snippets, stdin=stdin, what="profiled read")
+        outs = probe.probe(conn, snippets, stdin=stdin, what="profiled read")
         total = time.monotonic() - t0
     finally:
         conn.close()

@@ -44,7 +44,7 @@ from fabfile.deploy.steps.configs import targets  # noqa: E402
 from fabfile.deploy.steps.install import SUMS  # noqa: E402
 from fabfile.lab.settings import lab_settings  # noqa: E402
 from fabfile.lab.vm import LabVM  # noqa: E402
-from fabfile.ssh import remote  # noqa: E402
+from fabfile.ssh import transport  # noqa: E402
 from fabfile.ssh.connection import connect  # noqa: E402
 from fabfile.ssh.webauth import curl_config, web_get_fn  # noqa: E402
 
@@ -125,7 +125,7 @@ def run_floor(inventory, host: HostSettings, script: str) -> tuple[float, list[t
     conn = connect(host)
     t0 = time.monotonic()
     try:
-        res = remote.run(conn, script, what="floor script", timeout=600,
+        res = transport.run(conn, script, what="floor script", timeout=600,
                          stdin=curl_config(host, load_secrets(inventory, host)))
     finally:
         took = time.monotonic() - t0

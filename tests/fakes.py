@@ -1,7 +1,7 @@
 """The one stand-in for an SSH connection that the step, runner and read-ahead tests share.
 
 `fabric.testing`'s MockRemote replays scripted channel output; these tests need the opposite (each step's
-real snippets run by a real bash, or no command at all), so the fake is an `invoke.Context`: `remote.run`
+real snippets run by a real bash, or no command at all), so the fake is an `invoke.Context`: `transport.run`
 sends it the same command line Fabric would send a server.
 """
 
@@ -11,13 +11,16 @@ from typing import Any
 
 import invoke
 
+from fabfile.ssh.session import session_of
+
 
 class LocalConn(invoke.Context):
     """A connection to "localhost" whose commands run on this machine and are kept in `sent`.
 
-    `sudo -n` is dropped (the sandbox has no sudo). `ahead`: what a read-ahead already answered (as
-    `remote.read_ahead` keeps it), for steps that only peek. `sftp_fails`: SFTP whose mkdir fails with this
-    message, the way OpenSSH's sftp-server reports a full disk ("Failure").
+    `sudo -n` is dropped (the sandbox has no sudo). `ahead`: what a read-ahead already answered, put where
+    `probe.read_ahead` keeps it (this connection's `session_of(conn).ahead`), for steps that only peek.
+    `sftp_fails`: SFTP whose mkdir fails with this message, the way OpenSSH's sftp-server reports a full
+    disk ("Failure").
     """
 
     host = "localhost"
@@ -29,7 +32,7 @@ class LocalConn(invoke.Context):
         object.__setattr__(self, "closed", False)
         object.__setattr__(self, "_sftp_fails", sftp_fails)
         if ahead is not None:
-            object.__setattr__(self, "_rosey_ahead", ahead)
+            session_of(self).ahead = ahead
 
     @classmethod
     def to(cls, host: Any) -> LocalConn:

@@ -155,25 +155,22 @@ def remove(am: AlertmanagerApi, ids: list[str] = (), all_mine: bool = False,
 
 def _on_host(inventory: Inventory, host: HostSettings, fn: Callable[[AlertmanagerApi], int],
              out: Output) -> int:
-    from fabfile.alerting.api import ApiError, open_apis
-    from fabfile.config.secrets import load_secrets
-    from fabfile.masking import Masker
-    from fabfile.ssh.connection import connect
+    from fabfile.alerting.api import ApiError
+    from fabfile.ssh.session import HostUnreachable, open_session
 
-    secrets = load_secrets(inventory, host)
-    mask = Masker(secrets.values())
-    conn = connect(host)
     try:
-        with open_apis(conn, host, secrets, mask) as apis:
-            return fn(apis.alertmanager)
-    except ApiError as e:
-        out.line(f"{host.name}: error: {mask(str(e))}")
+        with open_session(inventory, host, apis=True) as session:
+            assert session.apis is not None
+            try:
+                return fn(session.apis.alertmanager)
+            except ApiError as e:
+                out.line(f"{host.name}: error: {session.masker(str(e))}")
+            except Exception as e:  # SSH trouble: one line, masked
+                out.line(f"{host.name}: error: {session.masker(f'{type(e).__name__}: {e}')}")
+            return 1
+    except HostUnreachable as e:
+        out.line(f"{host.name}: error: {e}")
         return 1
-    except Exception as e:  # SSH trouble: one line, masked
-        out.line(f"{host.name}: error: {mask(f'{type(e).__name__}: {e}')}")
-        return 1
-    finally:
-        conn.close()
 
 
 def cli_silence(inventory: Inventory, hosts: list[HostSettings], matchers: str, duration: str,

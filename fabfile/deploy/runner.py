@@ -1,4 +1,4 @@
-"""Run steps on hosts: pre-flight checks first, then every host in its own thread with its own Connection.
+"""Run steps on hosts: pre-flight checks first, then every host in its own thread with its own HostSession.
 
 Why this shape: one unreachable or broken host must not hold back the others, the user must see which
 host said what (`[host] ` prefix on every line), and a missing secret must be reported before we touch
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -24,9 +24,10 @@ from fabfile.deploy.steps.base import Step, StepContext, StepResult
 from fabfile.errors import UserError
 from fabfile.masking import Masker
 from fabfile.output import Output, RecapRow, StepTime
-from fabfile.ssh import remote
+from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.connection import connect
 from fabfile.ssh.host_keys import HostKeyError
+from fabfile.ssh.session import HostSession, open_session
 from fabfile.ssh.webauth import clear_text_warning
 
 ALWAYS_RUN = ("verify",)  # still runs (and reports) after an earlier step of that host failed
@@ -40,7 +41,7 @@ class HostReport:
     host: str
     results: list[StepResult] = field(default_factory=list)
     seconds: float = 0.0
-    commands: dict[str, int] = field(default_factory=dict)  # SSH commands per step (see remote.stats)
+    commands: dict[str, int] = field(default_factory=dict)  # SSH commands per step (see transport.stats)
     step_seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
     bytes_uploaded: int = 0
 
@@ -79,61 +80,74 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
     """All steps on one host, in order; a failure stops the rest except ALWAYS_RUN steps."""
     report = HostReport(host.name)
     started = time.monotonic()
-    conn = connector(host)
     broken = False  # an earlier step failed
     unreachable = False
     ahead = registry.reads_of([n for n, _ in steps])
     if len(ahead) < 2:  # one step reads for itself: nothing to gain
         ahead = []
-    try:
-        for i, (name, step) in enumerate(steps):
-            if unreachable or (broken and name not in ALWAYS_RUN):
-                continue
-            step_started = time.monotonic()
-            try:
-                if ahead:  # inside the first step's try: a host that cannot be reached fails that step
-                    reads, ahead = ahead, []
-                    remote.stats(conn).label = READ_AHEAD
-                    if remote.read_ahead(conn, [r(host, ctx) for r in reads], ctx.masker):
-                        report.step_seconds[READ_AHEAD] = time.monotonic() - step_started
-                    step_started = time.monotonic()
-                # a change this step makes ends with the next step's read (no round trip of its own)
-                following = registry.reads_of([n for n, _ in steps[i + 1:i + 2]])
-                remote.read_after_change(conn, following[0](host, ctx) if following else None)
-                remote.stats(conn).label = name
-                result = step(conn, host, ctx)
-            except remote.RemoteError as e:
-                result = StepResult(name, "failed", ctx.masker(str(e)))
-                unreachable = isinstance(e, remote.ConnectionLost)  # not even verify: it would reconnect
-            except UserError as e:
-                result = StepResult(name, "failed", ctx.masker(str(e)))
-                unreachable = isinstance(e, HostKeyError)  # refused before anything was sent: stop here
-            except Exception as e:  # noqa: BLE001 — one host's surprise must not kill the others
-                msg = remote.describe_connect_error(e, host.name, host.address, host.ssh.port)
-                if msg:
-                    unreachable = True
-                    result = StepResult(name, "failed", msg)
-                else:
-                    text = f"{type(e).__name__}: {e}".splitlines()[0]
-                    result = StepResult(name, "failed", ctx.masker(text))
-            report.step_seconds[name] = time.monotonic() - step_started
-            for ln in _format(result, ctx.masker):
-                ctx.log(ln)
-            report.results.append(result)
-            broken = broken or result.failed
-        remote.read_after_change(conn, None)
-        if not unreachable:
-            remote.stats(conn).label = "cleanup"
-            with contextlib.suppress(Exception):  # best effort: a leftover /tmp dir is harmless
-                remote.cleanup(conn)
-    finally:
-        st = remote.stats(conn)
-        report.commands = {k: v for k, v in st.per_label.items() if k}
-        report.bytes_uploaded = st.bytes_uploaded
-        report.seconds = time.monotonic() - started
-        with contextlib.suppress(Exception):
-            conn.close()
+    with open_session(ctx.inventory, host, secrets=ctx.secrets, masker=ctx.masker,
+                      connector=connector) as session:
+        try:
+            for i, (name, step) in enumerate(steps):
+                if unreachable or (broken and name not in ALWAYS_RUN):
+                    continue
+                step_started = time.monotonic()
+                try:
+                    if ahead:  # inside the first step's try: a host that cannot be reached fails that step
+                        reads, ahead = ahead, []
+                        session.stats.label = READ_AHEAD
+                        if probe.read_ahead(session, [r(host, ctx) for r in reads], ctx.masker):
+                            report.step_seconds[READ_AHEAD] = time.monotonic() - step_started
+                        step_started = time.monotonic()
+                    # a change this step makes ends with the next step's read (no round trip of its own)
+                    following = registry.reads_of([n for n, _ in steps[i + 1:i + 2]])
+                    probe.read_after_change(session, following[0](host, ctx) if following else None)
+                    session.stats.label = name
+                    ctx.later = later_reads(session, host, ctx, name)
+                    result = step(session, host, ctx)
+                except transport.RemoteError as e:
+                    result = StepResult(name, "failed", ctx.masker(str(e)))
+                    # not even verify: it would reconnect
+                    unreachable = isinstance(e, transport.ConnectionLost)
+                except UserError as e:
+                    result = StepResult(name, "failed", ctx.masker(str(e)))
+                    unreachable = isinstance(e, HostKeyError)  # refused before anything was sent: stop here
+                except Exception as e:  # noqa: BLE001 — one host's surprise must not kill the others
+                    msg = transport.describe_connect_error(e, host.name, host.address, host.ssh.port)
+                    if msg:
+                        unreachable = True
+                        result = StepResult(name, "failed", msg)
+                    else:
+                        text = f"{type(e).__name__}: {e}".splitlines()[0]
+                        result = StepResult(name, "failed", ctx.masker(text))
+                report.step_seconds[name] = time.monotonic() - step_started
+                for ln in _format(result, ctx.masker):
+                    ctx.log(ln)
+                report.results.append(result)
+                broken = broken or result.failed
+            probe.read_after_change(session, None)
+            if not unreachable:
+                session.stats.label = "cleanup"
+                with contextlib.suppress(Exception):  # best effort: a leftover /tmp dir is harmless
+                    stage.cleanup(session)
+        finally:
+            st = session.stats
+            report.commands = {k: v for k, v in st.per_label.items() if k}
+            report.bytes_uploaded = st.bytes_uploaded
+            report.seconds = time.monotonic() - started
     return report
+
+
+def later_reads(session: HostSession, host: HostSettings, ctx: StepContext, name: str
+                ) -> dict[str, Mapping[str, str]]:
+    """What the read-ahead found for the later steps `name` declares it sees (StepSpec.sees), by step name;
+    left in place for those steps (a change since has dropped it: then nothing)."""
+    later: dict[str, Mapping[str, str]] = {}
+    for other, reads in registry.sees_of(name):
+        got = probe.peek_ahead(session, reads(host, ctx))
+        if got is not None:
+            later[other] = got
+    return later
 
 
 def recap_rows(reports: Sequence[HostReport]) -> list[RecapRow]:

@@ -100,7 +100,7 @@ class SshTarget:
     reconnect = close  # the next call connects again
 
     def _run(self, script: str, what: str) -> Any:
-        from fabfile.ssh.remote import run
+        from fabfile.ssh.transport import run
 
         return run(self.conn, script, what=what, masker=self.ctx.masker, timeout=60)
 
@@ -121,13 +121,13 @@ class SshTarget:
         self._run(f"systemctl start {' '.join(units)}", f"start {' '.join(units)}")
 
     def unit_active(self, unit: str) -> bool:
-        from fabfile.ssh.remote import run
+        from fabfile.ssh.transport import run
 
         res = run(self.conn, f"systemctl is-active {unit}", sudo=False, check=False, timeout=30)
         return res.stdout.strip() == "active"
 
     def notify_errors(self, since: float) -> list[str]:
-        from fabfile.ssh.remote import run
+        from fabfile.ssh.transport import run
 
         ago = max(1, int(time.time() - since) + 5)
         res = run(self.conn, f"journalctl -u alertmanager --since '-{ago}s' --no-pager -o cat | tail -n 300",

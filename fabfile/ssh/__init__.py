@@ -1,1 +1,1 @@
-"""The only code that talks to a server: connect (host keys checked), run/probe/stage, web auth for curl."""
+"""The only code that talks to a server: connect (host keys checked), run/probe/stage, sessions, web auth."""

@@ -9,24 +9,25 @@ from concurrent.futures import ThreadPoolExecutor
 from rich.console import Console
 
 from fabfile import stdio
-from fabfile.alerting.api import Apis, open_apis
+from fabfile.alerting.api import Apis
 from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
 from fabfile.config.settings import HostSettings
-from fabfile.masking import Masker
-from fabfile.ssh.connection import connect
+from fabfile.ssh.session import HostUnreachable, open_session
 from fabfile.status.collect import HostStatus, collect
 from fabfile.status.view import as_json, show
 
 
-def _open(stack: contextlib.ExitStack, host: HostSettings, secrets: dict[str, str]) -> Apis | str:
+def _open(stack: contextlib.ExitStack, inventory: Inventory, host: HostSettings,
+          secrets: dict[str, str]) -> Apis | str:
     """The host's API clients, or why not (one line, secrets masked)."""
-    masker = Masker(secrets.values())
     try:
-        conn = stack.enter_context(connect(host))
-        return stack.enter_context(open_apis(conn, host, secrets, masker, timeout=10))
-    except Exception as e:  # noqa: BLE001  (SSH, tunnel: shown per host, the others still report)
-        return masker(f"cannot reach {host.address}:{host.ssh.port} over SSH: {type(e).__name__}: {e}")
+        session = stack.enter_context(open_session(inventory, host, secrets=secrets, apis=True,
+                                                   api_timeout=10))
+    except HostUnreachable as e:  # (SSH, tunnel: shown per host, the others still report)
+        return str(e)
+    assert session.apis is not None
+    return session.apis
 
 
 def cli_status(inventory: Inventory, hosts: list[HostSettings], *, as_json_out: bool = False,
@@ -36,7 +37,7 @@ def cli_status(inventory: Inventory, hosts: list[HostSettings], *, as_json_out: 
     with contextlib.ExitStack() as stack, ThreadPoolExecutor(max(1, len(hosts))) as pool:
         # secrets first, once per host (read only): a missing one is bad input (exit 2) before any connection
         secrets = [load_secrets(inventory, h) for h in hosts]
-        clients = list(pool.map(lambda h, s: _open(stack, h, s), hosts, secrets))
+        clients = list(pool.map(lambda h, s: _open(stack, inventory, h, s), hosts, secrets))
 
         def read(pair: tuple[HostSettings, Apis | str]) -> HostStatus:
             h, c = pair

@@ -22,7 +22,7 @@ from fabfile.masking import Masker
 from fabfile.output import Output
 from fabfile.ssh.connection import connect
 from fabfile.ssh.forward import LocalForward, bind_local
-from fabfile.ssh.remote import describe_connect_error
+from fabfile.ssh.transport import describe_connect_error
 
 
 def login_line(host: HostSettings, inventory: Inventory) -> str:

@@ -14,7 +14,7 @@ import shlex
 import time
 
 from fabfile.config.rules_file import RULES_ENV
-from fabfile.ssh.remote import DEPLOY_LOCK
+from fabfile.ssh.transport import DEPLOY_LOCK
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab.test_configs import RELOAD_RULE as FAULT_RULE
 from tests.lab.test_configs import STATE, reload_ok, rule_names, rules_file

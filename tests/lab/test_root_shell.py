@@ -1,4 +1,4 @@
-"""The root shell every step's scripts go through (remote.RootShell), on the real sshd, sudo and bash.
+"""The root shell every step's scripts go through (transport.RootShell), on the real sshd, sudo and bash.
 
 One `sudo -n bash` per connection carries all root scripts of a run. What must hold, whatever ran before:
 each script is its own process with its own exit status, options, variables and directory; its stdin is
@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from fabfile.ssh import remote
+from fabfile.ssh import transport
 from fabfile.ssh.connection import connect
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab_fixtures import lab_inventory
@@ -29,25 +29,25 @@ def conn(deployed_lab):
 
 def _shell_pid(c) -> str:
     # $PPID in a subshell is the parent of the shell that runs it: sudo, one per root shell
-    return remote.run(c, "echo $PPID", read_only=True).stdout.strip()
+    return transport.run(c, "echo $PPID", read_only=True).stdout.strip()
 
 
 def test_scripts_share_one_root_shell_and_keep_their_own_output_and_status(conn):
-    first = remote.run(conn, "id -u; echo to-stderr >&2; printf 'no newline at the end'", read_only=True)
+    first = transport.run(conn, "id -u; echo to-stderr >&2; printf 'no newline at the end'", read_only=True)
     assert (first.stdout, first.stderr, first.exited) == ("0\nno newline at the end", "to-stderr\n", 0)
-    failed = remote.run(conn, "echo partial; exit 7", check=False)
+    failed = transport.run(conn, "echo partial; exit 7", check=False)
     assert (failed.stdout, failed.exited) == ("partial\n", 7)
-    with pytest.raises(remote.RemoteError, match=r"^probe failed on .* \(exit 3\): went wrong$"):
-        remote.run(conn, "echo went wrong >&2; exit 3", what="probe")
+    with pytest.raises(transport.RemoteError, match=r"^probe failed on .* \(exit 3\): went wrong$"):
+        transport.run(conn, "echo went wrong >&2; exit 3", what="probe")
     pids = {_shell_pid(conn) for _ in range(3)}
     assert len(pids) == 1 and pids != {""}
-    assert remote.stats(conn).commands == 6  # each script is still one round trip
+    assert transport.stats(conn).commands == 6  # each script is still one round trip
 
 
 def test_nothing_a_script_sets_reaches_the_next(conn):
-    remote.run(conn, "set -e; X=leaked; cd /etc; trap 'echo trap-ran' EXIT; umask 077; false; echo never",
+    transport.run(conn, "set -e; X=leaked; cd /etc; trap 'echo trap-ran' EXIT; umask 077; false; echo never",
                check=False)
-    res = remote.run(conn, "echo \"${X:-unset} $PWD $(umask) $-\"; trap -p EXIT", read_only=True)
+    res = transport.run(conn, "echo \"${X:-unset} $PWD $(umask) $-\"; trap -p EXIT", read_only=True)
     x, pwd, umask, flags = res.stdout.split()
     assert (x, umask) == ("unset", "0022") and pwd != "/etc" and "e" not in flags
 
@@ -62,33 +62,34 @@ def test_stdin_arrives_byte_for_byte_and_never_on_a_command_line(conn):
               f"{{ test -s {t}.needle || echo no needle; }}; "
               f"grep -l -a -F -f {t}.needle /proc/[0-9]*/cmdline 2>/dev/null; "
               f"cat {t}.in; rm -f {t}.in {t}.needle")
-    res = remote.run(conn, script, stdin=text, read_only=True)
+    res = transport.run(conn, script, stdin=text, read_only=True)
     assert res.stdout == text
 
 
 def test_a_script_that_hangs_or_cannot_be_parsed_fails_alone(conn):
     before = _shell_pid(conn)
-    with pytest.raises(remote.RemoteError, match=r"did not finish within 2s"):
-        remote.run(conn, "sleep 60", what="hang", timeout=2, read_only=True)
+    with pytest.raises(transport.RemoteError, match=r"did not finish within 2s"):
+        transport.run(conn, "sleep 60", what="hang", timeout=2, read_only=True)
     after_hang = _shell_pid(conn)
     assert after_hang not in ("", before)  # that shell was given up; a new one serves the next script
-    with pytest.raises(remote.RemoteError, match=r"exit 2\): .*syntax error"):
-        remote.run(conn, "if true; then echo never", what="broken")
-    assert remote.run(conn, "echo still here", read_only=True).stdout == "still here\n"
-    remote.run(conn, "pkill -f '^sleep 60$'; true")
+    with pytest.raises(transport.RemoteError, match=r"exit 2\): .*syntax error"):
+        transport.run(conn, "if true; then echo never", what="broken")
+    assert transport.run(conn, "echo still here", read_only=True).stdout == "still here\n"
+    transport.run(conn, "pkill -f '^sleep 60$'; true")
 
 
 def test_a_second_thread_runs_beside_a_busy_shell(conn):
     """The drill watches from one thread while another acts: the busy shell is not waited for."""
     slow: dict = {}
-    t = threading.Thread(target=lambda: slow.update(r=remote.run(conn, "sleep 3; echo slow", read_only=True)))
+    t = threading.Thread(target=lambda: slow.update(r=transport.run(conn, "sleep 3; echo slow",
+                                                                     read_only=True)))
     t.start()
     try:
         import time
 
         time.sleep(1)
         t0 = time.monotonic()
-        assert remote.run(conn, "echo quick", read_only=True).stdout == "quick\n"
+        assert transport.run(conn, "echo quick", read_only=True).stdout == "quick\n"
         assert time.monotonic() - t0 < 2.5
     finally:
         t.join()

@@ -23,7 +23,7 @@ def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
     from fabfile.deploy.steps.base import StepContext
     from fabfile.deploy.steps.verify import verify
     from fabfile.masking import Masker
-    from fabfile.ssh import remote
+    from fabfile.ssh import transport
     from fabfile.ssh.connection import connect
 
     d = deployed_lab
@@ -35,7 +35,7 @@ def test_verify_is_one_ssh_command_and_reports_a_failure(deployed_lab):
         conn = connect(host)
         try:
             res = verify(conn, host, ctx)
-            assert remote.stats(conn).commands == 1
+            assert transport.stats(conn).commands == 1
         finally:
             conn.close()
         assert res.status == "failed"

@@ -24,7 +24,7 @@ from invoke.exceptions import Exit
 
 from fabfile.cli import user_errors
 from fabfile.config.needed_secrets import WEB_CA, WEB_CERT, WEB_KEY
-from fabfile.config.secrets import load_secrets
+from fabfile.config.secrets import load_secrets_issuing
 from fabfile.ssh.forward import LocalPortInUse
 from fabfile.status.ui import cli_ui
 from tests.pure.test_deploy_runner import write_inventory
@@ -136,7 +136,7 @@ def test_a_tls_ui_is_checked_over_https_with_the_hosts_own_ca(tmp_path, monkeypa
     inv = write_inventory(tmp_path, monkeypatch,
                          "  lab: {address: 192.0.2.10, secrets_file: none.yml, web: {tls: true}}\n")
     monkeypatch.setenv("ROSEY_WEB_PASSWORD", PASSWORD)
-    secrets = load_secrets(inv, inv.host("lab"))  # makes the host's web CA and certificate
+    secrets = load_secrets_issuing(inv, inv.host("lab"))  # makes the host's web CA and certificate
     (tmp_path / "web.crt").write_text(secrets[WEB_CERT])
     (tmp_path / "web.key").write_text(secrets[WEB_KEY])
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -13,7 +13,7 @@ import pytest
 
 from fabfile.config import layout
 from fabfile.deploy.steps import install, services
-from fabfile.ssh import remote
+from fabfile.ssh import probe, stage, transport
 from tests.fakes import LocalConn
 from tests.helpers import fixture_inventory
 from tests.pure.test_deploy_decisions import UNITS, svc_state
@@ -91,9 +91,9 @@ def test_new_units_load_without_a_reload_when_systemd_can(tmp_path):
 def test_probe_runs_snippets_separately():
     marker = "__T__"
     snippets = {"a": "echo hi; echo err >&2", "b": "exit 3", "c": "printf x", "d": "cat"}
-    out = subprocess.run(["bash", "-c", remote.probe_script(snippets, marker)], capture_output=True,
+    out = subprocess.run(["bash", "-c", probe.probe_script(snippets, marker)], capture_output=True,
                          text=True, timeout=10).stdout
-    got = remote.parse_probe(out, snippets, marker)
+    got = probe.parse_probe(out, snippets, marker)
     assert {k: (v, v.rc) for k, v in got.items()} == {"a": ("hi\nerr", 0), "b": ("", 3), "c": ("x", 0),
                                                        "d": ("", 0)}
 
@@ -111,9 +111,9 @@ def test_probe_runs_snippets_at_once_and_prints_them_whole_in_order(tmp_path):
         "big2": f"head -c {big} /dev/zero | tr '\\0' y; exit 4",
         "b": f"touch {flag}; echo b",
     }
-    out = subprocess.run(["bash", "-c", remote.probe_script(snippets, "__T__")], capture_output=True,
+    out = subprocess.run(["bash", "-c", probe.probe_script(snippets, "__T__")], capture_output=True,
                          text=True, timeout=30).stdout
-    got = remote.parse_probe(out, snippets, "__T__")
+    got = probe.parse_probe(out, snippets, "__T__")
     assert (got["a"], got["a"].rc) == ("together", 0)
     assert got["big1"] == "x" * big and got["big1"].rc == 0
     assert got["big2"] == "y" * big and got["big2"].rc == 4
@@ -122,7 +122,7 @@ def test_probe_runs_snippets_at_once_and_prints_them_whole_in_order(tmp_path):
 
 
 def test_probe_hands_stdin_to_snippets_as_a_private_file_removed_afterwards():
-    got = remote.probe(LocalConn(), {"cfg": 'cat "$PROBE_STDIN"', "mode": 'stat -c %a "$PROBE_STDIN"',
+    got = probe.probe(LocalConn(), {"cfg": 'cat "$PROBE_STDIN"', "mode": 'stat -c %a "$PROBE_STDIN"',
                                      "path": 'echo "$PROBE_STDIN"', "own_stdin": "cat"},
                        sudo=False, stdin='user = "admin:pa55"\n')
     assert got["cfg"] == 'user = "admin:pa55"' and got["mode"] == "600" and got["own_stdin"] == ""
@@ -135,11 +135,11 @@ def test_install_snippet_is_atomic_and_fails_loudly(tmp_path):
     dest.write_text("old")
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
-    snippet = remote.install_snippet(str(src), str(dest), user, group, 0o640)
+    snippet = stage.install_snippet(str(src), str(dest), user, group, 0o640)
     assert "mv -fT" in snippet
     subprocess.run(["bash", "-c", f"set -e\n{snippet}"], check=True)
     assert dest.read_text() == "new" and not src.exists() and oct(dest.stat().st_mode & 0o777) == "0o640"
-    bad = remote.install_snippet(str(tmp_path / "missing"), str(dest))
+    bad = stage.install_snippet(str(tmp_path / "missing"), str(dest))
     r = subprocess.run(["bash", "-c", f"set -e\n{bad}\necho after"], capture_output=True, text=True)
     assert r.returncode != 0 and "after" not in r.stdout
 
@@ -159,10 +159,10 @@ def test_the_step_waits_for_the_fetch_beside_it_and_keeps_its_own_exit(host, tmp
 
 @pytest.mark.parametrize("low", [True, False])
 def test_a_failed_upload_is_one_line_that_names_the_disk_only_when_it_is_full(monkeypatch, low):
-    monkeypatch.setattr(remote, "LOW_SPACE_KB", 10**15 if low else 0)  # the real df of this machine's /tmp
+    monkeypatch.setattr(stage, "LOW_SPACE_KB", 10**15 if low else 0)  # the real df of this machine's /tmp
     conn = LocalConn(sftp_fails="Failure")  # as OpenSSH's sftp-server reports a full disk
-    with pytest.raises(remote.RemoteError) as e:
-        remote.stage(conn, b"x", "alert_rules.yml")
+    with pytest.raises(transport.RemoteError) as e:
+        stage.stage(conn, b"x", "alert_rules.yml")
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith("uploading alert_rules.yml to localhost:/tmp failed (Failure)")
     assert ("no space left on the server (/tmp has" in msg and "Nothing was changed" in msg) is low
@@ -173,7 +173,7 @@ def test_a_changing_script_finishes_when_the_connection_goes_away(tmp_path):
     The locked script still runs to its end; a second run then sees its result."""
     done = tmp_path / "done"
     ours = {p for p in os.listdir("/run") if p.startswith(("rosey-out.", "rosey-err."))}
-    script = remote.locked(f"sleep 1; echo step one; echo half > {done}; sleep 1; echo whole > {done}", 30)
+    script = transport.locked(f"sleep 1; echo step one; echo half > {done}; sleep 1; echo whole > {done}", 30)
     proc = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     time.sleep(0.3)
@@ -182,7 +182,7 @@ def test_a_changing_script_finishes_when_the_connection_goes_away(tmp_path):
     os.killpg(proc.pid, signal.SIGHUP)
     proc.wait(timeout=20)
     assert done.read_text() == "whole\n"
-    ok = subprocess.run(["bash", "-c", remote.locked("echo out; echo err >&2; exit 3", 30)],
+    ok = subprocess.run(["bash", "-c", transport.locked("echo out; echo err >&2; exit 3", 30)],
                         capture_output=True, text=True, timeout=20)
     assert (ok.returncode, ok.stdout, ok.stderr) == (3, "out\n", "err\n")  # handed back when done
     assert {p for p in os.listdir("/run") if p.startswith(("rosey-out.", "rosey-err."))} == ours  # removed

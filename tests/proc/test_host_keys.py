@@ -234,8 +234,8 @@ def test_the_runner_stops_at_the_refusal_and_the_impostor_gets_nothing(impostor,
     monkeypatch.setenv("ROSEY_WEB_PASSWORD", "pw")
     inv_ = inventory(tmp_path, port)
 
-    def step(conn, host, ctx):
-        conn.run("echo would-be-root", hide=True, in_stream=False)
+    def step(session, host, ctx):
+        session.conn.run("echo would-be-root", hide=True, in_stream=False)
         return StepResult("s", "changed", "ran")
 
     out = io.StringIO()

@@ -1,6 +1,6 @@
 """The read-ahead: every step's read in one round trip, answered once, dropped as soon as anything is applied.
 
-Commands run on this machine through the same `remote.run` path Fabric would use (a local bash stands in
+Commands run on this machine through the same `transport.run` path Fabric would use (a local bash stands in
 for the SSH session; `sudo -n` is dropped because the sandbox has no sudo).
 """
 
@@ -16,7 +16,7 @@ import pytest
 from fabfile.deploy import runner
 from fabfile.deploy import steps as registry
 from fabfile.deploy.steps.base import StepResult
-from fabfile.ssh import remote
+from fabfile.ssh import probe, transport
 from tests.fakes import LocalConn
 from tests.pure.test_deploy_runner import inventory  # noqa: F401  (fixture)
 
@@ -24,103 +24,103 @@ from tests.pure.test_deploy_runner import inventory  # noqa: F401  (fixture)
 def test_one_round_trip_answers_each_read_once_with_what_a_live_probe_sees(tmp_path):
     f = tmp_path / "state"
     f.write_text("v1")
-    a = remote.Read({"x": f"cat {f}", "rc": "exit 3"})
-    b = remote.Read({"x": "echo other", "stdin": 'cat "$PROBE_STDIN"'}, stdin="pw=1\n")
+    a = probe.Read({"x": f"cat {f}", "rc": "exit 3"})
+    b = probe.Read({"x": "echo other", "stdin": 'cat "$PROBE_STDIN"'}, stdin="pw=1\n")
     conn = LocalConn()
-    assert remote.read_ahead(conn, [a, b]) == 2
-    assert remote.stats(conn).commands == 1
-    got_a, got_b = remote.probe_read(conn, a), remote.probe_read(conn, b)
-    assert remote.stats(conn).commands == 1  # both answered from the read-ahead
+    assert probe.read_ahead(conn, [a, b]) == 2
+    assert transport.stats(conn).commands == 1
+    got_a, got_b = probe.probe_read(conn, a), probe.probe_read(conn, b)
+    assert transport.stats(conn).commands == 1  # both answered from the read-ahead
     assert got_a == {"x": "v1", "rc": ""} and got_a["rc"].rc == 3 and got_a["x"].ok
     assert got_b == {"x": "other", "stdin": "pw=1"}
     f.write_text("v2")
-    assert remote.probe_read(conn, a)["x"] == "v2"  # answered once: a second read goes to the server
-    assert remote.stats(conn).commands == 2
+    assert probe.probe_read(conn, a)["x"] == "v2"  # answered once: a second read goes to the server
+    assert transport.stats(conn).commands == 2
 
 
 def test_a_snippet_two_steps_ask_for_runs_once(tmp_path):
     counter = tmp_path / "runs"
     slow = f"echo x >> {counter}; wc -l < {counter}"
-    a, b = remote.Read({"fw": slow, "own": "echo a"}), remote.Read({"firewall": slow})
+    a, b = probe.Read({"fw": slow, "own": "echo a"}), probe.Read({"firewall": slow})
     conn = LocalConn()
-    remote.read_ahead(conn, [a, b])
-    assert remote.probe_read(conn, a) == {"fw": "1", "own": "a"}
-    assert remote.probe_read(conn, b) == {"firewall": "1"}
+    probe.read_ahead(conn, [a, b])
+    assert probe.probe_read(conn, a) == {"fw": "1", "own": "a"}
+    assert probe.probe_read(conn, b) == {"firewall": "1"}
     assert counter.read_text() == "x\n"
 
 
 def test_anything_applied_drops_what_was_read_ahead(tmp_path):
     f = tmp_path / "state"
     f.write_text("before")
-    a, b = remote.Read({"x": f"cat {f}"}), remote.Read({"y": "echo y"})
+    a, b = probe.Read({"x": f"cat {f}"}), probe.Read({"y": "echo y"})
     conn = LocalConn()
-    remote.read_ahead(conn, [a, b])
-    remote.run(conn, f"echo after > {f}")  # an apply step
-    assert remote.probe_read(conn, a)["x"] == "after"
-    assert remote.stats(conn).commands == 3
+    probe.read_ahead(conn, [a, b])
+    transport.run(conn, f"echo after > {f}")  # an apply step
+    assert probe.probe_read(conn, a)["x"] == "after"
+    assert transport.stats(conn).commands == 3
 
 
 def test_a_change_ends_with_the_next_read_in_the_same_command(tmp_path):
     f = tmp_path / "state"
     f.write_text("before")
-    nxt = remote.Read({"x": f"cat {f}", "rc": "exit 3"})
+    nxt = probe.Read({"x": f"cat {f}", "rc": "exit 3"})
     conn = LocalConn()
-    remote.read_after_change(conn, nxt)
-    res = remote.run(conn, f"echo after > {f}; echo applied; echo to-stderr >&2")
+    probe.read_after_change(conn, nxt)
+    res = transport.run(conn, f"echo after > {f}; echo applied; echo to-stderr >&2")
     assert res.stdout == "applied\n" and res.stderr == "to-stderr\n"  # the read is not part of the output
-    got = remote.probe_read(conn, nxt)
+    got = probe.probe_read(conn, nxt)
     assert got == {"x": "after", "rc": ""} and got["rc"].rc == 3  # what a live probe after the change sees
-    assert remote.stats(conn).commands == 1
+    assert transport.stats(conn).commands == 1
     f.write_text("later")
-    assert remote.probe_read(conn, nxt)["x"] == "later"  # answered once
-    assert remote.stats(conn).commands == 2
+    assert probe.probe_read(conn, nxt)["x"] == "later"  # answered once
+    assert transport.stats(conn).commands == 2
 
 
 def test_no_read_after_a_failed_change_nor_one_that_needs_stdin_or_waits(tmp_path):
     f = tmp_path / "state"
     f.write_text("v1")
-    plain = remote.Read({"x": f"cat {f}"})
+    plain = probe.Read({"x": f"cat {f}"})
     for nxt, run_stdin, script in (
             (plain, None, f"echo v2 > {f}; exit 4"),  # the change failed: the next step looks for itself
-            (remote.Read({"x": f"cat {f}"}, stdin="pw"), None, f"echo v2 > {f}"),  # its stdin: never sent
-            (remote.Read({"x": f"cat {f}"}, follows_change=False), None, f"echo v2 > {f}")):
+            (probe.Read({"x": f"cat {f}"}, stdin="pw"), None, f"echo v2 > {f}"),  # its stdin: never sent
+            (probe.Read({"x": f"cat {f}"}, follows_change=False), None, f"echo v2 > {f}")):
         f.write_text("v1")
         conn = LocalConn()
-        remote.read_after_change(conn, nxt)
-        res = remote.run(conn, script, check=False, stdin=run_stdin)
+        probe.read_after_change(conn, nxt)
+        res = transport.run(conn, script, check=False, stdin=run_stdin)
         assert "__ROSEY" not in res.stdout
-        assert remote.probe_read(conn, nxt)["x"] == "v2" and remote.stats(conn).commands == 2
+        assert probe.probe_read(conn, nxt)["x"] == "v2" and transport.stats(conn).commands == 2
     conn = LocalConn()  # a run with its own input (install-services' curl config) still reads ahead
-    remote.read_after_change(conn, remote.Read({"x": f"cat {f}", "in": "cat"}))
-    res = remote.run(conn, f"cat > {f}", stdin="the run's own input\n")
+    probe.read_after_change(conn, probe.Read({"x": f"cat {f}", "in": "cat"}))
+    res = transport.run(conn, f"cat > {f}", stdin="the run's own input\n")
     assert res.stdout == "" and f.read_text() == "the run's own input\n"
-    assert remote.probe_read(conn, remote.Read({"x": f"cat {f}", "in": "cat"})) == {
+    assert probe.probe_read(conn, probe.Read({"x": f"cat {f}", "in": "cat"})) == {
         "x": "the run's own input", "in": ""}  # the read's snippets never see that input
-    assert remote.stats(conn).commands == 1
+    assert transport.stats(conn).commands == 1
     conn = LocalConn()
-    remote.read_after_change(conn, plain)
-    remote.read_after_change(conn, None)  # the runner clears it after the last step
-    remote.run(conn, "true")
-    remote.probe_read(conn, plain)
-    assert remote.stats(conn).commands == 2
+    probe.read_after_change(conn, plain)
+    probe.read_after_change(conn, None)  # the runner clears it after the last step
+    transport.run(conn, "true")
+    probe.probe_read(conn, plain)
+    assert transport.stats(conn).commands == 2
 
 
 def test_reads_it_cannot_combine_are_left_to_their_step():
-    one, other = remote.Read({"a": "echo 1"}, stdin="one"), remote.Read({"b": "echo 2"}, stdin="two")
-    plain = remote.Read({"c": "echo 3"})
+    one, other = probe.Read({"a": "echo 1"}, stdin="one"), probe.Read({"b": "echo 2"}, stdin="two")
+    plain = probe.Read({"c": "echo 3"})
     conn = LocalConn()
-    assert remote.read_ahead(conn, [one, other, plain]) == 2  # `other` needs a different stdin
-    assert remote.read_ahead(LocalConn(), [plain]) == 0  # a single read gains nothing
-    remote.probe_read(conn, one), remote.probe_read(conn, plain)
-    assert remote.stats(conn).commands == 1
-    assert remote.probe_read(conn, other) == {"b": "2"} and remote.stats(conn).commands == 2
+    assert probe.read_ahead(conn, [one, other, plain]) == 2  # `other` needs a different stdin
+    assert probe.read_ahead(LocalConn(), [plain]) == 0  # a single read gains nothing
+    probe.probe_read(conn, one), probe.probe_read(conn, plain)
+    assert transport.stats(conn).commands == 1
+    assert probe.probe_read(conn, other) == {"b": "2"} and transport.stats(conn).commands == 2
 
 
 def _probe_step(name: str, apply: bool = False):
     def step(conn, host, ctx):
-        remote.probe_read(conn, registry.BY_NAME[name].reads(host, ctx))
+        probe.probe_read(conn, registry.BY_NAME[name].reads(host, ctx))
         if apply:
-            remote.run(conn, "true")
+            transport.run(conn, "true")
             return StepResult(name, "changed", "applied")
         return StepResult(name, "ok")
     return step
@@ -152,13 +152,13 @@ def test_a_noop_run_of_every_step_is_one_round_trip_and_an_apply_sends_later_rea
 
 def test_a_command_that_hangs_ends_with_a_clear_error_instead_of_hanging_the_tool():
     conn = LocalConn()
-    with pytest.raises(remote.RemoteError) as e:
-        remote.run(conn, "sleep 30", what="apply firewall rules", timeout=1)
+    with pytest.raises(transport.RemoteError) as e:
+        transport.run(conn, "sleep 30", what="apply firewall rules", timeout=1)
     assert str(e.value) == ("apply firewall rules on localhost did not finish within 1s (a command hung: is "
                             "systemd or the disk stuck? is the server overloaded?)")
     import inspect  # every command has a bound by default
 
-    assert inspect.signature(remote.run).parameters["timeout"].default == remote.COMMAND_TIMEOUT > 0
+    assert inspect.signature(transport.run).parameters["timeout"].default == transport.COMMAND_TIMEOUT > 0
 
 
 def test_each_real_binary_reports_its_version_once_per_probe(tmp_path):
@@ -169,9 +169,9 @@ def test_each_real_binary_reports_its_version_once_per_probe(tmp_path):
     binary.write_text(f"#!/bin/sh\necho x >> {runs}\necho 'prometheus, version 2.42.0 (branch: debian)'\n")
     binary.chmod(0o755)
     (tmp_path / "link").symlink_to(binary)
-    got = remote.probe(LocalConn(), {"link": remote.version_snippet(str(tmp_path / "link")),
-                                     "release": remote.version_snippet(str(binary)),
-                                     "missing": remote.version_snippet(str(tmp_path / "nope"))}, sudo=False)
+    got = probe.probe(LocalConn(), {"link": probe.version_snippet(str(tmp_path / "link")),
+                                     "release": probe.version_snippet(str(binary)),
+                                     "missing": probe.version_snippet(str(tmp_path / "nope"))}, sudo=False)
     assert got["link"] == got["release"] == "prometheus, version 2.42.0 (branch: debian)"
     assert runs.read_text() == "x\n"
     assert "No such file or directory" in got["missing"]
@@ -191,21 +191,21 @@ def test_a_version_install_kept_answers_later_reads_until_the_binary_changes(tmp
     (tmp_path / "link").symlink_to(binary)
     conn = LocalConn()
     said = "prometheus, version 3.5.3 (branch: debian)"
-    mark = remote.version_mark_snippet(str(binary), "$v0")
+    mark = probe.version_mark_snippet(str(binary), "$v0")
     subprocess.run(["bash", "-c", f"v0={shlex.quote(said)}\n{mark}"], check=True)
-    ask = {"link": remote.version_snippet(str(tmp_path / "link"))}
-    assert remote.probe(conn, ask, sudo=False)["link"] == said
+    ask = {"link": probe.version_snippet(str(tmp_path / "link"))}
+    assert probe.probe(conn, ask, sudo=False)["link"] == said
     assert not runs.exists()  # answered from the mark: no start
     binary.write_text(body.replace("3.5.3", "3.5.4"))  # changed in place: same path, new identity
-    assert remote.probe(conn, ask, sudo=False)["link"] == "prometheus, version 3.5.4 (branch: debian)"
+    assert probe.probe(conn, ask, sudo=False)["link"] == "prometheus, version 3.5.4 (branch: debian)"
     assert runs.read_text() == "x\n"
 
 
 def test_each_part_of_a_read_carries_its_own_time_on_the_server():
-    got = remote.probe(LocalConn(), {"slow": "sleep 0.3; echo a", "fast": "echo b"}, sudo=False)
+    got = probe.probe(LocalConn(), {"slow": "sleep 0.3; echo a", "fast": "echo b"}, sudo=False)
     assert got["slow"] == "a" and got["fast"] == "b"
     assert 0.3 <= got["slow"].seconds < 5 and 0 <= got["fast"].seconds < got["slow"].seconds
-    assert remote.parse_probe("x\nM k 0\n", ["k"], "M")["k"].seconds is None  # a shell without the clock
+    assert probe.parse_probe("x\nM k 0\n", ["k"], "M")["k"].seconds is None  # a shell without the clock
 
 
 def test_two_runs_changing_one_server_queue_on_its_deploy_lock(tmp_path):
@@ -215,7 +215,7 @@ def test_two_runs_changing_one_server_queue_on_its_deploy_lock(tmp_path):
     log = tmp_path / "log"
 
     def deploy(name: str) -> None:
-        remote.run(LocalConn(), f"echo {name}-start >> {log}; sleep 1; echo {name}-end >> {log}")
+        transport.run(LocalConn(), f"echo {name}-start >> {log}; sleep 1; echo {name}-end >> {log}")
 
     threads = [threading.Thread(target=deploy, args=(n,)) for n in ("a", "b")]
     for t in threads:
@@ -226,7 +226,7 @@ def test_two_runs_changing_one_server_queue_on_its_deploy_lock(tmp_path):
     first, second = ["a-start", "a-end"], ["b-start", "b-end"]
     assert lines in (first + second, second + first), lines
     # reads never wait for it
-    assert "flock" not in remote.probe_script({"x": "true"}, "M")
+    assert "flock" not in probe.probe_script({"x": "true"}, "M")
 
 
 def test_versions_with_marks_cost_two_process_starts_for_all_binaries(tmp_path, monkeypatch):
@@ -244,13 +244,13 @@ def test_versions_with_marks_cost_two_process_starts_for_all_binaries(tmp_path, 
         binary.parent.mkdir(exist_ok=True)
         binary.write_text(f"#!/bin/sh\necho started >> {log}\necho '{name}, version 1.0.0'\n")
         binary.chmod(0o755)
-        subprocess.run(["bash", "-c", remote.version_mark_snippet(str(binary), f"{name}, version 1.0.0")],
+        subprocess.run(["bash", "-c", probe.version_mark_snippet(str(binary), f"{name}, version 1.0.0")],
                        check=True)
         (tmp_path / name).symlink_to(binary)
-        asks[f"{name}_link"] = remote.version_snippet(str(tmp_path / name))
-        asks[f"{name}_release"] = remote.version_snippet(str(binary))
+        asks[f"{name}_link"] = probe.version_snippet(str(tmp_path / name))
+        asks[f"{name}_release"] = probe.version_snippet(str(binary))
     monkeypatch.setenv("PATH", f"{spy}:{os.environ['PATH']}")
-    got = remote.probe(LocalConn(), asks, sudo=False)
+    got = probe.probe(LocalConn(), asks, sudo=False)
     assert all(got[k] == f"{k.split('_')[0]}, version 1.0.0" for k in asks), got
     # no binary started; besides the versions' two, only the `cat` that prints the parts in order
     assert sorted(log.read_text().split()) == ["cat", "realpath", "stat"]

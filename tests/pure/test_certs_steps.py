@@ -24,7 +24,7 @@ from fabfile.deploy import runner
 from fabfile.deploy.steps import configs, verify
 from fabfile.deploy.steps.base import StepContext
 from fabfile.masking import Masker
-from fabfile.ssh.remote import Out
+from fabfile.ssh.probe import Out
 
 HOSTS = """\
 defaults:
@@ -101,6 +101,7 @@ def test_verify_writes_nothing_and_shows_no_fingerprint_of_a_placeholder(world, 
 
 
 def test_status_reads_each_hosts_secrets_once_and_writes_nothing(world, monkeypatch, capsys):
+    from fabfile.ssh import session
     from fabfile.status import cli
 
     inv, root = world
@@ -115,7 +116,7 @@ def test_status_reads_each_hosts_secrets_once_and_writes_nothing(world, monkeypa
         raise OSError("no route")
 
     monkeypatch.setattr(cli, "load_secrets", counting)
-    monkeypatch.setattr(cli, "connect", unreachable)
+    monkeypatch.setattr(session, "connect", unreachable)
     assert cli.cli_status(inv, [inv.host("test"), inv.host("prod")]) == 1
     assert sorted(seen) == ["prod", "test"]
     assert "no route" in capsys.readouterr().out

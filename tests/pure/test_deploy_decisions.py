@@ -8,8 +8,10 @@ import hashlib
 import pytest
 
 from fabfile.config import layout
+from fabfile.deploy import runner
 from fabfile.deploy.steps import install, services
-from fabfile.ssh import remote, webauth
+from fabfile.deploy.steps.base import StepContext
+from fabfile.ssh import probe, stage, transport, webauth
 from tests.fakes import LocalConn
 from tests.helpers import fixture_inventory
 
@@ -186,23 +188,21 @@ def test_password_goes_to_stdin_not_the_command_line(host):
 
 def test_sha256_parse():
     h = "a" * 64
-    assert remote.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}
+    assert probe.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}
 
 
 def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monkeypatch):
     """The step, not only the rule: with 3.5.3 installed and 2.42.0 wanted it fails with the one line and
     sends nothing after its read (dry run or not)."""
-    from fabfile.deploy.steps.base import StepContext
-
     v3 = "/usr/local/lib/rosey-monitoring/prometheus-3.5.3.linux-amd64"
     answers = state(links=f"{v3}/prometheus\n{v3}/promtool", current="prometheus, version 3.5.3 (branch: x)",
                     user=USER_EXISTS, dirs="prometheus:prometheus")
-    monkeypatch.setattr(remote, "probe_read", lambda conn, read, masker=None: answers)
+    monkeypatch.setattr(probe, "probe_read", lambda conn, read, masker=None: answers)
 
     def no_change(*args, **kwargs):
         raise AssertionError("nothing may run after the read")
-    monkeypatch.setattr(remote, "run", no_change)
-    monkeypatch.setattr(remote, "stage_file", no_change)
+    monkeypatch.setattr(transport, "run", no_change)
+    monkeypatch.setattr(stage, "stage_file", no_change)
     ctx = StepContext(inventory=fixture_inventory(), secrets={})
     for dry in (False, True):
         ctx.dry_run = dry
@@ -212,6 +212,12 @@ def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monke
         assert res.summary.startswith(want)
 
 
+def prefetch(conn, host, service):
+    """What install-<service> fetches beside, from what the runner hands it (its declared `later` reads)."""
+    ctx = StepContext(inventory=fixture_inventory(), secrets={})
+    return install.prefetch_for(runner.later_reads(conn, host, ctx, f"install-{service}"), host, service)
+
+
 FRESH = {"links": "", "current": "", "release": "", "user": "", "dirs": "missing"}  # nothing installed
 
 
@@ -219,21 +225,21 @@ def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it
     am_read = install.reads(host, "alertmanager")
     # the run's read-ahead says install-alertmanager will download: install-prometheus fetches it beside
     conn = LocalConn(ahead=[(am_read, FRESH)])
-    assert install.prefetch_for(conn, host, "prometheus") == "alertmanager"
-    assert remote.peek_ahead(conn, am_read) is not None  # still there for its own step
-    assert install.prefetch_for(conn, host, "alertmanager") is None  # never itself
+    assert prefetch(conn, host, "prometheus") == "alertmanager"
+    assert probe.peek_ahead(conn, am_read) is not None  # still there for its own step
+    assert prefetch(conn, host, "alertmanager") is None  # never itself
     # no read-ahead (a single step), or its release already in place, or an upload: nothing ahead
-    assert install.prefetch_for(LocalConn(ahead=[]), host, "prometheus") is None
+    assert prefetch(LocalConn(ahead=[]), host, "prometheus") is None
     am_rel = layout.release_dir(host, "alertmanager")
     installed = {"links": f"{am_rel}/alertmanager\n{am_rel}/amtool",
                  "current": "alertmanager, version 0.25.0",
                  "release": "alertmanager, version 0.25.0\namtool, version 0.25.0",
                  "user": "alertmanager:x:9:9::/nonexistent:/usr/sbin/nologin\nalertmanager:x:9:",
                  "dirs": "alertmanager:alertmanager"}
-    assert install.prefetch_for(LocalConn(ahead=[(am_read, installed)]), host, "prometheus") is None
+    assert prefetch(LocalConn(ahead=[(am_read, installed)]), host, "prometheus") is None
     upload = dataclasses.replace(host, alertmanager=dataclasses.replace(host.alertmanager, source="upload"))
     conn = LocalConn(ahead=[(install.reads(upload, "alertmanager"), FRESH)])
-    assert install.prefetch_for(conn, upload, "prometheus") is None
+    assert prefetch(conn, upload, "prometheus") is None
 
 
 @pytest.mark.parametrize("user", ["", "prometheus:x:998:998::/nonexistent:/usr/sbin/nologin",  # no group

@@ -14,7 +14,7 @@ from fabfile.config.inventory import load_inventory
 from fabfile.deploy import runner, steps
 from fabfile.deploy.steps import install, services
 from fabfile.deploy.steps.base import StepResult
-from fabfile.ssh import remote
+from fabfile.ssh import transport
 from tests.fakes import LocalConn
 
 SECRET = "s3cret-pa55word"
@@ -92,7 +92,8 @@ def test_a_lost_connection_ends_that_hosts_run_even_verify(inventory):
 
     def lost(conn, host, ctx):
         calls.append("b")
-        raise remote.ConnectionLost("validate and activate configs on 127.0.0.1: the SSH connection was lost")
+        raise transport.ConnectionLost("validate and activate configs on 127.0.0.1: the SSH connection was "
+                                       "lost")
 
     def rec(name):
         def step(conn, host, ctx):
@@ -176,13 +177,13 @@ def test_every_registry_step_is_a_task_with_dry_run_exactly_when_it_changes_thin
 
 def test_recap_profiles_each_step_per_host_with_its_ssh_commands(inventory):
     """Every recap says where the time went: wall seconds and SSH commands per step and host."""
-    from fabfile.ssh import remote
+    from fabfile.ssh import transport
 
     def slow(name, seconds, commands):
         def step(conn, host, ctx):
             time.sleep(seconds)
             for _ in range(commands):
-                remote.stats(conn).count()
+                transport.stats(conn).count()
             return StepResult(name, "ok")
         return step
 

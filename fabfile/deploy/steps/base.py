@@ -9,16 +9,15 @@ step's masked "failed" line. Catch it only to add something the message lacks.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
-
-from fabric import Connection
 
 from fabfile.config.certs import issue_pending, pending
 from fabfile.config.inventory import Inventory
 from fabfile.config.settings import HostSettings
 from fabfile.masking import Masker
+from fabfile.ssh.session import HostSession
 
 Status = Literal["ok", "changed", "failed"]
 
@@ -31,6 +30,9 @@ class StepContext:
     strict: bool = False  # verify: firing bot alerts fail too (--strict), not only the stack checks
     log: Callable[[str], None] = print  # the runner passes a printer that prefixes the host name
     masker: Masker = field(default_factory=Masker)
+    # what the run's read-ahead found for the later steps this step declares (StepSpec.sees), by step name;
+    # set by the runner before each step: a step sees another's read only when it says so
+    later: dict[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,7 +47,7 @@ class StepResult:
         return self.status == "failed"
 
 
-Step = Callable[[Connection, HostSettings, StepContext], StepResult]
+Step = Callable[[HostSession, HostSettings, StepContext], StepResult]
 
 
 def certificates(host: HostSettings, ctx: StepContext) -> list[str]:

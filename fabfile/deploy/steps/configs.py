@@ -22,26 +22,16 @@ import secrets
 import shlex
 from dataclasses import dataclass
 
-from fabric import Connection
-
 from fabfile.config import checks, layout, render
 from fabfile.config.needed_secrets import WEB_TLS_CONFIG, required_secrets
 from fabfile.config.settings import HostSettings
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
 from fabfile.masking import Masker
-from fabfile.ssh.remote import (
-    Read,
-    forget_stage,
-    install_snippet,
-    one_line,
-    parse_sha256,
-    probe,
-    probe_read,
-    run,
-    sha256_snippet,
-    stage,
-)
+from fabfile.ssh.probe import Read, parse_sha256, probe, probe_read, sha256_snippet
+from fabfile.ssh.session import HostSession
+from fabfile.ssh.stage import forget_stage, install_snippet, stage
+from fabfile.ssh.transport import one_line, run
 from fabfile.ssh.webauth import curl_config, web_get_fn
 
 STEP = "deploy-configs"
@@ -334,7 +324,7 @@ def reads(host: HostSettings, ctx: StepContext | None = None) -> Read:
                 what="read config state")
 
 
-def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+def deploy_configs(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     """Make the server's configs match the rendered ones; see the module docstring for the order."""
     m = ctx.masker
     issued = certificates(host, ctx)  # before rendering: the secret files carry them
@@ -364,7 +354,7 @@ def deploy_configs(conn: Connection, host: HostSettings, ctx: StepContext) -> St
     return result
 
 
-def _dry_run(conn: Connection, changes: list[Change], reload: list[str], idle: list[str],
+def _dry_run(conn: HostSession, changes: list[Change], reload: list[str], idle: list[str],
              m: Masker) -> StepResult:
     want = [c for c in changes if c.content_changed and not c.secret]
     remote: dict[str, str] = {}

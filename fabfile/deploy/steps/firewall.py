@@ -16,13 +16,13 @@ sshd listens on (`ss -tlnp`). All of them are allowed. Then:
 
 from __future__ import annotations
 
-from fabric import Connection
-
 from fabfile.config.settings import HostSettings
 from fabfile.deploy import ufw_batch
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
-from fabfile.ssh.remote import Read, one_line, parse_probe, probe_read, probe_script, run
+from fabfile.ssh.probe import Read, parse_probe, probe_read, probe_script
+from fabfile.ssh.session import HostSession
+from fabfile.ssh.transport import one_line, run
 
 STEP = "firewall"
 
@@ -42,7 +42,7 @@ def reads(host: HostSettings, ctx: StepContext) -> Read:
     return Read(ufw.SNIPPETS, what="read firewall state")
 
 
-def firewall(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+def firewall(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     m = ctx.masker
     st = probe_read(conn, reads(host, ctx), masker=m)
     if not st["have"].ok:

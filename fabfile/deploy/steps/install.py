@@ -18,17 +18,17 @@ import hashlib
 import re
 import shlex
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from fabric import Connection
 
 from fabfile.config import layout
 from fabfile.config.inventory_error import InventoryError
 from fabfile.config.settings import Component, HostSettings
 from fabfile.config.versions import prometheus_downgrade_refusal, reported_version
 from fabfile.deploy.steps.base import StepContext, StepResult
-from fabfile.ssh import remote
+from fabfile.ssh import probe, stage, transport
+from fabfile.ssh.session import HostSession
 
 CACHE_DIR = Path("~/.cache/rosey-monitoring").expanduser()
 SUMS = "sha256sums.txt"
@@ -73,15 +73,15 @@ class Plan:
 
 
 def probe_snippets(host: HostSettings, service: str) -> dict[str, str]:
-    """Everything install needs to know, as snippets for one `remote.probe`."""
+    """Everything install needs to know, as snippets for one `probe.probe`."""
     q = shlex.quote
     rel = layout.release_dir(host, service)
     user = layout.service_user(service)
     snippets = {
         # where each stable link leads (itself when it is no link): one process for all of them
         "links": "realpath -m -- " + " ".join(q(layout.binary_path(b)) for b in layout.BINARIES[service]),
-        "current": remote.version_snippet(layout.binary_path(service)),
-        "release": "; ".join(remote.version_snippet(f"{rel}/{b}") for b in layout.BINARIES[service]),
+        "current": probe.version_snippet(layout.binary_path(service)),
+        "release": "; ".join(probe.version_snippet(f"{rel}/{b}") for b in layout.BINARIES[service]),
         "user": f"getent passwd {q(user)}; getent group {q(user)}",
         "dirs": " ; ".join(f"stat -c '%U:%G' {q(d)} 2>/dev/null || echo missing"
                            for d in _dirs_of(host, service)),
@@ -251,8 +251,8 @@ def fetch_lines(host: HostSettings, service: str, fetch_cmd: str, expected: str 
         f"mv x/{q(name)} {q(rel)}.rosey-new && chown -R root:root {q(rel)}.rosey-new",
         f"mv -T {q(rel)}.rosey-new {q(rel)}",
     ]
-    # what each binary just said, kept for later reads (remote.version_snippet): no Go start per read
-    lines += [remote.version_mark_snippet(f"{rel}/{b}", f"$v{i}") for i, b in enumerate(bins)]
+    # what each binary just said, kept for later reads (probe.version_snippet): no Go start per read
+    lines += [probe.version_mark_snippet(f"{rel}/{b}", f"$v{i}") for i, b in enumerate(bins)]
     return lines
 
 
@@ -284,31 +284,33 @@ def _download_cmd(comp: Component, name: str) -> str:
     return "\n".join(cmds)
 
 
-def reads(host: HostSettings, service: str) -> remote.Read:
-    return remote.Read(probe_snippets(host, service), what=f"install-{service} probe")
+def reads(host: HostSettings, service: str) -> probe.Read:
+    return probe.Read(probe_snippets(host, service), what=f"install-{service} probe")
 
 
-def reads_prometheus(host: HostSettings, ctx: StepContext) -> remote.Read:
+def reads_prometheus(host: HostSettings, ctx: StepContext) -> probe.Read:
     return reads(host, layout.PROMETHEUS)
 
 
-def reads_alertmanager(host: HostSettings, ctx: StepContext) -> remote.Read:
+def reads_alertmanager(host: HostSettings, ctx: StepContext) -> probe.Read:
     return reads(host, layout.ALERTMANAGER)
 
 
-def prefetch_for(conn: Connection, host: HostSettings, service: str) -> str | None:
+def prefetch_for(later: Mapping[str, Mapping[str, str]], host: HostSettings, service: str
+                 ) -> str | None:
     """The other release of this run, when its step is about to download it: fetched beside this one.
 
     Why: on a fresh host both steps download, verify and unpack; the second server core does the second
     release while the first unpacks this one, and its step then only switches the links (its read finds the
     release in place and verified, as after any earlier install). What its step will do is known from the
-    run's read-ahead; without one (a single step) nothing is fetched ahead. `upload` sources are left to
-    their step (the upload would come first anyway).
+    run's read-ahead, which the runner hands this step as `later` (`ctx.later`: the registry declares that
+    each install step sees the other's read); without one (a single step) nothing is fetched ahead.
+    `upload` sources are left to their step (the upload would come first anyway).
     """
     for other in layout.SERVICES:
         if other == service or getattr(host, other).source != "download":
             continue
-        state = remote.peek_ahead(conn, reads(host, other))
+        state = later.get(f"install-{other}")
         if state is not None and decide(host, other, state).fetch:
             return other
     return None
@@ -325,10 +327,10 @@ def with_prefetch(host: HostSettings, script: str, other: str) -> str:
             f"if wait $pf; then echo {PREFETCHED}; fi\nexit $rc")
 
 
-def install_component(conn: Connection, host: HostSettings, ctx: StepContext, service: str) -> StepResult:
+def install_component(conn: HostSession, host: HostSettings, ctx: StepContext, service: str) -> StepResult:
     step = f"install-{service}"
     comp: Component = getattr(host, service)
-    state = remote.probe_read(conn, reads(host, service), masker=ctx.masker)
+    state = probe.probe_read(conn, reads(host, service), masker=ctx.masker)
     plan = decide(host, service, state)
     if service == layout.PROMETHEUS:  # refused before anything changes (dry run too)
         refusal = prometheus_downgrade_refusal(host.name, plan.current, comp.version,
@@ -349,18 +351,18 @@ def install_component(conn: Connection, host: HostSettings, ctx: StepContext, se
             except ChecksumError as e:
                 return StepResult(step, "failed", ctx.masker(str(e)))
             ctx.log(f"uploading {archive.name} ({archive.stat().st_size // 1024} KiB)")
-            staged = remote.stage_file(conn, str(archive), archive.name)
+            staged = stage.stage_file(conn, str(archive), archive.name)
             fetch_cmd = f"archive={shlex.quote(staged)}"
         else:
             fetch_cmd = _download_cmd(comp, name)
     script = apply_script(host, plan, fetch_cmd=fetch_cmd, expected=expected)
-    other = prefetch_for(conn, host, service)
+    other = prefetch_for(ctx.later, host, service)
     if other:
         script = with_prefetch(host, script, other)
-    res = remote.run(conn, script, what=step, masker=ctx.masker, check=False, timeout=900)
+    res = transport.run(conn, script, what=step, masker=ctx.masker, check=False, timeout=900)
     stdout = res.stdout.replace(PREFETCHED + "\n", "")
     if res.exited != 0:
-        return StepResult(step, "failed", remote.one_line(res.stderr or stdout, ctx.masker))
+        return StepResult(step, "failed", transport.one_line(res.stderr or stdout, ctx.masker))
     done = plan.changes
     if PREFETCHED in res.stdout:
         version = getattr(host, other).version
@@ -368,9 +370,9 @@ def install_component(conn: Connection, host: HostSettings, ctx: StepContext, se
     return StepResult(step, "changed", plan.summary, done)
 
 
-def install_prometheus(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+def install_prometheus(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     return install_component(conn, host, ctx, layout.PROMETHEUS)
 
 
-def install_alertmanager(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+def install_alertmanager(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     return install_component(conn, host, ctx, layout.ALERTMANAGER)

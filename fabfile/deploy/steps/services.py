@@ -24,13 +24,12 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
-from fabric import Connection
-
 from fabfile.config import layout, render
 from fabfile.config.settings import HostSettings
 from fabfile.deploy import rollback, unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
-from fabfile.ssh import remote
+from fabfile.ssh import probe, stage, transport
+from fabfile.ssh.session import HostSession
 from fabfile.ssh.webauth import curl_config, web_get_fn
 
 STEP = "install-services"
@@ -130,14 +129,14 @@ def dry_run_details(host: HostSettings, plans: list[ServicePlan], units: dict[st
     return out
 
 
-def _current_units(conn: Connection, host: HostSettings, plans: list[ServicePlan],
+def _current_units(conn: HostSession, host: HostSettings, plans: list[ServicePlan],
                    ctx: StepContext) -> dict[str, str | None]:
     """The server's unit files that a run would replace (one read, dry run only); None: absent."""
     units = [f"{p.service}.service" for p in plans if p.upload_unit]
     if not units:
         return {}
     paths = [shlex.quote(layout.remote_path(host, u)) for u in units]
-    outs = remote.probe(conn, {f"u{i}": f"test -f {p} && base64 -w0 -- {p}" for i, p in enumerate(paths)},
+    outs = probe.probe(conn, {f"u{i}": f"test -f {p} && base64 -w0 -- {p}" for i, p in enumerate(paths)},
                         masker=ctx.masker, what=f"{STEP} read units")
     return {u: base64.b64decode(outs[f"u{i}"].strip()).decode(errors="replace") if outs[f"u{i}"].ok else None
             for i, u in enumerate(units)}
@@ -177,14 +176,14 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
     return "\n".join(lines)
 
 
-def reads(host: HostSettings, ctx: StepContext) -> remote.Read:
-    return remote.Read(probe_snippets(host), what=f"{STEP} probe")
+def reads(host: HostSettings, ctx: StepContext) -> probe.Read:
+    return probe.Read(probe_snippets(host), what=f"{STEP} probe")
 
 
-def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+def install_services(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     issued = certificates(host, ctx)  # the Alertmanager unit names the gossip material's hash
     rendered = render.render_host(ctx.inventory, host, ctx.secrets, hash_password=False)  # units only
-    state = remote.probe_read(conn, reads(host, ctx), masker=ctx.masker)
+    state = probe.probe_read(conn, reads(host, ctx), masker=ctx.masker)
     plans = decide(host, rendered.files, state)
     todo = [p for p in plans if p.changes]
     if not todo:
@@ -199,17 +198,17 @@ def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> 
     for p in plans:
         if p.upload_unit:
             unit = f"{p.service}.service"
-            staged = remote.stage(conn, rendered.files[unit].encode(), unit)
+            staged = stage.stage(conn, rendered.files[unit].encode(), unit)
             staged_in.add(posixpath.dirname(staged))
-            installs.append(remote.install_snippet(staged, layout.remote_path(host, unit), mode=0o644))
+            installs.append(stage.install_snippet(staged, layout.remote_path(host, unit), mode=0o644))
     # the staging dir goes with its last file (when nothing else is in it): no cleanup command at the end
     installs += [f"rmdir -- {shlex.quote(d)} 2>/dev/null && echo {UNSTAGED} || true"
                  for d in sorted(staged_in)]
     waits = HEALTH_TIMEOUT * 2 * len(layout.SERVICES)  # each: new, then rolled back
-    res = remote.run(conn, apply_script(host, plans, installs), what=STEP, masker=ctx.masker, check=False,
+    res = transport.run(conn, apply_script(host, plans, installs), what=STEP, masker=ctx.masker, check=False,
                      stdin=curl_config(host, ctx.secrets), timeout=waits + 120)
     if UNSTAGED in res.stdout:
-        remote.forget_stage(conn)
+        stage.forget_stage(conn)
     if res.exited != 0:
         out = ctx.masker(res.stdout.replace(UNSTAGED + "\n", "") + "\n" + res.stderr)
         failure = rollback.report(out, {p.service: getattr(host, p.service).version for p in plans},
@@ -217,5 +216,5 @@ def install_services(conn: Connection, host: HostSettings, ctx: StepContext) -> 
         if failure:
             return StepResult(STEP, "failed", failure.head, failure.details[-4 * JOURNAL_LINES:])
         lines = [ln for ln in out.splitlines() if ln.strip()]
-        return StepResult(STEP, "failed", remote.one_line("\n".join(lines)), lines[-JOURNAL_LINES:])
+        return StepResult(STEP, "failed", transport.one_line("\n".join(lines)), lines[-JOURNAL_LINES:])
     return StepResult(STEP, "changed", summary, issued)

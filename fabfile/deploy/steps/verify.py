@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from fabric import Connection
 
 from fabfile.alerting.api import parse_time
 from fabfile.config import alert_scopes, layout, render
@@ -30,7 +29,8 @@ from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.output import duration
-from fabfile.ssh.remote import PROBE_STDIN, Read, probe_read, version_snippet
+from fabfile.ssh.probe import PROBE_STDIN, Read, probe_read, version_snippet
+from fabfile.ssh.session import HostSession
 from fabfile.ssh.webauth import curl_config
 
 STEP = "verify"
@@ -447,13 +447,13 @@ def reads(host: HostSettings, ctx: StepContext) -> Read:
                 follows_change=False)  # it may wait for the first scrape: that wait is verify's own time
 
 
-def gather(conn: Connection, host: HostSettings, ctx: StepContext) -> dict[str, str]:
+def gather(conn: HostSession, host: HostSettings, ctx: StepContext) -> dict[str, str]:
     outs: dict[str, str] = dict(probe_read(conn, reads(host, ctx), masker=ctx.masker))
     outs.update(http_answers(host, outs.pop("http", "")))
     return outs
 
 
-def verify(conn: Connection, host: HostSettings, ctx: StepContext) -> StepResult:
+def verify(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
     rendered = render.render_host(ctx.inventory, host, ctx.secrets, hash_password=False)  # receivers only
     receivers = expected_receivers(rendered.files["alertmanager.yml"])
     cert = ctx.secrets.get(WEB_CERT)  # a placeholder when this machine has none: no fingerprint then
