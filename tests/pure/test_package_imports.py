@@ -50,13 +50,29 @@ def _modules() -> dict[str, Path]:
     return found
 
 
+def _runtime_imports(path: Path) -> set[str]:
+    """`module_imports` less what only a type checker reads (`if TYPE_CHECKING:`): those never run, so they
+    make no cycle."""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found
+
+
 def _graph() -> dict[str, set[str]]:
-    """Module -> the fabfile modules it imports (a `from package import name` counts as the package)."""
+    """Module -> the fabfile modules it imports when it runs (`from package import name`: the package)."""
     modules = _modules()
     graph = {}
     for name, path in modules.items():
         deps = set()
-        for target in imported_modules(path):
+        for target in _runtime_imports(path):
             while target and target not in modules:
                 target = target.rpartition(".")[0]
             if target and target != name:
