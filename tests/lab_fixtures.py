@@ -27,8 +27,8 @@ from fabfile.lab.live_host import LabHost
 from fabfile.lab.settings import lab_settings
 from fabfile.lab.vm import LabVM
 from tests import lab_slots
+from tests.lab_lanes import BOTH_VMS_FIRST, PAIR_MODULES, lone_name
 from tests.lab_lanes import NAMES as _NAMES
-from tests.lab_lanes import PAIR_MODULES, lone_name
 
 _started: dict[str, LabVM] = {}
 _shared: dict[str, LabVM] = {}  # the VM a shared deployment stands on, while nobody has restored it since
@@ -85,14 +85,16 @@ SHARED_FIRST, SHARED_LAST = ("test_operator.py",), ("test_drill.py",)
 @pytest.hookimpl(trylast=True)  # after conftest.py marked the tiers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules on the shared deployment run after the lab modules that restore clean guests, so one deploy
-    serves them all (SHARED_FIRST first, SHARED_LAST last); otherwise the order (tiers, modules, tests) is
-    kept."""
+    serves them all (SHARED_FIRST first, SHARED_LAST last), and the modules holding both VMs before every
+    other; otherwise the order (tiers, modules, tests) is kept. Then the lanes in the order xdist hands them
+    out (conftest.LANE_ORDER)."""
     module = {id(it): it.nodeid.split("::")[0] for it in items}
     shared = {module[id(it)] for it in items if uses_shared_deployment(it)}
 
-    def rank(it: pytest.Item) -> tuple[bool, int]:
+    def rank(it: pytest.Item) -> tuple[bool, bool, int]:
         name = module[id(it)].rsplit("/", 1)[-1]
-        return module[id(it)] in shared, (0 if name in SHARED_FIRST else 2 if name in SHARED_LAST else 1)
+        return (module[id(it)] in shared, name not in BOTH_VMS_FIRST,
+                0 if name in SHARED_FIRST else 2 if name in SHARED_LAST else 1)
 
     lab_places = [i for i, it in enumerate(items) if it.get_closest_marker("lab")]
     lab_items = [items[i] for i in lab_places]

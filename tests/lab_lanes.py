@@ -1,24 +1,30 @@
 """Which lab hosts the lab tests use, and the two lanes the lab tier runs in (no pytest, no fabfile: imported
 by conftest.py before the plugins load).
 
-The pair's lane (`lab`, `lab2`: a private link makes them a cluster) runs the modules of PAIR_MODULES;
-every other lab module runs beside them on `lab3` alone, in another xdist worker. `ROSEY_LAB_HOSTS=a,b,c`
-names other hosts (a and b the pair, c the lone one); with only `a,b` the lab tier runs in one lane.
+The pair's lane (`lab`, `lab2`: a private link makes them a cluster) runs the modules of PAIR_MODULES,
+those that need both VMs first; every other lab module runs on `lab3` alone, in the other xdist worker once
+this machine's tiers are done. At most two VMs run at once (tests/lab_slots.py), so the lone lane starts its
+VM when the pair's second one stops. `ROSEY_LAB_HOSTS=a,b,c` names other hosts (a and b the pair, c the lone
+one); with only `a,b` the lab tier runs in one lane.
 """
 
 from __future__ import annotations
 
 import os
 
-# one lab lane by default: with two lanes on a 2-core machine the suite takes 42-46 minutes instead of 60,
-# but in five such runs 1-4 lab tests failed each time on the load of three VMs (SSH banner timeouts, waits
-# that ran out); `ROSEY_LAB_HOSTS=lab,lab2,lab3 pytest -n 3` runs the two lab lanes
-NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2").split(",")
+# Two lab lanes, never more than two VMs: the pair's modules (about 21 of the lab tier's minutes with both
+# VMs up) beside this machine's tiers (about 10), then the pair's one-VM modules beside the lone host's
+# shared deployment. With three VMs at once on 2 cores every lab test ran 1.3-2x slower and 1-4 of them ran
+# out of their bounds in each of five runs, so the third VM waits for a slot instead.
+NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2,lab3").split(",")
 # the modules that need two lab hosts on one private link or a host with a private peer (the pure test
-# tests/pure/test_lab_lanes.py checks that every module using lab_host2 or private_peer is here), and the
-# install module on `lab` alone to even out the lanes (about 20 and 7 minutes of the lab tier's 58 when it
-# ran in one lane)
-PAIR_MODULES = ("test_lab_cluster.py", "test_lab_two_hosts.py", "test_lab_host.py", "test_deploy_install.py")
+# tests/pure/test_lab_lanes.py checks that every module using lab_host2 or private_peer is here), then the
+# modules that restore their own clean guest, to even out the lanes (measured on one lane: cluster 20 min,
+# two hosts 1, lab host 2, install 11, firewall surprises 2; the shared deployment's modules 20)
+PAIR_MODULES = ("test_lab_cluster.py", "test_lab_two_hosts.py", "test_lab_host.py", "test_deploy_install.py",
+                "test_lab_firewall.py")
+# in the pair's lane these go first: they hold both VMs, and the lone lane waits for one of them
+BOTH_VMS_FIRST = ("test_lab_cluster.py", "test_lab_two_hosts.py")
 
 
 def lab_lane(nodeid: str) -> str:
