@@ -120,3 +120,13 @@ def _check_cluster_timing(h: HostSettings, members: int, where: str, name: str) 
              f"{value} is too short for cluster {name!r} of {members}: its last member sends "
              f"{(members - 1) * CLUSTER_PEER_TIMEOUT:g}s (--cluster.peer-timeout) after the first and would "
              f"re-send a resolved alert as firing; set at least {need:g}s for the cluster's hosts")
+
+
+def alone_warning(host: HostSettings) -> str | None:
+    """A host with no cluster peer and no heartbeat: its own Prometheus and Alertmanager die with it, so
+    nothing reports that it died. Said on every deploy, since that silence looks like health."""
+    if host.cluster is not None or host.receivers.heartbeat is not None:
+        return None
+    return (f"{host.name} is alone: when this server dies, nobody is told (no cluster peer, no heartbeat); "
+            f"put it in a cluster with another host (`clusters:` in hosts.yml) or set receivers.heartbeat "
+            f"(README \"When the server itself dies\")")

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from fabric import Connection
 
+from fabfile.config.clusters import alone_warning
 from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
 from fabfile.config.settings import HostSettings
@@ -174,9 +175,9 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
         out.line("nothing was changed: fix the above first")
         return 2
     for h in hosts:
-        warning = clear_text_warning(h)
-        if warning:
-            out.line(f"warning: {warning}")
+        for warning in (clear_text_warning(h), alone_warning(h)):
+            if warning:
+                out.line(f"warning: {warning}")
     reports: dict[str, HostReport] = {}
 
     def work(h: HostSettings) -> None:

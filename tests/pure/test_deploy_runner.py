@@ -226,7 +226,7 @@ def test_parallel_bounds_the_hosts_at_once(tmp_path, monkeypatch):
 def test_a_password_in_clear_text_to_anyone_is_warned_once_per_host(inventory):
     out = io.StringIO()
     runner.run(inventory, inventory.select("lab"), [("a", ok_step("a"))], stream=out, connector=LocalConn.to)
-    warnings = [ln for ln in out.getvalue().splitlines() if ln.startswith("warning:")]
+    warnings = [ln for ln in out.getvalue().splitlines() if ln.startswith("warning: lab: the web UIs'")]
     assert warnings == ["warning: lab: the web UIs' password travels in clear text (basic auth over plain "
                         "HTTP) and web.allow_from includes any; set web.tls: true (HTTPS), narrow "
                         "web.allow_from to your addresses, or keep the ports closed and use `inv ui -H lab` "
@@ -237,3 +237,32 @@ def test_a_password_in_clear_text_to_anyone_is_warned_once_per_host(inventory):
     host = inventory.host("lab")
     narrowed = dataclasses.replace(host, web=dataclasses.replace(host.web, allow_from=("203.0.113.0/24",)))
     assert clear_text_warning(narrowed) is None
+
+
+def test_a_host_alone_is_warned_that_its_death_goes_unheard(inventory):
+    """No cluster peer and no heartbeat: nothing reports this server's death, on every deploy."""
+    import dataclasses
+
+    from fabfile.config.clusters import alone_warning
+    from fabfile.config.settings import Cluster
+
+    out = io.StringIO()
+    runner.run(inventory, inventory.select("lab"), [("a", ok_step("a"))], stream=out, connector=LocalConn.to)
+    warnings = [ln for ln in out.getvalue().splitlines() if " is alone" in ln]
+    assert warnings == ["warning: lab is alone: when this server dies, nobody is told (no cluster peer, no "
+                        "heartbeat); put it in a cluster with another host (`clusters:` in hosts.yml) or set "
+                        "receivers.heartbeat (README \"When the server itself dies\")"]
+    host = inventory.host("lab")
+    clustered = dataclasses.replace(host, cluster=Cluster(name="rosey", peers=(), gossip_tls=True))
+    assert alone_warning(clustered) is None
+
+
+def test_the_shipped_inventory_clusters_test_and_prod_so_a_dead_server_is_heard():
+    from fabfile.config.clusters import alone_warning
+    from fabfile.config.inventory import DEFAULT_INVENTORY, load_inventory
+
+    shipped = load_inventory(DEFAULT_INVENTORY)
+    for name, peer in (("test", "prod"), ("prod", "test")):
+        host = shipped.host(name)
+        assert host.cluster is not None and [p.name for p in host.cluster.peers] == [peer]
+        assert alone_warning(host) is None
