@@ -135,3 +135,14 @@ def _pure_means_pure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(os, "system", refuse("start a process"))
     for name in ("connect", "connect_ex", "bind"):
         monkeypatch.setattr(socket.socket, name, refuse("open a socket"))
+
+
+@pytest.fixture(autouse=True)
+def _own_deploy_lock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests that run the deploy lock's script on this machine take a lock file of their own, so two test
+    runs on one machine (or a run and a developer's) never queue on the real /run/lock one."""
+    if TESTS / "lab" in Path(str(request.node.path)).resolve().parents:
+        return
+    from fabfile.ssh import transport
+
+    monkeypatch.setattr(transport, "DEPLOY_LOCK", str(tmp_path / "rosey-monitoring.lock"))
