@@ -243,7 +243,7 @@ def test_a_bad_pin_is_an_inventory_error(tmp_path) -> None:
 def test_the_runner_stops_at_the_refusal_and_the_impostor_gets_nothing(impostor, home, tmp_path,
                                                                       monkeypatch) -> None:
     port, key, log = impostor
-    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "pw")
+    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "pw-12345")
     inv_ = inventory(tmp_path, port)
 
     def step(session, host, ctx):
