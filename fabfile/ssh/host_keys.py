@@ -139,7 +139,8 @@ def check(host: HostSettings, server_key: paramiko.PKey) -> None:
                            f"Fix or remove that line")
     raise HostKeyError(f"{where}: unknown host key {server_key.get_name()} {fp}; nothing was sent. Check the "
                        f"fingerprint on the server (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`); "
-                       + _how_to_accept(host, fp))
+                       + _how_to_accept(host, fp)
+                       + (f" (first fix {found.skipped[0]}: it could not be read)" if found.skipped else ""))
 
 
 class VerifyPolicy(paramiko.MissingHostKeyPolicy):

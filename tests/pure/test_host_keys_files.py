@@ -90,7 +90,7 @@ def test_accept_is_refused_while_a_line_cannot_be_read(home, host, monkeypatch) 
     key = new_key()
     kh = home / ".ssh/known_hosts"
     kh.write_bytes(b"other.example ssh-ed25519 !!notbase64!!\n")
-    with pytest.raises(HostKeyError, match="unknown host key"):
+    with pytest.raises(HostKeyError, match=rf"unknown host key.*\(first fix {kh} line 1 \(the key is not"):
         host_keys.check(host, key)  # the bad line names another host: this one is simply unknown
     code, out, err = run_task(monkeypatch, host, key, accept=True)
     assert code == 1 and err.count("\n") == 1
