@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 MASK = "********"
+# web.yml's basic-auth hash: not the password, but a copy to guess it offline from; never printed either
+BCRYPT_HASH = re.compile(r"\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}")
+BCRYPT_MASK = "<bcrypt hash>"
 
 
 class Masker:
@@ -21,4 +25,4 @@ class Masker:
     def __call__(self, text: str) -> str:
         for value in self._values:
             text = text.replace(value, MASK)
-        return text
+        return BCRYPT_HASH.sub(BCRYPT_MASK, text)

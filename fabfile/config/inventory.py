@@ -22,6 +22,7 @@ import yaml
 from fabfile.config import validators, yaml_file
 from fabfile.config.clusters import join_clusters
 from fabfile.config.inventory_error import InventoryError, fail
+from fabfile.config.needed_secrets import env_alias
 from fabfile.config.settings import YAML_KEYS, HostSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -224,10 +225,21 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
             merged["ssh"] = dict(merged["ssh"], key=str(Path(merged["ssh"]["key"]).expanduser()))
         h = _build(HostSettings, merged, where, f"hosts.{alias}")
         hosts[alias] = h
+    _env_names_differ(hosts, where)
     hosts = join_clusters(doc.get("clusters"), hosts, where)
     for h in hosts.values():
         _cross_checks(h, where)
     return Inventory(path=path, hosts=hosts, default_hosts=_default_hosts(doc, hosts, where))
+
+
+def _env_names_differ(hosts: dict[str, HostSettings], where: str) -> None:
+    """Two aliases reading their secrets from the same ROSEY_<ALIAS>_* variables would silently share them."""
+    seen: dict[str, str] = {}
+    for alias in hosts:
+        other = seen.setdefault(env_alias(alias), alias)
+        if other != alias:
+            fail(where, f"hosts.{alias}", f"hosts {other!r} and {alias!r} would both read their secrets from "
+                 f"ROSEY_{env_alias(alias)}_* environment variables; rename one")
 
 
 def _default_hosts(doc: dict, hosts: dict[str, HostSettings], where: str) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ flows one way: inventory -> secrets -> render -> steps.
 
 from __future__ import annotations
 
+import re
+
 from fabfile.config import receivers
 from fabfile.config.settings import HostSettings
 
@@ -50,3 +52,9 @@ def required_secrets(host: HostSettings) -> list[str]:
     elif host.cluster and any(p.web_tls for p in host.cluster.peers):
         need.append(WEB_CA)  # to check the peers' certificates when scraping and alerting them
     return need
+
+
+def env_alias(alias: str) -> str:
+    """How a host alias is spelt in its secrets' environment variables (ROSEY_<ALIAS>_<NAME>): `h-1`,
+    `h.1` and `H_1` are all `H_1`, so the inventory refuses two aliases that would share one."""
+    return re.sub(r"[^A-Za-z0-9]", "_", alias).upper()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from fabfile.config.render import current_web_hash, render_host
 from fabfile.config.secrets import load_secrets
 from fabfile.config.settings import HostSettings
 from fabfile.errors import UserError
-from fabfile.masking import Masker
+from fabfile.masking import BCRYPT_HASH, Masker
 from fabfile.output import Output
 
 
@@ -33,6 +34,21 @@ def _hash_in(dest: Path, username: str) -> str | None:
         return current_web_hash((dest / "web.yml").read_text(), username)
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _secret_bearing(name: str, text: str, secrets: dict[str, str]) -> bool:
+    """web.yml (the bcrypt hash: a copy of the password to guess offline) and any file holding a secret."""
+    return name == "web.yml" or BCRYPT_HASH.search(text) is not None or any(
+        v and v in text for v in secrets.values())
+
+
+def _write(path: Path, text: str, private: bool) -> None:
+    """Write the file; a secret-bearing one is 0600 from its creation on (and made so if it was there)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+    with os.fdopen(fd, "wb") as f:
+        if private:
+            os.fchmod(f.fileno(), 0o600)
+        f.write(text.encode())
 
 
 def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path,
@@ -58,7 +74,7 @@ def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path
             raise OutDirError(f"--out {dest}: cannot create the directory ({e.strerror}); "
                               "pick another with --out") from None
         for name, text in rendered.files.items():
-            (dest / name).write_bytes(text.encode())
+            _write(dest / name, text, private=_secret_bearing(name, text, secrets))
         names = ", ".join(rendered.files)
         output.line(f"{host.name}: wrote {len(rendered.files)} files to {dest}/ ({names})")
         try:

@@ -7,7 +7,6 @@ then the secrets file (`hosts: {ALIAS: {NAME: ...}}` beats a top-level `NAME: ..
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import yaml
@@ -19,12 +18,19 @@ from fabfile.config.needed_secrets import (
     GOSSIP_FILES,
     SECRET_NAMES,
     WEB_TLS_FILES,
+    env_alias,
     peer_of,
     required_secrets,
 )
 from fabfile.config.settings import HostSettings
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the bytes after these
+# Every character str.splitlines() breaks at, and NUL: a secret is one line wherever it is printed or written
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029\0"
+# Shorter secrets are refused: a password this short is guessed at once, and masking a 1-2 character value
+# in every printed line would mangle the output (so it could not be masked, only leak). Tokens and URLs
+# are far longer.
+MIN_SECRET_CHARS = 8
 
 
 class SecretsError(InventoryError):
@@ -32,7 +38,7 @@ class SecretsError(InventoryError):
 
 
 def env_var(name: str, alias: str | None = None) -> str:
-    parts = ["ROSEY"] + ([re.sub(r"[^A-Za-z0-9]", "_", alias)] if alias else []) + [name]
+    parts = ["ROSEY"] + ([env_alias(alias)] if alias else []) + [name]
     return "_".join(parts).upper()
 
 
@@ -62,10 +68,13 @@ def _read_file(path: Path) -> dict:
 
 
 def _problem(name: str, value: str) -> str | None:
-    """What makes a secret unusable: bcrypt reads 72 bytes at most, and no secret is a multi-line text
-    (a newline would end a curl config or HTTP header line)."""
-    if any(ch in value for ch in "\r\n\0"):
-        return "contains a line break or NUL byte; secrets are one line"
+    """What makes a secret unusable: bcrypt reads 72 bytes at most, no secret is a multi-line text (a
+    newline would end a curl config or HTTP header line; U+2028 & co. would split a printed line, leaving
+    half of it unmasked), and none is too short to mask."""
+    if any(ch in value for ch in LINE_BREAKS):
+        return "contains a line break (or a line/paragraph separator, or NUL); secrets are one line"
+    if len(value) < MIN_SECRET_CHARS:
+        return f"is shorter than {MIN_SECRET_CHARS} characters; use a longer one"
     if name == "web_password" and len(value.encode()) > BCRYPT_MAX_BYTES:
         return f"is {len(value.encode())} bytes long; bcrypt uses at most {BCRYPT_MAX_BYTES}, shorten it"
     return None

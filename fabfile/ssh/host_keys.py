@@ -5,7 +5,8 @@ secrets and root commands. Here the key must match, in this order:
 1. a pin in hosts.yml (`ssh.host_key`: a public key line or its SHA256 fingerprint), else one a registered
    provider gives (`register_pinned_keys`: the lab pins its hosts to the key generated with its image);
 2. the user's known_hosts files (~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts, and UserKnownHostsFile /
-   GlobalKnownHostsFile / HostKeyAlias from ~/.ssh/config).
+   GlobalKnownHostsFile / HostKeyAlias from ~/.ssh/config), read line by line (known_hosts.py): a line that
+   cannot be read is skipped and named, and while one may be this host's, its key is not "unknown".
 An unknown key or a changed one is refused with one line that shows the server's fingerprint and how to
 accept it (`inv host-key -H HOST --accept` records it in ~/.ssh/known_hosts only when asked).
 """
@@ -23,6 +24,8 @@ import paramiko
 from fabfile.config.settings import HostSettings
 from fabfile.config.validators import parse_pin, ssh_fingerprint
 from fabfile.errors import UserError
+from fabfile.ssh import known_hosts
+from fabfile.ssh.known_hosts import KnownHosts
 
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
 GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
@@ -78,8 +81,9 @@ def _ssh_config(address: str) -> dict:
         return {}
 
 
-def known_hosts_files(address: str) -> tuple[list[Path], str]:
-    """The known_hosts files OpenSSH would read for `address`, and the name it looks the key up by."""
+def known_hosts_files(address: str, port: int = 22) -> tuple[list[Path], str]:
+    """The known_hosts files OpenSSH would read for `address`, and the name it files the key under: the
+    `HostKeyAlias` alone when ~/.ssh/config sets one (OpenSSH adds no port to it), else `key_name`."""
     cfg = _ssh_config(address)
     def words(key: str, default: str) -> list[str]:
         value = cfg.get(key) or default
@@ -87,25 +91,15 @@ def known_hosts_files(address: str) -> tuple[list[Path], str]:
 
     names = words("userknownhostsfile", USER_KNOWN_HOSTS) + words("globalknownhostsfile", GLOBAL_KNOWN_HOSTS)
     files = [Path(os.path.expanduser(p)) for p in names if p.lower() != "none"]
-    return files, cfg.get("hostkeyalias") or address
+    return files, cfg.get("hostkeyalias") or key_name(address, port)
 
 
-def known_keys(address: str, port: int) -> tuple[list[paramiko.PKey], Path]:
-    """Every key the known_hosts files hold for this host, and the user file (where --accept writes)."""
-    files, name = known_hosts_files(address)
-    found: list[paramiko.PKey] = []
-    for f in files:
-        if not f.is_file():
-            continue
-        hk = paramiko.HostKeys()
-        try:
-            hk.load(str(f))
-        except (OSError, UnicodeError, paramiko.SSHException):
-            continue
-        entry = hk.lookup(key_name(name, port))
-        if entry:
-            found.extend(entry.values())
-    return found, files[0] if files else Path(os.path.expanduser(USER_KNOWN_HOSTS))
+def known_keys(address: str, port: int) -> tuple[KnownHosts, Path, str]:
+    """What the known_hosts files hold for this host (keys and unreadable lines), the user file (where
+    --accept writes) and the name the host is filed under."""
+    files, name = known_hosts_files(address, port)
+    user_file = files[0] if files else Path(os.path.expanduser(USER_KNOWN_HOSTS))
+    return known_hosts.read(files, name), user_file, name
 
 
 def _how_to_accept(host: HostSettings, fp: str) -> str:
@@ -124,18 +118,29 @@ def check(host: HostSettings, server_key: paramiko.PKey) -> None:
         raise HostKeyError(f"{where}: HOST KEY MISMATCH: the server shows {fp}, {pin.source} says "
                            f"{pin.fingerprint}; nothing was sent. Someone may be impersonating it; if the "
                            f"server was really reinstalled, update the pin")
-    known, user_file = known_keys(host.address, host.ssh.port)
-    if any(k.get_name() == server_key.get_name() and k.asbytes() == server_key.asbytes() for k in known):
+    found, user_file, name = known_keys(host.address, host.ssh.port)
+    def same(k: paramiko.PKey) -> bool:
+        return k.get_name() == server_key.get_name() and k.asbytes() == server_key.asbytes()
+
+    if any(same(k) for k in found.revoked):
+        raise HostKeyError(f"{where}: REVOKED HOST KEY {server_key.get_name()} {fp}: a known_hosts file "
+                           f"marks it @revoked; nothing was sent")
+    if any(same(k) for k in found.keys):
         return
-    if known:
-        name = key_name(host.address, host.ssh.port)
+    if found.keys:
         raise HostKeyError(f"{where}: HOST KEY CHANGED: the server shows {server_key.get_name()} {fp}, "
                            f"which {user_file} does not hold for it; nothing was sent. Someone may be "
                            f"impersonating it; if the server was really reinstalled, remove the old line "
                            f"with `ssh-keygen -R '{name}'` and accept the new key")
+    unreadable = found.unreadable_for(name)
+    if unreadable:
+        raise HostKeyError(f"{where}: host key {server_key.get_name()} {fp} cannot be checked: "
+                           f"{unreadable[0]} could not be read and may be this host's; nothing was sent. "
+                           f"Fix or remove that line")
     raise HostKeyError(f"{where}: unknown host key {server_key.get_name()} {fp}; nothing was sent. Check the "
                        f"fingerprint on the server (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`); "
-                       + _how_to_accept(host, fp))
+                       + _how_to_accept(host, fp)
+                       + (f" (first fix {found.skipped[0]}: it could not be read)" if found.skipped else ""))
 
 
 class VerifyPolicy(paramiko.MissingHostKeyPolicy):
@@ -160,11 +165,22 @@ def server_key(host: HostSettings, timeout: float | None = None) -> paramiko.PKe
         transport.close()
 
 
+class CannotRecord(HostKeyError):
+    """`--accept` refused: a known_hosts file could not be read completely, so "unknown" is not certain."""
+
+
 def record(host: HostSettings, key: paramiko.PKey) -> Path:
-    """Append the key to the user's known_hosts (made 0600 if new), as `ssh` does after "yes"."""
-    _, path = known_keys(host.address, host.ssh.port)
+    """Append the key to the user's known_hosts (made 0600 if new), as `ssh` does after "yes", under the
+    name OpenSSH looks it up by (the HostKeyAlias when set). Refused while any known_hosts line cannot be
+    read: that line might be this host's old key, and appending would make plain `ssh` trust a new one."""
+    found, path, name = known_keys(host.address, host.ssh.port)
+    if found.skipped:
+        first = found.skipped[0]
+        more = f" (and {len(found.skipped) - 1} more)" if len(found.skipped) > 1 else ""
+        raise CannotRecord(f"host {host.name}: not recorded: {first}{more} could not be read, so this key "
+                           f"may not really be new; fix or remove that line, then accept again")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    line = f"{key_name(host.address, host.ssh.port)} {key.get_name()} {key.get_base64()}\n"
+    line = f"{name} {key.get_name()} {key.get_base64()}\n"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as f:
         f.write(line)

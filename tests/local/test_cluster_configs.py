@@ -29,7 +29,8 @@ clusters:
 def test_clustered_configs_pass_promtool_and_amtool(tmp_path: Path, alias: str, tls: bool) -> None:
     (tmp_path / "hosts.yml").write_text(HOSTS.replace("defaults:\n", "defaults:\n  web: {tls: true}\n")
                                         if tls else HOSTS)
-    (tmp_path / "secrets.yml").write_text("web_password: pw-one\nhosts:\n  prod: {web_password: pw-two}\n")
+    (tmp_path / "secrets.yml").write_text("web_password: pw-one-a\n"
+                                           "hosts:\n  prod: {web_password: pw-two-b}\n")
     inv = load_inventory(tmp_path / "hosts.yml")
     host = inv.host(alias)
     r = render.render_host(inv, host, load_secrets_issuing(inv, host))

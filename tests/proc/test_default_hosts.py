@@ -12,8 +12,8 @@ from tests.pure.test_default_hosts import inventory
 
 
 def inv_cli(tmp_path: Path, *args: str, default: str) -> subprocess.CompletedProcess[str]:
-    env = {"ROSEY_INVENTORY": str(inventory(tmp_path, default=default)), "ROSEY_WEB_PASSWORD": "pw",
-           "ROSEY_SMTP_PASSWORD": "pw", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {"ROSEY_INVENTORY": str(inventory(tmp_path, default=default)), "ROSEY_WEB_PASSWORD": "pw-12345",
+           "ROSEY_SMTP_PASSWORD": "pw-12345", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=60)
 

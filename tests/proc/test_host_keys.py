@@ -172,6 +172,18 @@ def test_changed_key_is_refused(impostor, home, tmp_path) -> None:
     assert log == []
 
 
+def test_changed_key_behind_a_latin1_comment_is_refused(impostor, home, tmp_path) -> None:
+    """Issue 30 §2: one non-UTF-8 line used to hide the whole file, so the impostor looked merely unknown."""
+    port, key, log = impostor
+    other = paramiko.Ed25519Key(filename=_keygen())
+    (home / ".ssh/known_hosts").write_bytes(b"# serveur install\xe9 en 2024\n" + f"[127.0.0.1]:{port} "
+                                            f"ssh-ed25519 {other.get_base64()}\n".encode())
+    host = inventory(tmp_path, port).host("prod")
+    with pytest.raises(HostKeyError, match="HOST KEY CHANGED"):
+        attempt(host)
+    assert log == []
+
+
 def test_pin_in_hosts_yml_that_does_not_match_is_refused(impostor, home, tmp_path) -> None:
     port, key, log = impostor
     other = paramiko.Ed25519Key(filename=_keygen())
@@ -231,7 +243,7 @@ def test_a_bad_pin_is_an_inventory_error(tmp_path) -> None:
 def test_the_runner_stops_at_the_refusal_and_the_impostor_gets_nothing(impostor, home, tmp_path,
                                                                       monkeypatch) -> None:
     port, key, log = impostor
-    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "pw")
+    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "pw-12345")
     inv_ = inventory(tmp_path, port)
 
     def step(session, host, ctx):

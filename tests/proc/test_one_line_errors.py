@@ -36,7 +36,7 @@ def test_cli_render_out_is_a_file(tmp_path: Path) -> None:
     inventory(tmp_path)
     (tmp_path / "f").write_text("x")
     p = inv("render", "-H", "h", "--out", str(tmp_path / "f"),
-            env={"ROSEY_INVENTORY": str(tmp_path / "hosts.yml"), "ROSEY_WEB_PASSWORD": "pw"})
+            env={"ROSEY_INVENTORY": str(tmp_path / "hosts.yml"), "ROSEY_WEB_PASSWORD": "pw-12345"})
     _one_line_exit_2(p, "is an existing file, not a directory; pick another with --out")
 
 

@@ -35,7 +35,7 @@ def inv(tmp_path: Path, text: str):
 
 def rendered(tmp_path: Path, alias: str, text: str = BASE + CLUSTER, secrets: str = ""):
     (tmp_path / "secrets.yml").write_text(
-        "web_password: shared-pw\nhosts:\n  prod: {web_password: prod-pw}\n" + secrets)
+        "web_password: shared-pw\nhosts:\n  prod: {web_password: prod-pw-1}\n" + secrets)
     rules = tmp_path / "rules.yml"
     rules.write_text("groups: []\n")
     i = inv(tmp_path, text)
@@ -154,8 +154,8 @@ def test_prometheus_alerts_every_alertmanager_and_scrapes_the_peer(tmp_path):
     assert jobs["prometheus"]["static_configs"][0]["labels"] == {"env": "test"}
     # the peer's password is the peer's own secret, deployed to this host for Prometheus only
     peer = next(s for s in r.secret_files if s.name == "peer_web_password_prod")
-    assert (peer.content, peer.owner, peer.group) == ("prod-pw", "root", "prometheus")
-    assert "prod-pw" not in "".join(r.files.values())
+    assert (peer.content, peer.owner, peer.group) == ("prod-pw-1", "root", "prometheus")
+    assert "prod-pw-1" not in "".join(r.files.values())
 
 
 def test_rendering_is_byte_stable(tmp_path):

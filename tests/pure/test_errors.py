@@ -30,7 +30,7 @@ hosts:
 
 @pytest.fixture
 def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "pw")
+    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "pw-12345")
     (tmp_path / "hosts.yml").write_text(HOSTS)
     return load_inventory(tmp_path / "hosts.yml")
 

@@ -91,7 +91,7 @@ def test_ssh_key_as_a_list(tmp_path: Path) -> None:
 
 
 def test_out_is_an_existing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "pw")
+    monkeypatch.setenv("ROSEY_WEB_PASSWORD", "pw-12345")
     inv_ = inventory(tmp_path)
     (tmp_path / "out").write_text("x")
     with pytest.raises(OutDirError, match=r"--out .*out: .*out is an existing file, not a directory"):

@@ -32,9 +32,9 @@ CLUSTER = "clusters:\n  rosey: [test, prod]\n"
 
 def setup(tmp_path: Path, text: str = BASE):
     (tmp_path / "hosts.yml").write_text(text)
-    (tmp_path / "secrets.yml").write_text("web_password: test-pw\n")
+    (tmp_path / "secrets.yml").write_text("web_password: test-pw-1\n")
     (tmp_path / "prod").mkdir(exist_ok=True)
-    (tmp_path / "prod" / "secrets.yml").write_text("web_password: prod-pw\n")
+    (tmp_path / "prod" / "secrets.yml").write_text("web_password: prod-pw-1\n")
     rules = tmp_path / "rules.yml"
     rules.write_text("groups: []\n")
     inv = load_inventory(tmp_path / "hosts.yml")
