@@ -62,7 +62,7 @@ def _convert(tp: Any, value: Any, where: str, path: str) -> Any:
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.isdigit():
+            if isinstance(value, str) and validators.ascii_digits(value):
                 return int(value)
             fail(where, path, f"expected a whole number, got {value!r}")
         return value

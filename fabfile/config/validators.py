@@ -25,9 +25,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 # ExecStart line early (and drop the flags after it) or add a line to a config.
 _EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
-_HOSTPORT_RE = re.compile(r"[A-Za-z0-9.\-]+:(\d{1,5})")
-_HHMM_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
-_SIZE_RE = re.compile(r"\d+(B|KB|MB|GB|TB|PB|EB)")
+_HOSTPORT_RE = re.compile(r"[A-Za-z0-9.\-]+:([0-9]{1,5})")
+_HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")
+_SIZE_RE = re.compile(r"[0-9]+(B|KB|MB|GB|TB|PB|EB)")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ADDRESS_RE = re.compile(r"[A-Za-z0-9_.:%-]+")  # a host name, an IPv4 or IPv6 address (no brackets)
 _PATH_RE = re.compile(r"/[A-Za-z0-9_./-]*")  # no space, quote, `$`, `%`, `#`, newline: safe in sh, sed, units
@@ -40,12 +40,17 @@ _SYSTEM_DIRS = frozenset({
 _VIRTUAL_TREES = ("/dev/", "/proc/", "/sys/", "/run/")  # kernel or runtime file systems
 
 
+def ascii_digits(text: str) -> bool:
+    """Only 0-9: str.isdigit() and int() also take '２', '٥' and '²' (the last crashes int())."""
+    return text.isascii() and text.isdigit()
+
+
 def port(v: int) -> str | None:
     return None if 1 <= v <= 65535 else f"expected a TCP port 1-65535, got {v}"
 
 
 def port_list(v: tuple[str, ...]) -> str | None:
-    bad = [p for p in v if not (p.isdigit() and 1 <= int(p) <= 65535)]
+    bad = [p for p in v if not (ascii_digits(p) and 1 <= int(p) <= 65535)]
     return f"expected TCP port numbers like [443, 8000], got {bad[0]!r}" if bad else None
 
 
@@ -177,7 +182,7 @@ def sources(v: list[str]) -> str | None:
 
 
 def hhmm(v: str) -> str | None:
-    if v.isdigit():  # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020
+    if ascii_digits(v):  # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020
         return f"write the time in quotes, like \"09:00\" (unquoted, YAML read it as the number {v})"
     return None if _HHMM_RE.fullmatch(v) else f"expected a time HH:MM like 09:00, got {v!r}"
 
