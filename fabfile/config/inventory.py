@@ -135,11 +135,11 @@ def _cross_checks(h: HostSettings, where: str) -> None:
             fail(where, f"hosts.{h.name}.{name}",
                  f"port {port} is already used by {seen[port]}; pick another")
         seen[port] = name
-    if not h.web.basic_auth and "any" in h.web.allow_from and not h.web.public:
+    if not h.web.basic_auth and h.web.open_to_everyone and not h.web.public:
         fail(where, f"hosts.{h.name}.web.basic_auth",
-             "is false while web.allow_from includes any: anyone could reload, stop or silence this "
-             "monitoring; narrow web.allow_from, turn basic_auth on, or set web.public: true if the UIs "
-             "are meant to be public")
+             f"is false while web.allow_from includes {h.web.open_to_everyone}: anyone could reload, stop or "
+             "silence this monitoring; narrow web.allow_from, turn basic_auth on, or set web.public: true if "
+             "the UIs are meant to be public")
     for comp in ("prometheus", "alertmanager"):
         c = getattr(h, comp)
         if not c.release_url.startswith(("http://", "https://")):

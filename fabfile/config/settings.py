@@ -88,6 +88,11 @@ class Web:
     tls: bool = False
 
     @property
+    def open_to_everyone(self) -> str | None:
+        """The `allow_from` entry that lets anyone reach the UIs (`any`, 0.0.0.0/0, ::/0), or None."""
+        return v.everyone_source(self.allow_from)
+
+    @property
     def scheme(self) -> str:
         """What the UIs speak once the services run with these settings (every client asks this)."""
         return "https" if self.tls else "http"

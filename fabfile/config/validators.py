@@ -12,6 +12,7 @@ import ipaddress
 import posixpath
 import re
 import string
+import typing
 import zoneinfo
 
 import paramiko
@@ -173,12 +174,25 @@ def sources(v: list[str]) -> str | None:
         if item == "any":
             continue
         try:
-            ipaddress.ip_network(item, strict=False)
+            net = ipaddress.ip_network(item, strict=False)
         except ValueError:
             return f"expected 'any' or a CIDR like 203.0.113.0/24, got {item!r}"
+        try:
+            ipaddress.ip_network(item)
+        except ValueError:  # 203.0.113.7/24 (or /0): the firewall would open the whole network, silently
+            return (f"{item} has address bits set after its /{net.prefixlen} prefix; write "
+                    f"{net.with_prefixlen} for the whole network or {item.split('/')[0]}/{net.max_prefixlen} "
+                    "for the one address")
     if "any" in v and len(v) > 1:
         return "'any' already allows everyone; list either 'any' or CIDRs"
     return None
+
+
+def everyone_source(v: typing.Iterable[str]) -> str | None:
+    """The first of (valid) `web.allow_from` that lets anyone connect: `any` or a network of prefix length 0
+    (0.0.0.0/0, ::/0). The one answer to "reachable by anyone" for the public-UI guard, the clear-text
+    warning and the firewall plan, judged on the networks, not on how they are spelled."""
+    return next((s for s in v if s == "any" or ipaddress.ip_network(s, strict=False).prefixlen == 0), None)
 
 
 def hhmm(v: str) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fabfile.config.settings import HostSettings
-from fabfile.config.validators import ascii_digits
+from fabfile.config.validators import ascii_digits, everyone_source
 from fabfile.deploy import ufw_files
 
 
@@ -191,6 +191,16 @@ def ssh_ports(session: str, ss_listen: str) -> tuple[int, ...]:
     return tuple(sorted(ports))
 
 
+def _allowed(allow_from: tuple[str, ...], address: str) -> bool:
+    """`web.allow_from` already lets `address` in: `any`, or a network holding it (0.0.0.0/0 holds every
+    IPv4 address but no IPv6 one, so an IPv6 peer still gets its own rule)."""
+    if everyone_source(allow_from) == "any":
+        return True
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(s, strict=False) for s in allow_from
+               if ipaddress.ip_network(s, strict=False).version == ip.version)
+
+
 def wanted(host: HostSettings, ssh: tuple[int, ...]) -> tuple[list[Rule], list[Rule]]:
     """(SSH rules, service rules) the inventory asks for."""
     ssh_rules = [Rule(p, "tcp") for p in ssh]
@@ -205,7 +215,7 @@ def wanted(host: HostSettings, ssh: tuple[int, ...]) -> tuple[list[Rule], list[R
         for peer in host.cluster.peers:
             src = normalise_source(peer.address)
             svc += [Rule(host.alertmanager.cluster_port, proto, src) for proto in protos]
-            if "any" not in host.web.allow_from:  # else already open to everyone, by the user's choice
+            if not _allowed(host.web.allow_from, src):  # else already open to it, by the user's choice
                 svc += [Rule(port, "tcp", src) for port in (host.prometheus.port, host.alertmanager.port)]
     return ssh_rules, list(dict.fromkeys(svc))
 
