@@ -9,36 +9,8 @@ import pytest
 
 from fabfile.config import validators
 from fabfile.config.inventory import load_inventory
-from fabfile.config.inventory_error import InventoryError
 from fabfile.ssh.webauth import clear_text_warning
-
-BASE = """\
-defaults:
-  receivers:
-    email: {to: [ops@example.com], from: am@example.com, smarthost: smtp.example.com:587}
-hosts:
-  test: {address: t.invalid, env: test, bot_port: 8001}
-"""
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    p = tmp_path / "hosts.yml"
-    p.write_text(text, encoding="utf-8")
-    return p
-
-
-def error_of(tmp_path: Path, text: str) -> str:
-    with pytest.raises(InventoryError) as e:
-        load_inventory(write(tmp_path, text))
-    msg = str(e.value)
-    assert "\n" not in msg, "errors are one line"
-    return msg
-
-
-def with_host(**extra: str) -> str:
-    items = ", ".join(f"{k}: {v}" for k, v in extra.items())
-    return BASE.replace("bot_port: 8001}", f"bot_port: 8001, {items}}}")
-
+from tests.pure.test_inventory import error_of, with_host, write
 
 # finding 1: "reachable by anyone" is decided on the networks, not on the word `any`
 
