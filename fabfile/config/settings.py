@@ -103,8 +103,8 @@ class Firewall:
     """What to do with the server's other public TCP listeners when enabling ufw would cut them (the
     firewall step refuses until each is in one of the lists)."""
 
-    open_ports: tuple[str, ...] = check(v.port_list, default=())  # keep reachable from anywhere
-    close_ports: tuple[str, ...] = check(v.port_list, default=())  # cut on purpose (only used locally)
+    open_ports: tuple[int, ...] = check(v.port_list, default=())  # keep reachable from anywhere
+    close_ports: tuple[int, ...] = check(v.port_list, default=())  # cut on purpose (only used locally)
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ def port(v: int) -> str | None:
     return None if 1 <= v <= 65535 else f"expected a TCP port 1-65535, got {v}"
 
 
-def port_list(v: tuple[str, ...]) -> str | None:
-    bad = [p for p in v if not (ascii_digits(p) and 1 <= int(p) <= 65535)]
+def port_list(v: tuple[int, ...]) -> str | None:
+    bad = [p for p in v if not 1 <= p <= 65535]
     return f"expected TCP port numbers like [443, 8000], got {bad[0]!r}" if bad else None
 
 
