@@ -111,6 +111,9 @@ def _build(cls: type, data: Any, where: str, path: str) -> Any:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 fail(where, sub, "required setting is missing; add it to the host or to defaults")
             continue
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if data[key] is None and required and dataclasses.is_dataclass(hints[f.name]):  # `email: null`
+            fail(where, sub, f.metadata.get("if_null", "required settings are empty (null); give them"))
         check = f.metadata.get("check")
         text = _spelled(data[key])
         if check and text is not None and hints[f.name] in (str, str | None) and check(text):
@@ -146,6 +149,9 @@ def _loopback_url(url: str) -> bool:
 
 
 def _cross_checks(h: HostSettings, where: str) -> None:
+    err = validators.base_dir_allowed(h.base_dir, h.base_dir_outside_allowlist)
+    if err:
+        fail(where, f"hosts.{h.name}.base_dir", err)
     bh = h.business_hours
     if bh.start >= bh.end:
         fail(where, f"hosts.{h.name}.business_hours",

@@ -39,6 +39,7 @@ _SYSTEM_DIRS = frozenset({
     "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/sbin", "/usr/share", "/var", "/var/lib",
     "/var/log", "/var/tmp", "/etc/systemd", "/etc/systemd/system"})
 _VIRTUAL_TREES = ("/dev/", "/proc/", "/sys/", "/run/")  # kernel or runtime file systems
+BASE_DIR_ROOTS = ("/opt/", "/srv/", "/var/lib/")  # where base_dir may be, a directory below one of them
 
 
 def ascii_digits(text: str) -> bool:
@@ -115,6 +116,17 @@ def base_dir(v: str) -> str | None:
     return None
 
 
+def base_dir_allowed(v: str, outside_allowlist: bool) -> str | None:
+    """A blocklist cannot name every directory that is not ours (/home/rosey, /etc/ssh, /usr/local/lib/x):
+    base_dir is chowned root:root 0755 and its files replaced as root, so it lives below /opt, /srv or
+    /var/lib unless the user says otherwise, explicitly."""
+    if outside_allowlist or v.startswith(BASE_DIR_ROOTS):
+        return None
+    return (f"{v} is not below /opt, /srv or /var/lib; it would be chowned root:root 0755 and its files "
+            f"replaced as root. Use a directory of its own like /opt/rosey-bot/monitoring, or set "
+            f"base_dir_outside_allowlist: true if {v} is meant for this")
+
+
 def positive(v: int) -> str | None:
     return None if v > 0 else f"expected a number of seconds above 0, got {v}"
 
@@ -122,11 +134,11 @@ def positive(v: int) -> str | None:
 def release_url(v: str) -> str | None:
     if not re.fullmatch(r"https?://[^\s\"'\\`$;|&<>]+", v):
         return f"expected an http(s):// URL without spaces or quotes, got {v!r}"
-    try:
-        names = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+    try:  # `{version:x}`, `{version!r}`, `{version[0]}` pass a name check but crash or lie at install time
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(v) if f is not None]
     except ValueError:
-        names = {"?"}
-    if names - {"version"}:
+        fields = [("?", "", None)]
+    if any((f, spec, conv) != ("version", "", None) for f, spec, conv in fields):
         return "the only placeholder allowed is {version} (write a literal brace as {{ or }})"
     return None
 

@@ -134,3 +134,62 @@ def test_validators_take_ascii_digits_only(digit: str) -> None:
     assert validators.size(f"{digit}GB") and validators.hhmm(f"{digit}9:00")
     assert validators.hostport(f"h:{digit}")
     assert validators.sources([f"10.0.0.{digit}/32"])
+
+
+# finding 9: accepted but wrong
+
+def test_email_null_is_an_error_not_an_empty_route(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, host("receivers: {email: null}"))
+    assert msg.startswith("hosts.yml: hosts.test.receivers.email: cannot be null or off: email is where "
+                          "every alert goes")
+
+
+@pytest.mark.parametrize("email", ["{}", "{to: [ops@example.com]}",
+                                   "{from: a@example.com, smarthost: 'h:25'}"])
+def test_email_without_addresses_or_smarthost_is_an_error(tmp_path: Path, email: str) -> None:
+    text = f"hosts:\n  test: {{address: t.invalid, receivers: {{email: {email}}}}}\n"
+    assert "required setting is missing" in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize("url", ["https://r.example/{version:x}", "https://r.example/{version!r}",
+                                 "https://r.example/{version[0]}", "https://r.example/{}"])
+def test_release_url_takes_only_a_plain_version_placeholder(tmp_path: Path, url: str) -> None:
+    msg = error_of(tmp_path, host(f"prometheus: {{release_url: '{url}'}}"))
+    assert msg == ("hosts.yml: hosts.test.prometheus.release_url: the only placeholder allowed is {version} "
+                   "(write a literal brace as {{ or }})")
+
+
+@pytest.mark.parametrize("base_dir", ["/home/rosey", "/etc/ssh", "/usr/local/lib/rosey-monitoring",
+                                      "/data/mon"])
+def test_base_dir_is_below_opt_srv_or_var_lib_unless_said_otherwise(tmp_path: Path, base_dir: str) -> None:
+    msg = error_of(tmp_path, host(f"base_dir: {base_dir}"))
+    assert msg.startswith(f"hosts.yml: hosts.test.base_dir: {base_dir} is not below /opt, /srv or /var/lib")
+    assert "base_dir_outside_allowlist: true" in msg
+    if base_dir != "/etc/ssh":
+        ok = load_inventory(write(tmp_path, host(f"base_dir: {base_dir}, base_dir_outside_allowlist: true")))
+        assert ok.host("test").base_dir == base_dir
+    for fine in ("/opt/mon", "/srv/rosey/mon", "/var/lib/rosey-monitoring"):
+        assert load_inventory(write(tmp_path, host(f"base_dir: {fine}"))).host("test").base_dir == fine
+
+
+def test_a_system_directory_stays_refused_even_with_the_opt_in(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, host("base_dir: /etc, base_dir_outside_allowlist: true"))
+    assert "system or shared directory" in msg
+
+
+BOMB = ("{public: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol], "
+        "tls: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a], username: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b], "
+        "basic_auth: [*c, *c, *c, *c, *c, *c, *c, *c, *c]}")
+
+
+def test_an_alias_bomb_gives_a_short_error_line(tmp_path: Path) -> None:
+    msg = error_of(tmp_path, host(f"web: {BOMB}"))  # web.basic_auth: 6561 words, 50 kB as repr
+    assert len(msg) < 320, len(msg)
+    assert msg.startswith("hosts.yml: hosts.test.web.basic_auth: expected true or false, got [[[['lol'")
+
+
+def test_every_inventory_error_line_is_capped() -> None:
+    from fabfile.config.inventory_error import InventoryError, shown
+    line = str(InventoryError("hosts.yml: x: expected y, got " + "a" * 1_000_000 + "; do z"))
+    assert len(line) < 500 and line.startswith("hosts.yml: x: expected y") and line.endswith("; do z")
+    assert len(shown(list(range(10**5)))) < 240
