@@ -193,3 +193,10 @@ def test_every_inventory_error_line_is_capped() -> None:
     line = str(InventoryError("hosts.yml: x: expected y, got " + "a" * 1_000_000 + "; do z"))
     assert len(line) < 500 and line.startswith("hosts.yml: x: expected y") and line.endswith("; do z")
     assert len(shown(list(range(10**5)))) < 240
+
+
+def test_firewall_gives_a_peer_its_own_rule_unless_allow_from_already_holds_it() -> None:
+    from fabfile.deploy.ufw_plan import _allowed
+    assert _allowed(("any",), "2001:db8::5") and _allowed(("0.0.0.0/0",), "10.0.0.2")
+    assert not _allowed(("0.0.0.0/0",), "2001:db8::5"), "0.0.0.0/0 holds no IPv6 peer"
+    assert not _allowed(("203.0.113.0/24",), "10.0.0.2") and _allowed(("10.0.0.0/8",), "10.0.0.2")
