@@ -46,7 +46,7 @@ def iso(ts: float | None = None) -> str:
 
 def parse_time(text: str) -> float:
     """RFC 3339 (with or without fractional seconds / nanoseconds) -> epoch seconds."""
-    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text, re.ASCII)
     if not m:
         raise ValueError(f"not an RFC 3339 time: {text!r}")
     tz = "+00:00" if m.group(3) == "Z" else m.group(3)

@@ -51,8 +51,7 @@ def join_clusters(doc: Any, hosts: dict[str, HostSettings], where: str) -> dict[
     member_of: dict[str, str] = {}
     out = dict(hosts)
     for name, entry in doc.items():
-        name = str(name)
-        if validators.name(name):
+        if not isinstance(name, str) or validators.name(name):
             fail(where, f"clusters.{name}", "cluster name must be a plain name (letters, digits, _ . -)")
         members, tls_setting = _cluster_entry(entry, where, name)
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 _UNITS = (("y", 31536000), ("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1), ("ms", 0.001))
-_DURATION_RE = re.compile("^" + "".join(rf"(?:(\d+){u})?" for u, _ in _UNITS) + "$")
+_DURATION_RE = re.compile("^" + "".join(rf"(?:([0-9]+){u})?" for u, _ in _UNITS) + "$")
 
 
 def parse_duration(text: str | int | float) -> float:

@@ -21,7 +21,7 @@ import yaml
 
 from fabfile.config import validators, yaml_file
 from fabfile.config.clusters import join_clusters
-from fabfile.config.inventory_error import InventoryError, fail
+from fabfile.config.inventory_error import InventoryError, fail, shown
 from fabfile.config.needed_secrets import env_alias
 from fabfile.config.settings import YAML_KEYS, HostSettings
 
@@ -33,45 +33,66 @@ def _yaml_key(name: str) -> str:
     return YAML_KEYS.get(name, name)
 
 
-def _convert(tp: Any, value: Any, where: str, path: str) -> Any:
-    """Convert a YAML value to the annotated type, or fail naming the field."""
+def _convert(tp: Any, value: Any, where: str, path: str, noun: str = "it") -> Any:
+    """Convert a YAML value to the annotated type, or fail naming the field. Nothing is converted behind
+    the user's back: text must be text in the YAML, a number plain decimal digits."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
-        return _convert(args[0], value, where, path)
+        return _convert(args[0], value, where, path, noun)
     if dataclasses.is_dataclass(tp):
         if value is None:
             value = {}
         return _build(tp, value, where, path)
     if origin is tuple:
-        if isinstance(value, str):
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, list):
             fail(where, path, f"expected a list, got {type(value).__name__}")
-        return tuple(_convert(str, v, where, f"{path}[{i}]") for i, v in enumerate(value))
+        item = typing.get_args(tp)[0]
+        return tuple(_convert(item, v, where, f"{path}[{i}]", noun) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             fail(where, path, f"expected a mapping, got {type(value).__name__}")
         kt, vt = typing.get_args(tp)
-        return {_convert(kt, k, where, f"{path}.{k}"): _convert(vt, v, where, f"{path}.{k}")
-                for k, v in value.items()}
+        out: dict = {}
+        for k, v in value.items():
+            key = _convert(kt, k, where, f"{path}.{k}")
+            if key in out:  # `"22"` and `22` are one key once converted: one would silently win
+                fail(where, f"{path}.{k}", f"names {key} a second time; keep one")
+            out[key] = _convert(vt, v, where, f"{path}.{k}")
+        return out
     if tp is bool:
         if not isinstance(value, bool):
-            fail(where, path, f"expected true or false, got {value!r}")
+            fail(where, path, f"expected true or false, got {shown(value)}")
         return value
     if tp is int:
+        if isinstance(value, yaml_file.SpelledInt):
+            fail(where, path, f"write the number in plain decimal digits (YAML 1.1 reads {value.text} as "
+                 f"{int(value)})")
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.isdigit():
+            if isinstance(value, str) and validators.ascii_digits(value):
                 return int(value)
-            fail(where, path, f"expected a whole number, got {value!r}")
+            fail(where, path, f"expected a whole number, got {shown(value)}")
         return value
     if tp is str:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (list, dict)):
             fail(where, path, f"expected text, got {type(value).__name__}")
-        return str(value)
+        text = _spelled(value)
+        like = '"09:00"' if noun == "the time" else f'"{text}"' if text is not None else '"..."'
+        fail(where, path, f"write {noun} in quotes, like {like} (YAML read {yaml_file.as_read(value)})")
     raise TypeError(f"unsupported type {tp!r}")  # a programming error, not user input
+
+
+def _spelled(value: Any) -> str | None:
+    """How an unquoted number was written in the YAML (`010`, `2.48`, `1:22`); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return getattr(value, "text", None) or str(value)
 
 
 def _build(cls: type, data: Any, where: str, path: str) -> Any:
@@ -91,8 +112,15 @@ def _build(cls: type, data: Any, where: str, path: str) -> Any:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 fail(where, sub, "required setting is missing; add it to the host or to defaults")
             continue
-        value = _convert(hints[f.name], data[key], where, sub)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if data[key] is None and required and dataclasses.is_dataclass(hints[f.name]):  # `email: null`
+            fail(where, sub, f.metadata.get("if_null", "required settings are empty (null); give them"))
         check = f.metadata.get("check")
+        text = _spelled(data[key])
+        if check and text is not None and hints[f.name] in (str, str | None) and check(text):
+            fail(where, sub, check(text))  # wrong even as text (`version: 2.48`): say that, not "quote it"
+        noun = "the time" if check is validators.hhmm else "it"
+        value = _convert(hints[f.name], data[key], where, sub, noun)
         if check and value is not None:
             err = check(value)
             if err:
@@ -122,6 +150,9 @@ def _loopback_url(url: str) -> bool:
 
 
 def _cross_checks(h: HostSettings, where: str) -> None:
+    err = validators.base_dir_allowed(h.base_dir, h.base_dir_outside_allowlist)
+    if err:
+        fail(where, f"hosts.{h.name}.base_dir", err)
     bh = h.business_hours
     if bh.start >= bh.end:
         fail(where, f"hosts.{h.name}.business_hours",
@@ -136,11 +167,11 @@ def _cross_checks(h: HostSettings, where: str) -> None:
             fail(where, f"hosts.{h.name}.{name}",
                  f"port {port} is already used by {seen[port]}; pick another")
         seen[port] = name
-    if not h.web.basic_auth and "any" in h.web.allow_from and not h.web.public:
+    if not h.web.basic_auth and h.web.open_to_everyone and not h.web.public:
         fail(where, f"hosts.{h.name}.web.basic_auth",
-             "is false while web.allow_from includes any: anyone could reload, stop or silence this "
-             "monitoring; narrow web.allow_from, turn basic_auth on, or set web.public: true if the UIs "
-             "are meant to be public")
+             f"is false while web.allow_from includes {h.web.open_to_everyone}: anyone could reload, stop or "
+             "silence this monitoring; narrow web.allow_from, turn basic_auth on, or set web.public: true if "
+             "the UIs are meant to be public")
     for comp in ("prometheus", "alertmanager"):
         c = getattr(h, comp)
         if not c.release_url.startswith(("http://", "https://")):
@@ -208,7 +239,9 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
         fail(where, "hosts", "expected a mapping of host aliases to settings (at least one host)")
     hosts: dict[str, HostSettings] = {}
     for alias, entry in hosts_doc.items():
-        alias = str(alias)
+        if not isinstance(alias, str):  # `1`, `~`, `yes`: YAML made it a number, null or boolean
+            fail(where, "hosts", f"host alias {shown(alias)} is not text: write it in quotes (YAML read "
+                 f"{yaml_file.as_read(alias)})")
         if validators.name(alias):
             fail(where, f"hosts.{alias}", "host alias must be a plain name (letters, digits, _ . -)")
         if entry is None:

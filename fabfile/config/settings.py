@@ -88,6 +88,11 @@ class Web:
     tls: bool = False
 
     @property
+    def open_to_everyone(self) -> str | None:
+        """The `allow_from` entry that lets anyone reach the UIs (`any`, 0.0.0.0/0, ::/0), or None."""
+        return v.everyone_source(self.allow_from)
+
+    @property
     def scheme(self) -> str:
         """What the UIs speak once the services run with these settings (every client asks this)."""
         return "https" if self.tls else "http"
@@ -98,8 +103,8 @@ class Firewall:
     """What to do with the server's other public TCP listeners when enabling ufw would cut them (the
     firewall step refuses until each is in one of the lists)."""
 
-    open_ports: tuple[str, ...] = check(v.port_list, default=())  # keep reachable from anywhere
-    close_ports: tuple[str, ...] = check(v.port_list, default=())  # cut on purpose (only used locally)
+    open_ports: tuple[int, ...] = check(v.port_list, default=())  # keep reachable from anywhere
+    close_ports: tuple[int, ...] = check(v.port_list, default=())  # cut on purpose (only used locally)
 
 
 @dataclass(frozen=True)
@@ -112,9 +117,10 @@ class BusinessHours:
 
 @dataclass(frozen=True)
 class Email:
-    to: tuple[str, ...] = check(v.emails, default=())
-    sender: str = check(v.email, default="")  # `from` in hosts.yml
-    smarthost: str = check(v.hostport, default="")
+    # required: email is every alert's default route, so it cannot be off or half set
+    to: tuple[str, ...] = check(v.emails)
+    sender: str = check(v.email)  # `from` in hosts.yml
+    smarthost: str = check(v.hostport)
     auth_username: str | None = None  # None: no SMTP AUTH (then no smtp_password is needed)
     require_tls: bool = True
     # critical alerts go to `critical_to` (default: `to`); with critical_cc_default also to `to`, in the
@@ -123,9 +129,13 @@ class Email:
     critical_cc_default: bool = True
 
 
+_EMAIL_NULL = ("cannot be null or off: email is where every alert goes unless a route says otherwise; give "
+               "to, from and smarthost (other receivers are added beside it)")
 # `receivers`: email (required) plus one optional field per entry of the receiver table, off unless set
 Receivers = dataclasses.make_dataclass(
-    "Receivers", [("email", Email)] + [(t.name, t.settings | None, None) for t in RECEIVER_TYPES],
+    "Receivers",
+    [("email", Email, field(metadata={"if_null": _EMAIL_NULL}))]
+    + [(t.name, t.settings | None, None) for t in RECEIVER_TYPES],
     frozen=True)
 Receivers.__module__ = __name__  # so typing.get_type_hints resolves its fields here
 
@@ -176,6 +186,8 @@ class HostSettings:
     env: str = check(v.name, default="test")
     bot_port: int = check(v.port, default=8001)
     base_dir: str = check(v.base_dir, default="/opt/rosey-bot/monitoring")
+    # base_dir is chowned root:root 0755: only under /opt, /srv or /var/lib unless this says otherwise
+    base_dir_outside_allowlist: bool = False
     secrets_file: str | None = None  # resolved against hosts.yml's folder
     prometheus: Prometheus = Prometheus()
     alertmanager: Alertmanager = Alertmanager()

@@ -12,6 +12,7 @@ import ipaddress
 import posixpath
 import re
 import string
+import typing
 import zoneinfo
 
 import paramiko
@@ -25,9 +26,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 # ExecStart line early (and drop the flags after it) or add a line to a config.
 _EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
-_HOSTPORT_RE = re.compile(r"[A-Za-z0-9.\-]+:(\d{1,5})")
-_HHMM_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
-_SIZE_RE = re.compile(r"\d+(B|KB|MB|GB|TB|PB|EB)")
+_HOSTPORT_RE = re.compile(r"[A-Za-z0-9.\-]+:([0-9]{1,5})")
+_HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")
+_SIZE_RE = re.compile(r"[0-9]+(B|KB|MB|GB|TB|PB|EB)")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ADDRESS_RE = re.compile(r"[A-Za-z0-9_.:%-]+")  # a host name, an IPv4 or IPv6 address (no brackets)
 _PATH_RE = re.compile(r"/[A-Za-z0-9_./-]*")  # no space, quote, `$`, `%`, `#`, newline: safe in sh, sed, units
@@ -38,14 +39,20 @@ _SYSTEM_DIRS = frozenset({
     "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/sbin", "/usr/share", "/var", "/var/lib",
     "/var/log", "/var/tmp", "/etc/systemd", "/etc/systemd/system"})
 _VIRTUAL_TREES = ("/dev/", "/proc/", "/sys/", "/run/")  # kernel or runtime file systems
+BASE_DIR_ROOTS = ("/opt/", "/srv/", "/var/lib/")  # where base_dir may be, a directory below one of them
+
+
+def ascii_digits(text: str) -> bool:
+    """Only 0-9: str.isdigit() and int() also take '２', '٥' and '²' (the last crashes int())."""
+    return text.isascii() and text.isdigit()
 
 
 def port(v: int) -> str | None:
     return None if 1 <= v <= 65535 else f"expected a TCP port 1-65535, got {v}"
 
 
-def port_list(v: tuple[str, ...]) -> str | None:
-    bad = [p for p in v if not (p.isdigit() and 1 <= int(p) <= 65535)]
+def port_list(v: tuple[int, ...]) -> str | None:
+    bad = [p for p in v if not 1 <= p <= 65535]
     return f"expected TCP port numbers like [443, 8000], got {bad[0]!r}" if bad else None
 
 
@@ -109,6 +116,17 @@ def base_dir(v: str) -> str | None:
     return None
 
 
+def base_dir_allowed(v: str, outside_allowlist: bool) -> str | None:
+    """A blocklist cannot name every directory that is not ours (/home/rosey, /etc/ssh, /usr/local/lib/x):
+    base_dir is chowned root:root 0755 and its files replaced as root, so it lives below /opt, /srv or
+    /var/lib unless the user says otherwise, explicitly."""
+    if outside_allowlist or v.startswith(BASE_DIR_ROOTS):
+        return None
+    return (f"{v} is not below /opt, /srv or /var/lib; it would be chowned root:root 0755 and its files "
+            f"replaced as root. Use a directory of its own like /opt/rosey-bot/monitoring, or set "
+            f"base_dir_outside_allowlist: true if {v} is meant for this")
+
+
 def positive(v: int) -> str | None:
     return None if v > 0 else f"expected a number of seconds above 0, got {v}"
 
@@ -116,11 +134,11 @@ def positive(v: int) -> str | None:
 def release_url(v: str) -> str | None:
     if not re.fullmatch(r"https?://[^\s\"'\\`$;|&<>]+", v):
         return f"expected an http(s):// URL without spaces or quotes, got {v!r}"
-    try:
-        names = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+    try:  # `{version:x}`, `{version!r}`, `{version[0]}` pass a name check but crash or lie at install time
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(v) if f is not None]
     except ValueError:
-        names = {"?"}
-    if names - {"version"}:
+        fields = [("?", "", None)]
+    if any((f, spec, conv) != ("version", "", None) for f, spec, conv in fields):
         return "the only placeholder allowed is {version} (write a literal brace as {{ or }})"
     return None
 
@@ -168,16 +186,29 @@ def sources(v: list[str]) -> str | None:
         if item == "any":
             continue
         try:
-            ipaddress.ip_network(item, strict=False)
+            net = ipaddress.ip_network(item, strict=False)
         except ValueError:
             return f"expected 'any' or a CIDR like 203.0.113.0/24, got {item!r}"
+        try:
+            ipaddress.ip_network(item)
+        except ValueError:  # 203.0.113.7/24 (or /0): the firewall would open the whole network, silently
+            return (f"{item} has address bits set after its /{net.prefixlen} prefix; write "
+                    f"{net.with_prefixlen} for the whole network or {item.split('/')[0]}/{net.max_prefixlen} "
+                    "for the one address")
     if "any" in v and len(v) > 1:
         return "'any' already allows everyone; list either 'any' or CIDRs"
     return None
 
 
+def everyone_source(v: typing.Iterable[str]) -> str | None:
+    """The first of (valid) `web.allow_from` that lets anyone connect: `any` or a network of prefix length 0
+    (0.0.0.0/0, ::/0). The one answer to "reachable by anyone" for the public-UI guard, the clear-text
+    warning and the firewall plan, judged on the networks, not on how they are spelled."""
+    return next((s for s in v if s == "any" or ipaddress.ip_network(s, strict=False).prefixlen == 0), None)
+
+
 def hhmm(v: str) -> str | None:
-    if v.isdigit():  # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020
+    if ascii_digits(v):  # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020
         return f"write the time in quotes, like \"09:00\" (unquoted, YAML read it as the number {v})"
     return None if _HHMM_RE.fullmatch(v) else f"expected a time HH:MM like 09:00, got {v!r}"
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from fabfile.config.receivers import RECEIVER_TYPES
 
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
-RELEASE_VERSION = r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?"  # as hosts.yml names a release: 2.48.0, 3.0.0-rc.0
+_VERSION = re.compile(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)(?:[-+].*)?$")
+# as hosts.yml names a release: 2.48.0, 3.0.0-rc.0 (ASCII digits only: `\d` would take '２' and '٥')
+RELEASE_VERSION = r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?"
 _REPORTED = re.compile(rf"version ({RELEASE_VERSION})")
 
 

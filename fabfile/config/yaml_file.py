@@ -1,11 +1,17 @@
 """Reading hosts.yml and secrets.yml the same strict way: UTF-8 text, a file (not a directory), no key twice.
 
 PyYAML lets the last of two equal keys win silently; for an inventory that hides a typo (two `prod:` entries,
-the first one ignored), so a repeated key is an error naming its line.
+the first one ignored), so a repeated key is an error naming its line. Merge keys (`<<: *common`) work as
+YAML defines them: the mapping's own keys override the merged ones.
+
+YAML 1.1 also reads `010` as 8, `0x1F` as 31 and `1:22` as 82: such integers (anything but plain decimal
+digits) come back as `SpelledInt`, which remembers how it was written, so the inventory can refuse them
+where a number is wanted and show the text to quote where text is wanted.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +25,45 @@ class DuplicateKey(yaml.YAMLError):
         self.problem_mark = mark
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
+class SpelledInt(int):
+    """An integer YAML 1.1 read from something other than decimal digits (`010`, `0x1F`, `1:22`, `1_000`)."""
+
+    text: str
+
+    def __new__(cls, value: int, text: str) -> SpelledInt:
+        obj = super().__new__(cls, value)
+        obj.text = text
+        return obj
+
+
+class SpelledFloat(float):
+    """A float as YAML read it (`2.48`, `1e3`, `.inf`), remembering the text for the quoting hint."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> SpelledFloat:
+        obj = super().__new__(cls, value)
+        obj.text = text
+        return obj
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        value = super().construct_yaml_int(node)
+        return value if _PLAIN_INT.fullmatch(node.value) else SpelledInt(value, node.value)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        return SpelledFloat(super().construct_yaml_float(node), node.value)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:  # `<<: *common`: its keys may be overridden here, on purpose
+                continue
             key = self.construct_object(key_node, deep=True)
             try:
                 dup = key in seen
@@ -32,6 +73,23 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise DuplicateKey(key, key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
+
+
+def as_read(value: Any) -> str:
+    """How an unquoted value the user meant as text came out of YAML, for a one-line 'quote it' hint."""
+    if value is None:
+        return "an unquoted ~, null or empty value as null"
+    if isinstance(value, bool):
+        return f"an unquoted yes/no/on/off/true/false as {str(value).lower()}"
+    if isinstance(value, SpelledInt):
+        return f"an unquoted {value.text} as the number {int(value)}"
+    if isinstance(value, (int, float)):
+        return f"an unquoted {getattr(value, 'text', value)} as a number"
+    return f"it as a {type(value).__name__}"
 
 
 def read_text(path: Path) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fabfile.config.settings import HostSettings
+from fabfile.config.validators import ascii_digits, everyone_source
 from fabfile.deploy import ufw_files
 
 
@@ -118,8 +119,9 @@ def normalise_source(src: str) -> str:
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else net.with_prefixlen
 
 
-_SHORT = re.compile(r"^(allow|deny|reject|limit) (?:in )?(\d+)(?:/(tcp|udp))?$")
-_FULL = re.compile(r"^(allow|deny|reject|limit) (?:in )?from (\S+) to any port (\d+)(?: proto (tcp|udp))?$")
+_SHORT = re.compile(r"^(allow|deny|reject|limit) (?:in )?([0-9]+)(?:/(tcp|udp))?$")
+_FULL = re.compile(r"^(allow|deny|reject|limit) (?:in )?from (\S+) to any port ([0-9]+)"
+                   r"(?: proto (tcp|udp))?$")
 
 
 def parse_added(text: str) -> tuple[Added, ...]:
@@ -160,7 +162,7 @@ def public_listeners(ss_listen: str) -> tuple[Listener, ...]:
     """`ss -Htlnp` -> the TCP listeners reachable from outside (any address but loopback)."""
     out = set()
     for line in ss_listen.splitlines():
-        local = next((f for f in line.split() if re.search(r":(\d+)$", f)), None)
+        local = next((f for f in line.split() if re.search(r":([0-9]+)$", f)), None)
         if not local:
             continue
         address, port = local.rsplit(":", 1)
@@ -178,15 +180,25 @@ def ssh_ports(session: str, ss_listen: str) -> tuple[int, ...]:
     The port we dial (hosts.yml ssh.port) may be forwarded (the lab dials 127.0.0.1:2222, sshd
     listens on 22 in the guest), so it is not used; the server's own view is.
     """
-    ports = {int(session.strip())} if session.strip().isdigit() else set()
+    ports = {int(session.strip())} if ascii_digits(session.strip()) else set()
     for line in ss_listen.splitlines():
         if '"sshd' not in line:  # users:(("sshd",pid=...)) -- also matches sshd-session
             continue
         # `ss -Htlnp`: State Recv-Q Send-Q Local:Port Peer:Port users:(...)
-        local = next((f for f in line.split() if re.search(r":\d+$", f)), None)
+        local = next((f for f in line.split() if re.search(r":[0-9]+$", f)), None)
         if local:
             ports.add(int(local.rsplit(":", 1)[1]))
     return tuple(sorted(ports))
+
+
+def _allowed(allow_from: tuple[str, ...], address: str) -> bool:
+    """`web.allow_from` already lets `address` in: `any`, or a network holding it (0.0.0.0/0 holds every
+    IPv4 address but no IPv6 one, so an IPv6 peer still gets its own rule)."""
+    if everyone_source(allow_from) == "any":
+        return True
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(s, strict=False) for s in allow_from
+               if ipaddress.ip_network(s, strict=False).version == ip.version)
 
 
 def wanted(host: HostSettings, ssh: tuple[int, ...]) -> tuple[list[Rule], list[Rule]]:
@@ -203,7 +215,7 @@ def wanted(host: HostSettings, ssh: tuple[int, ...]) -> tuple[list[Rule], list[R
         for peer in host.cluster.peers:
             src = normalise_source(peer.address)
             svc += [Rule(host.alertmanager.cluster_port, proto, src) for proto in protos]
-            if "any" not in host.web.allow_from:  # else already open to everyone, by the user's choice
+            if not _allowed(host.web.allow_from, src):  # else already open to it, by the user's choice
                 svc += [Rule(port, "tcp", src) for port in (host.prometheus.port, host.alertmanager.port)]
     return ssh_rules, list(dict.fromkeys(svc))
 

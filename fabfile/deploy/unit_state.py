@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from fabfile.config import layout
 from fabfile.config.settings import HostSettings
+from fabfile.config.validators import ascii_digits
 
 PROPERTIES = ("Id", "ActiveState", "UnitFileState", "MainPID", "NeedDaemonReload",
               "ExecMainStartTimestampMonotonic")
@@ -73,7 +74,7 @@ def parse(host: HostSettings, text: str) -> dict[str, UnitState]:
             bins.append(line[5:])
         elif line.startswith("@mtime "):
             parts = line.split(" ")
-            if len(parts) == 3 and parts[2].isdigit():
+            if len(parts) == 3 and ascii_digits(parts[2]):
                 mtimes[parts[1]] = int(parts[2])
         elif line.startswith("@clock "):
             parts = line.split()
@@ -93,9 +94,9 @@ def parse(host: HostSettings, text: str) -> dict[str, UnitState]:
         if p is None:
             out[svc] = UnitState()
             continue
-        pid = int(p["MainPID"]) if p.get("MainPID", "").isdigit() else 0
+        pid = int(p["MainPID"]) if ascii_digits(p.get("MainPID", "")) else 0
         mono = int(p["ExecMainStartTimestampMonotonic"]) \
-            if p.get("ExecMainStartTimestampMonotonic", "").isdigit() else 0
+            if ascii_digits(p.get("ExecMainStartTimestampMonotonic", "")) else 0
         started = now - uptime + mono / 1e6 if pid and mono and now and uptime else 0.0
         out[svc] = UnitState(active=p.get("ActiveState", "unknown"), enabled=p.get("UnitFileState", ""),
                              main_pid=pid, need_daemon_reload=p.get("NeedDaemonReload") == "yes",

@@ -158,7 +158,7 @@ def _elapsed(start: str | None, end: str | None) -> float | None:
 def parse_probe(stdout: str, keys: Iterable[str], marker: str) -> dict[str, Out]:
     out: dict[str, Out] = {}
     buf: list[str] = []
-    pat = re.compile(rf"^{re.escape(marker)} (\S+) (\d+)(?: (\S*) (\S*))?$")
+    pat = re.compile(rf"^{re.escape(marker)} (\S+) ([0-9]+)(?: (\S*) (\S*))?$")
     for line in stdout.split("\n"):
         m = pat.match(line)
         if m:

@@ -205,7 +205,7 @@ class RootShell:
         """The script's output up to the marks; None if they did not come within `timeout` seconds."""
         ch, out, err = self.channel, bytearray(), bytearray()
         deadline = None if timeout is None else time.monotonic() + timeout
-        end_out, end_err = re.compile(rb"\n" + mark.encode() + rb" (\d+)\n"), b"\n" + mark.encode() + b"\n"
+        end_out, end_err = re.compile(rb"\n" + mark.encode() + rb" ([0-9]+)\n"), b"\n" + mark.encode() + b"\n"
         while True:
             while ch.recv_ready():
                 out += ch.recv(65536)

@@ -49,8 +49,9 @@ def web_get_fn(host: HostSettings) -> str:
 def clear_text_warning(host: HostSettings) -> str | None:
     """Basic auth over plain HTTP to a port the firewall opens to everyone: the password crosses the
     internet readable by anyone on the path. Said once per run; a tunnel (`inv ui`) avoids it."""
-    if not host.web.basic_auth or host.web.tls or "any" not in host.web.allow_from:
+    everyone = host.web.open_to_everyone
+    if not host.web.basic_auth or host.web.tls or not everyone:
         return None
     return (f"{host.name}: the web UIs' password travels in clear text (basic auth over plain HTTP) and "
-            f"web.allow_from includes any; set web.tls: true (HTTPS), narrow web.allow_from to your"
+            f"web.allow_from includes {everyone}; set web.tls: true (HTTPS), narrow web.allow_from to your"
             f" addresses, or keep the ports closed and use `inv ui -H {host.name}` (SSH tunnels)")

@@ -125,6 +125,7 @@ hosts:
   h:
     address: 127.0.0.1
     base_dir: {base}
+    base_dir_outside_allowlist: true  # a temporary directory of this test
     bot_port: {ports['bot']}
     prometheus: {{version: {prom}, port: {ports['prometheus']}, scrape_interval: 1s, evaluation_interval: 1s}}
     alertmanager: {{version: {am}, port: {ports['alertmanager']}}}

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from fabfile.config import checks, layout, render
 from fabfile.config.needed_secrets import WEB_TLS_CONFIG, required_secrets
 from fabfile.config.settings import HostSettings
+from fabfile.config.validators import ascii_digits
 from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
 from fabfile.masking import Masker
@@ -84,7 +85,7 @@ def parse_stat(text: str) -> dict[str, tuple[str, str, int]]:
     out = {}
     for line in text.splitlines():
         parts = line.split(" ", 3)
-        if len(parts) == 4 and parts[2].isdigit():
+        if len(parts) == 4 and ascii_digits(parts[2]):
             out[parts[3]] = (parts[0], parts[1], int(parts[2], 8))
     return out
 

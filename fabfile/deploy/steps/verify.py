@@ -24,6 +24,7 @@ from fabfile.config.labels import BOT_JOB, PEER_ALERTMANAGER_JOB, PEER_PROMETHEU
 from fabfile.config.needed_secrets import WEB_CA, WEB_CERT
 from fabfile.config.pki import fingerprint
 from fabfile.config.settings import HostSettings
+from fabfile.config.validators import ascii_digits
 from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy import unit_state
@@ -174,7 +175,7 @@ def snippets(host: HostSettings) -> dict[str, str]:
 def _http(out: str) -> tuple[int, str]:
     """Body and status of a `_curl` snippet (the status is the last line)."""
     body, _, code = out.rpartition("\n")
-    return (int(code) if code.strip().isdigit() else 0), body
+    return (int(code) if ascii_digits(code.strip()) else 0), body
 
 
 def _json(out: str) -> tuple[Any, str]:
