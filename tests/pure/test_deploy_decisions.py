@@ -11,6 +11,7 @@ from fabfile.config import layout
 from fabfile.deploy import runner
 from fabfile.deploy.steps import install, services
 from fabfile.deploy.steps.base import StepContext
+from fabfile.facts import files
 from fabfile.ssh import probe, stage, transport, webauth
 from tests.fakes import LocalConn
 from tests.helpers import fixture_inventory
@@ -188,7 +189,7 @@ def test_password_goes_to_stdin_not_the_command_line(host):
 
 def test_sha256_parse():
     h = "a" * 64
-    assert probe.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}
+    assert files.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}
 
 
 def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monkeypatch):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fabfile.deploy import unit_state
 from fabfile.deploy.steps import configs, services, verify
 from fabfile.deploy.steps.base import StepContext
+from fabfile.facts import units as unit_state
 from tests.helpers import fixture_inventory
 
 # as systemd 252 (Debian 12) prints it: its own property order, a blank line between units; alertmanager

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from fabfile.config import checks, layout, render
 from fabfile.config.needed_secrets import WEB_TLS_CONFIG, required_secrets
 from fabfile.config.settings import HostSettings
-from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
+from fabfile.facts import units as unit_state
+from fabfile.facts.files import parse_sha256, parse_stat, sha256_snippet
 from fabfile.masking import Masker
-from fabfile.ssh.probe import Read, parse_sha256, probe, probe_read, sha256_snippet
+from fabfile.ssh.probe import Read, probe, probe_read
 from fabfile.ssh.session import HostSession
 from fabfile.ssh.stage import forget_stage, install_snippet, stage
 from fabfile.ssh.transport import one_line, run
@@ -76,16 +77,6 @@ def targets(host: HostSettings, rendered: render.Rendered) -> list[Target]:
     for name in layout.CONFIG_FILES:
         out.append(Target(name, layout.remote_path(host, name), rendered.files[name].encode(),
                           "root", "root", layout.CONFIG_MODE, False))
-    return out
-
-
-def parse_stat(text: str) -> dict[str, tuple[str, str, int]]:
-    """`stat -c '%U %G %a %n'` lines -> {path: (owner, group, mode)}."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) == 4 and parts[2].isdigit():
-            out[parts[3]] = (parts[0], parts[1], int(parts[2], 8))
     return out
 
 

@@ -27,6 +27,7 @@ from fabfile.config.inventory_error import InventoryError
 from fabfile.config.settings import Component, HostSettings
 from fabfile.config.versions import prometheus_downgrade_refusal, reported_version
 from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.facts.files import parse_sums
 from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.session import HostSession
 
@@ -115,14 +116,6 @@ def decide(host: HostSettings, service: str, state: dict[str, str]) -> Plan:
 
 
 # ---------------------------------------------------------------- checksums and the local archive
-
-
-def parse_sums(text: str, archive: str) -> str | None:
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("*") == archive and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
-            return parts[0]
-    return None
 
 
 def _file_sha256(path: Path) -> str:

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 
 from fabfile.config import layout, render
 from fabfile.config.settings import HostSettings
-from fabfile.deploy import rollback, unit_state
+from fabfile.deploy import rollback
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
+from fabfile.facts import units as unit_state
 from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.session import HostSession
 from fabfile.ssh.webauth import curl_config, web_get_fn
