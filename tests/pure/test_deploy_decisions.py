@@ -223,7 +223,8 @@ FRESH = {"links": "", "current": "", "release": "", "user": "", "dirs": "missing
 
 
 def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it(host):
-    am_read = install.reads(host, "alertmanager")
+    ctx = StepContext(inventory=fixture_inventory(), secrets={})
+    am_read = install.reads_alertmanager(host, ctx)
     # the run's read-ahead says install-alertmanager will download: install-prometheus fetches it beside
     conn = LocalConn(ahead=[(am_read, FRESH)])
     assert prefetch(conn, host, "prometheus") == "alertmanager"
@@ -239,7 +240,7 @@ def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it
                  "dirs": "alertmanager:alertmanager"}
     assert prefetch(LocalConn(ahead=[(am_read, installed)]), host, "prometheus") is None
     upload = dataclasses.replace(host, alertmanager=dataclasses.replace(host.alertmanager, source="upload"))
-    conn = LocalConn(ahead=[(install.reads(upload, "alertmanager"), FRESH)])
+    conn = LocalConn(ahead=[(install.reads_alertmanager(upload, ctx), FRESH)])
     assert prefetch(conn, upload, "prometheus") is None
 
 

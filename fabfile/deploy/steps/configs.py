@@ -121,7 +121,7 @@ def diff_lines(changes: list[Change], remote: dict[str, str], masker: Masker) ->
 # ---------------------------------------------------------------- remote scripts
 
 
-def _probe_snippets(host: HostSettings, paths: list[str]) -> dict[str, str]:
+def _snippets(host: HostSettings, paths: list[str]) -> dict[str, str]:
     q = " ".join(shlex.quote(p) for p in paths)
     return {
         "sha": sha256_snippet(paths),
@@ -307,11 +307,11 @@ def _sections(stdout: str) -> dict[str, str]:
 # ---------------------------------------------------------------- the step
 
 
-def reads(host: HostSettings, ctx: StepContext | None = None) -> Read:
+def reads(host: HostSettings, ctx: StepContext) -> Read:
     """The state of every target path, and web.yml's text: its hash is kept while the password matches it
     (render.web_password_hash), so the files are rendered once, after this read."""
     web = shlex.quote(layout.remote_path(host, "web.yml"))
-    return Read({**_probe_snippets(host, target_paths(host)), "web": f"cat -- {web} 2>/dev/null; true"},
+    return Read({**_snippets(host, target_paths(host)), "web": f"cat -- {web} 2>/dev/null; true"},
                 what="read config state")
 
 
@@ -319,7 +319,7 @@ def deploy_configs(conn: HostSession, host: HostSettings, ctx: StepContext) -> S
     """Make the server's configs match the rendered ones; see the module docstring for the order."""
     m = ctx.masker
     issued = certificates(host, ctx)  # before rendering: the secret files carry them
-    state = probe_read(conn, reads(host), masker=m)
+    state = probe_read(conn, reads(host, ctx), masker=m)
     current = render.current_web_hash(state["web"], host.web.username) if host.web.basic_auth else None
     rendered = render.render_host(ctx.inventory, host, ctx.secrets, web_hash=current)
     tgts = targets(host, rendered)

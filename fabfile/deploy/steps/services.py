@@ -39,7 +39,7 @@ JOURNAL_LINES = 20
 UNSTAGED = "__ROSEY_UNSTAGED__"  # the script removed the (then empty) staging dir
 
 
-def probe_snippets(host: HostSettings) -> dict[str, str]:
+def _snippets(host: HostSettings) -> dict[str, str]:
     q = shlex.quote
     out = {"units": unit_state.snippet(host)}  # the same text as deploy-configs' and verify's: read once
     for svc in layout.SERVICES:
@@ -178,7 +178,7 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
 
 
 def reads(host: HostSettings, ctx: StepContext) -> probe.Read:
-    return probe.Read(probe_snippets(host), what=f"{STEP} probe")
+    return probe.Read(_snippets(host), what=f"{STEP} probe")
 
 
 def install_services(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:

@@ -157,7 +157,7 @@ def http_answers(host: HostSettings, text: str) -> dict[str, str]:
     return out
 
 
-def snippets(host: HostSettings) -> dict[str, str]:
+def _snippets(host: HostSettings) -> dict[str, str]:
     out = {f"version_{b}": version_snippet(layout.binary_path(b))
            for svc in layout.SERVICES for b in layout.BINARIES[svc]}
     out.update({
@@ -444,7 +444,7 @@ def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str],
 
 def reads(host: HostSettings, ctx: StepContext) -> Read:
     """All answers in one SSH command (sudo: ufw and /proc need root); basic auth reaches curl on stdin."""
-    return Read(snippets(host), stdin=curl_config(host, ctx.secrets), what="verify",
+    return Read(_snippets(host), stdin=curl_config(host, ctx.secrets), what="verify",
                 follows_change=False)  # it may wait for the first scrape: that wait is verify's own time
 
 
