@@ -28,6 +28,7 @@ from fabfile.config import layout, render
 from fabfile.config.settings import HostSettings
 from fabfile.deploy import rollback
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
+from fabfile.facts import releases
 from fabfile.facts import units as unit_state
 from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.session import HostSession
@@ -95,7 +96,7 @@ def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> 
             if st.exe != st.binary:
                 p.restart = True
                 p.reasons.append("binary changed")
-                p.previous = rollback.previous_release(svc, st.exe, st.binary)
+                p.previous = releases.previous_release(svc, st.exe, st.binary)
             if p.upload_unit or (st.started and st.unit_mtime > int(st.started)):
                 p.restart = True
                 if not p.upload_unit:
