@@ -42,6 +42,7 @@ from fabfile.deploy import runner, steps, ufw_batch  # noqa: E402
 from fabfile.deploy import ufw_plan as ufw  # noqa: E402
 from fabfile.deploy.steps.configs import targets  # noqa: E402
 from fabfile.deploy.steps.install import SUMS  # noqa: E402
+from fabfile.facts import firewall as ufw_facts  # noqa: E402
 from fabfile.lab.settings import lab_settings  # noqa: E402
 from fabfile.lab.vm import LabVM  # noqa: E402
 from fabfile.ssh import transport  # noqa: E402
@@ -108,7 +109,8 @@ def floor_script(inventory, host: HostSettings) -> str:
               for u in units]
     lines += [f"systemctl enable --quiet --no-reload {' '.join(units)}", f"systemctl start {' '.join(units)}",
               "T started"]
-    fw = ufw.plan(host, ufw.UfwState(active=False, default_incoming="DROP", added=()), (SSH_PORT_IN_GUEST,))
+    fresh = ufw_facts.UfwState(active=False, default_incoming="DROP", added=())
+    fw = ufw.plan(host, fresh, (SSH_PORT_IN_GUEST,))
     lines += ["( set -e", ufw_batch.script(fw.commands()), ') & fw=$!']
     lines += [f'until_ok web_get {getattr(host, s).port} /-/healthy -fsS -o /dev/null -K "$cfg"'
               for s in layout.SERVICES] + ["T healthy"]

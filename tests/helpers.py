@@ -18,8 +18,8 @@ from typing import Any, NoReturn
 import pytest
 
 from fabfile.config.inventory import Inventory, load_inventory
-from fabfile.deploy import ufw_files
-from fabfile.deploy import ufw_plan as ufw
+from fabfile.facts import firewall as fw
+from fabfile.facts import ufw_files
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,7 @@ def assert_ufw_files_read_as_ufw_shows(lab_host) -> None:
     """What the firewall step and verify read (ufw's files and one iptables call) is what ufw itself shows:
     the same rules in the same order, active or not. Every shape of rule ufw can save is compared in
     tests/pure/test_ufw_files.py on files and output captured from this guest's ufw."""
-    ours = " ; echo @@ ; ".join(ufw.SNIPPETS[k] for k in ("loaded", "rules", "rules6"))
+    ours = " ; echo @@ ; ".join(fw.SNIPPETS[k] for k in ("loaded", "rules", "rules6"))
     out = lab_host.run(f"sudo bash -c {shlex.quote(ours)}; echo @@; sudo ufw show added; echo @@; "
                        "sudo ufw status").stdout
     loaded, rules, rules6, shown, status = out.split("@@")

@@ -63,8 +63,17 @@ _OWNERSHIP: dict[str, tuple[str, str, int]] = {
 }
 
 
+def config_dir(host: HostSettings) -> str:
+    """The host's base_dir without a trailing slash: the configs live here, the secrets and data below."""
+    return host.base_dir.rstrip("/")
+
+
+def secrets_dir(host: HostSettings) -> str:
+    return f"{config_dir(host)}/secrets"
+
+
 def secret_path(host: HostSettings, name: str) -> str:
-    return f"{host.base_dir.rstrip('/')}/secrets/{name}"
+    return f"{secrets_dir(host)}/{name}"
 
 
 def remote_path(host: HostSettings, filename: str) -> str:
@@ -72,7 +81,7 @@ def remote_path(host: HostSettings, filename: str) -> str:
     if filename in UNIT_FILES:
         return f"{SYSTEMD_DIR}/{filename}"
     if filename in CONFIG_FILES:
-        return f"{host.base_dir.rstrip('/')}/{filename}"
+        return f"{config_dir(host)}/{filename}"
     if filename in _SERVICES_OF or peer_of(filename):
         return secret_path(host, filename)
     raise KeyError(f"not a deployed file: {filename!r}")
@@ -93,7 +102,7 @@ def services_for(filename: str) -> tuple[str, ...]:
 
 
 def data_dir(host: HostSettings, service: str) -> str:
-    base = host.base_dir.rstrip("/")
+    base = config_dir(host)
     return {PROMETHEUS: f"{base}/data", ALERTMANAGER: f"{base}/alertmanager-data"}[service]
 
 

@@ -37,6 +37,7 @@ from fabfile.config.layout import (
     binary_path,
     data_dir,
     release_dir,
+    remote_path,
     secret_ownership,
     secret_path,
 )
@@ -303,7 +304,7 @@ def web_config_path(host: HostSettings) -> str:
     then the running listener keeps reading its own, still valid, file."""
     if host.web.tls:
         return secret_path(host, WEB_TLS_CONFIG)
-    return f"{host.base_dir.rstrip('/')}/web.yml"
+    return remote_path(host, "web.yml")
 
 
 def _client_tls(host: HostSettings, tls: bool) -> dict[str, str] | None:
@@ -313,9 +314,8 @@ def _client_tls(host: HostSettings, tls: bool) -> dict[str, str] | None:
 
 def prometheus_flags(host: HostSettings) -> list[str]:
     p = host.prometheus
-    base = host.base_dir.rstrip("/")
     flags = [
-        f"--config.file={base}/prometheus.yml",
+        f"--config.file={remote_path(host, 'prometheus.yml')}",
         f"--storage.tsdb.path={data_dir(host, PROMETHEUS)}",
         f"--storage.tsdb.retention.time={p.retention_time}",
     ]
@@ -335,9 +335,8 @@ def prometheus_flags(host: HostSettings) -> list[str]:
 
 def alertmanager_flags(host: HostSettings) -> list[str]:
     am = host.alertmanager
-    base = host.base_dir.rstrip("/")
     flags = [
-        f"--config.file={base}/alertmanager.yml",
+        f"--config.file={remote_path(host, 'alertmanager.yml')}",
         f"--storage.path={data_dir(host, ALERTMANAGER)}",
         f"--web.listen-address=:{am.port}",
         f"--web.config.file={web_config_path(host)}",

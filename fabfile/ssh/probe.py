@@ -8,7 +8,6 @@
                                 hands it to the steps that declare they see it: StepSpec.sees)
 - `read_after_change(conn, Read)` the next step's read, done at the end of any changing `run` (same command)
 - `version_snippet(path)`       a binary's `--version` line, cheap on a slow server (see below)
-- `sha256_snippet(paths)` / `parse_sha256(out)`  checksums of remote files (in a probe)
 """
 
 from __future__ import annotations
@@ -274,21 +273,3 @@ def _take_ahead(session: HostSession, read: Read) -> dict[str, Out] | None:
     # once: a step that reads again (waiting for something) must see the server
     n = _ahead_index(session, read)
     return None if n is None else session.ahead.pop(n)[1]
-
-
-# ---------------------------------------------------------------- checksums
-
-
-def sha256_snippet(paths: Iterable[str]) -> str:
-    """Snippet for `probe`: sha256 of each path; missing files are simply absent from the answer."""
-    return "sha256sum -- " + " ".join(shlex.quote(p) for p in paths) + " 2>/dev/null; true"
-
-
-def parse_sha256(out: str) -> dict[str, str]:
-    """`sha256sum` output -> {path: hex}."""
-    res = {}
-    for line in out.splitlines():
-        m = re.match(r"^\\?([0-9a-f]{64}) [ *](.+)$", line)
-        if m:
-            res[m.group(2)] = m.group(1)
-    return res

@@ -3,7 +3,7 @@ tests/pure/test_unit_state.py)."""
 
 from __future__ import annotations
 
-from fabfile.deploy import unit_state
+from fabfile.facts import units as unit_state
 
 
 def test_the_snippet_itself_read_through_a_stand_in_systemctl(host, tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from fabfile.deploy.steps import verify
+from fabfile.deploy.steps.base import StepContext
 from tests.helpers import fixture_inventory
 
 
@@ -63,7 +64,8 @@ def test_one_curl_run_answers_every_key_in_order(prometheus_only, tmp_path):
     host = prometheus_only
     cfg = tmp_path / "curl.cfg"
     cfg.write_text('user = "admin:pw"\n')
-    snippet = verify.snippets(host)["http"]
+    ctx = StepContext(fixture_inventory(), {"web_password": "w" * 12})
+    snippet = verify.reads(host, ctx).snippets["http"]
     run = subprocess.run(["bash", "-c", snippet], env={"PROBE_STDIN": str(cfg), "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=60)
     answers = verify.http_answers(host, run.stdout)

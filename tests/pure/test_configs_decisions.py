@@ -7,8 +7,9 @@ import hashlib
 import pytest
 
 from fabfile.config import render
-from fabfile.deploy import unit_state
 from fabfile.deploy.steps import configs
+from fabfile.facts import files
+from fabfile.facts import units as unit_state
 from fabfile.masking import Masker
 from tests.helpers import fixture_inventory, units_answer
 
@@ -113,7 +114,7 @@ def test_apply_script_validates_before_activating(setup):
 
 
 def test_probe_parsers():
-    assert configs.parse_stat("root prometheus 640 /opt/x/secrets/web_password\n") == {
+    assert files.parse_stat("root prometheus 640 /opt/x/secrets/web_password\n") == {
         "/opt/x/secrets/web_password": ("root", "prometheus", 0o640)}
     host = fixture_inventory().host("lab")
     running = unit_state.parse(host, units_answer(host))

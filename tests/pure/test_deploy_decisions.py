@@ -11,6 +11,7 @@ from fabfile.config import layout
 from fabfile.deploy import runner
 from fabfile.deploy.steps import install, services
 from fabfile.deploy.steps.base import StepContext
+from fabfile.facts import files
 from fabfile.ssh import probe, stage, transport, webauth
 from tests.fakes import LocalConn
 from tests.helpers import fixture_inventory
@@ -188,7 +189,7 @@ def test_password_goes_to_stdin_not_the_command_line(host):
 
 def test_sha256_parse():
     h = "a" * 64
-    assert probe.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}
+    assert files.parse_sha256(f"{h}  /etc/x\n{h} */etc/y z\n") == {"/etc/x": h, "/etc/y z": h}
 
 
 def test_install_refuses_a_downgrade_from_3x_before_anything_changes(host, monkeypatch):
@@ -222,7 +223,8 @@ FRESH = {"links": "", "current": "", "release": "", "user": "", "dirs": "missing
 
 
 def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it(host):
-    am_read = install.reads(host, "alertmanager")
+    ctx = StepContext(inventory=fixture_inventory(), secrets={})
+    am_read = install.reads_alertmanager(host, ctx)
     # the run's read-ahead says install-alertmanager will download: install-prometheus fetches it beside
     conn = LocalConn(ahead=[(am_read, FRESH)])
     assert prefetch(conn, host, "prometheus") == "alertmanager"
@@ -238,7 +240,7 @@ def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it
                  "dirs": "alertmanager:alertmanager"}
     assert prefetch(LocalConn(ahead=[(am_read, installed)]), host, "prometheus") is None
     upload = dataclasses.replace(host, alertmanager=dataclasses.replace(host.alertmanager, source="upload"))
-    conn = LocalConn(ahead=[(install.reads(upload, "alertmanager"), FRESH)])
+    conn = LocalConn(ahead=[(install.reads_alertmanager(upload, ctx), FRESH)])
     assert prefetch(conn, upload, "prometheus") is None
 
 

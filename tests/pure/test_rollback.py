@@ -6,6 +6,7 @@ import pytest
 
 from fabfile.deploy import rollback
 from fabfile.deploy.steps import services
+from fabfile.facts import releases
 from tests.pure.test_deploy_decisions import UNITS, svc_state
 
 LIB = "/usr/local/lib/rosey-monitoring"
@@ -14,7 +15,7 @@ NEW = f"{LIB}/prometheus-3.5.3.linux-amd64"
 
 
 def test_previous_release_is_where_the_running_binary_lives():
-    assert rollback.previous_release("prometheus", f"{OLD}/prometheus", f"{NEW}/prometheus") == OLD
+    assert releases.previous_release("prometheus", f"{OLD}/prometheus", f"{NEW}/prometheus") == OLD
 
 
 @pytest.mark.parametrize("exe, binary", [
@@ -25,12 +26,12 @@ def test_previous_release_is_where_the_running_binary_lives():
     ("/usr/bin/dash", f"{NEW}/prometheus"),  # a wrapper script's interpreter
 ])
 def test_no_previous_release_to_go_back_to(exe, binary):
-    assert rollback.previous_release("prometheus", exe, binary) is None
+    assert releases.previous_release("prometheus", exe, binary) is None
 
 
 def test_release_version_from_the_dir_name():
-    assert rollback.release_version("prometheus", OLD) == "2.42.0"
-    assert rollback.release_version("prometheus", f"{LIB}/prometheus-2.42.0-broken.linux-amd64") == \
+    assert releases.release_version("prometheus", OLD) == "2.42.0"
+    assert releases.release_version("prometheus", f"{LIB}/prometheus-2.42.0-broken.linux-amd64") == \
         "2.42.0-broken"
 
 

@@ -7,8 +7,8 @@ user6.rules after one command of each shape, and `ufw show added` for the same r
 
 from __future__ import annotations
 
-from fabfile.deploy import ufw_files
-from fabfile.deploy import ufw_plan as ufw
+from fabfile.facts import firewall as fw
+from fabfile.facts import ufw_files
 
 USER_RULES = """### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in
 ### tuple ### deny any 22 0.0.0.0/0 any 0.0.0.0/0 in
@@ -68,10 +68,10 @@ def test_without_ipv6_the_ipv6_only_rule_is_not_there():
 
 
 def test_the_plan_reads_the_same_rules_from_the_files():
-    from_files = ufw.parse_added(ufw_files.show_added(USER_RULES, USER6_RULES))
-    from_command = ufw.parse_added(SHOW_ADDED)
+    from_files = fw.parse_added(ufw_files.show_added(USER_RULES, USER6_RULES))
+    from_command = fw.parse_added(SHOW_ADDED)
     assert from_files == from_command
-    assert ufw.Rule(9094, "udp", "10.0.2.2") in {a.rule for a in from_files}
+    assert fw.Rule(9094, "udp", "10.0.2.2") in {a.rule for a in from_files}
 
 
 def test_nothing_saved_is_no_rule_and_a_malformed_tuple_is_skipped_as_ufw_skips_it():

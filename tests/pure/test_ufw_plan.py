@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from fabfile.deploy import ufw_plan as ufw
+from fabfile.facts import firewall as fw
 
 SS_LISTEN = """LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=412,fd=3))
 LISTEN 0 4096 *:9090 *:* users:(("prometheus",pid=900,fd=7))
@@ -18,16 +19,16 @@ def with_web(host, *allow):
     return dataclasses.replace(host, web=dataclasses.replace(host.web, allow_from=tuple(allow)))
 
 
-def state(added: str = "", active: bool = True, default: str = "DROP") -> ufw.UfwState:
-    return ufw.UfwState(active, default, ufw.parse_added(added))
+def state(added: str = "", active: bool = True, default: str = "DROP") -> fw.UfwState:
+    return fw.UfwState(active, default, fw.parse_added(added))
 
 
 def test_ssh_ports_use_the_servers_view_not_the_dialled_port():
     # the lab dials 2222; inside the guest sshd listens on 22 and SSH_CONNECTION says 22
-    assert ufw.ssh_ports("22", SS_LISTEN) == (22,)
-    assert ufw.ssh_ports("", SS_LISTEN) == (22,)
-    assert ufw.ssh_ports("2200", "") == (2200,)
-    assert ufw.ssh_ports("", "") == ()
+    assert fw.ssh_ports("22", SS_LISTEN) == (22,)
+    assert fw.ssh_ports("", SS_LISTEN) == (22,)
+    assert fw.ssh_ports("2200", "") == (2200,)
+    assert fw.ssh_ports("", "") == ()
 
 
 def test_parse_added_shapes():
@@ -37,18 +38,18 @@ ufw allow from 10.0.0.0/8 to any port 9090 proto tcp
 ufw allow 9093
 ufw allow OpenSSH
 ufw limit 2222/tcp"""
-    got = ufw.parse_added(text)
+    got = fw.parse_added(text)
     assert [a.spec for a in got] == ["allow 22/tcp", "allow from 10.0.0.0/8 to any port 9090 proto tcp",
                                      "allow 9093", "allow OpenSSH", "limit 2222/tcp"]
-    assert got[0].rule == ufw.Rule(22, "tcp")
-    assert got[1].rule == ufw.Rule(9090, "tcp", "10.0.0.0/8")
-    assert got[2].rule == ufw.Rule(9093, "")
+    assert got[0].rule == fw.Rule(22, "tcp")
+    assert got[1].rule == fw.Rule(9090, "tcp", "10.0.0.0/8")
+    assert got[2].rule == fw.Rule(9093, "")
     assert got[3].rule is None
 
 
 def test_rule_spec_round_trips_through_the_parser():
-    for r in (ufw.Rule(22), ufw.Rule(9090, "tcp", "192.0.2.0/24"), ufw.Rule(9094, "udp", "198.51.100.7")):
-        assert ufw.parse_added("ufw " + r.spec())[0].rule == r
+    for r in (fw.Rule(22), fw.Rule(9090, "tcp", "192.0.2.0/24"), fw.Rule(9094, "udp", "198.51.100.7")):
+        assert fw.parse_added("ufw " + r.spec())[0].rule == r
 
 
 def test_sources_are_normalised_like_ufw():
@@ -108,8 +109,8 @@ def test_refuses_without_a_known_ssh_port(host):
 
 
 def test_default_policy_and_status_parsing():
-    assert ufw.parse_default_policy('IPV6=yes\nDEFAULT_INPUT_POLICY="DROP"\n') == "DROP"
-    assert ufw.parse_default_policy('DEFAULT_INPUT_POLICY="ACCEPT"') == "ACCEPT"
+    assert fw.parse_default_policy('IPV6=yes\nDEFAULT_INPUT_POLICY="DROP"\n') == "DROP"
+    assert fw.parse_default_policy('DEFAULT_INPUT_POLICY="ACCEPT"') == "ACCEPT"
 
 
 SS_PUBLIC = """LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=412,fd=3))
@@ -128,7 +129,7 @@ def with_firewall(host, open_ports=(), close_ports=()):
 
 
 def test_public_listeners_skip_loopback():
-    got = ufw.public_listeners(SS_PUBLIC)
+    got = fw.public_listeners(SS_PUBLIC)
     assert [(x.port, x.address, x.process) for x in got] == [
         (22, "0.0.0.0", "sshd"), (22, "::", "sshd"), (443, "0.0.0.0", "nginx"), (8001, "0.0.0.0", "python3"),
         (9090, "*", "prometheus")]
@@ -136,7 +137,7 @@ def test_public_listeners_skip_loopback():
 
 def test_enabling_refuses_while_it_would_cut_a_listener_nobody_listed(host):
     h = with_firewall(host)
-    st = ufw.UfwState(False, "DROP", (), ufw.public_listeners(SS_PUBLIC))
+    st = fw.UfwState(False, "DROP", (), fw.public_listeners(SS_PUBLIC))
     p = ufw.plan(h, st, (22,))
     assert [x.port for x in p.would_cut] == [443, 8001]  # not SSH, not Prometheus, not loopback
     assert p.refusal(h) == (
@@ -152,14 +153,14 @@ def test_enabling_refuses_while_it_would_cut_a_listener_nobody_listed(host):
 
 def test_an_already_filtering_firewall_is_not_second_guessed(host):
     added = "ufw allow 22/tcp\nufw allow 9090/tcp\nufw allow 9093/tcp"
-    st = ufw.UfwState(True, "DROP", ufw.parse_added(added), ufw.public_listeners(SS_PUBLIC))
+    st = fw.UfwState(True, "DROP", fw.parse_added(added), fw.public_listeners(SS_PUBLIC))
     p = ufw.plan(with_firewall(host), st, (22,))
     assert p.empty and p.would_cut == () and p.refusal(host) is None
 
 
 def test_an_existing_allow_rule_keeps_its_listener(host):
-    st = ufw.UfwState(False, "DROP", ufw.parse_added("ufw allow 443\nufw allow 8001/tcp"),
-                      ufw.public_listeners(SS_PUBLIC))
+    st = fw.UfwState(False, "DROP", fw.parse_added("ufw allow 443\nufw allow 8001/tcp"),
+                      fw.public_listeners(SS_PUBLIC))
     assert ufw.plan(with_firewall(host), st, (22,)).would_cut == ()
 
 
@@ -186,11 +187,11 @@ def test_ipv6_left_unfiltered_on_an_ipv6_server_is_refused(host):
                                for p in (22, 9090, 9093)),
             "listen": SS_LISTEN,
             "session": "22", "ipv6": "2"}
-    st, ports = ufw.read_state(outs)
+    st, ports = fw.read_state(outs)
     p = ufw.plan(host, st, ports)
     assert p.empty and p.ipv6_open
     assert p.refusal(host).startswith("ufw filters only IPv4 here (IPV6=no in /etc/default/ufw) but the "
                                       "server has a global IPv6 address, so 9090/9093 would stay open")
     for ipv6, defaults in (("0", "IPV6=no"), ("2", "IPV6=yes"), ("2", "")):
-        st, ports = ufw.read_state({**outs, "ipv6": ipv6, "defaults": defaults})
+        st, ports = fw.read_state({**outs, "ipv6": ipv6, "defaults": defaults})
         assert not ufw.plan(host, st, ports).ipv6_open

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fabfile.deploy import unit_state
 from fabfile.deploy.steps import configs, services, verify
 from fabfile.deploy.steps.base import StepContext
+from fabfile.facts import units as unit_state
 from tests.helpers import fixture_inventory
 
 # as systemd 252 (Debian 12) prints it: its own property order, a blank line between units; alertmanager
@@ -54,7 +54,7 @@ def test_nothing_readable_is_unknown_and_not_running(host):
 
 def test_the_three_steps_ask_in_the_same_words_so_the_read_ahead_asks_once(host):
     ctx = StepContext(fixture_inventory(), {"web_password": "w" * 12, "smtp_password": "s" * 8})
-    texts = {configs.reads(host).snippets["units"], services.reads(host, ctx).snippets["units"],
+    texts = {configs.reads(host, ctx).snippets["units"], services.reads(host, ctx).snippets["units"],
              verify.reads(host, ctx).snippets["units"]}
     assert len(texts) == 1
     assert next(iter(texts)).count("systemctl") == 1  # one systemd call for both services

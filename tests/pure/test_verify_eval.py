@@ -8,6 +8,7 @@ import json
 import pytest
 
 from fabfile.deploy.steps import verify as v
+from fabfile.deploy.steps.base import StepContext
 from tests.helpers import fixture_inventory, units_answer
 
 
@@ -98,7 +99,8 @@ def test_each_failure_is_named(host, key, value, failing):
 
 
 def test_password_never_in_snippets(host):
-    text = "\n".join(v.snippets(host).values())
+    ctx = StepContext(fixture_inventory(), {"web_password": "w" * 12})
+    text = "\n".join(v.reads(host, ctx).snippets.values())
     assert "-u " not in text and "--user" not in text and '-K "$PROBE_STDIN"' in text
 
 

@@ -2,10 +2,12 @@
 
 Each step is `step(session, host, ctx) -> StepResult` (see base.py for the shape; `session`: the host's
 ssh.session.HostSession). tasks.py builds one task per entry (with `--dry-run` when `changes`), and sortie6
-runs them in this order, so a new step is one module plus one line here. A step reads only its own state;
-what a later step's read found reaches it only when its entry says `sees=` (as `ctx.later`). Imported
-directly: an ImportError inside a step fails loudly at startup instead of looking like an unfinished
-feature at run time.
+runs them in this order, so a new step is one module plus one line here. What a step reads from the server
+is one function of its module, `reads(host, ctx) -> Read` (install's two steps: `reads_prometheus`,
+`reads_alertmanager`), the one its entry names; the snippets behind it come from fabfile/facts or private
+helpers. A step reads only its own state; what a later step's read found reaches it only when its entry
+says `sees=` (as `ctx.later`). Imported directly: an ImportError inside a step fails loudly at startup
+instead of looking like an unfinished feature at run time.
 """
 
 from __future__ import annotations

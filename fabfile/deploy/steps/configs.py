@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from fabfile.config import checks, layout, render
 from fabfile.config.needed_secrets import WEB_TLS_CONFIG, required_secrets
 from fabfile.config.settings import HostSettings
-from fabfile.config.validators import ascii_digits
-from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
+from fabfile.facts import units as unit_state
+from fabfile.facts.files import parse_sha256, parse_stat, sha256_snippet
 from fabfile.masking import Masker
-from fabfile.ssh.probe import Read, parse_sha256, probe, probe_read, sha256_snippet
+from fabfile.ssh.probe import Read, probe, probe_read
 from fabfile.ssh.session import HostSession
 from fabfile.ssh.stage import forget_stage, install_snippet, stage
 from fabfile.ssh.transport import one_line, run
@@ -80,16 +80,6 @@ def targets(host: HostSettings, rendered: render.Rendered) -> list[Target]:
     return out
 
 
-def parse_stat(text: str) -> dict[str, tuple[str, str, int]]:
-    """`stat -c '%U %G %a %n'` lines -> {path: (owner, group, mode)}."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) == 4 and ascii_digits(parts[2]):
-            out[parts[3]] = (parts[0], parts[1], int(parts[2], 8))
-    return out
-
-
 def plan(tgts: list[Target], remote_sha: dict[str, str],
          remote_stat: dict[str, tuple[str, str, int]]) -> list[Change]:
     """The files to (re)install: content differs or missing, or owner/group/mode drifted."""
@@ -131,7 +121,7 @@ def diff_lines(changes: list[Change], remote: dict[str, str], masker: Masker) ->
 # ---------------------------------------------------------------- remote scripts
 
 
-def _probe_snippets(host: HostSettings, paths: list[str]) -> dict[str, str]:
+def _snippets(host: HostSettings, paths: list[str]) -> dict[str, str]:
     q = " ".join(shlex.quote(p) for p in paths)
     return {
         "sha": sha256_snippet(paths),
@@ -219,7 +209,7 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
     (31: restoring the files failed; 32: restored, but the old config's reload was not confirmed either).
     """
     q = shlex.quote
-    base = host.base_dir.rstrip("/")
+    base, secrets_dir = layout.config_dir(host), layout.secrets_dir(host)
     v = f"/tmp/rosey-validate.{secrets.token_hex(6)}"  # literal: the check argv is quoted, no $VARS
     keep = f"{v}/prev"  # root-only copies of the files about to be replaced
     # the staged uploads go whatever happens (they may hold secrets); their dir too once it is empty
@@ -237,12 +227,12 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
     # The validation copy: staged new files, current ones for the rest, named as in the real dir (so
     # rule_files resolve), secret paths pointed at copies inside it (a first deploy has none in place yet).
     for name in layout.CONFIG_FILES:
-        src = staged.get(name) or f"{base}/{name}"
+        src = staged.get(name) or layout.remote_path(host, name)
         lines.append(f"cp -- {q(src)} {v}/{q(name)} 2>/dev/null || true")
     for t in secret_targets:
         src = staged.get(t.name) or t.path
         lines.append(f"cp -- {q(src)} {v}/secrets/{q(t.name)} 2>/dev/null || true")
-    lines.append(f"sed -i {q(f's#{_sed(base)}/secrets/#{v}/secrets/#g')} {v}/*.yml")
+    lines.append(f"sed -i {q(f's#{_sed(secrets_dir)}/#{v}/secrets/#g')} {v}/*.yml")
     lines.append(f"echo {_MARK} validate")
     promtool, amtool = layout.binary_path("promtool"), layout.binary_path("amtool")
     for tool in (promtool, amtool):
@@ -251,14 +241,14 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
     has_tls = any(t.name == WEB_TLS_CONFIG for t in secret_targets)
     web_tls = [f"{v}/secrets/{WEB_TLS_CONFIG}"] if has_tls else []
     if web_tls:  # the HTTPS web config names the certificate and key: check it against the new ones
-        lines.append(f"sed -i {q(f's#{_sed(base)}/secrets/#{v}/secrets/#g')} {web_tls[0]}")
+        lines.append(f"sed -i {q(f's#{_sed(secrets_dir)}/#{v}/secrets/#g')} {web_tls[0]}")
     chks = [*checks.check_commands(f"{v}/prometheus.yml", f"{v}/alert_rules.yml", f"{v}/web.yml",
                                    f"{v}/alertmanager.yml", promtool=promtool, amtool=amtool),
             *(checks.ToolCheck("promtool check web-config (HTTPS)", (promtool, "check", "web-config", w))
               for w in web_tls)]
     # all at once (each is a Go program start, the slow part on a small server), judged in this order:
     # the first failing one is reported, with the real paths in its words, as if they had run in turn
-    back = q(f"s#{v}/secrets/#{_sed(base, True)}/secrets/#g; s#{v}/#{_sed(base, True)}/#g")
+    back = q(f"s#{v}/secrets/#{_sed(secrets_dir, True)}/#g; s#{v}/#{_sed(base, True)}/#g")
     lines += [f"{chk.shell()} > {v}/check{i}.out 2>&1 & c{i}=$!" for i, chk in enumerate(chks)]
     lines += [f"wait $c{i} || {{ sed {back} {v}/check{i}.out; echo {q(chk.name + ' failed')}; "
               "wait; exit 10; }" for i, chk in enumerate(chks)]
@@ -271,7 +261,7 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
         lines.append(f"if [ -e {p} ] || [ -L {p} ]; then cp -a -- {p} {keep}/{i} || "
                      f"{{ echo {q('could not keep a copy of ' + c.path)}; exit 20; }}; "
                      f"else : > {keep}/{i}.absent; fi")
-    lines.append(f"install -d -o root -g root -m 0755 {q(base)} {q(base + '/secrets')} || exit 20")
+    lines.append(f"install -d -o root -g root -m 0755 {q(base)} {q(secrets_dir)} || exit 20")
     for i, c in enumerate(changes):  # M<i>=1 once file i really changed: `restore` undoes only those
         if c.name in staged:
             lines.append(install_snippet(staged[c.name], c.path, c.owner, c.group, c.mode,
@@ -317,11 +307,11 @@ def _sections(stdout: str) -> dict[str, str]:
 # ---------------------------------------------------------------- the step
 
 
-def reads(host: HostSettings, ctx: StepContext | None = None) -> Read:
+def reads(host: HostSettings, ctx: StepContext) -> Read:
     """The state of every target path, and web.yml's text: its hash is kept while the password matches it
     (render.web_password_hash), so the files are rendered once, after this read."""
     web = shlex.quote(layout.remote_path(host, "web.yml"))
-    return Read({**_probe_snippets(host, target_paths(host)), "web": f"cat -- {web} 2>/dev/null; true"},
+    return Read({**_snippets(host, target_paths(host)), "web": f"cat -- {web} 2>/dev/null; true"},
                 what="read config state")
 
 
@@ -329,7 +319,7 @@ def deploy_configs(conn: HostSession, host: HostSettings, ctx: StepContext) -> S
     """Make the server's configs match the rendered ones; see the module docstring for the order."""
     m = ctx.masker
     issued = certificates(host, ctx)  # before rendering: the secret files carry them
-    state = probe_read(conn, reads(host), masker=m)
+    state = probe_read(conn, reads(host, ctx), masker=m)
     current = render.current_web_hash(state["web"], host.web.username) if host.web.basic_auth else None
     rendered = render.render_host(ctx.inventory, host, ctx.secrets, web_hash=current)
     tgts = targets(host, rendered)

@@ -20,6 +20,7 @@ from fabfile.config.settings import HostSettings
 from fabfile.deploy import ufw_batch
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.facts import firewall as fw
 from fabfile.ssh.probe import Read, parse_probe, probe_read, probe_script
 from fabfile.ssh.session import HostSession
 from fabfile.ssh.transport import one_line, run
@@ -31,7 +32,7 @@ _READ_BACK = "__ROSEY_UFW_READ_BACK__"
 _POLICY = {"DROP": "deny", "REJECT": "reject", "ACCEPT": "allow"}
 
 
-def rules_report(state: ufw.UfwState) -> list[str]:
+def rules_report(state: fw.UfwState) -> list[str]:
     """ufw's state and its rules in the order it applies them (as `ufw show added` prints them)."""
     head = [f"Status: {'active' if state.active else 'inactive'}",
             f"Default: {_POLICY.get(state.default_incoming, state.default_incoming.lower())} (incoming)"]
@@ -39,7 +40,7 @@ def rules_report(state: ufw.UfwState) -> list[str]:
 
 
 def reads(host: HostSettings, ctx: StepContext) -> Read:
-    return Read(ufw.SNIPPETS, what="read firewall state")
+    return Read(fw.SNIPPETS, what="read firewall state")
 
 
 def firewall(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:
@@ -47,7 +48,7 @@ def firewall(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepRes
     st = probe_read(conn, reads(host, ctx), masker=m)
     if not st["have"].ok:
         return StepResult(STEP, "failed", "ufw is not installed on the server (apt install ufw)")
-    state, ports = ufw.read_state(st)
+    state, ports = fw.read_state(st)
     try:
         p = ufw.plan(host, state, ports)
     except ValueError as e:
@@ -65,13 +66,13 @@ def firewall(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepRes
     # all of them in one ufw process; ufw's state read back in the same command, as a probe reads it
     after_keys = ("loaded", "rules", "rules6")
     script = ("set -e\n" + ufw_batch.script(cmds) + "set +e\n"
-              + probe_script({k: ufw.SNIPPETS[k] for k in after_keys}, _READ_BACK))
+              + probe_script({k: fw.SNIPPETS[k] for k in after_keys}, _READ_BACK))
     res = run(conn, script, masker=m, what="apply firewall rules", check=False)
     if res.exited != 0:
         return StepResult(STEP, "failed", f"ufw failed (exit {res.exited}): "
                           f"{one_line(res.stderr or res.stdout, m)}",
                           [f"planned: {c}" for c in cmds])
-    after, _ = ufw.read_state({**st, **parse_probe(res.stdout, after_keys, _READ_BACK)})
+    after, _ = fw.read_state({**st, **parse_probe(res.stdout, after_keys, _READ_BACK)})
     return StepResult(STEP, "changed", f"{len(cmds)} ufw change(s); SSH {_ports(ports)} kept open",
                       [f"ran: {c}" for c in cmds] + rules_report(after))
 

@@ -27,6 +27,7 @@ from fabfile.config.inventory_error import InventoryError
 from fabfile.config.settings import Component, HostSettings
 from fabfile.config.versions import prometheus_downgrade_refusal, reported_version
 from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.facts.files import parse_sums
 from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.session import HostSession
 
@@ -72,7 +73,7 @@ class Plan:
         return f"{self.service} {self.current or 'none'} → {self.want}"
 
 
-def probe_snippets(host: HostSettings, service: str) -> dict[str, str]:
+def _snippets(host: HostSettings, service: str) -> dict[str, str]:
     """Everything install needs to know, as snippets for one `probe.probe`."""
     q = shlex.quote
     rel = layout.release_dir(host, service)
@@ -115,14 +116,6 @@ def decide(host: HostSettings, service: str, state: dict[str, str]) -> Plan:
 
 
 # ---------------------------------------------------------------- checksums and the local archive
-
-
-def parse_sums(text: str, archive: str) -> str | None:
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("*") == archive and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
-            return parts[0]
-    return None
 
 
 def _file_sha256(path: Path) -> str:
@@ -284,16 +277,16 @@ def _download_cmd(comp: Component, name: str) -> str:
     return "\n".join(cmds)
 
 
-def reads(host: HostSettings, service: str) -> probe.Read:
-    return probe.Read(probe_snippets(host, service), what=f"install-{service} probe")
+def _read(host: HostSettings, service: str) -> probe.Read:
+    return probe.Read(_snippets(host, service), what=f"install-{service} probe")
 
 
 def reads_prometheus(host: HostSettings, ctx: StepContext) -> probe.Read:
-    return reads(host, layout.PROMETHEUS)
+    return _read(host, layout.PROMETHEUS)
 
 
 def reads_alertmanager(host: HostSettings, ctx: StepContext) -> probe.Read:
-    return reads(host, layout.ALERTMANAGER)
+    return _read(host, layout.ALERTMANAGER)
 
 
 def prefetch_for(later: Mapping[str, Mapping[str, str]], host: HostSettings, service: str
@@ -330,7 +323,7 @@ def with_prefetch(host: HostSettings, script: str, other: str) -> str:
 def install_component(conn: HostSession, host: HostSettings, ctx: StepContext, service: str) -> StepResult:
     step = f"install-{service}"
     comp: Component = getattr(host, service)
-    state = probe.probe_read(conn, reads(host, service), masker=ctx.masker)
+    state = probe.probe_read(conn, _read(host, service), masker=ctx.masker)
     plan = decide(host, service, state)
     if service == layout.PROMETHEUS:  # refused before anything changes (dry run too)
         refusal = prometheus_downgrade_refusal(host.name, plan.current, comp.version,

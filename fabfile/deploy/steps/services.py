@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 
 from fabfile.config import layout, render
 from fabfile.config.settings import HostSettings
-from fabfile.deploy import rollback, unit_state
+from fabfile.deploy import rollback
 from fabfile.deploy.steps.base import StepContext, StepResult, certificates, file_diff
+from fabfile.facts import releases
+from fabfile.facts import units as unit_state
 from fabfile.ssh import probe, stage, transport
 from fabfile.ssh.session import HostSession
 from fabfile.ssh.webauth import curl_config, web_get_fn
@@ -38,7 +40,7 @@ JOURNAL_LINES = 20
 UNSTAGED = "__ROSEY_UNSTAGED__"  # the script removed the (then empty) staging dir
 
 
-def probe_snippets(host: HostSettings) -> dict[str, str]:
+def _snippets(host: HostSettings) -> dict[str, str]:
     q = shlex.quote
     out = {"units": unit_state.snippet(host)}  # the same text as deploy-configs' and verify's: read once
     for svc in layout.SERVICES:
@@ -94,7 +96,7 @@ def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> 
             if st.exe != st.binary:
                 p.restart = True
                 p.reasons.append("binary changed")
-                p.previous = rollback.previous_release(svc, st.exe, st.binary)
+                p.previous = releases.previous_release(svc, st.exe, st.binary)
             if p.upload_unit or (st.started and st.unit_mtime > int(st.started)):
                 p.restart = True
                 if not p.upload_unit:
@@ -177,7 +179,7 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
 
 
 def reads(host: HostSettings, ctx: StepContext) -> probe.Read:
-    return probe.Read(probe_snippets(host), what=f"{STEP} probe")
+    return probe.Read(_snippets(host), what=f"{STEP} probe")
 
 
 def install_services(conn: HostSession, host: HostSettings, ctx: StepContext) -> StepResult:

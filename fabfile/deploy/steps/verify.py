@@ -27,8 +27,9 @@ from fabfile.config.settings import HostSettings
 from fabfile.config.validators import ascii_digits
 from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
-from fabfile.deploy import unit_state
 from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.facts import firewall as fw
+from fabfile.facts import units as unit_state
 from fabfile.output import duration
 from fabfile.ssh.probe import PROBE_STDIN, Read, probe_read, version_snippet
 from fabfile.ssh.session import HostSession
@@ -157,7 +158,7 @@ def http_answers(host: HostSettings, text: str) -> dict[str, str]:
     return out
 
 
-def snippets(host: HostSettings) -> dict[str, str]:
+def _snippets(host: HostSettings) -> dict[str, str]:
     out = {f"version_{b}": version_snippet(layout.binary_path(b))
            for svc in layout.SERVICES for b in layout.BINARIES[svc]}
     out.update({
@@ -165,7 +166,7 @@ def snippets(host: HostSettings) -> dict[str, str]:
         "http": http_snippet(host),
         "now": "echo ${EPOCHREALTIME%[.,]*}",  # the server's clock, for the alerts' age (no process)
     })
-    out.update({f"fw_{k}": v for k, v in ufw.SNIPPETS.items()})
+    out.update({f"fw_{k}": v for k, v in fw.SNIPPETS.items()})
     return out
 
 
@@ -381,7 +382,7 @@ def check_reloads(outs: dict[str, str]) -> list[Check]:
 def check_firewall(host: HostSettings, outs: dict[str, str]) -> Check:
     if not outs.get("fw_have", "").strip():
         return Check("firewall", False, "ufw not installed")
-    state, ports = ufw.read_state({k.removeprefix("fw_"): v for k, v in outs.items() if k.startswith("fw_")})
+    state, ports = fw.read_state({k.removeprefix("fw_"): v for k, v in outs.items() if k.startswith("fw_")})
     try:
         plan = ufw.plan(host, state, ports)
     except ValueError as e:
@@ -444,7 +445,7 @@ def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str],
 
 def reads(host: HostSettings, ctx: StepContext) -> Read:
     """All answers in one SSH command (sudo: ufw and /proc need root); basic auth reaches curl on stdin."""
-    return Read(snippets(host), stdin=curl_config(host, ctx.secrets), what="verify",
+    return Read(_snippets(host), stdin=curl_config(host, ctx.secrets), what="verify",
                 follows_change=False)  # it may wait for the first scrape: that wait is verify's own time
 
 
