@@ -31,6 +31,7 @@ from tests.lab_lanes import BOTH_VMS_FIRST, PAIR_MODULES, lone_name
 from tests.lab_lanes import NAMES as _NAMES
 
 _started: dict[str, LabVM] = {}
+_last_both_vms: dict[str, str | None] = {}  # the pair's last module holding both VMs (set at collection)
 _shared: dict[str, LabVM] = {}  # the VM a shared deployment stands on, while nobody has restored it since
 
 
@@ -53,13 +54,16 @@ def start_lab_host(name: str) -> LabHost:
     return LabHost(vm)
 
 
-def stop_lab_host(name: str) -> None:
+def stop_lab_host(name: str, keep_slot: bool = False) -> None:
+    """Stop the VM; its slot goes back too unless `keep_slot` (the pair's lane between its both-VM modules:
+    the other lane, waiting, would take it and hold it for its whole shared deployment)."""
     vm = _started.pop(name, None)
     try:
         if vm is not None:
             vm.down()
     finally:
-        lab_slots.give_back(name)
+        if not keep_slot:
+            lab_slots.give_back(name)
 
 
 def shared_lab_host(name: str = "") -> tuple[LabHost, bool]:
@@ -105,23 +109,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     from tests.conftest import lane_rank
 
     items.sort(key=lambda it: lane_rank(it.nodeid))
+    both = [it.path.name for it in items if it.get_closest_marker("lab") and it.path.name in BOTH_VMS_FIRST]
+    _last_both_vms["module"] = both[-1] if both else None
 
 
-def _lab_fixture(name: str) -> Iterator[LabHost]:
+def _lab_fixture(name: str, module: str) -> Iterator[LabHost]:
+    # a both-VM module followed by another keeps its slots, so the pair is never split by the other lane
+    keep = module in BOTH_VMS_FIRST and module != _last_both_vms.get("module")
     try:
         yield start_lab_host(name)
     finally:
-        stop_lab_host(name)
+        stop_lab_host(name, keep_slot=keep)
 
 
 @pytest.fixture(scope="module")
 def lab_host(request: pytest.FixtureRequest) -> Iterator[LabHost]:
-    yield from _lab_fixture(_NAMES[0] if request.node.path.name in PAIR_MODULES else lone_name())
+    module = request.node.path.name
+    yield from _lab_fixture(_NAMES[0] if module in PAIR_MODULES else lone_name(), module)
 
 
 @pytest.fixture(scope="module")
-def lab_host2() -> Iterator[LabHost]:
-    yield from _lab_fixture(_NAMES[1])
+def lab_host2(request: pytest.FixtureRequest) -> Iterator[LabHost]:
+    yield from _lab_fixture(_NAMES[1], request.node.path.name)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
