@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 
 from fabfile import stdio
-from fabfile.cli import HOSTS_HELP, HostTask, exit_with, seconds_flag, select_hosts, step_task, user_errors
+from fabfile.cli import (
+    HOSTS_HELP,
+    PARALLEL_HELP,
+    HostTask,
+    exit_with,
+    number_flag,
+    parallel_flag,
+    seconds_flag,
+    select_hosts,
+    step_task,
+    user_errors,
+)
 from fabfile.deploy import steps
 from fabfile.drill import scenarios
 
@@ -20,10 +30,11 @@ stdio.install()  # at the top: nothing printed (ours, invoke's) raises, a closed
 @user_errors
 def render(c: Context, hosts: str = "", out: str = "rendered") -> None:
     """Write the files that would be deployed to a host, then check them with promtool/amtool."""
-    from fabfile.config.render_to_dir import render_to_dir
+    from fabfile.config.render_to_dir import out_dir, render_to_dir
 
+    where = out_dir(out)
     inv, selected = select_hosts(c, hosts)
-    failures = render_to_dir(inv, selected, Path(out))
+    failures = render_to_dir(inv, selected, where)
     if failures:
         raise Exit("error: " + "; ".join(failures) + " (the tools' messages are above)", code=1)
 
@@ -38,17 +49,20 @@ sortie6 = step_task("sortie6", steps.SORTIE6_HELP, list(steps.SORTIE6), dry_run=
     "synthetic": f"the same as --scenario {scenarios.SYNTHETIC}",
     "scenario": scenarios.help_text(),
     "force": "run even if an active silence would swallow the alert",
-    "timeout": "seconds per wait (stop->notified, start->resolved-notified); default: from the intervals"})
+    "timeout": "seconds per wait (stop->notified, start->resolved-notified); default: from the intervals",
+    "alert": "with --synthetic: send this rule's name (and its labels) through its real route, e.g. "
+             "HighErrorRate",
+    "severity": "with --synthetic: critical, warning or info (default: the rule's severity)"})
 @user_errors
 def test_alert(c: Context, hosts: str = "", synthetic: bool = False, force: bool = False,
-               timeout: str = "", scenario: str = "") -> None:
+               timeout: str = "", scenario: str = "", alert: str = "", severity: str = "") -> None:
     """Alert drill: stop the bot, see BotDown fire and notify, start it, see it resolve (always restarted)."""
     from fabfile.drill.runner import cli_test_alert
 
     seconds = seconds_flag("--timeout", timeout)
     inv, selected = select_hosts(c, hosts, never_default_production="the drill")
     exit_with(cli_test_alert(inv, selected, synthetic=synthetic, force=force, timeout=seconds or None,
-                             scenario=scenario))
+                             scenario=scenario, alert=alert, severity=severity))
 
 
 @task(klass=HostTask, positional=["matchers"], help={
@@ -92,28 +106,32 @@ def host_key(c: Context, hosts: str = "", accept: bool = False) -> None:
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP, "json": "print the same data as JSON (for scripts)",
-                            "watch": "refresh every N seconds until Ctrl-C"})
+                            "watch": "refresh every N seconds until Ctrl-C", "parallel": PARALLEL_HELP})
 @user_errors
-def status(c: Context, hosts: str = "", json: bool = False, watch: int = 0) -> None:
+def status(c: Context, hosts: str = "", json: bool = False, watch: str = "", parallel: str = "") -> None:
     """The bot at a glance per host: connected, uptime, users, rates, sparklines, alerts, silences, mail."""
     from fabfile.status.cli import cli_status
 
+    every = number_flag("--watch", watch, 0, 86400, "seconds between refreshes")
+    at_once = parallel_flag(parallel)
     inv, selected = select_hosts(c, hosts, notice_to=sys.stderr if json else None)
-    exit_with(cli_status(inv, selected, as_json_out=json, watch=watch))
+    exit_with(cli_status(inv, selected, as_json_out=json, watch=every, parallel=at_once))
 
 
 @task(klass=HostTask, help={"hosts": HOSTS_HELP + "; one host",
                             "prometheus_port": "local port for Prometheus (default: a free one)",
                             "alertmanager_port": "local port for Alertmanager (default: a free one)"})
 @user_errors
-def ui(c: Context, hosts: str = "", prometheus_port: int = 0, alertmanager_port: int = 0) -> None:
+def ui(c: Context, hosts: str = "", prometheus_port: str = "", alertmanager_port: str = "") -> None:
     """Open Prometheus' and Alertmanager's web UIs through SSH tunnels (9090/9093 may stay closed)."""
     from fabfile.status.ui import cli_ui
 
+    ports = [number_flag(f"--{name}-port", given, 0, 65535, "a local TCP port")
+             for name, given in (("prometheus", prometheus_port), ("alertmanager", alertmanager_port))]
     inv, selected = select_hosts(c, hosts)
     if len(selected) != 1:
         raise Exit("error: inv ui takes one host (-H NAME)", code=2)
-    exit_with(cli_ui(inv, selected[0], prometheus_port, alertmanager_port))
+    exit_with(cli_ui(inv, selected[0], *ports))
 
 
 ns = Collection(render, *step_tasks, sortie6, test_alert, silence, unsilence, status, ui, host_key)

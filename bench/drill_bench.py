@@ -28,16 +28,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fabfile.config.inventory import load_inventory  # noqa: E402
-from fabfile.config.secrets import load_secrets  # noqa: E402
-from fabfile.deploy.steps.base import StepContext  # noqa: E402
 from fabfile.drill import scenarios  # noqa: E402
-from fabfile.drill.runner import peer_targets, run_drill  # noqa: E402
+from fabfile.drill.runner import drill_context, peer_targets, run_drill  # noqa: E402
 from fabfile.drill.scenarios.common import PEER_TIMEOUT  # noqa: E402
 from fabfile.drill.scenarios.monitoring_down import PEER_ALERT  # noqa: E402
 from fabfile.drill.scenarios.synthetic import SYNTHETIC  # noqa: E402
 from fabfile.lab import mailbox  # noqa: E402
-from fabfile.masking import Masker  # noqa: E402
-from fabfile.ssh.connection import connect  # noqa: E402
 
 
 def main() -> int:
@@ -49,15 +45,14 @@ def main() -> int:
     args = ap.parse_args()
     inv = load_inventory(os.environ.get("ROSEY_INVENTORY"))
     host = inv.host(args.host)
-    secrets = load_secrets(inv, host)
     quiet: list[str] = []
     code = 0
     for i in range(args.runs):
-        ctx = StepContext(inventory=inv, secrets=secrets, masker=Masker(secrets.values()), log=quiet.append)
+        ctx = drill_context(inv, host, quiet.append)
         t0, since_ns = time.monotonic(), time.time_ns()
         spec = scenarios.chosen(args.scenario, args.synthetic)
         name = spec.name
-        r = run_drill(lambda: connect(host), host, ctx, scenario=spec.factory(None),
+        r = run_drill(host, ctx, scenario=spec.factory(None),
                       peers=peer_targets(inv, host, ctx))
         wall = time.monotonic() - t0
         figures = "  ".join(f"{n}={t:.1f}s" for n, t in r.timeline.events)

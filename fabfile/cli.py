@@ -15,10 +15,10 @@ from fabfile.config import selection
 from fabfile.config.inventory import Inventory, load_inventory
 from fabfile.config.inventory_error import InventoryError
 from fabfile.config.settings import HostSettings
-from fabfile.errors import UserError
+from fabfile.errors import UserError, quoted
 from fabfile.output import Output
 
-HOSTS_HELP = "host alias(es) from hosts.yml, comma-separated (e.g. test,prod)"
+HOSTS_HELP = "hosts from hosts.yml, comma-separated: aliases, groups (or group:NAME), patterns like 'bot-*'"
 DRY_HELP = "connect and show what would change, change nothing"
 
 
@@ -49,14 +49,14 @@ def select_hosts(c: Context, hosts: str | None, *, never_default_production: str
                  notice_to: TextIO | None = None) -> tuple[Inventory, list[HostSettings]]:
     """`-H` or the inventory's default_hosts (then named in the first line, on `notice_to` or stdout).
 
-    `never_default_production`: what the command is ("the drill"); it refuses a production host that only
-    the default selected.
+    `never_default_production`: what the command is ("the drill"); it refuses a production host that -H did
+    not name by its alias (picked by default_hosts, a group or a pattern).
     """
     inv = load(c)
     try:
         sel = selection.select(inv, hosts)
         if never_default_production:
-            selection.refuse_default_production(sel, never_default_production)
+            selection.refuse_unnamed_production(sel, never_default_production)
     except InventoryError as e:
         raise Exit(f"error: {e}", code=2) from None
     line = sel.notice()
@@ -82,15 +82,32 @@ class FlagError(UserError):
     """A command-line flag with a value it cannot take."""
 
 
+MAX_SECONDS_FLAG = 86400
+
+
 def seconds_flag(flag: str, text: str) -> float:
-    """A `--timeout`-like flag: seconds >= 0 ('' is 0, the default); anything else is one line, exit 2."""
+    """A `--timeout`-like flag: seconds, 0 to a day ('' is 0, the default); else one line, exit 2."""
+    t = str(text).strip()
     try:
-        value = float(text) if str(text).strip() else 0.0
+        value = 0.0 if not t else float(t) if len(t) <= 24 else float("nan")
     except ValueError:
         value = float("nan")
-    if not value >= 0 or value == float("inf"):  # also catches nan
-        raise FlagError(f"{flag} {text!r}: expected a number of seconds, 0 or more (e.g. {flag} 300)")
+    if not 0 <= value <= MAX_SECONDS_FLAG:  # also catches nan and inf
+        raise FlagError(f"{flag} {quoted(text, 24)}: expected a number of seconds, 0 or more, at most "
+                        f"{MAX_SECONDS_FLAG} (e.g. {flag} 300)")
     return value
+
+
+def number_flag(flag: str, text: str | int, lo: int, hi: int, what: str) -> int:
+    """A whole-number flag (`--parallel`, `--watch`, a port): Invoke would call int() on it and print a
+    traceback for `abc`; here '' is 0 (the default), ASCII digits within [lo, hi], else one line, exit 2."""
+    t = str(text).strip()
+    if t in ("", "0") and lo <= 0:
+        return 0
+    if t.isascii() and t.isdigit() and len(t) <= 9 and lo <= int(t) <= hi:
+        return int(t)
+    raise FlagError(f"{flag} {quoted(text, 24)}: expected {what}, {max(lo, 1)} to {hi}"
+                    + (" (0 or none: the default)" if lo <= 0 else ""))
 
 
 def exit_with(code: int) -> None:
@@ -99,17 +116,28 @@ def exit_with(code: int) -> None:
         raise Exit(code=code)
 
 
+@user_errors
 def run_steps(c: Context, hosts: str, steps: list[str], dry_run: bool = False, strict: bool = False,
-              parallel: int = 0) -> None:
+              parallel: str | int = "") -> None:
     """What every step task does: select hosts, run the named steps on them in parallel, exit with it."""
-    from fabfile.deploy.runner import DEFAULT_PARALLEL, run_named
+    from fabfile.deploy.runner import run_named
 
-    if parallel < 0:
-        raise Exit(f"error: --parallel {parallel}: expected a number of hosts at once, 1 or more "
-                   f"(0: the default, {DEFAULT_PARALLEL})", code=2)
+    at_once = parallel_flag(parallel)
     inv, selected = select_hosts(c, hosts)
-    exit_with(run_named(inv, selected, steps, dry_run=dry_run, strict=strict,
-                        parallel=parallel or DEFAULT_PARALLEL))
+    exit_with(run_named(inv, selected, steps, dry_run=dry_run, strict=strict, parallel=at_once))
+
+
+MAX_PARALLEL = 100  # threads, each with an SSH connection: more is no faster from one machine
+
+
+def parallel_flag(value: str | int) -> int:
+    """`--parallel N` of every fan-out task (steps, status): hosts at once, '' or 0 the default;
+    `abc`, -1 or 10**9 is one line, exit 2 (via number_flag), not Invoke's int() traceback."""
+    from fabfile.deploy.runner import DEFAULT_PARALLEL
+
+    n = number_flag("--parallel", value, 0, MAX_PARALLEL,
+                    f"a number of hosts at once (default {DEFAULT_PARALLEL})")
+    return n or DEFAULT_PARALLEL
 
 
 STRICT_HELP = "firing bot alerts fail verify too (default: a warning; the stack checks decide)"
@@ -127,7 +155,7 @@ def step_task(name: str, doc: str, names: list[str], *, dry_run: bool, strict: b
         flags["dry_run"] = (False, DRY_HELP)
     if strict:
         flags["strict"] = (False, STRICT_HELP)
-    flags["parallel"] = (0, PARALLEL_HELP)
+    flags["parallel"] = ("", PARALLEL_HELP)
 
     def body(c: Context, **given: Any) -> None:
         opts = {k: given.get(k, default) for k, (default, _) in flags.items()}

@@ -9,3 +9,10 @@ from __future__ import annotations
 
 class UserError(ValueError):
     """Bad input from the user; the message is one line that names the file/field/host and what to do."""
+
+
+def quoted(text: object, limit: int = 40) -> str:
+    """A user's value as an error line quotes it: repr, cut after `limit` characters (a 5000-digit number or
+    a 5 MB argument is never repeated in full)."""
+    t = str(text)
+    return repr(t) if len(t) <= limit else f"{t[:limit]!r}... ({len(t)} characters)"

@@ -71,10 +71,11 @@ class RecapRow:
     failed: int
     seconds: float
     steps: tuple[StepTime, ...] = ()
+    stopped: str = ""  # after a Ctrl-C: "before <step>" or "not started"
 
     @property
     def state(self) -> str:
-        return "FAILED" if self.failed else "done"
+        return "FAILED" if self.failed else f"stopped {self.stopped}" if self.stopped else "done"
 
 
 def duration(seconds: float | None) -> str:
@@ -105,6 +106,8 @@ def profile_lines(rows: Sequence[RecapRow]) -> list[str]:
     steps = list(dict.fromkeys(t.step for r in rows for t in r.steps))
     if not steps:
         return []
+    if len(rows) > PROFILE_COLUMNS:
+        return fleet_profile_lines(rows, steps)
     cells = {(r.host, t.step): f"{t.seconds:.1f}s {t.commands:>2}" for r in rows for t in r.steps}
     totals = {r.host: f"{sum(t.seconds for t in r.steps):.1f}s {sum(t.commands for t in r.steps):>2}"
               for r in rows}
@@ -115,6 +118,21 @@ def profile_lines(rows: Sequence[RecapRow]) -> list[str]:
     out = ["time per step (wall seconds, SSH commands):", line("", [r.host for r in rows])]
     out += [line(s, [cells.get((r.host, s), "-") for r in rows]) for s in steps]
     out.append(line("total", [totals[r.host] for r in rows]))
+    return out
+
+
+PROFILE_COLUMNS = 8  # hosts shown as columns of the profile; a larger fleet gets a median and a maximum
+
+
+def fleet_profile_lines(rows: Sequence[RecapRow], steps: Sequence[str]) -> list[str]:
+    """The profile of many hosts, one line per step: median and slowest host (a column each would not fit)."""
+    out = [f"time per step over {len(rows)} hosts (wall seconds, SSH commands; median, slowest):"]
+    width = max(len(s) for s in steps)
+    for step in steps:
+        times = sorted((t.seconds, t.commands, r.host) for r in rows for t in r.steps if t.step == step)
+        mid, top = times[len(times) // 2], times[-1]
+        out.append(f"  {step.ljust(width)}  median {mid[0]:.1f}s {mid[1]:>2}  max {top[0]:.1f}s {top[1]:>2} "
+                   f"({top[2]}){'' if len(times) == len(rows) else f'  ran on {len(times)}'}")
     return out
 
 
@@ -163,7 +181,9 @@ class Output:
 
     # -- recap and progress
     def recap(self, rows: Sequence[RecapRow]) -> None:
-        self.lines(recap_lines(rows) + profile_lines(rows))
+        """One line per host, failures first (in a fleet they are what to read), then the per-step profile."""
+        failed_first = sorted(rows, key=lambda r: not r.failed)  # stable: otherwise the hosts' own order
+        self.lines(recap_lines(failed_first) + profile_lines(rows))  # the profile's columns: the hosts' order
         for r in rows:
             self.record("recap", **asdict(r), state=r.state)
 

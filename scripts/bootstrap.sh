@@ -11,10 +11,11 @@ SUDO=""
 # qemu/mmdebstrap/e2fsprogs build and run the lab VM; prometheus + prometheus-alertmanager give
 # promtool/amtool (and real binaries for the fast API tests); python3-venv for the virtualenv;
 # chromium + chromium-driver for the browser test of the web UIs (Selenium drives Debian's build);
-# systemd for `systemd-analyze security` on the rendered units; iproute2 (ss) to see which sockets a service opens.
+# systemd for `systemd-analyze security` on the rendered units; iproute2 (ss) to see which sockets a service opens;
+# victoria-metrics: a real remote-write store for the local test (started by the test, never as a service).
 PACKAGES=(python3 python3-venv python3-pip qemu-system-x86 qemu-utils mmdebstrap e2fsprogs
           openssh-client curl ca-certificates prometheus prometheus-alertmanager chromium chromium-driver
-          systemd iproute2)
+          systemd iproute2 victoria-metrics)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,7 +32,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$had_policy" -eq 1 ] || $SUDO rm -f /usr/sbin/policy-rc.d
   if [ -d /run/systemd/system ]; then
-    $SUDO systemctl disable --now prometheus prometheus-alertmanager >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now prometheus prometheus-alertmanager victoria-metrics >/dev/null 2>&1 || true
   fi
 fi
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fabfile.config.inventory import HostSettings
+from tests import rule_coverage
 from tests.helpers import ALERTMANAGER_BIN, PROMETHEUS_BIN, fixture_inventory, skip_or_fail
 from tests.lab_lanes import lab_lane
 
@@ -95,6 +96,25 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return Lanes(config, log)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Forget the messages an earlier run's lab proofs saw (tests/rule_coverage.py), once, on the controller:
+    an xdist worker starting late must not wipe what another worker already recorded."""
+    if not hasattr(session.config, "workerinput"):
+        rule_coverage.clear_seen(rule_coverage.SEEN_DIR)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Per rule, the channels its lab proofs read a firing / resolved message on and how soon after the
+    cause the first one came (issue 28: the time from cause to first message, per rule)."""
+    if hasattr(config, "workerinput"):
+        return
+    lines = rule_coverage.seen_lines(rule_coverage.seen_report(rule_coverage.SEEN_DIR))
+    if lines:
+        terminalreporter.write_sep("-", "alert rules: messages seen by the lab proofs")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Without what a test needs: skip on a developer's machine, fail in CI (a CI skip hides a gap)."""
     missing = [m for marker, check in NEEDS.items() if item.get_closest_marker(marker) for m in check()]
@@ -109,8 +129,9 @@ def host() -> HostSettings:
     return fixture_inventory().host("lab")
 
 
-# The lab-host fixtures (`lab_host`, `lab_host2`) and their end-of-session teardown.
-pytest_plugins = ["tests.lab_fixtures"]
+# The lab-host fixtures (`lab_host`, `lab_host2`) and their end-of-session teardown; every test body's
+# time limit (tests/watchdog.py).
+pytest_plugins = ["tests.lab_fixtures", "tests.watchdog"]
 
 
 class _NotInThisTier(RuntimeError):

@@ -7,6 +7,10 @@ sends it the same command line Fabric would send a server.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import invoke
@@ -57,3 +61,24 @@ class LocalConn(invoke.Context):
 
     def close(self) -> None:
         object.__setattr__(self, "closed", True)
+
+
+class Overlap:
+    """How many callers were inside `busy()` at once, at most: proves a `--parallel N` bound."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self.peak = 0
+
+    @contextlib.contextmanager
+    def busy(self, seconds: float) -> Iterator[None]:
+        with self._lock:
+            self._running += 1
+            self.peak = max(self.peak, self._running)
+        try:
+            time.sleep(seconds)
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1

@@ -7,11 +7,12 @@ One copy each, so a fix (a timeout, how output is captured) reaches every tier a
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -84,6 +85,20 @@ def inv(*args: str, cwd: Path = REPO, env: Mapping[str, str | None] | None = Non
     return p
 
 
+def inv_on_loopback_inventory(tmp_path: Path, inventory: Path, *args: str,
+                              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m invoke <args>` on a test inventory whose hosts are 127.0.0.1:1 with `key: /nonexistent`:
+    the key becomes a stand-in file (the pre-flight wants ssh.key to name one; nothing listens on port 1, so
+    it is never read), HOME is tmp_path and only the two passwords are set."""
+    key = tmp_path / "id_ed25519"
+    key.write_text("a stand-in: nothing listens on port 1, so it is never read\n")
+    inventory.write_text(inventory.read_text().replace("key: /nonexistent", f"key: {key}"))
+    env = {"ROSEY_INVENTORY": str(inventory), "ROSEY_WEB_PASSWORD": "pw-12345",
+           "ROSEY_SMTP_PASSWORD": "pw-12345", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
 def main_pids(host: Any) -> dict[str, str]:
     """systemd's MainPID of prometheus and alertmanager on a host (anything with `.run(cmd, check=)`)."""
     out = host.run("systemctl show -p MainPID --value prometheus alertmanager", check=True).stdout
@@ -126,3 +141,21 @@ def units_answer(host: Any, *, active: str = "active", enabled: str | dict[str, 
                  for svc in layout.SERVICES]
     tail.append(f"@clock {now:.6f} {uptime:.2f}")
     return "\n".join(lines[:-1] + tail)
+
+
+@contextlib.contextmanager
+def hook_catcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """The lab's shared HTTP catcher, started as `lab.up` starts it (pidfile, own spool) on a free loopback
+    port, under a lab cache in `tmp_path`; stopped after, and checked to be gone."""
+    from fabfile.alerting.api import free_port
+    from fabfile.lab import hooks
+
+    monkeypatch.setenv("ROSEY_LAB_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "run").mkdir(parents=True)
+    port = free_port()
+    hooks.daemon(port).ensure_running()
+    try:
+        yield port
+    finally:
+        hooks.daemon(port).stop()
+    assert hooks.daemon(port).running_pid() is None

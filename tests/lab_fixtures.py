@@ -66,6 +66,11 @@ def stop_lab_host(name: str, keep_slot: bool = False) -> None:
             lab_slots.give_back(name)
 
 
+def lane_host(module: str) -> str:
+    """The one-VM host of a module's lane: the pair's first host in the pair's lane, else the lone host."""
+    return _NAMES[0] if module in PAIR_MODULES and len(_NAMES) > 2 else lone_name()
+
+
 def shared_lab_host(name: str = "") -> tuple[LabHost, bool]:
     """The shared deployment's host, and whether it is new: the running one if nothing restored it since."""
     name = name or lone_name()
@@ -125,7 +130,7 @@ def _lab_fixture(name: str, module: str) -> Iterator[LabHost]:
 @pytest.fixture(scope="module")
 def lab_host(request: pytest.FixtureRequest) -> Iterator[LabHost]:
     module = request.node.path.name
-    yield from _lab_fixture(_NAMES[0] if module in PAIR_MODULES else lone_name(), module)
+    yield from _lab_fixture(lane_host(module), module)
 
 
 @pytest.fixture(scope="module")

@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import os
 
-# Two lab lanes, never more than two VMs: the pair's modules (about 21 of the lab tier's minutes with both
-# VMs up) beside this machine's tiers (about 10), then the pair's one-VM modules beside the lone host's
-# shared deployment. With three VMs at once on 2 cores every lab test ran 1.3-2x slower and 1-4 of them ran
-# out of their bounds in each of five runs, so the third VM waits for a slot instead.
+# Two lab lanes, two busy VMs at most: the pair's modules that hold both VMs (the cluster 18 min, two hosts 1,
+# the rule proofs 16.5) beside this machine's tiers (about 9), then the pair's one-VM modules beside the lone
+# host's shared deployment. With three busy VMs on 2 cores every lab test ran 1.3-2x slower and 1-4 of them
+# ran out of their bounds in each of five runs, so a third VM waits for a slot, except while the rule proofs
+# idle through their `for:` windows (tests/lab_slots.py `lending`): the lone lane starts then.
 NAMES = (os.environ.get("ROSEY_LAB_HOSTS") or "lab,lab2,lab3").split(",")
 # the modules that need two lab hosts on one private link or a host with a private peer (the pure test
 # tests/pure/test_lab_lanes.py checks that every module using lab_host2 or private_peer is here), then the
-# modules that restore their own clean guest, to even out the lanes (measured on one lane: cluster 20 min,
-# two hosts 1, lab host 2, install 11, firewall surprises 2; the shared deployment's modules 20)
-PAIR_MODULES = ("test_lab_cluster.py", "test_lab_two_hosts.py", "test_lab_host.py", "test_deploy_install.py",
-                "test_lab_firewall.py")
+# modules that restore their own clean guest. The faults run on the lone host's shared deployment again
+# since the rule proofs joined the pair's lane (stop 35 had moved them here: 18 + 18 + 8.5 against 18 + 19).
+PAIR_MODULES = ("test_lab_cluster.py", "test_lab_two_hosts.py", "test_rule_proofs.py", "test_lab_host.py",
+                "test_deploy_install.py", "test_lab_firewall.py")
 # in the pair's lane these go first: they hold both VMs, and the lone lane waits for one of them
-BOTH_VMS_FIRST = ("test_lab_cluster.py", "test_lab_two_hosts.py")
+BOTH_VMS_FIRST = ("test_lab_cluster.py", "test_lab_two_hosts.py", "test_rule_proofs.py")
 
 
 def lab_lane(nodeid: str) -> str:

@@ -5,13 +5,19 @@ with three VMs up at once every lab test ran 1.3-2x slower and some ran out of t
 test starts first takes a slot, a `flock` on one of MAX_VMS files under the lab cache, and gives it back when
 the VM stops; a lane that finds every slot taken waits for one. The kernel drops a dead worker's locks, so a
 crash never leaks a slot. `ROSEY_LAB_MAX_VMS` sets the number (default 2).
+
+A module whose VMs sit idle for minutes (the rule proofs wait out `for:` windows: an idle deployed VM takes
+about an eighth of a core) lends one more slot while it waits (`lending()`): the other lane's VM starts then
+instead of when the idle module ends, and keeps its slot until it stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -29,13 +35,36 @@ def _slot_dir() -> Path:
     return d
 
 
+def _lent() -> Path:
+    return _slot_dir() / "lent"
+
+
+@contextlib.contextmanager
+def lending() -> Iterator[None]:
+    """One slot more for the other lane while this block runs (its VMs idle)."""
+    _lent().write_text(str(os.getpid()))
+    try:
+        yield
+    finally:
+        _lent().unlink(missing_ok=True)
+
+
+def _slots() -> int:
+    """MAX_VMS, plus the lent one while a live process lends it."""
+    try:
+        os.kill(int(_lent().read_text()), 0)
+    except (OSError, ValueError):
+        return MAX_VMS
+    return MAX_VMS + 1
+
+
 def take(name: str, log=print) -> float:
     """A slot for VM `name` (kept while this process already holds one for it); returns the seconds waited."""
     if name in _held:
         return 0.0
     start, said = time.monotonic(), False
     while True:
-        for i in range(MAX_VMS):
+        for i in range(_slots()):
             f = open(_slot_dir() / f"slot-{i}.lock", "wb")  # noqa: SIM115 - held open as the lock
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -18,7 +18,7 @@ from fabfile.alerting.api import AlertmanagerApi, parse_time
 from fabfile.config import durations
 from fabfile.config.inventory import Inventory
 from fabfile.config.settings import HostSettings
-from fabfile.errors import UserError
+from fabfile.errors import UserError, quoted
 from fabfile.output import Output
 
 _MATCHER_RE = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
@@ -83,13 +83,20 @@ def parse_matcher(text: str) -> Matcher:
 
 def parse_duration(text: str) -> float:
     """`2h`, `90m`, `1h30m`, `1d` -> seconds; a SilenceError names what to type instead."""
+    shown = quoted(text)
     try:
         seconds = durations.parse_duration(text)
     except ValueError:
-        raise SilenceError(f"bad duration {text!r}: use e.g. 30m, 2h, 1h30m or 1d") from None
+        raise SilenceError(f"bad duration {shown}: use e.g. 30m, 2h, 1h30m or 1d") from None
     if seconds <= 0:
-        raise SilenceError(f"bad duration {text!r}: must be longer than 0")
+        raise SilenceError(f"bad duration {shown}: must be longer than 0")
+    if seconds > MAX_SILENCE:  # a maintenance window, not a way to switch alerting off for good
+        raise SilenceError(f"bad duration {shown}: at most 365d (for longer, change the routes in hosts.yml)")
     return float(seconds)
+
+
+MAX_SILENCE = 365 * 86400
+_SILENCE_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def me() -> str:
@@ -117,13 +124,18 @@ def swallowing(am: AlertmanagerApi, labels: dict[str, str]) -> list[dict]:
     return [s for s in am.silences("active") if silence_matches(s, labels)]
 
 
-def create(am: AlertmanagerApi, matchers: list[Matcher], duration: float, comment: str,
-           created_by: str | None = None) -> str:
+def check_request(matchers: list[Matcher], comment: str) -> None:
+    """What a silence needs before any host is contacted."""
     if not matchers:
         raise SilenceError("give at least one matcher, e.g. alertname=BotDown (a silence without matchers "
                            "is refused by Alertmanager)")
     if not comment.strip():
         raise SilenceError('give --comment "why" (it is shown to everyone who sees the silence)')
+
+
+def create(am: AlertmanagerApi, matchers: list[Matcher], duration: float, comment: str,
+           created_by: str | None = None) -> str:
+    check_request(matchers, comment)
     # The server's clock, not ours: with ours ahead, the silence would sit "pending" (not yet muting) and end
     # that much later. A start slightly past is clamped to "now" by Alertmanager.
     now = am.server_now() - 1.0
@@ -177,6 +189,7 @@ def cli_silence(inventory: Inventory, hosts: list[HostSettings], matchers: str, 
                 comment: str) -> int:
     ms = [parse_matcher(t) for t in re.split(r"[\s,]+", matchers.strip()) if t]
     seconds = parse_duration(duration)
+    check_request(ms, comment)
     out, code = Output(), 0
     for host in hosts:
         def make(am: AlertmanagerApi, host: HostSettings = host) -> int:
@@ -190,6 +203,10 @@ def cli_silence(inventory: Inventory, hosts: list[HostSettings], matchers: str, 
 def cli_unsilence(inventory: Inventory, hosts: list[HostSettings], which: str) -> int:
     all_mine = which.strip().lower() in ("mine", "all-mine", "--all-mine")
     ids = [] if all_mine else [i for i in re.split(r"[\s,]+", which.strip()) if i]
+    bad = next((i for i in ids if not _SILENCE_ID.fullmatch(i)), None)
+    if bad is not None:  # said before any host is contacted
+        raise SilenceError(f"--id {quoted(bad)}: not a silence ID (a UUID like "
+                           "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b, as `inv silence` printed it)")
     out, code = Output(), 0
     for host in hosts:
         def drop(am: AlertmanagerApi, host: HostSettings = host) -> int:

@@ -19,14 +19,17 @@ from typing import Any
 
 import yaml
 
-from fabfile.config import validators, yaml_file
+from fabfile.config import remote_write, validators, yaml_file
 from fabfile.config.clusters import join_clusters
+from fabfile.config.groups import parse_groups, plain_name_key
+from fabfile.config.host_patterns import resolve
 from fabfile.config.inventory_error import InventoryError, fail, shown
 from fabfile.config.needed_secrets import env_alias
 from fabfile.config.settings import YAML_KEYS, HostSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = PROJECT_ROOT / "hosts.yml"
+MAX_DIGITS = 18  # a quoted "8001" is read as a number; one this long is no setting's (and int() has limits)
 
 
 def _yaml_key(name: str) -> str:
@@ -50,12 +53,12 @@ def _convert(tp: Any, value: Any, where: str, path: str, noun: str = "it") -> An
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, list):
-            fail(where, path, f"expected a list, got {type(value).__name__}")
+            fail(where, path, f"expected a list, got {yaml_file.kind(value)}")
         item = typing.get_args(tp)[0]
         return tuple(_convert(item, v, where, f"{path}[{i}]", noun) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
-            fail(where, path, f"expected a mapping, got {type(value).__name__}")
+            fail(where, path, f"expected a mapping, got {yaml_file.kind(value)}")
         kt, vt = typing.get_args(tp)
         out: dict = {}
         for k, v in value.items():
@@ -72,6 +75,10 @@ def _convert(tp: Any, value: Any, where: str, path: str, noun: str = "it") -> An
         if isinstance(value, yaml_file.SpelledInt):
             fail(where, path, f"write the number in plain decimal digits (YAML 1.1 reads {value.text} as "
                  f"{int(value)})")
+        if isinstance(value, yaml_file.LongNumber) or (
+                isinstance(value, str) and validators.ascii_digits(value) and len(value) > MAX_DIGITS):
+            fail(where, path, f"{len(getattr(value, 'text', value))} digits is more than any setting takes; "
+                 "give the value its bound allows (README, the inventory table)")
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, str) and validators.ascii_digits(value):
                 return int(value)
@@ -81,7 +88,7 @@ def _convert(tp: Any, value: Any, where: str, path: str, noun: str = "it") -> An
         if isinstance(value, str):
             return value
         if isinstance(value, (list, dict)):
-            fail(where, path, f"expected text, got {type(value).__name__}")
+            fail(where, path, f"expected text, got {yaml_file.kind(value)}")
         text = _spelled(value)
         like = '"09:00"' if noun == "the time" else f'"{text}"' if text is not None else '"..."'
         fail(where, path, f"write {noun} in quotes, like {like} (YAML read {yaml_file.as_read(value)})")
@@ -90,6 +97,8 @@ def _convert(tp: Any, value: Any, where: str, path: str, noun: str = "it") -> An
 
 def _spelled(value: Any) -> str | None:
     """How an unquoted number was written in the YAML (`010`, `2.48`, `1:22`); None for anything else."""
+    if isinstance(value, yaml_file.LongNumber):
+        return value.text
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return getattr(value, "text", None) or str(value)
@@ -97,7 +106,7 @@ def _spelled(value: Any) -> str | None:
 
 def _build(cls: type, data: Any, where: str, path: str) -> Any:
     if not isinstance(data, dict):
-        fail(where, path or "top level", f"expected a mapping of settings, got {type(data).__name__}")
+        fail(where, path or "top level", f"expected a mapping of settings, got {yaml_file.kind(data)}")
     hints = typing.get_type_hints(cls)
     fields = {_yaml_key(f.name): f for f in dataclasses.fields(cls) if f.init}
     for key in data:
@@ -149,6 +158,27 @@ def _loopback_url(url: str) -> bool:
         return False
 
 
+def _check_firewall_lists(h: HostSettings, where: str) -> None:
+    """firewall.open_ports opens a port to everyone: one of the ports this project governs there would bypass
+    web.allow_from and the public-UI guard (or open gossip to the world); a port in both lists, or SSH in
+    close_ports (SSH is always kept open), says two things at once."""
+    fw = h.firewall
+    governed = {h.prometheus.port: "prometheus.port (opened by web.allow_from)",
+                h.alertmanager.port: "alertmanager.port (opened by web.allow_from)",
+                h.alertmanager.cluster_port: "alertmanager.cluster_port (opened to the cluster's peers)"}
+    for i, port in enumerate(fw.open_ports):
+        if port in governed:
+            fail(where, f"hosts.{h.name}.firewall.open_ports[{i}]", f"{port} is {governed[port]}; remove it "
+                 "here (to open the UIs to everyone, use web.allow_from)")
+    for i, port in enumerate(fw.close_ports):
+        if port in fw.open_ports:
+            fail(where, f"hosts.{h.name}.firewall.close_ports[{i}]",
+                 f"{port} is also in open_ports; keep one")
+        if port == h.ssh.port or port in governed:
+            what = "ssh.port (always kept open)" if port == h.ssh.port else governed[port]
+            fail(where, f"hosts.{h.name}.firewall.close_ports[{i}]", f"{port} is {what}; remove it here")
+
+
 def _cross_checks(h: HostSettings, where: str) -> None:
     err = validators.base_dir_allowed(h.base_dir, h.base_dir_outside_allowlist)
     if err:
@@ -167,6 +197,13 @@ def _cross_checks(h: HostSettings, where: str) -> None:
             fail(where, f"hosts.{h.name}.{name}",
                  f"port {port} is already used by {seen[port]}; pick another")
         seen[port] = name
+    _check_firewall_lists(h, where)
+    for field_path, problem in remote_write.problems(h.remote_write, h.prometheus.agent):
+        fail(where, f"hosts.{h.name}.{field_path}", problem)
+    if h.prometheus.agent and h.cluster:
+        fail(where, f"hosts.{h.name}.prometheus.mode", f"agent mode evaluates no rules, so it cannot "
+             f"watch its peers in cluster {h.cluster.name!r} (MonitoringPeerDown); take it out of the "
+             f"cluster or use mode: server")
     if not h.web.basic_auth and h.web.open_to_everyone and not h.web.public:
         fail(where, f"hosts.{h.name}.web.basic_auth",
              f"is false while web.allow_from includes {h.web.open_to_everyone}: anyone could reload, stop or "
@@ -187,6 +224,7 @@ class Inventory:
     path: Path
     hosts: dict[str, HostSettings]
     default_hosts: tuple[str, ...] = ()  # used when -H is absent (fabfile/config/selection.py)
+    groups: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # top-level `groups:`
 
     def host(self, alias: str) -> HostSettings:
         if alias not in self.hosts:
@@ -195,13 +233,8 @@ class Inventory:
         return self.hosts[alias]
 
     def select(self, spec: str | None) -> list[HostSettings]:
-        """`-H test,prod` -> settings, in the order given, without duplicates."""
-        aliases = [a.strip() for a in (spec or "").split(",") if a.strip()]
-        if not aliases:
-            raise InventoryError(
-                f"no host given; use -H with one of: {', '.join(self.hosts)} (comma-separate several), "
-                f"or set default_hosts in {self.path.name}")
-        return [self.host(a) for a in dict.fromkeys(aliases)]
+        """`-H test,prod`, `-H fleet`, `-H 'bot-*'` -> settings, in inventory order, each once."""
+        return [self.hosts[a] for a in resolve(spec or "", self.hosts, self.groups, self.path.name).names]
 
     def secrets_path(self, host: HostSettings) -> Path:
         p = Path(host.secrets_file or "secrets.yml").expanduser()
@@ -228,9 +261,9 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
     if not isinstance(doc, dict):
         fail(where, "top level", "expected a mapping with 'defaults' and 'hosts'")
     for key in doc:
-        if key not in ("defaults", "hosts", "default_hosts", "clusters"):
-            fail(where, str(key), "unknown top-level key; only 'defaults', 'hosts', 'default_hosts' and "
-                 "'clusters' are allowed")
+        if key not in ("defaults", "hosts", "default_hosts", "clusters", "groups"):
+            fail(where, str(key), "unknown top-level key; only 'defaults', 'hosts', 'default_hosts', "
+                 "'clusters' and 'groups' are allowed")
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
         fail(where, "defaults", "expected a mapping of settings")
@@ -239,15 +272,11 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
         fail(where, "hosts", "expected a mapping of host aliases to settings (at least one host)")
     hosts: dict[str, HostSettings] = {}
     for alias, entry in hosts_doc.items():
-        if not isinstance(alias, str):  # `1`, `~`, `yes`: YAML made it a number, null or boolean
-            fail(where, "hosts", f"host alias {shown(alias)} is not text: write it in quotes (YAML read "
-                 f"{yaml_file.as_read(alias)})")
-        if validators.name(alias):
-            fail(where, f"hosts.{alias}", "host alias must be a plain name (letters, digits, _ . -)")
+        plain_name_key(alias, where, "hosts", "host alias")  # `1`, `~`, `yes`: YAML made it no text
         if entry is None:
             entry = {}
         if not isinstance(entry, dict):
-            fail(where, f"hosts.{alias}", f"expected a mapping of settings, got {type(entry).__name__}")
+            fail(where, f"hosts.{alias}", f"expected a mapping of settings, got {yaml_file.kind(entry)}")
         if "name" in entry:
             fail(where, f"hosts.{alias}.name", "the alias is the name; remove this key")
         if "cluster" in entry or "cluster" in defaults:
@@ -262,7 +291,9 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
     hosts = join_clusters(doc.get("clusters"), hosts, where)
     for h in hosts.values():
         _cross_checks(h, where)
-    return Inventory(path=path, hosts=hosts, default_hosts=_default_hosts(doc, hosts, where))
+    groups = parse_groups(doc.get("groups"), hosts, where)
+    return Inventory(path=path, hosts=hosts, default_hosts=_default_hosts(doc, hosts, groups, where),
+                     groups=groups)
 
 
 def _env_names_differ(hosts: dict[str, HostSettings], where: str) -> None:
@@ -275,15 +306,18 @@ def _env_names_differ(hosts: dict[str, HostSettings], where: str) -> None:
                  f"ROSEY_{env_alias(alias)}_* environment variables; rename one")
 
 
-def _default_hosts(doc: dict, hosts: dict[str, HostSettings], where: str) -> tuple[str, ...]:
-    """`default_hosts: test` or `[test, lab]`: aliases of this inventory, used when -H is absent."""
+def _default_hosts(doc: dict, hosts: dict[str, HostSettings], groups: dict[str, tuple[str, ...]],
+                   where: str) -> tuple[str, ...]:
+    """`default_hosts: test`, `[test, lab]`, a group or a pattern: resolved like -H, used without -H."""
     value = doc.get("default_hosts")
     if value is None:
         return ()
     names = _convert(tuple[str, ...], value, where, "default_hosts")
-    for i, name in enumerate(names):
-        if name not in hosts:
-            fail(where, f"default_hosts[{i}]", f"unknown host {name!r}; known hosts: {', '.join(hosts)}")
     if not names:
         fail(where, "default_hosts", "empty list; name a host or remove the key")
-    return tuple(dict.fromkeys(names))
+    for i, name in enumerate(names):
+        try:
+            resolve([name], hosts, groups, where, flag="")
+        except InventoryError as e:
+            fail(where, f"default_hosts[{i}]", str(e).removeprefix(f"{where}: "))
+    return resolve(names, hosts, groups, where).names

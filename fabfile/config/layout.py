@@ -6,7 +6,7 @@ so moving a file on the server is one change.
 
 from __future__ import annotations
 
-from fabfile.config import receivers
+from fabfile.config import receivers, remote_write
 from fabfile.config.needed_secrets import (
     GOSSIP_FILES,
     WEB_CA,
@@ -22,7 +22,8 @@ PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"
 SERVICES = (PROMETHEUS, ALERTMANAGER)
 
-CONFIG_FILES = ("prometheus.yml", "alert_rules.yml", "alertmanager.yml", "web.yml")
+# notifications.tmpl: the message templates alertmanager.yml names (relative: resolved next to it)
+CONFIG_FILES = ("prometheus.yml", "alert_rules.yml", "alertmanager.yml", "notifications.tmpl", "web.yml")
 UNIT_FILES = ("prometheus.service", "alertmanager.service")
 FILENAMES = CONFIG_FILES + UNIT_FILES
 
@@ -40,6 +41,7 @@ _SERVICES_OF: dict[str, tuple[str, ...]] = {
     "prometheus.yml": (PROMETHEUS,),
     "alert_rules.yml": (PROMETHEUS,),
     "alertmanager.yml": (ALERTMANAGER,),
+    "notifications.tmpl": (ALERTMANAGER,),
     "web.yml": (PROMETHEUS, ALERTMANAGER),
     "prometheus.service": (PROMETHEUS,),
     "alertmanager.service": (ALERTMANAGER,),
@@ -82,7 +84,7 @@ def remote_path(host: HostSettings, filename: str) -> str:
         return f"{SYSTEMD_DIR}/{filename}"
     if filename in CONFIG_FILES:
         return f"{config_dir(host)}/{filename}"
-    if filename in _SERVICES_OF or peer_of(filename):
+    if filename in _SERVICES_OF or peer_of(filename) or remote_write.is_secret_name(filename):
         return secret_path(host, filename)
     raise KeyError(f"not a deployed file: {filename!r}")
 
@@ -97,6 +99,8 @@ def secret_ownership(name: str) -> tuple[str, str, int]:
 def services_for(filename: str) -> tuple[str, ...]:
     """The services to reload (configs) or restart (units) when `filename` (or a secret name) changes."""
     if peer_of(filename):  # a cluster peer's web password: this Prometheus scrapes and alerts with it
+        return (PROMETHEUS,)
+    if remote_write.is_secret_name(filename):  # re-read by Prometheus on every request: a reload suffices
         return (PROMETHEUS,)
     return _SERVICES_OF[filename]
 

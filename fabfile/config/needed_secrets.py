@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from fabfile.config import receivers
+from fabfile.config import receivers, remote_write
 from fabfile.config.settings import HostSettings
 
 SECRET_NAMES = ("smtp_password", "web_password", *receivers.SECRETS)
@@ -43,6 +43,7 @@ def required_secrets(host: HostSettings) -> list[str]:
     if host.web.basic_auth:
         need.append("web_password")
     need += [t.secret for t, _ in receivers.enabled(host.receivers)]
+    need += remote_write.secrets(host.remote_write)  # remote_write_<target>_password / _token
     if host.cluster:  # each peer's own web password: this Prometheus scrapes and alerts the peer with it
         need += [peer_secret(p.name) for p in host.cluster.peers if p.web_username]
         if host.cluster.gossip_tls:

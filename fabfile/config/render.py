@@ -19,7 +19,7 @@ import bcrypt
 import jinja2
 import yaml
 
-from fabfile.config import receivers
+from fabfile.config import receivers, remote_write
 from fabfile.config.certs import is_pending
 from fabfile.config.inventory import PROJECT_ROOT, Inventory
 from fabfile.config.inventory_error import InventoryError
@@ -63,6 +63,7 @@ from fabfile.config.versions import (
     supports,
 )
 
+NOTIFICATIONS_SOURCE = PROJECT_ROOT / "monitoring" / "notifications.tmpl"  # deployed as it is
 BCRYPT_COST = 10  # Prometheus/Alertmanager verify it on authenticated requests (the self-scrapes too)
 
 
@@ -144,6 +145,14 @@ def _check_versions(host: HostSettings, where: str) -> None:
                 "alertmanager time_intervals location"):
         f = FEATURES[key]
         _need(host, where, key, f"{f.component}.version", f"set it to {f.since} or newer")
+    if host.prometheus.agent:
+        _need(host, where, "prometheus agent mode", "prometheus.mode",
+              "set prometheus.version to 2.32.0 or newer")
+    for i, target in enumerate(host.remote_write):
+        if target.queue.sample_age_limit:
+            _need(host, where, "prometheus remote_write sample_age_limit",
+                  f"remote_write[{i}].queue.sample_age_limit",
+                  "set prometheus.version to 2.50.0 or newer, or remove sample_age_limit")
     r = host.receivers
     if r.email.auth_username:
         _need(host, where, "alertmanager smtp_auth_password_file", "receivers.email.auth_username",
@@ -162,7 +171,7 @@ def _prometheus_context(host: HostSettings) -> dict[str, Any]:
     # the bot is not a Prometheus client library: on 3.x a missing/odd Content-Type must not fail its scrape
     has_fallback = supports("prometheus fallback_scrape_protocol", p.version)
     fallback = BOT_FALLBACK_SCRAPE_PROTOCOL if has_fallback else None
-    own = {"env": host.env, "peer": None}
+    own = {"env": host.env, "host": host.name, "peer": None}  # host: which server, in every message
     tls = _client_tls(host, host.web.tls)
     jobs = [
         {"name": BOT_JOB, "target": f"localhost:{host.bot_port}", "metrics_path": "/api/metrics",
@@ -188,11 +197,15 @@ def _prometheus_context(host: HostSettings) -> dict[str, Any]:
                                                                           peer.alertmanager_port)):
             jobs.append({"name": job, "target": f"{peer.address}:{port}", "metrics_path": None,
                          "basic_auth": peer_auth, "fallback_scrape_protocol": None, "env": peer.env,
+                         "host": peer.name,
                          "peer": peer.name, "tls": peer_tls})
     return {
         "host": host.name, "scrape_interval": p.scrape_interval, "evaluation_interval": p.evaluation_interval,
         "cluster": CLUSTER_LABEL, "jobs": jobs, "alertmanagers": alertmanagers,
         "rule_files": ["alert_rules.yml"],  # relative: resolved next to prometheus.yml
+        "agent": p.agent,  # no alerting, no rules: the central store evaluates them
+        "remote_write": remote_write.blocks(host.remote_write, host.env, host.name,
+                                            lambda name: secret_path(host, name)),
     }
 
 
@@ -218,8 +231,9 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
     # the receiver table's types: each its own receiver and route (critical ones continue), so amtool shows
     # each one and a failing chat webhook never delays or retries the critical email
     for rtype, settings in receivers.routed(r):
-        if settings is None:  # a sink: the route stays, the receiver sends nothing
-            last.append({"name": rtype.receiver})
+        if settings is None:  # off, with a sink: the route stays and ends in a receiver that sends nothing
+            if not any(b["name"] == rtype.sink_when_off for b in last):
+                last.append({"name": rtype.sink_when_off})
             options = []
         else:
             integration = rtype.integration(settings)
@@ -227,7 +241,7 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
                 "key": integration.config_key, "file_option": integration.file_option,
                 "file": secret_path(host, rtype.secret), "options": rtype.options(settings)}})
             options = rtype.route_options(settings)
-        route = {"matchers": list(rtype.route.matchers), "receiver": rtype.receiver,
+        route = {"matchers": list(rtype.route.matchers), "receiver": rtype.receiver_for(settings),
                  "continue": rtype.route.continue_, "active": None, "options": options}
         (first if rtype.route.first else routes).append(route)
     routes = first + routes
@@ -246,6 +260,7 @@ def _alertmanager_context(host: HostSettings) -> dict[str, Any]:
         "group_wait": am.group_wait, "group_interval": am.group_interval,
         "repeat_interval": am.repeat_interval,
         "routes": routes, "receivers": blocks,
+        "templates": ["notifications.tmpl"],  # relative: Alertmanager resolves it next to alertmanager.yml
         "business_hours": {"name": "business-hours", "weekdays": [w.lower() for w in bh.weekdays],
                            "start": bh.start, "end": bh.end, "location": bh.timezone},
         "inhibit": {"source": ['alertname="BotDown"'], "target": ['component="bot"', 'alertname!="BotDown"'],
@@ -314,13 +329,16 @@ def _client_tls(host: HostSettings, tls: bool) -> dict[str, str] | None:
 
 def prometheus_flags(host: HostSettings) -> list[str]:
     p = host.prometheus
-    flags = [
-        f"--config.file={remote_path(host, 'prometheus.yml')}",
-        f"--storage.tsdb.path={data_dir(host, PROMETHEUS)}",
-        f"--storage.tsdb.retention.time={p.retention_time}",
-    ]
-    if p.retention_size:  # flag exists in every release we accept (2.24+)
-        flags.append(f"--storage.tsdb.retention.size={p.retention_size}")
+    flags = [f"--config.file={remote_path(host, 'prometheus.yml')}"]
+    if p.agent:  # the --storage.tsdb.* flags are refused in agent mode; its WAL has flags of its own, in a
+        # directory of its own inside the data dir (a server's TSDB WAL is not the agent's to replay)
+        flags += ["--agent" if supports("prometheus --agent", p.version) else "--enable-feature=agent",
+                  f"--storage.agent.path={agent_wal_dir(host)}"]
+    else:
+        flags += [f"--storage.tsdb.path={data_dir(host, PROMETHEUS)}",
+                  f"--storage.tsdb.retention.time={p.retention_time}"]
+        if p.retention_size:  # flag exists in every release we accept (2.24+)
+            flags.append(f"--storage.tsdb.retention.size={p.retention_size}")
     flags += [
         f"--web.listen-address=:{p.port}",
         f"--web.config.file={web_config_path(host)}",
@@ -331,6 +349,10 @@ def prometheus_flags(host: HostSettings) -> list[str]:
         flags += [f"--web.console.templates={rel}/consoles",
                   f"--web.console.libraries={rel}/console_libraries"]
     return flags
+
+
+def agent_wal_dir(host: HostSettings) -> str:
+    return f"{data_dir(host, PROMETHEUS)}/agent"
 
 
 def alertmanager_flags(host: HostSettings) -> list[str]:
@@ -392,7 +414,7 @@ def _unit_context(host: HostSettings, service: str, secrets: dict[str, str] | No
 def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str], *,
                 rules_path: Path | None = None, web_hash: str | None = None,
                 hash_password: bool = True) -> Rendered:
-    """Everything deployed to `host`: the six files and the secret files its configs point at.
+    """Everything deployed to `host`: the seven files and the secret files its configs point at.
 
     `web_hash`: the web UI password's hash now on the server, kept when the password still matches it.
     `hash_password=False`: web.yml (and web_tls.yml) carry UNHASHED instead of a bcrypt hash, for a caller
@@ -411,6 +433,7 @@ def render_host(inventory: Inventory, host: HostSettings, secrets: dict[str, str
         "prometheus.yml": tpl("monitoring/prometheus.yml.j2", _prometheus_context(host)),
         "alert_rules.yml": rules,
         "alertmanager.yml": tpl("monitoring/alertmanager.yml.j2", _alertmanager_context(host)),
+        "notifications.tmpl": NOTIFICATIONS_SOURCE.read_text(),
         "web.yml": tpl("monitoring/web.yml.j2", _web_context(host, users)),
         "prometheus.service": tpl("systemd/prometheus.service.j2", _unit_context(host, PROMETHEUS)),
         "alertmanager.service": tpl("systemd/alertmanager.service.j2",

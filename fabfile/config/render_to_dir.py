@@ -20,6 +20,13 @@ class OutDirError(UserError):
     """`--out` names something that cannot be the output directory."""
 
 
+def out_dir(text: str) -> Path:
+    """`--out` as given: an empty one would be Path('.'), the files landing wherever inv was started."""
+    if not text.strip():
+        raise OutDirError("--out '': give the directory to write the files into, e.g. --out rendered")
+    return Path(text)
+
+
 def _check_out(out: Path) -> None:
     for p in (out, *out.parents):
         if p.exists() and not p.is_dir():
@@ -74,7 +81,11 @@ def render_to_dir(inventory: Inventory, hosts: Sequence[HostSettings], out: Path
             raise OutDirError(f"--out {dest}: cannot create the directory ({e.strerror}); "
                               "pick another with --out") from None
         for name, text in rendered.files.items():
-            _write(dest / name, text, private=_secret_bearing(name, text, secrets))
+            try:
+                _write(dest / name, text, private=_secret_bearing(name, text, secrets))
+            except OSError as e:  # a directory, a read-only file system, a full disk: where and why
+                raise OutDirError(f"--out {dest}: cannot write {name} ({e.strerror or type(e).__name__}); "
+                                  "remove what is in the way or pick another with --out") from None
         names = ", ".join(rendered.files)
         output.line(f"{host.name}: wrote {len(rendered.files)} files to {dest}/ ({names})")
         try:

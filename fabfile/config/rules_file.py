@@ -55,18 +55,40 @@ class Rule:
     expr: str = ""
 
 
+def _alert_rules(path: Path) -> list[tuple[dict, dict]]:
+    """(group, rule) of every alerting rule in the file, in file order; a broken file is one line."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError, ValueError, RecursionError) as e:  # a 5000-digit number, [[[[...
+        raise RulesFileError(f"cannot read alert rules {path}: {str(e)[:200]}") from None
+    try:
+        return [(group, rule) for group in doc.get("groups") or [] for rule in group.get("rules") or []
+                if rule.get("alert")]
+    except (TypeError, AttributeError) as e:  # a group or rule that is no mapping
+        raise RulesFileError(f"{path}: alert rules cannot be read ({str(e)[:200]}); check it with "
+                             "promtool check rules") from None
+
+
+def alert_names(path: Path | None = None) -> list[str]:
+    """The alert names the rules file defines, in file order."""
+    return [str(rule["alert"]) for _, rule in _alert_rules(path or rules_source())]
+
+
 def load_rule(name: str, path: Path | None = None) -> Rule:
     """The alert's `for:`, labels and its group's interval, read from the rules file that gets deployed."""
     path = path or rules_source()
-    try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise RulesFileError(f"cannot read alert rules {path}: {e}") from None
-    for group in doc.get("groups") or []:
-        for rule in group.get("rules") or []:
-            if rule.get("alert") == name:
-                gi = group.get("interval")
-                return Rule(name, parse_duration(rule.get("for", "0s")),
-                            {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
-                            parse_duration(gi) if gi else None, str(rule.get("expr", "")))
+    for group, rule in _alert_rules(path):
+        if rule.get("alert") == name:
+            try:
+                return _rule(name, group, rule)
+            except (ValueError, TypeError, AttributeError) as e:  # a `for:` no duration, labels no mapping
+                raise RulesFileError(f"{path}: alert rule {name} cannot be read ({str(e)[:200]}); check it "
+                                     "with promtool check rules") from None
     raise RuleMissing(f"{path}: no alert rule named {name}")
+
+
+def _rule(name: str, group: dict, rule: dict) -> Rule:
+    gi = group.get("interval")
+    return Rule(name, parse_duration(rule.get("for", "0s")),
+                {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
+                parse_duration(gi) if gi else None, str(rule.get("expr", "")))

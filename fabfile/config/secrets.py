@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from fabfile.config import certs, yaml_file
+from fabfile.config import certs, remote_write, yaml_file
 from fabfile.config.inventory import Inventory
 from fabfile.config.inventory_error import InventoryError
 from fabfile.config.needed_secrets import (
@@ -23,6 +23,7 @@ from fabfile.config.needed_secrets import (
     required_secrets,
 )
 from fabfile.config.settings import HostSettings
+from fabfile.config.validators import secret_url
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the bytes after these
 # Every character str.splitlines() breaks at, and NUL: a secret is one line wherever it is printed or written
@@ -49,7 +50,7 @@ def _read_file(path: Path) -> dict:
         return {}
     except (OSError, UnicodeDecodeError) as e:
         raise SecretsError(yaml_file.unreadable(path, e)) from None
-    except yaml_file.DuplicateKey as e:
+    except (yaml_file.DuplicateKey, yaml_file.TooDeep) as e:
         raise SecretsError(f"{path}{yaml_file.where(e)}: {e.problem}") from None
     except yaml.YAMLError as e:
         raise SecretsError(f"{path}: not valid YAML{yaml_file.where(e)}; fix the syntax "
@@ -59,8 +60,9 @@ def _read_file(path: Path) -> dict:
     if not isinstance(doc, dict):
         raise SecretsError(f"{path}: expected a mapping of secret names to values")
     for key in doc:
-        if key != "hosts" and key not in SECRET_NAMES:
-            raise SecretsError(f"{path}: {key}: unknown secret; known: {', '.join(SECRET_NAMES)}")
+        if key != "hosts" and key not in SECRET_NAMES and not remote_write.is_secret_name(str(key)):
+            raise SecretsError(f"{path}: {key}: unknown secret; known: {', '.join(SECRET_NAMES)} and "
+                               f"remote_write_<target>_password or _token")
     if not isinstance(doc.get("hosts") or {}, dict):
         raise SecretsError(f"{path}: hosts: expected a mapping of host aliases to their secrets, "
                            f"like 'hosts: {{prod: {{web_password: ...}}}}'")
@@ -75,6 +77,10 @@ def _problem(name: str, value: str) -> str | None:
         return "contains a line break (or a line/paragraph separator, or NUL); secrets are one line"
     if len(value) < MIN_SECRET_CHARS:
         return f"is shorter than {MIN_SECRET_CHARS} characters; use a longer one"
+    if name.endswith("_url"):
+        url_problem = secret_url(value)
+        if url_problem:
+            return url_problem
     if name == "web_password" and len(value.encode()) > BCRYPT_MAX_BYTES:
         return f"is {len(value.encode())} bytes long; bcrypt uses at most {BCRYPT_MAX_BYTES}, shorten it"
     return None
@@ -107,6 +113,24 @@ def load_secrets_issuing(inventory: Inventory, host: HostSettings) -> dict[str, 
     return out
 
 
+def _from_env(var: str) -> str | None:
+    """A secret's environment variable; one not UTF-8 (Python keeps its bytes as lone surrogates, which
+    crash the first write) is one line naming the variable, never its value."""
+    value = os.environ.get(var)
+    if value and not _is_utf8(value):
+        raise SecretsError(f"{var} is not UTF-8 text; set it again from a UTF-8 terminal or file "
+                           "(the value is not shown)")
+    return value
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _lookup(inventory: Inventory, host: HostSettings, name: str, docs: dict[Path, dict]) -> str:
     path = inventory.secrets_path(host)
     if path not in docs:
@@ -115,7 +139,7 @@ def _lookup(inventory: Inventory, host: HostSettings, name: str, docs: dict[Path
     per_host = (doc.get("hosts") or {}).get(host.name) or {}
     if not isinstance(per_host, dict):
         raise SecretsError(f"{path}: hosts.{host.name}: expected a mapping of secret names to values")
-    value = (os.environ.get(env_var(name, host.name)) or os.environ.get(env_var(name))
+    value = (_from_env(env_var(name, host.name)) or _from_env(env_var(name))
              or per_host.get(name) or doc.get(name))
     if value in (None, ""):
         raise SecretsError(

@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fabfile.config import validators as v
+from fabfile.config.durations import duration_between
 from fabfile.config.receivers import RECEIVER_TYPES
+from fabfile.config.remote_write import Target as RemoteWriteTarget
 
+DAY, YEAR = 86400, 365 * 86400
+# Every numeric setting has bounds (a port 1-65535, seconds, a duration's range): a 5000-digit or
+# 99999999999 value is one line naming the field, never a traceback or a service that will not start.
 OFFICIAL_RELEASES = {
     "prometheus": "https://github.com/prometheus/prometheus/releases/download/v{version}",
     "alertmanager": "https://github.com/prometheus/alertmanager/releases/download/v{version}",
@@ -33,7 +38,7 @@ class SSH:
     # the server's host key: a public key line (`ssh-ed25519 AAAA...`) or its `SHA256:...` fingerprint;
     # None: a pin registered with fabfile/ssh/host_keys.py (lab hosts) or the user's known_hosts decides
     host_key: str | None = check(v.host_key, default=None)
-    connect_timeout: int = check(v.positive, default=10)  # seconds
+    connect_timeout: int = check(v.seconds_between(1, 600), default=10)
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,16 @@ class Component:
 class Prometheus(Component):
     release_url: str = check(v.release_url, default=OFFICIAL_RELEASES["prometheus"])
     version: str = check(v.version, default="2.48.0")
-    scrape_interval: str = check(v.duration, default="15s")
-    evaluation_interval: str = check(v.duration, default="15s")
-    retention_time: str = check(v.duration, default="15d")
+    scrape_interval: str = check(duration_between(1, 3600), default="15s")
+    evaluation_interval: str = check(duration_between(1, 3600), default="15s")
+    retention_time: str = check(duration_between(3600, 100 * YEAR), default="15d")
     retention_size: str | None = check(v.size, default=None)
+    # server: the full stack; agent: scrape and forward to remote_write only (no TSDB queries, no rules)
+    mode: str = check(v.prometheus_mode, default="server")
+
+    @property
+    def agent(self) -> bool:
+        return self.mode == "agent"
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,10 @@ class Alertmanager(Component):
     version: str = check(v.version, default="0.26.0")
     port: int = check(v.port, default=9093)
     cluster_port: int = check(v.port, default=9094)  # gossip (TCP+UDP); only open in a `clusters:` entry
-    group_wait: str = check(v.duration, default="10s")
-    group_interval: str = check(v.duration, default="10s")
-    repeat_interval: str = check(v.duration, default="3h")
-    resolve_timeout: str = check(v.duration, default="5m")
+    group_wait: str = check(duration_between(0, DAY), default="10s")
+    group_interval: str = check(duration_between(1, DAY), default="10s")
+    repeat_interval: str = check(duration_between(60, YEAR), default="3h")
+    resolve_timeout: str = check(duration_between(1, DAY), default="5m")
 
 
 @dataclass(frozen=True)
@@ -167,14 +178,16 @@ class Cluster:
 class LabVMSettings:
     """Only for lab hosts: how the local QEMU VM is wired. Deploy steps never read this."""
 
-    forwards: dict[int, int] = field(default_factory=dict)  # guest port -> loopback port
+    forwards: dict[int, int] = check(v.port_map, default_factory=dict)  # guest port -> loopback port
     releases_port: int = check(v.port, default=8089)
-    memory_mb: int = 1024
-    cpus: int = 2
+    memory_mb: int = check(v.count_between(256, 65536, "MB"), default=1024)
+    cpus: int = check(v.count_between(1, 64, "CPUs"), default=2)
     # A second NIC on a private link to another lab host (always present; addressed only when set here)
     private_address: str | None = check(v.private_ipv4, default=None)  # /24, e.g. 192.168.77.11
     private_peer: str | None = check(v.name, default=None)  # the lab host at the link's other end
     mail_port: int = check(v.port, default=2526)  # shared SMTP catcher here; guests reach it at 10.0.2.2
+    hooks_port: int = check(v.port, default=2527)  # shared HTTP catcher (Slack, Discord, ...), ditto
+    release: str = check(v.lab_release, default="bookworm")  # the guest's Debian: 12 bookworm, 13 trixie
 
 
 @dataclass(frozen=True)
@@ -197,6 +210,9 @@ class HostSettings:
     lab: LabVMSettings | None = None  # `lab_vm` in hosts.yml
     peer_address: str | None = check(v.ip, default=None)  # how peers reach this host; default: address
     cluster: Cluster | None = None  # set from the top-level `clusters:`, never per host
+    # long-term stores every sample is also sent to (fabfile/config/remote_write.py); a host's list
+    # replaces the one in `defaults`
+    remote_write: tuple[RemoteWriteTarget, ...] = ()
 
     @property
     def reached_by_peers(self) -> str:

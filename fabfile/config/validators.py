@@ -18,9 +18,12 @@ import zoneinfo
 import paramiko
 
 from fabfile.config.durations import is_duration
+from fabfile.config.receivers import url_problem
 from fabfile.config.versions import is_release_version
+from fabfile.errors import quoted
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+AM_WEEK = ("sunday", *WEEKDAYS[:-1])  # Alertmanager's order (Go's time.Weekday): what its ranges follow
 
 # Every pattern is used with fullmatch: `$` alone accepts a trailing newline, which would end a unit's
 # ExecStart line early (and drop the flags after it) or add a line to a config.
@@ -56,6 +59,11 @@ def port_list(v: tuple[int, ...]) -> str | None:
     return f"expected TCP port numbers like [443, 8000], got {bad[0]!r}" if bad else None
 
 
+def port_map(v: dict[int, int]) -> str | None:
+    bad = [p for kv in v.items() for p in kv if not 1 <= p <= 65535]
+    return f"expected TCP port numbers like {{22: 2222}}, got {bad[0]!r}" if bad else None
+
+
 def version(v: str) -> str | None:
     return None if is_release_version(v) else f"expected a release version like 2.48.0, got {v!r}"
 
@@ -66,8 +74,31 @@ def duration(v: str) -> str | None:
     return f"expected a Prometheus duration like 15s, 5m or 15d, got {v!r}"
 
 
+def seconds_between(lo: int, hi: int) -> typing.Callable[[int], str | None]:
+    """A whole number of seconds with bounds (a 99999999999 s SSH connect timeout never times out)."""
+    def check(v: int) -> str | None:
+        return None if lo <= v <= hi else f"expected {lo} to {hi} seconds, got {v}"
+    return check
+
+
+def count_between(lo: int, hi: int, unit: str) -> typing.Callable[[int], str | None]:
+    def check(v: int) -> str | None:
+        return None if lo <= v <= hi else f"expected {lo} to {hi} {unit}, got {v}"
+    return check
+
+
+_SIZE_UNITS = {u: 1 << (10 * i) for i, u in enumerate(("B", "KB", "MB", "GB", "TB", "PB", "EB"))}
+
+
 def size(v: str) -> str | None:
-    return None if _SIZE_RE.fullmatch(v) else f"expected a size like 10GB, got {v!r}"
+    """Prometheus reads a size into 64-bit bytes (base 1024): past that it refuses to start."""
+    m = _SIZE_RE.fullmatch(v)
+    if not m:
+        return f"expected a size like 10GB, got {quoted(v)}"
+    digits = v[:-len(m.group(1))]
+    if len(digits) > 19 or int(digits) * _SIZE_UNITS[m.group(1)] >= 1 << 63:
+        return f"expected a size below 8EB, got {quoted(v)}"
+    return None if int(digits) > 0 else f"expected a size above 0 (or no retention_size), got {v!r}"
 
 
 def email(v: str) -> str | None:
@@ -127,11 +158,11 @@ def base_dir_allowed(v: str, outside_allowlist: bool) -> str | None:
             f"base_dir_outside_allowlist: true if {v} is meant for this")
 
 
-def positive(v: int) -> str | None:
-    return None if v > 0 else f"expected a number of seconds above 0, got {v}"
-
-
 def release_url(v: str) -> str | None:
+    if "@" in v.split("://", 1)[-1].split("/", 1)[0]:  # user:password@host: the URL is printed, and in git
+        return ("has a user name or password in it (user:password@...); it would be in git, in the output "
+                "and on the server's command line: serve the releases without one, or use source: upload "
+                "with archive_dir (the URL is not shown)")
     if not re.fullmatch(r"https?://[^\s\"'\\`$;|&<>]+", v):
         return f"expected an http(s):// URL without spaces or quotes, got {v!r}"
     try:  # `{version:x}`, `{version!r}`, `{version[0]}` pass a name check but crash or lie at install time
@@ -141,6 +172,11 @@ def release_url(v: str) -> str | None:
     if any((f, spec, conv) != ("version", "", None) for f, spec, conv in fields):
         return "the only placeholder allowed is {version} (write a literal brace as {{ or }})"
     return None
+
+
+def secret_url(v: str) -> str | None:
+    """A webhook/heartbeat URL secret: the receivers' one https rule, its error never showing the URL."""
+    return url_problem(v, "the URL (the secret)")
 
 
 def ssh_fingerprint(blob: bytes) -> str:
@@ -201,10 +237,21 @@ def sources(v: list[str]) -> str | None:
 
 
 def everyone_source(v: typing.Iterable[str]) -> str | None:
-    """The first of (valid) `web.allow_from` that lets anyone connect: `any` or a network of prefix length 0
-    (0.0.0.0/0, ::/0). The one answer to "reachable by anyone" for the public-UI guard, the clear-text
-    warning and the firewall plan, judged on the networks, not on how they are spelled."""
-    return next((s for s in v if s == "any" or ipaddress.ip_network(s, strict=False).prefixlen == 0), None)
+    """What in (valid) `web.allow_from` lets anyone connect: `any`, a network of prefix length 0 (0.0.0.0/0,
+    ::/0), or networks that together hold every address of one IP version (0.0.0.0/1 + 128.0.0.0/1). The
+    one answer to "reachable by anyone" for the public-UI guard, the clear-text warning and the firewall
+    plan, judged on the networks, not on how they are spelled."""
+    items = list(v)
+    whole = next((s for s in items if s == "any" or ipaddress.ip_network(s, strict=False).prefixlen == 0),
+                 None)
+    if whole:
+        return whole
+    for version in (4, 6):
+        nets = [ipaddress.ip_network(s, strict=False) for s in items if s != "any"]
+        nets = [n for n in nets if n.version == version]
+        if [n.prefixlen for n in ipaddress.collapse_addresses(nets)] == [0]:  # type: ignore[arg-type]
+            return " + ".join(str(n) for n in nets) + f" (together every IPv{version} address)"
+    return None
 
 
 def hhmm(v: str) -> str | None:
@@ -228,8 +275,10 @@ def weekdays(v: list[str]) -> str | None:
         ends = item.lower().split(":")
         if len(ends) > 2 or any(e not in WEEKDAYS for e in ends):
             return f"expected weekday names or ranges like monday:friday, got {item!r}"
-        if len(ends) == 2 and WEEKDAYS.index(ends[0]) > WEEKDAYS.index(ends[1]):
-            return f"range {item!r} runs backwards; write it as e.g. monday:friday"
+        # Alertmanager's week runs sunday to saturday: a range across sunday fails amtool on the server
+        if len(ends) == 2 and AM_WEEK.index(ends[0]) > AM_WEEK.index(ends[1]):
+            return (f"range {item!r} runs backwards in Alertmanager's week (sunday to saturday); write it "
+                    f"as ranges within that week, e.g. [monday:saturday, sunday] or sunday:saturday")
     return None
 
 
@@ -243,6 +292,18 @@ def private_ipv4(v: str) -> str | None:
     except ValueError:
         ok = False
     return None if ok else f"expected a private IPv4 address like 192.168.77.11, got {v!r}"
+
+
+def prometheus_mode(v: str) -> str | None:
+    return None if v in ("server", "agent") else f"expected 'server' or 'agent', got {v!r}"
+
+
+# the Debian releases a lab host can run (fabfile/lab/image.py builds one image per release)
+LAB_RELEASES = ("bookworm", "trixie")
+
+
+def lab_release(v: str) -> str | None:
+    return None if v in LAB_RELEASES else f"expected {' or '.join(LAB_RELEASES)}, got {v!r}"
 
 
 def source(v: str) -> str | None:

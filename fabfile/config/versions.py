@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from fabfile.config.receivers import RECEIVER_TYPES
 
-_VERSION = re.compile(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)(?:[-+].*)?$")
-# as hosts.yml names a release: 2.48.0, 3.0.0-rc.0 (ASCII digits only: `\d` would take '２' and '٥')
-RELEASE_VERSION = r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?"
+_VERSION = re.compile(r"^v?([0-9]{1,9})\.([0-9]{1,9})\.([0-9]{1,9})(?:[-+].*)?$")
+# as hosts.yml names a release: 2.48.0, 3.0.0-rc.0 (ASCII digits only: `\d` would take '２' and '٥'; at
+# most 9 each, so int() never meets a 5000-digit one)
+RELEASE_VERSION = r"[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}(?:-[0-9A-Za-z.]{1,64})?"
 _REPORTED = re.compile(rf"version ({RELEASE_VERSION})")
 
 
@@ -57,6 +58,12 @@ FEATURES: dict[str, Feature] = {f"{f.component} {f.what}": f for f in (
             "Prometheus 3.0 fails a scrape whose Content-Type is missing or unparsable unless the job "
             "names a fallback_scrape_protocol (new in 3.0; 2.x rejects the unknown field): migration guide, "
             "'Scrape protocols'"),
+    Feature("prometheus", "agent mode", "2.32.0",
+            "Prometheus 2.32.0 added agent mode (--enable-feature=agent); 3.0 made it the --agent flag"),
+    Feature("prometheus", "--agent", "3.0.0",
+            "Prometheus 3.0 replaced --enable-feature=agent by --agent (3.0 migration guide, 'Flags')"),
+    Feature("prometheus", "remote_write sample_age_limit", "2.50.0",
+            "queue_config.sample_age_limit first documented in configuration.md at v2.50.0"),
     Feature("alertmanager", "--web.config.file", "0.22.0",
             "Alertmanager 0.22.0 added the exporter-toolkit web config file"),
     Feature("alertmanager", "smtp_auth_password_file", "0.25.0",

@@ -6,7 +6,8 @@ YAML defines them: the mapping's own keys override the merged ones.
 
 YAML 1.1 also reads `010` as 8, `0x1F` as 31 and `1:22` as 82: such integers (anything but plain decimal
 digits) come back as `SpelledInt`, which remembers how it was written, so the inventory can refuse them
-where a number is wanted and show the text to quote where text is wanted.
+where a number is wanted and show the text to quote where text is wanted. An integer longer than any
+setting takes (Python's int() even refuses one over 4300 digits) comes back as `LongNumber`, never an int.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ class DuplicateKey(yaml.YAMLError):
         self.problem_mark = mark
 
 
+class TooDeep(yaml.YAMLError):
+    """Lists or mappings nested deeper than the parser can follow (PyYAML recurses: a RecursionError)."""
+
+    problem = ("lists or mappings are nested too deeply to read (hundreds of levels); no setting is nested "
+               "like that, so look for runaway [ or {")
+    problem_mark = None
+
+
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
@@ -40,6 +49,20 @@ class SpelledInt(int):
         return obj
 
 
+MAX_INT_DIGITS = 30  # no setting or secret is a number this long; past it, a number is kept as its text
+
+
+class LongNumber:
+    """An unquoted integer of more than MAX_INT_DIGITS digits, kept as its text: no int() is ever tried on it
+    (past 4300 digits Python raises), and no setting takes it (the loader says which field and why)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"a {len(self.text)}-digit number"
+
+
 class SpelledFloat(float):
     """A float as YAML read it (`2.48`, `1e3`, `.inf`), remembering the text for the quoting hint."""
 
@@ -52,7 +75,9 @@ class SpelledFloat(float):
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int | LongNumber:  # type: ignore[override]
+        if sum(ch.isdigit() for ch in node.value) > MAX_INT_DIGITS:
+            return LongNumber(node.value)
         value = super().construct_yaml_int(node)
         return value if _PLAIN_INT.fullmatch(node.value) else SpelledInt(value, node.value)
 
@@ -79,12 +104,25 @@ _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.const
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
 
 
+def kind(value: Any) -> str:
+    """The type of a YAML value as an error names it: `list`, `int`, `a 5000-digit number` (never the name
+    of a class of ours such as SpelledInt)."""
+    if isinstance(value, LongNumber):
+        return repr(value)
+    for t in (bool, int, float, str):
+        if isinstance(value, t):
+            return t.__name__
+    return type(value).__name__
+
+
 def as_read(value: Any) -> str:
     """How an unquoted value the user meant as text came out of YAML, for a one-line 'quote it' hint."""
     if value is None:
         return "an unquoted ~, null or empty value as null"
     if isinstance(value, bool):
         return f"an unquoted yes/no/on/off/true/false as {str(value).lower()}"
+    if isinstance(value, LongNumber):
+        return f"an unquoted {len(value.text)}-digit number as a number"
     if isinstance(value, SpelledInt):
         return f"an unquoted {value.text} as the number {int(value)}"
     if isinstance(value, (int, float)):
@@ -101,7 +139,10 @@ def read_text(path: Path) -> str:
 
 def parse(text: str) -> Any:
     """YAML -> Python, refusing a repeated key (yaml.YAMLError with a mark, like any syntax error)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise TooDeep() from None
 
 
 def where(e: yaml.YAMLError) -> str:

@@ -21,6 +21,7 @@ from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
 from fabfile.config.settings import HostSettings
 from fabfile.deploy import steps as registry
+from fabfile.deploy.interrupt import EXIT_INTERRUPTED, Stop
 from fabfile.deploy.steps.base import Step, StepContext, StepResult
 from fabfile.errors import UserError
 from fabfile.masking import Masker
@@ -45,6 +46,7 @@ class HostReport:
     commands: dict[str, int] = field(default_factory=dict)  # SSH commands per step (see transport.stats)
     step_seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
     bytes_uploaded: int = 0
+    stopped: str = ""  # after a Ctrl-C: "before <step>" or "not started"
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -58,9 +60,12 @@ def preflight(inventory: Inventory,
               hosts: Sequence[HostSettings]) -> tuple[dict[str, dict[str, str]], list[str]]:
     """Secrets of every host, and every problem found (all of them, not just the first)."""
     from fabfile.config.render import render_host  # pure: catches settings the templates cannot honour
+    from fabfile.ssh.connection import key_problem
 
     secrets, problems = {}, []
     for h in hosts:
+        if key_problem(h):
+            problems.append(str(key_problem(h)))
         try:
             secrets[h.name] = load_secrets(inventory, h)
             render_host(inventory, h, secrets[h.name], hash_password=False)
@@ -77,8 +82,10 @@ def _format(result: StepResult, masker: Masker) -> list[str]:
 
 
 def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepContext,
-             connector: Callable[[HostSettings], Connection] = connect) -> HostReport:
-    """All steps on one host, in order; a failure stops the rest except ALWAYS_RUN steps."""
+             connector: Callable[[HostSettings], Connection] = connect,
+             stop: Stop | None = None) -> HostReport:
+    """All steps on one host, in order; a failure stops the rest except ALWAYS_RUN steps; a Ctrl-C (`stop`)
+    stops before the next step, verify included."""
     report = HostReport(host.name)
     started = time.monotonic()
     broken = False  # an earlier step failed
@@ -92,6 +99,11 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
             for i, (name, step) in enumerate(steps):
                 if unreachable or (broken and name not in ALWAYS_RUN):
                     continue
+                if stop is not None and stop.requested.is_set():
+                    report.stopped = f"before {name}"
+                    break
+                if stop is not None:
+                    stop.doing(host.name, name)
                 step_started = time.monotonic()
                 try:
                     if ahead:  # inside the first step's try: a host that cannot be reached fails that step
@@ -122,6 +134,8 @@ def run_host(host: HostSettings, steps: Sequence[tuple[str, Step]], ctx: StepCon
                         text = f"{type(e).__name__}: {e}".splitlines()[0]
                         result = StepResult(name, "failed", ctx.masker(text))
                 report.step_seconds[name] = time.monotonic() - step_started
+                if stop is not None:
+                    stop.doing(host.name, None)
                 for ln in _format(result, ctx.masker):
                     ctx.log(ln)
                 report.results.append(result)
@@ -153,7 +167,8 @@ def later_reads(session: HostSession, host: HostSettings, ctx: StepContext, name
 
 def recap_rows(reports: Sequence[HostReport]) -> list[RecapRow]:
     return [RecapRow(r.host, r.count("ok"), r.count("changed"), r.count("failed"), r.seconds,
-                     tuple(StepTime(s, secs, r.commands.get(s, 0)) for s, secs in r.step_seconds.items()))
+                     tuple(StepTime(s, secs, r.commands.get(s, 0)) for s, secs in r.step_seconds.items()),
+                     r.stopped)
             for r in reports]
 
 
@@ -161,10 +176,11 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
         dry_run: bool = False, strict: bool = False, stream: TextIO | None = None,
         connector: Callable[[HostSettings], Connection] = connect,
         reports_out: list[HostReport] | None = None, output: Output | None = None,
-        parallel: int = DEFAULT_PARALLEL) -> int:
+        parallel: int = DEFAULT_PARALLEL, stop: Stop | None = None) -> int:
     """Run `steps` on every host, at most `parallel` at once; print results and a recap; return the exit code.
 
-    2: a pre-flight problem (nothing was contacted); 1: some host failed; 0: all good.
+    2: a pre-flight problem (nothing was contacted); 1: some host failed; 0: all good; 130: stopped by
+    Ctrl-C (interrupt.py; the hosts run in worker threads even one at a time, so the main thread hears it).
     `output` (default: a new one on `stream`) also keeps every step result as a record for `--json`.
     """
     out = output or Output(stream)
@@ -179,13 +195,17 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
             if warning:
                 out.line(f"warning: {warning}")
     reports: dict[str, HostReport] = {}
+    stop = stop or Stop(out)
 
     def work(h: HostSettings) -> None:
+        if stop.requested.is_set():
+            reports[h.name] = HostReport(h.name, stopped="not started")
+            return
         masker = Masker(secrets[h.name].values())
         ctx = StepContext(inventory=inventory, secrets=secrets[h.name], dry_run=dry_run,
                           strict=strict, log=out.for_host(h.name, masker), masker=masker)
         try:
-            reports[h.name] = run_host(h, steps, ctx, connector)
+            reports[h.name] = run_host(h, steps, ctx, connector, stop)
         except Exception as e:  # noqa: BLE001 — e.g. a bad key file: report it as this host's failure
             ctx.log(f"{type(e).__name__}: {e}")
             reports[h.name] = HostReport(h.name, [StepResult("connect", "failed", masker(str(e)))])
@@ -193,18 +213,22 @@ def run(inventory: Inventory, hosts: Sequence[HostSettings], steps: Sequence[tup
             out.record("step", host=h.name, step=res.step, status=res.status, summary=masker(res.summary),
                        details=[masker(d) for d in res.details])
 
-    if len(hosts) == 1 or parallel <= 1:
-        for h in hosts:
-            work(h)
-    else:
-        with ThreadPoolExecutor(max_workers=min(parallel, len(hosts)), thread_name_prefix="host") as pool:
-            list(pool.map(work, hosts))
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(hosts))), thread_name_prefix="host") as pool:
+        futures = [pool.submit(work, h) for h in hosts]
+        stop.wait(futures)
+        for f in futures:
+            f.result()  # a surprise in work() itself is a bug: let it show
     ordered = [reports[h.name] for h in hosts]
     if dry_run:
         out.line("dry run: nothing was changed")
     out.recap(recap_rows(ordered))
     if reports_out is not None:
         reports_out.extend(ordered)
+    if stop.requested.is_set():
+        stopped = [f"{r.host} {r.stopped}" for r in ordered if r.stopped]
+        out.line("stopped by Ctrl-C" + (": " + ", ".join(stopped) if stopped else " after the last step")
+                 + "; run the same command again to carry on")
+        return EXIT_INTERRUPTED
     return 1 if any(r.failed for r in ordered) else 0
 
 

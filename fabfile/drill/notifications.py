@@ -140,8 +140,9 @@ class NotificationWatch:
     def sent(self, need: dict[str, int], base: Baseline, exclude: str,
              not_before: float = 0.0) -> Callable[[Apis], Snapshot | None]:
         """A check for `Drill.wait`: the counters once every needed integration has that many more SUCCESSFUL
-        requests (plus one per new, unrelated alert group routed to it); DrillFailed naming the integration
-        and Alertmanager's error when requests to it fail and none succeeds.
+        requests (plus one per new, unrelated alert group routed to it); DrillFailed naming each failing
+        integration and Alertmanager's error when requests to it fail and none succeeds, once every other
+        integration has delivered or failed too (so the report says which channels did get it).
 
         `not_before` (monotonic): nothing counts as ours before then. The counters are per integration, so
         another group's mail in the same second (an alert of a dead host expiring, the resolve of a group
@@ -171,22 +172,26 @@ class NotificationWatch:
                 for integ, n in receiver_integrations(cfg, key[0], False).items():
                     if integ in want:
                         want[integ] += n
-            done = True
+            delivered, failing, waiting = [], {}, False
             for integ, n in want.items():
                 d = self.delta(now_counts, counted_from, integ)
                 ok, bad, final_bad = d.succeeded_requests, d.requests_failed, d.failed
                 if ok >= n:
+                    delivered.append(integ)
                     continue
-                done = False
                 if bad > 0 or final_bad > 0:
                     first_fail.setdefault(integ, time.monotonic())
                     if final_bad > 0 or time.monotonic() - first_fail[integ] >= self.fail_grace:
-                        self._fail(integ, int(bad), int(final_bad), since)
-            return now_counts if done else None
+                        failing[integ] = (int(bad), int(final_bad))
+                        continue
+                waiting = True
+            if failing and not waiting:
+                self._fail(failing, delivered, since)
+            return now_counts if not failing and not waiting else None
 
         return check
 
-    def _fail(self, integ: str, bad: int, final_bad: int, since: float) -> None:
+    def _fail(self, failing: dict[str, tuple[int, int]], delivered: list[str], since: float) -> None:
         errors: list[str] = []
         try:
             # the failure counter moves before its log line reaches the journal (seconds on a busy server):
@@ -194,13 +199,16 @@ class NotificationWatch:
             for attempt in range(LOG_READS):
                 if attempt:
                     time.sleep(LOG_READ_PAUSE)
-                found = self.t.notify_errors(since)
-                errors = [e for e in found if integ in e] or found
+                errors = self.t.notify_errors(since)
                 if errors:
                     break
         except Exception as e:  # reading the log must not hide the real finding
             errors = [f"(could not read Alertmanager's log: {why(e)})"]
-        err = "; ".join(errors) if errors else "no error line found in Alertmanager's log"
-        raise DrillFailed(self.mask(
-            f"notifications are FAILING for integration {integ!r} ({bad} failed request(s), "
-            f"{final_bad} notification(s) given up): {err}"))
+        parts = []
+        for integ, (bad, final_bad) in failing.items():
+            mine = [e for e in errors if integ in e] or errors
+            err = "; ".join(mine) if mine else "no error line found in Alertmanager's log"
+            parts.append(f"notifications are FAILING for integration {integ!r} ({bad} failed request(s), "
+                         f"{final_bad} notification(s) given up): {err}")
+        ok = f" (delivered: {', '.join(delivered)})" if delivered else ""
+        raise DrillFailed(self.mask("; ".join(parts) + ok))

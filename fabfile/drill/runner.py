@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
-
-from fabric import Connection
 
 from fabfile.alerting.api import ApiError, Apis
 from fabfile.config.inventory import Inventory
@@ -28,12 +26,13 @@ from fabfile.deploy.steps.base import StepContext
 from fabfile.drill import scenarios
 from fabfile.drill.contract import DrillResult, Expectation, Scenario
 from fabfile.drill.errors import DrillFailed, DrillInterrupted, why
-from fabfile.drill.notifications import Baseline, NotificationWatch, mail_subjects
+from fabfile.drill.notifications import Baseline, NotificationWatch, mail_subjects, receiver_integrations
 from fabfile.drill.signals import interrupt, signals_to
 from fabfile.drill.target import BOT_UNIT, SshTarget, Target
 from fabfile.drill.timeline import Timeline
 from fabfile.masking import Masker
 from fabfile.output import Output
+from fabfile.ssh.session import host_secrets
 
 FAIL_GRACE = 10.0  # a failed notification request with no success within this -> the path is failing
 RESTART_BUDGET = 180.0  # how long we keep trying to get the bot running again (reconnecting as needed)
@@ -159,10 +158,14 @@ class Drill:
         if not suppressed:
             subjects = mail_subjects(watch.config(t.apis()), receivers, name)
             mail = f" (mail: {', '.join(repr(x) for x in subjects)})" if subjects else ""
-            self.say(f"{name} routed to {', '.join(receivers)}{mail}; waiting for a successful "
+            cfg = watch.config(t.apis())
+            routed = ", ".join(f"{r} ({', '.join(receiver_integrations(cfg, r)) or 'no integration'})"
+                               for r in receivers)
+            self.say(f"{name} routed to {routed}{mail}; waiting for a successful "
                      + ", ".join(f"{k} x{v}" for k, v in need.items()) + " notification")
             after = self.wait(f"{expect.whose}: {', '.join(need)} notification sent", deadline, t0,
                               watch.sent(need, base, name, not_before), t)
+            self.say(f"delivered by Alertmanager: {', '.join(need)}")
             self.timeline.mark("notified")
         return Delivery(receivers, not suppressed, watch.baseline(t.apis(), after))
 
@@ -185,6 +188,7 @@ class Drill:
             return
         self.wait(f"{expect.whose}: resolved {', '.join(need)} notification sent", deadline, t0,
                   watch.sent(need, d.after, expect.alert), t)
+        self.say(f"resolved notification delivered by Alertmanager: {', '.join(need)}")
         self.timeline.mark("resolved-notified")
 
     def _drive(self, sc: Scenario) -> str:
@@ -251,28 +255,29 @@ def report(result: DrillResult, log: Callable[[str], None]) -> None:
     log(("OK: " if result.ok else "FAILED: ") + result.message)
 
 
+def drill_context(inventory: Inventory, host: HostSettings, log: Callable[[str], None],
+                  also_mask: Iterable[str] = ()) -> StepContext:
+    """A host's secrets and masker as a context (`also_mask`: the drilled host's, naming both)."""
+    secrets, masker = host_secrets(inventory, host, also_mask=also_mask)
+    return StepContext(inventory=inventory, secrets=secrets, masker=masker, log=log)
+
+
 def peer_targets(inventory: Inventory, host: HostSettings, ctx: StepContext) -> dict[str, Target]:
     """An SSH target per cluster peer (its own secrets: its web password), for counting its notifications."""
-    from fabfile.config.secrets import load_secrets
-    from fabfile.ssh.connection import connect
-
     out: dict[str, Target] = {}
     for p in host.cluster.peers if host.cluster else ():
         peer = inventory.host(p.name)
-        secrets = load_secrets(inventory, peer)
-        pctx = StepContext(inventory=inventory, secrets=secrets,
-                           masker=Masker([*secrets.values(), *ctx.secrets.values()]), log=ctx.log)
-        out[p.name] = SshTarget(lambda h=peer: connect(h), peer, pctx)
+        out[p.name] = SshTarget.of(peer, drill_context(inventory, peer, ctx.log, ctx.secrets.values()))
     return out
 
 
-def run_drill(conn_factory: Callable[[], Connection], host: HostSettings, ctx: StepContext, *,
+def run_drill(host: HostSettings, ctx: StepContext, *,
               synthetic: bool = False, force: bool = False, timeout: float | None = None,
               target: Target | None = None, rules_path: Path | None = None,
               scenario: Scenario | None = None, peers: dict[str, Target] | None = None,
               **kw: Any) -> DrillResult:
     """The drill on one host; `target` and `peers` replace the SSH/systemd actions (tests)."""
-    t = target or SshTarget(conn_factory, host, ctx)
+    t = target or SshTarget.of(host, ctx)
     sc = scenario or scenarios.chosen(synthetic=synthetic).factory(rules_path)
     drill = Drill(t, host, ctx, force=force, timeout=timeout, peers=peers, **kw)
     try:
@@ -287,20 +292,18 @@ def run_drill(conn_factory: Callable[[], Connection], host: HostSettings, ctx: S
 
 
 def cli_test_alert(inventory: Inventory, hosts: list[HostSettings], *, synthetic: bool = False,
-                   force: bool = False, timeout: float | None = None, scenario: str = "") -> int:
+                   force: bool = False, timeout: float | None = None, scenario: str = "", alert: str = "",
+                   severity: str = "") -> int:
     """Run the drill on each host in turn (a drill stops a bot: never in parallel); exit code for the task."""
-    from fabfile.config.secrets import load_secrets
-    from fabfile.ssh.connection import connect
-
     spec = scenarios.chosen(scenario, synthetic)
     scenarios.refuse_unfit(spec, inventory, hosts)
+    factory = scenarios.with_alert(spec, alert, severity)  # checked here, before any host is reached
     out, code = Output(), 0
     for host in hosts:
-        secrets = load_secrets(inventory, host)
-        ctx = StepContext(inventory=inventory, secrets=secrets, masker=Masker(secrets.values()), log=out.line)
+        ctx = drill_context(inventory, host, out.line)
         ctx.log(f"== alert drill ({spec.name}) on {host.name} ({host.address})")
-        result = run_drill(lambda h=host: connect(h), host, ctx, force=force, timeout=timeout, output=out,
-                           scenario=spec.factory(None), peers=peer_targets(inventory, host, ctx))
+        result = run_drill(host, ctx, force=force, timeout=timeout, output=out,
+                           scenario=factory(None), peers=peer_targets(inventory, host, ctx))
         report(result, ctx.log)
         if not result.ok:
             interrupted = result.message.startswith("interrupted")

@@ -10,12 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from fabric import Connection
-
 from fabfile.alerting.api import ApiError, Apis, open_apis
 from fabfile.config.settings import HostSettings
 from fabfile.deploy.steps.base import StepContext
 from fabfile.drill.errors import why
+from fabfile.ssh.session import HostSession, new_session
 
 BOT_UNIT = "rosey-bot"
 
@@ -61,24 +60,32 @@ class SshTarget:
     call opens fresh ones (the connection is lazy).
     """
 
-    def __init__(self, conn_factory: Callable[[], Connection], host: HostSettings, ctx: StepContext) -> None:
-        self.conn_factory, self.host, self.ctx = conn_factory, host, ctx
-        self._conn: Connection | None = None
+    def __init__(self, open_host: Callable[[], HostSession], host: HostSettings, ctx: StepContext) -> None:
+        self.open_host, self.host, self.ctx = open_host, host, ctx
+        self._session: HostSession | None = None
         self._stack: contextlib.ExitStack | None = None
         self._apis: Apis | None = None
 
+    @classmethod
+    def of(cls, host: HostSettings, ctx: StepContext) -> SshTarget:
+        """The host over SSH, each (re)connection a new session with the context's secrets and masker."""
+        return cls(lambda: new_session(host, ctx.secrets, ctx.masker), host, ctx)
+
     @property
-    def conn(self) -> Connection:
-        if self._conn is None:
-            self._conn = self.conn_factory()
-        return self._conn
+    def conn(self) -> HostSession:
+        if self._session is None:
+            self._session = self.open_host()
+        return self._session
 
     def apis(self) -> Apis:
         if self._apis is None:
+            from fabfile.ssh.transport import ensure_open
+
             stack = contextlib.ExitStack()
             try:
+                ensure_open(self.conn)  # one handshake, whichever of the drill's threads asks first
                 self._apis = stack.enter_context(
-                    open_apis(self.conn, self.host, self.ctx.secrets, self.ctx.masker))
+                    open_apis(self.conn.conn, self.host, self.ctx.secrets, self.ctx.masker))
             except Exception as e:
                 with contextlib.suppress(Exception):
                     stack.close()
@@ -88,8 +95,8 @@ class SshTarget:
         return self._apis
 
     def close(self) -> None:
-        stack, conn = self._stack, self._conn
-        self._stack = self._apis = self._conn = None
+        stack, conn = self._stack, self._session
+        self._stack = self._apis = self._session = None
         if stack is not None:
             with contextlib.suppress(Exception):
                 stack.close()

@@ -14,9 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fabfile.config.validators import LAB_RELEASES
 from fabfile.lab import aptsrc, debs, keys, paths
 
-SUITE = "bookworm"
+# The guest's Debian release, a lab-host setting (`lab_vm.release`): Debian 12 by default, 13 beside it.
+RELEASES = LAB_RELEASES
+DEFAULT_RELEASE = "bookworm"
+# apt suites per release: the release with its updates and security fixes
+SOURCES = {"bookworm": debs.SUITES["bookworm"], "trixie": ["trixie", "trixie-updates", "trixie-security"]}
 DISK_SIZE = "3G"
 PACKAGES = [
     "systemd", "systemd-sysv", "udev", "dbus", "libpam-systemd", "openssh-server", "sudo", "ufw", "iptables",
@@ -33,6 +38,7 @@ RECIPE_VERSION = "1"  # bump to force a rebuild for a reason the hashed inputs d
 class Image:
     key: str
     directory: Path
+    release: str = DEFAULT_RELEASE
 
     @property
     def disk(self) -> Path:
@@ -53,9 +59,10 @@ class Image:
         return time.time() - (self.directory / ".done").stat().st_mtime
 
 
-def recipe_key() -> str:
-    """Hash of everything that shapes the image: this module, the guest files, the packages, the keys."""
+def recipe_key(release: str = DEFAULT_RELEASE) -> str:
+    """Hash of everything that shapes the image: the release, this module, the guest files, the keys."""
     digest = hashlib.sha256()
+    digest.update(release.encode())
     digest.update(Path(__file__).read_bytes())
     for path in sorted(paths.GUEST_DIR.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
@@ -66,41 +73,54 @@ def recipe_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def current() -> Image:
-    key = recipe_key()
-    return Image(key, paths.image_dir() / key)
+def current(release: str = DEFAULT_RELEASE) -> Image:
+    key = recipe_key(release)
+    return Image(key, paths.image_dir() / f"{release}-{key}", release)
 
 
-def ensure(log=print) -> Image:
-    """The image for the current recipe, built if missing (older images are removed)."""
-    image = current()
+def ensure(release: str = DEFAULT_RELEASE, log=print) -> Image:
+    """The image of `release` for the current recipe, built if missing (that release's older ones removed)."""
+    image = current(release)
     if image.exists():
         return image
     with debs.locked("image"):
         if image.exists():
             return image
         started = time.monotonic()
-        log(f"lab: building image {image.key} (mmdebstrap + mke2fs, a few minutes)...")
+        log(f"lab: building the {release} image {image.key} (mmdebstrap + mke2fs, a few minutes)...")
         _build(image)
         log(f"lab: image built in {time.monotonic() - started:.0f}s")
         for old in paths.image_dir().iterdir():
-            if old.is_dir() and old.name != image.key:
+            if old.is_dir() and old.name != image.directory.name and _release_of(old.name) == release:
                 shutil.rmtree(old, ignore_errors=True)
     return image
+
+
+def releases_of(inventory) -> list[str]:  # noqa: ANN001 - an Inventory (config does not import the lab)
+    """The releases the inventory's lab hosts run, the default first: the images `lab.build` makes."""
+    used = {h.lab.release for h in inventory.hosts.values() if h.lab is not None}
+    return [r for r in RELEASES if r in used or r == DEFAULT_RELEASE]
+
+
+def _release_of(directory_name: str) -> str:
+    """The release an image folder holds (folders from before releases were named hold bookworm)."""
+    head = directory_name.split("-", 1)[0]
+    return head if head in RELEASES else DEFAULT_RELEASE
 
 
 def _build(image: Image) -> None:
     if image.directory.exists():
         shutil.rmtree(image.directory)
     image.directory.mkdir(parents=True)
-    assets = [debs.unpack(SUITE, "prometheus"), debs.unpack(SUITE, "prometheus-alertmanager")]
+    suite = image.release
+    assets = [debs.unpack(suite, "prometheus"), debs.unpack(suite, "prometheus-alertmanager")]
     with tempfile.TemporaryDirectory(dir=paths.cache_dir(), prefix="build-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         sources = Path(tmp) / "sources.list"
-        sources.write_text(aptsrc.sources_lines(debs.SUITES[SUITE]))
+        sources.write_text(aptsrc.sources_lines(SOURCES[suite]))
         cmd = ["mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(PACKAGES)}"]
         cmd += [f"--dpkgopt=path-exclude={p}" for p in DPKG_EXCLUDES]
-        cmd += ["--dpkgopt=path-include=/usr/share/doc/*/copyright", SUITE, str(rootfs), str(sources)]
+        cmd += ["--dpkgopt=path-include=/usr/share/doc/*/copyright", suite, str(rootfs), str(sources)]
         subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL)
         _customise(rootfs, assets)
         shutil.copy2(_newest(rootfs / "boot", "vmlinuz-*"), image.kernel)

@@ -11,7 +11,7 @@ import yaml
 
 from fabfile.config.settings import HostSettings
 from fabfile.config.validators import parse_pin
-from fabfile.lab import paths
+from fabfile.lab import hooks, paths
 from fabfile.ssh.host_keys import Pin
 
 
@@ -51,16 +51,34 @@ def trust_port(address: str, port: int) -> None:
         path.write_text("".join(lines))
 
 
-def ensure_secrets() -> Path:
-    """`secrets.yml` for the lab hosts: random values made once, mode 0600, never printed."""
+def ensure_secrets(host: str = "", hooks_port: int = 0) -> Path:
+    """`secrets.yml` for the lab hosts: random values made once, mode 0600, never printed; with `host`, that
+    host's chat/HTTP channel URLs and PagerDuty key at the shared HTTP catcher (`hosts.<host>`), added when
+    missing, so a lab host whose `receivers` turn channels on finds their secrets."""
     path = paths.cache_dir() / "secrets.yml"
     if not path.exists():
         values = {"smtp_password": secrets.token_urlsafe(18), "web_password": secrets.token_urlsafe(18)}
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            yaml.safe_dump(values, handle, default_flow_style=False)
+        _write_private(path, values)
+    if host and hooks_port:
+        doc = yaml.safe_load(path.read_text()) or {}
+        doc["hosts"] = doc.get("hosts") or {}
+        own = doc["hosts"][host] = doc["hosts"].get(host) or {}
+        wanted = hooks.lab_channels(host, hooks_port)[1]
+        if any(own.get(k) != v for k, v in wanted.items()):
+            own.update(wanted)
+            _write_private(path, doc)
     os.chmod(path, 0o600)
     return path
+
+
+def _write_private(path: Path, doc: dict) -> None:
+    """Write `doc` as YAML readable by its owner only, never world-readable for a moment."""
+    tmp = path.with_name(path.name + ".new")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        yaml.safe_dump(doc, handle, default_flow_style=False)
+    os.replace(tmp, path)
 
 
 def _keypair(path: Path, comment: str) -> Path:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from fabfile.lab import mailbox
+from fabfile.lab import hooks, mailbox
 from fabfile.lab.guest_access import Result
 from fabfile.lab.vm import LabVM
 
@@ -86,6 +86,18 @@ class LabHost:
 
     def clear_shared_mails(self) -> None:
         mailbox.clear(self.settings.lab.mail_port)
+
+    # ---- the shared HTTP catcher (Slack, Discord, webhook, Teams, PagerDuty, heartbeat) ----------------
+    def channels(self, teams_kind: str = "workflows") -> tuple[dict[str, Any], dict[str, str]]:
+        """(`receivers` settings, secrets) that send every chat/HTTP channel of this host to the catcher."""
+        return hooks.lab_channels(self.name, self.settings.lab.hooks_port, teams_kind=teams_kind)
+
+    def shared_hooks(self) -> list[hooks.Hook]:
+        """Every request the HTTP catcher holds (from any lab VM), oldest first; `Hook.text` reads it."""
+        return hooks.read_all(self.settings.lab.hooks_port)
+
+    def clear_shared_hooks(self) -> None:
+        hooks.clear(self.settings.lab.hooks_port)
 
     # ---- the private network ---------------------------------------------------------------------------
     @property

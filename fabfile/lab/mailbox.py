@@ -49,11 +49,21 @@ def stop(port: int) -> None:
     _daemon(port).stop()
 
 
+# the catcher writes `.<name>` and renames it into place: a dot file is a mail still being written
+MAILS = "[!.]*.eml"
+
+
 def read_all(port: int) -> list[tuple[str, bytes]]:
     """(file name, raw message) of every caught mail, oldest first (names sort by arrival)."""
-    return [(p.name, p.read_bytes()) for p in sorted(spool(port).glob("*.eml"))]
+    out = []
+    for p in sorted(spool(port).glob(MAILS)):
+        try:
+            out.append((p.name, p.read_bytes()))
+        except FileNotFoundError:  # cleared while this reads
+            continue
+    return out
 
 
 def clear(port: int) -> None:
-    for path in spool(port).glob("*.eml"):
+    for path in spool(port).glob(MAILS):
         path.unlink(missing_ok=True)

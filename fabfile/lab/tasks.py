@@ -13,7 +13,7 @@ from fabfile.cli import HostTask, load, user_errors
 from fabfile.lab import image, mailbox, needs, paths, privnet, releases, serve
 from fabfile.lab.vm import LabError, LabVM
 
-HOST_HELP = "lab host alias(es) from hosts.yml, comma-separated (default: lab)"
+HOST_HELP = "lab hosts from hosts.yml, comma-separated: aliases, groups, patterns like 'lab*' (default: lab)"
 
 
 def _vms(c: Context, hosts: str) -> list[LabVM]:
@@ -22,12 +22,11 @@ def _vms(c: Context, hosts: str) -> list[LabVM]:
         privnet.check_links(inv.hosts, inv.path.name)
     except ValueError as exc:
         raise Exit(f"error: {exc}", code=2) from None
-    names = [h.strip() for h in (hosts or "lab").split(",") if h.strip()]
     out = []
-    for name in names:
-        settings = inv.host(name)
+    for settings in inv.select(hosts or "lab"):  # the one -H resolver (fabfile/config/host_patterns.py)
         if settings.lab is None:
-            raise Exit(f"error: {name!r} is not a lab host (no `lab_vm:` in {inv.path.name})", code=2)
+            raise Exit(f"error: {settings.name!r} is not a lab host (no `lab_vm:` in {inv.path.name})",
+                       code=2)
         out.append(LabVM(settings))
     return out
 
@@ -95,13 +94,14 @@ def ssh(c: Context, hosts: str = "", command: str | None = None) -> None:
 def status(c: Context, hosts: str = "") -> None:
     """Running or not, PIDs, ports, image and snapshot age."""
     names = hosts or ",".join(h.name for h in load(c).hosts.values() if h.lab is not None)
-    img = image.current()
-    if img.exists():
-        print(f"image:    {img.key}, built {_age(img.age_seconds())} ago ({img.directory})")
-    else:
-        print("image:    not built yet (inv lab.up or inv lab.build)")
-    goldens = sorted(p.name for p in paths.golden_dir().glob(f"{img.key}-*") if (p / ".done").exists())
-    print(f"snapshot: {', '.join(goldens) if goldens else 'none yet (made on the first lab.up)'}")
+    for release in image.releases_of(load(c)):
+        img = image.current(release)
+        if img.exists():
+            print(f"image:    {release} {img.key}, built {_age(img.age_seconds())} ago ({img.directory})")
+        else:
+            print(f"image:    {release}: not built yet (inv lab.up or inv lab.build)")
+        goldens = sorted(p.name for p in paths.golden_dir().glob(f"{img.key}-*") if (p / ".done").exists())
+        print(f"snapshot: {', '.join(goldens) if goldens else 'none yet (made on the first lab.up)'}")
     print(f"releases: {', '.join(f'{r.family} {r.version}' for r in releases.available()) or 'none'}")
     for vm in _vms(c, names):
         s = vm.settings
@@ -115,12 +115,14 @@ def status(c: Context, hosts: str = "") -> None:
 
 @task
 def build(c: Context) -> None:
-    """Build the lab image and the release archives (what CI runs before the lab tests)."""
+    """Build the lab images (a Debian release each: those the lab hosts run) and the release archives (what
+    CI runs before the lab tests)."""
     _needs()
     started = time.monotonic()
-    img = image.ensure()
+    imgs = [image.ensure(r) for r in image.releases_of(load(c))]
     built = releases.ensure_all()
-    print(f"lab: image {img.key} ready; releases: {', '.join(f'{r.family} {r.version}' for r in built)}")
+    print(f"lab: images {', '.join(f'{i.release} {i.key}' for i in imgs)} ready; "
+          f"releases: {', '.join(f'{r.family} {r.version}' for r in built)}")
     print(f"lab: build took {time.monotonic() - started:.0f}s")
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fabfile.lab import debs, image, keys, mailbox, paths, privnet, procs, releases, serve
+from fabfile.lab import debs, hooks, image, keys, mailbox, paths, privnet, procs, releases, serve
 from fabfile.lab.guest_access import GuestAccess, LabError
 from fabfile.lab.qmp import QMP
 
@@ -76,9 +76,9 @@ class LabVM(GuestAccess):
     def up(self, fresh: bool = False, log=print) -> float:
         """Start the host (from the golden snapshot unless `fresh`); returns seconds until SSH answered."""
         with debs.locked("lab-keys"):  # two lab hosts started at once share the secrets and known_hosts
-            keys.ensure_secrets()
+            keys.ensure_secrets(self.name, int(self.settings.lab.hooks_port))
             keys.trust_port(self.settings.address, self.ssh_port)
-        img = image.ensure(log=log)
+        img = image.ensure(self.settings.lab.release, log=log)
         if not releases.available():
             log("lab: building release archives from Debian packages...")
             releases.ensure_all()
@@ -124,16 +124,18 @@ class LabVM(GuestAccess):
             if not any_running():
                 serve.stop(int(self.settings.lab.releases_port))
                 mailbox.stop(int(self.settings.lab.mail_port))
+                hooks.daemon(int(self.settings.lab.hooks_port)).stop()
         return pid is not None
 
     def _ensure_daemons(self) -> None:
-        """The release server and the shared mail catcher, (re)started once this host's QEMU runs. The last
-        host to go down stops them; under one lock with that check, a host starting meanwhile (another
-        process: a second `lab.up`, the suite's other lab lane) either is seen running or starts them again
-        after the stop."""
+        """The release server and the shared mail and HTTP catchers, (re)started once this host's QEMU
+        runs. The last host to go down stops them; under one lock with that check, a host starting
+        meanwhile (another process: a second `lab.up`, the suite's other lab lane) either is seen running
+        or starts them again after the stop."""
         with debs.locked(_DAEMONS_LOCK):
             serve.ensure_running(int(self.settings.lab.releases_port))
             mailbox.ensure_running(int(self.settings.lab.mail_port))
+            hooks.daemon(int(self.settings.lab.hooks_port)).ensure_running()
 
     def power_off(self) -> bool:
         """Pull the plug: SIGKILL QEMU (no shutdown, no QMP), keeping the run disk, as a crashed server or
@@ -156,7 +158,7 @@ class LabVM(GuestAccess):
         if not self.overlay.exists():
             raise LabError(f"{self.name}: no run disk to boot (use `inv lab.up -H {self.name}`)")
         started = time.monotonic()
-        self._start_qemu(image.ensure(log=lambda _msg: None))
+        self._start_qemu(image.ensure(self.settings.lab.release, log=lambda _msg: None))
         self.wait_ssh(timeout=timeout)
         self.wait_system_running()
         self.sync_clock()
@@ -256,8 +258,11 @@ class LabVM(GuestAccess):
             finally:
                 self._stop_quietly()
                 self._clean_run_dir()
+            # a snapshot of an image that is gone goes too; another release's image keeps its own (a lab
+            # host of that release may be running from it right now)
+            images = tuple(d.name.rsplit("-", 1)[-1] for d in paths.image_dir().iterdir() if d.is_dir())
             for old in paths.golden_dir().iterdir():
-                if old.is_dir() and old.name != key and not old.name.startswith(img.key):
+                if old.is_dir() and old.name != key and not old.name.startswith(images):
                     shutil.rmtree(old, ignore_errors=True)
             (golden / ".done").write_text(f"{time.monotonic() - started:.1f}\n")
             log(f"lab: golden snapshot saved in {time.monotonic() - started:.0f}s")

@@ -5,7 +5,7 @@ the staging dir) was invisible to readers and to type checkers, and one step cou
 answers through it. A `HostSession` holds it all:
 
 - the connection, the host's settings, its secrets and the masker made from them;
-- `stats` (round trips per step), the long-lived root shell, whether the keepalive is on;
+- `stats` (round trips per step), the long-lived root shell, the transport set up (keepalive, timeouts);
 - `ahead` (reads answered before their step asked), `follow` (the read sent after each change);
 - `stage_dir` (this run's private upload dir on the server).
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
 from fabfile.config.settings import HostSettings
 from fabfile.masking import Masker
-from fabfile.ssh.connection import connect
+from fabfile.ssh.connection import KeyFileError, connect
 
 if TYPE_CHECKING:
     from fabfile.ssh.probe import Out, Read
@@ -67,11 +67,15 @@ class HostSession:
     masker: Masker = field(default_factory=Masker)
     stats: Stats = field(default_factory=Stats)
     shell: RootShell | None = None  # the one `sudo -n bash` root scripts go to (transport.RootShell)
-    keepalive: bool = False  # connected and the SSH keepalive on
+    set_up: object = None  # (a bare connection's session) its transport, once set up (transport._open)
     ahead: list[tuple[Read, dict[str, Out]]] = field(default_factory=list)  # answered before asked
     follow: AfterChange | None = None  # the next step's read, sent at the end of each change
     stage_dir: str | None = None  # /tmp/rosey-stage.<random> once something was staged
     apis: Apis | None = None  # the Prometheus and Alertmanager clients, when opened with `apis=True`
+    # (a bare connection's session) held while the connection opens and its root shells are made: two
+    # threads (the drill watches while it acts) must not both open one lazy connection (the second handshake
+    # replaces the first transport, and a channel asked for on the half-made one is never answered)
+    opening: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def close(self) -> None:
         """Close the connection (its root shell and tunnels go with it)."""
@@ -108,6 +112,21 @@ def resolve(target: Any) -> tuple[Any, HostSession]:
     return target, session_of(target)
 
 
+def host_secrets(inventory: Inventory, host: HostSettings, *, also_mask: Iterable[str] = ()
+                 ) -> tuple[dict[str, str], Masker]:
+    """A host's secrets (a missing one raises here, before anything is contacted) and the masker hiding them,
+    plus `also_mask` (another host's secrets, when one message may name both: a cluster peer)."""
+    secrets = load_secrets(inventory, host)
+    return secrets, Masker([*secrets.values(), *also_mask])
+
+
+def new_session(host: HostSettings, secrets: dict[str, str], masker: Masker,
+                connector: Callable[[HostSettings], Any] | None = None) -> HostSession:
+    """A session its caller closes: for a holder that drops and reopens its connection (the drill's target,
+    which reconnects after a lost connection). The connection is lazy: nothing is contacted yet."""
+    return HostSession((connector or connect)(host), host, secrets, masker)
+
+
 class HostUnreachable(RuntimeError):
     """`open_session` could not reach the host (SSH, host key, tunnels); the message is one masked line."""
 
@@ -127,15 +146,19 @@ def open_session(inventory: Inventory, host: HostSettings, *, secrets: dict[str,
        to reach the host here raises HostUnreachable with one masked line.
     """
     if secrets is None:
-        secrets = load_secrets(inventory, host)
-    m = masker or Masker(secrets.values())
+        secrets, own = host_secrets(inventory, host)
+    else:
+        own = Masker(secrets.values())
+    m = masker or own
     with contextlib.ExitStack() as stack:
         try:
-            session = HostSession((connector or connect)(host), host, secrets, m)
+            session = new_session(host, secrets, m, connector)
             stack.callback(_close_quietly, session)
             if apis:
                 kw = {} if api_timeout is None else {"timeout": api_timeout}
                 session.apis = stack.enter_context(open_apis(session.conn, host, secrets, m, **kw))
+        except KeyFileError:
+            raise  # bad input, found before anything was contacted: one line, exit 2
         except Exception as e:
             if not apis:
                 raise  # nothing was contacted: the caller reports it its own way

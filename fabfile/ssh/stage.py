@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 import secrets as _random
 import shlex
+import time
 from collections.abc import Iterator
 
 from fabric import Connection
@@ -21,6 +23,33 @@ from fabfile.ssh.session import HostSession, resolve
 from fabfile.ssh.transport import RemoteError, run
 
 STAGE_ROOT = "/tmp"  # the staging dir is /tmp/rosey-stage.<random>, mode 0700, owned by the SSH user
+# Every upload is bounded: overall (a crawling link) and per SFTP request (a link that stopped answering,
+# which paramiko would otherwise wait on forever). Past either, one line says so; nothing was installed.
+UPLOAD_SECONDS = 900
+REQUEST_SECONDS = 60
+CHUNK = 1 << 20
+_now = time.monotonic  # the clock of the limit (tests step it)
+
+
+class _Deadline:
+    """Raises TimeoutError (an OSError, so `_upload_errors` makes it the one line) once `seconds` passed;
+    `check` fits paramiko's put() callback (bytes so far, total)."""
+
+    def __init__(self, seconds: float = UPLOAD_SECONDS) -> None:
+        self.seconds, self.end = seconds, _now() + seconds
+
+    def check(self, *_progress: int) -> None:
+        if _now() > self.end:
+            raise TimeoutError(errno.ETIMEDOUT, f"it took longer than {self.seconds:.0f} s, the limit for "
+                               "one upload; check the network to the server and run again; nothing was "
+                               "installed")
+
+
+def _bounded(sftp):  # noqa: ANN001, ANN202
+    """The SFTP client with a per-request timeout on its channel (a real paramiko client has one)."""
+    with contextlib.suppress(AttributeError):
+        sftp.get_channel().settimeout(REQUEST_SECONDS)
+    return sftp
 
 
 def _stage_dir(session: HostSession, sftp) -> str:
@@ -41,13 +70,16 @@ def stage(conn: HostSession | Connection, data: bytes, name: str = "file") -> st
     bare, session = resolve(conn)
     st = session.stats
     with _upload_errors(conn, name):
-        sftp = bare.sftp()
+        deadline = _Deadline()
+        sftp = _bounded(bare.sftp())
         d = _stage_dir(session, sftp)
         path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
         with sftp.open(path, "wb") as f:
             f.chmod(0o600)  # before any byte is written: secret files are never world-readable
             f.set_pipelined(True)
-            f.write(data)
+            for at in range(0, len(data), CHUNK):
+                f.write(data[at:at + CHUNK])
+                deadline.check()
     st.sftp += 1
     st.bytes_uploaded += len(data)
     return path
@@ -60,10 +92,11 @@ def stage_file(conn: HostSession | Connection, local_path: str, name: str) -> st
     bare, session = resolve(conn)
     st = session.stats
     with _upload_errors(conn, name):
-        sftp = bare.sftp()
+        deadline = _Deadline()
+        sftp = _bounded(bare.sftp())
         d = _stage_dir(session, sftp)
         path = f"{d}/{_random.token_hex(4)}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
-        sftp.put(local_path, path)
+        sftp.put(local_path, path, callback=deadline.check)
         sftp.chmod(path, 0o600)
     st.sftp += 1
     st.bytes_uploaded += os.path.getsize(local_path)
@@ -81,6 +114,9 @@ def _upload_errors(conn: HostSession | Connection, name: str) -> Iterator[None]:
         yield
     except OSError as e:
         where = f"{resolve(conn)[0].host}:{STAGE_ROOT}"
+        if isinstance(e, TimeoutError) and not e.strerror:  # the channel's per-request timeout
+            e = TimeoutError(errno.ETIMEDOUT, f"the server did not answer for {REQUEST_SECONDS} s; check the "
+                             "network to it and run again")
         why = f"uploading {name} to {where} failed ({e.strerror or e or type(e).__name__})"
         free = None
         with contextlib.suppress(Exception):

@@ -29,7 +29,7 @@ from fabric import Connection
 from invoke.exceptions import CommandTimedOut
 
 from fabfile.masking import Masker
-from fabfile.ssh.session import HostSession, Stats, resolve
+from fabfile.ssh.session import HostSession, Stats, resolve, session_of
 
 
 class RemoteError(RuntimeError):
@@ -96,14 +96,36 @@ LOST = -1  # Paramiko's exit status when the channel closed without one: the con
 KEEPALIVE = 15
 
 
-def _open(conn: Connection, s: HostSession) -> None:
-    """Connect (if not yet) and turn the keepalive on, once per connection."""
-    if not isinstance(conn, Connection) or s.keepalive:
+# Paramiko waits up to an hour for the server to answer a new channel; a server that has not answered in a
+# minute is not going to (a stuck sshd, a dropped link), and the command then fails instead of hanging.
+CHANNEL_OPEN_TIMEOUT = 60.0
+
+
+def _open(conn: Connection) -> None:
+    """Connect (if not yet), turn the keepalive on and bound the channel-open wait, once per transport;
+    one thread at a time (a second thread waits for the first one's connection instead of making its own).
+    The state is the connection's own (`session_of`), whichever run's session the callers hold."""
+    if not isinstance(conn, Connection):
         return
-    if not conn.is_connected:
-        conn.open()
-    conn.transport.set_keepalive(KEEPALIVE)
-    s.keepalive = True
+    own = session_of(conn)
+    if conn.is_connected and own.set_up is conn.transport:
+        return
+    with own.opening:
+        if not conn.is_connected:
+            conn.open()
+        if own.set_up is not conn.transport:
+            conn.transport.set_keepalive(KEEPALIVE)
+            conn.transport.channel_timeout = CHANNEL_OPEN_TIMEOUT
+            own.set_up = conn.transport
+
+
+def ensure_open(conn: HostSession | Connection) -> None:
+    """The connection open and set up as `run` uses it (for a tunnel opened before any command)."""
+    c = resolve(conn)[0]
+    if isinstance(c, Connection):
+        _open(c)
+    else:
+        c.open()
 
 
 _FOLLOW_MARK = "__ROSEY_READ_AFTER_{}__"
@@ -138,7 +160,7 @@ def run(conn: HostSession | Connection, script: str, *, sudo: bool = True, what:
     if sudo and not read_only:
         after = f"echo; echo {fmark}\n( {follow[0]}\n)" if follow else ""
         script = locked(script, (timeout or COMMAND_TIMEOUT) / 2, after)
-    _open(conn, s)
+    _open(conn)
     try:
         res = _root_shell_run(conn, s, script, text, timeout) if sudo else None
         if res is None:
@@ -232,16 +254,17 @@ def _root_shell_run(conn: Connection, s: HostSession, script: str, stdin: str | 
     test's stand-in connection, or the shell busy with another thread's command): then `run` execs it."""
     if not isinstance(conn, Connection) or conn.transport is None:
         return None
-    shell = s.shell
-    if shell is not None and not shell.alive:
-        shell.close()
-        shell = None
-    if shell is None:
-        try:
-            shell = RootShell(conn)
-        except Exception:  # noqa: BLE001 - no new channel: the exec path says why, in its own words
-            return None
-        s.shell = shell
+    with session_of(conn).opening:  # one root shell per session, whichever threads ask at once
+        shell = s.shell
+        if shell is not None and not shell.alive:
+            shell.close()
+            shell = None
+        if shell is None:
+            try:
+                shell = RootShell(conn)
+            except Exception:  # noqa: BLE001 - no new channel: the exec path says why, in its own words
+                return None
+            s.shell = shell
     if not shell.lock.acquire(blocking=False):
         return None
     try:

@@ -13,6 +13,8 @@ from fabfile.alerting.api import Apis
 from fabfile.config.inventory import Inventory
 from fabfile.config.secrets import load_secrets
 from fabfile.config.settings import HostSettings
+from fabfile.deploy.runner import DEFAULT_PARALLEL
+from fabfile.facts import deliveries, remote_write
 from fabfile.ssh.session import HostUnreachable, open_session
 from fabfile.status.collect import HostStatus, collect
 from fabfile.status.view import as_json, show
@@ -31,17 +33,21 @@ def _open(stack: contextlib.ExitStack, inventory: Inventory, host: HostSettings,
 
 
 def cli_status(inventory: Inventory, hosts: list[HostSettings], *, as_json_out: bool = False,
-               watch: float = 0) -> int:
-    """Exit 0 when every host could be read, 1 when one could not."""
+               watch: float = 0, parallel: int = DEFAULT_PARALLEL) -> int:
+    """Exit 0 when every host could be read, 1 when one could not; at most `parallel` hosts read at once."""
     console = Console(file=stdio.SafeStream(), highlight=False, soft_wrap=False)  # type: ignore[arg-type]
-    with contextlib.ExitStack() as stack, ThreadPoolExecutor(max(1, len(hosts))) as pool:
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(max(1, min(parallel, len(hosts)))) as pool:
         # secrets first, once per host (read only): a missing one is bad input (exit 2) before any connection
         secrets = [load_secrets(inventory, h) for h in hosts]
         clients = list(pool.map(lambda h, s: _open(stack, inventory, h, s), hosts, secrets))
 
         def read(pair: tuple[HostSettings, Apis | str]) -> HostStatus:
             h, c = pair
-            return collect(c, h.name, h.env) if isinstance(c, Apis) else HostStatus(h.name, h.env, False, c)
+            if not isinstance(c, Apis):
+                return HostStatus(h.name, h.env, False, c)
+            if h.prometheus.agent:  # no query API on an agent: say where the figures are instead
+                return HostStatus(h.name, h.env, note=remote_write.agent_note())
+            return collect(c, h.name, h.env, deliveries.channels(h))
 
         try:
             while True:

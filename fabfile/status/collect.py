@@ -13,6 +13,7 @@ from typing import Any
 
 from fabfile.alerting.api import ApiError, Apis, parse_time
 from fabfile.config.labels import BOT_JOB, HEARTBEAT_ALERT
+from fabfile.facts import deliveries
 
 BOT = f'job="{BOT_JOB}"'
 AM = 'job="alertmanager"'
@@ -56,16 +57,28 @@ class Silence:
 
 
 @dataclass
+class Channel:
+    """One configured channel as verify judges it (facts/deliveries.py)."""
+
+    name: str
+    ok: bool  # False: its last request failed
+    detail: str
+    warning: bool  # failed in 24 h, delivered since
+
+
+@dataclass
 class HostStatus:
     host: str
     env: str
     ok: bool = True  # False: the host could not be read (see error)
     error: str = ""
+    note: str = ""  # agent mode: nothing to query here, the central store has it (facts/remote_write.py)
     values: dict[str, float | None] = field(default_factory=dict)
     history: dict[str, list[float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
     silences: list[Silence] = field(default_factory=list)
     failures_24h: dict[str, float] = field(default_factory=dict)
+    channels: list[Channel] = field(default_factory=list)
     seconds: float = 0.0  # how long reading took
 
     def to_json(self) -> dict[str, Any]:
@@ -122,8 +135,9 @@ def active_silences(raw: list[dict], now: float) -> list[Silence]:
     return out
 
 
-def collect(apis: Apis, host: str, env: str) -> HostStatus:
-    """Everything for one host; ApiError -> a HostStatus that says why (the other hosts still show)."""
+def collect(apis: Apis, host: str, env: str, channels: dict[str, list[str]] | None = None) -> HostStatus:
+    """Everything for one host (`channels`: its configured ones, deliveries.channels); ApiError -> a
+    HostStatus that says why (the other hosts still show)."""
     t0 = time.monotonic()
     st = HostStatus(host, env)
     try:
@@ -138,6 +152,10 @@ def collect(apis: Apis, host: str, env: str) -> HostStatus:
                                            end - HISTORY_SECONDS, end, STEP)
         st.failures_24h = {r["metric"].get("integration", "?"): float(r["value"][1])
                            for r in p.query(FAILURES_24H) if float(r["value"][1]) > 0}
+        if channels:
+            results = {k: p.query(q) for k, q in deliveries.QUERIES.items()}
+            st.channels = [Channel(d.name, *deliveries.verdict(d, now))
+                           for d in deliveries.deliveries(channels, results)]
         st.alerts = [a for a in firing_alerts(p.alerts(), now) if a.name != HEARTBEAT_ALERT]
         st.silences = active_silences(am.silences("active"), am.server_now())
     except ApiError as e:

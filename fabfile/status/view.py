@@ -49,6 +49,9 @@ def host_table(st: HostStatus, console: Console) -> Table:
     if not st.ok:
         t.add_row("error", Text(st.error, style="red"), "")
         return t
+    if st.note:
+        t.add_row("note", st.note, "")
+        return t
     v, h = st.values, st.history
     conn = v.get("connected")
     state = (Text("connected", style="green") if conn == 1 else Text("DISCONNECTED", style="bold red")
@@ -76,6 +79,9 @@ def host_table(st: HostStatus, console: Console) -> Table:
     t.add_row("notify failures", Text(fails or "none in 24h", style="red" if fails else "green"), "")
     age = v.get("last_notification_age_seconds")
     t.add_row("last sent", "none in 24h" if age is None else f"{duration(age)} ago", "")
+    for c in st.channels:  # as verify judges them
+        t.add_row(f"channel {c.name}", Text(c.detail, style="red" if not c.ok else "yellow" if c.warning
+                                             else "green"), "")
     return t
 
 

@@ -20,7 +20,7 @@ import requests
 
 from fabfile.config.secrets import load_secrets
 from tests import helpers
-from tests.lab_fixtures import lab_inventory, shared_lab_host
+from tests.lab_fixtures import lab_inventory, lane_host, shared_lab_host
 
 
 @dataclass
@@ -55,9 +55,9 @@ class Deployed:
 
 
 @pytest.fixture(scope="module", name="deployed_lab")
-def deployed_lab_fixture() -> Deployed:
+def deployed_lab_fixture(request: pytest.FixtureRequest) -> Deployed:
     inv = lab_inventory()
-    lab, fresh = shared_lab_host()
+    lab, fresh = shared_lab_host(lane_host(request.node.path.name))
     d = Deployed(lab, load_secrets(inv, inv.host(lab.name)))
     if not fresh:
         lab.run("sudo systemctl start rosey-bot smtp-catcher", check=True)

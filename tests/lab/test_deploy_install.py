@@ -264,7 +264,8 @@ def test_alertmanager_upgrade_by_upload_keeps_silences_and_the_notification_path
 def test_unreachable_host_fails_clearly_and_the_other_completes(lab, tmp_path):
     path = variant(lab, tmp_path, "ghost",
                    {"prometheus": {"version": "3.5.3"}, "alertmanager": {"version": "0.33.1"}},
-                   extra_hosts={"ghost": {"address": "127.0.0.1", "ssh": {"port": 2299},
+                   extra_hosts={"ghost": {"address": "127.0.0.1",
+                                          "ssh": {"port": 2299, "key": "~/.cache/rosey-lab/id_ed25519"},
                                           "secrets_file": "~/.cache/rosey-lab/secrets.yml"}})
     r = inv("sortie6", "-H", f"{lab.name},ghost", inventory=path)
     assert r.returncode != 0

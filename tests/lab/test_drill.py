@@ -15,7 +15,9 @@ import time
 import pytest
 
 from fabfile.alerting.api import iso, local_apis
+from fabfile.lab import hooks
 from tests.helpers import INV, REPO
+from tests.rule_coverage import record_seen
 
 from .deployed import Deployed, deployed_lab_fixture  # noqa: F401
 
@@ -24,6 +26,8 @@ from .deployed import Deployed, deployed_lab_fixture  # noqa: F401
 
 
 CRITICAL = "🚨 [CRITICAL] Rosey Bot: "
+# how this module causes the rules it proves, in the words of the README's coverage table
+RULE_CAUSES = {"BotDown": "`inv test-alert` on lab3: the bot stopped, every channel read"}
 
 
 def apis(d: Deployed):
@@ -50,6 +54,21 @@ def wait_quiet(d: Deployed, timeout: float = 300) -> None:
     raise AssertionError("lab host did not settle (BotDown still active)")
 
 
+def mail_works_again(d: Deployed) -> None:
+    """After a test stopped the mail catcher: one mail delivered again, so verify (of this and every later
+    module on the shared host) sees the email channel recovered (a warning), not failing right now."""
+    wait_quiet(d)
+    p = d.inv("test-alert", "-H", d.host, "--synthetic")
+    assert p.returncode == 0, p.stdout
+
+
+def _notify_log(d: Deployed) -> str:
+    """Alertmanager's own word on failed notifications, for a failure message."""
+    r = d.lab.run("sudo journalctl -u alertmanager --no-pager -n 400 | grep -iE 'notify|retry|error' "
+                  "| tail -20", check=False)
+    return "\nalertmanager's journal:\n" + r.stdout
+
+
 def all_mail(d: Deployed) -> bytes:
     return b"".join(m.raw for m in d.lab.mails())
 
@@ -61,8 +80,32 @@ def quiet(deployed_lab: Deployed) -> Deployed:
     return deployed_lab
 
 
+# the channels the lab host's `receivers` turn on, by the catcher's name for them
+CHAT = {"slack": "slack", "discord": "discord", "webhook": "webhook", "pagerduty": "pagerduty",
+        "teams": "teams-workflows"}
+
+
+def channel_hooks(d: Deployed, before: set[str]) -> dict[str, list[hooks.Hook]]:
+    """This host's requests at the shared HTTP catcher since `before`, by channel (the URL's token is the
+    host's name; PagerDuty's path has none, its routing key says whose it is)."""
+    key = hooks.routing_key(d.host)
+    out: dict[str, list[hooks.Hook]] = {}
+    for h in d.lab.shared_hooks():
+        ours = h.json.get("routing_key") == key if h.channel == "pagerduty" else h.token == d.host
+        if h.name not in before and ours:
+            out.setdefault(h.channel, []).append(h)
+    return out
+
+
+def chat_channels(d: Deployed) -> list[str]:
+    r = d.lab.settings.receivers
+    return [CHAT[name] for name in CHAT if getattr(r, name) is not None]
+
+
+@pytest.mark.proves("BotDown")
 def test_full_drill_within_bound_with_mails_and_no_secret(quiet: Deployed) -> None:
     d = quiet
+    before = {h.name for h in d.lab.shared_hooks()}
     p = d.inv("test-alert", "-H", d.lab.name)
     assert p.returncode == 0
     m = re.search(r"detection \(stop → notified\): ([\d.]+)s; expected bound: .* = ([\d.]+)s", p.stdout)
@@ -82,6 +125,38 @@ def test_full_drill_within_bound_with_mails_and_no_secret(quiet: Deployed) -> No
     assert "resolved" in mails[-1].body.lower()
     d.assert_no_secret(p.stdout)
     d.assert_no_secret(all_mail(d).decode("utf-8", "replace"))
+    # every chat/HTTP channel of the host's route got BotDown firing then resolved, once each, in a shape its
+    # service accepts, saying what a person needs: alert, host, env, summary, runbook
+    wanted = chat_channels(d)
+    assert wanted, f"{d.host} has no chat channel in hosts.yml: this test would prove nothing"
+    end = time.monotonic() + 60  # the resolved messages go out with the mail's flush; allow a slow one
+    while time.monotonic() < end:
+        got = channel_hooks(d, before)
+        if all(len([h for h in got.get(c, []) if "BotDown" in h.text]) >= 2 for c in wanted):
+            break
+        time.sleep(3)
+    got = channel_hooks(d, before)
+    for channel in wanted:
+        bot_down = [h for h in got.get(channel, []) if "BotDown" in h.text]
+        assert all(h.accepted for h in got.get(channel, [])), [h.problems for h in got.get(channel, [])]
+        assert len(bot_down) == 2, f"{channel}: {len(bot_down)} BotDown messages, want firing + resolved"
+        firing, resolved = (h.text for h in bot_down)
+        env = f"env={d.lab.settings.env}" if channel == "webhook" else f"env: {d.lab.settings.env}"
+        for part in (d.host, env, "Rosey bot is disconnected", "systemctl restart rosey-bot"):
+            assert part in firing, f"{channel}: {part!r} not in the firing message:\n{firing}"
+        if channel == "pagerduty":
+            assert firing.startswith("trigger critical") and resolved.startswith("resolve")
+            assert bot_down[0].json["dedup_key"] == bot_down[1].json["dedup_key"]
+        elif channel == "webhook":
+            assert "[firing]" in firing and "[resolved]" in resolved
+        else:
+            assert "CRITICAL" in firing and "RESOLVED" in resolved
+        for h in bot_down:
+            d.assert_no_secret(h.text)
+    # for the run's summary (tests/rule_coverage.py): the drill times the stop → first notification
+    for channel in ("email", *wanted):
+        record_seen("BotDown", channel, "firing", detection if channel == "email" else None)
+        record_seen("BotDown", channel, "resolved", None)
 
 
 def test_default_route_subject(quiet: Deployed) -> None:
@@ -165,6 +240,28 @@ def test_interrupted_drill_restarts_the_bot(quiet: Deployed) -> None:
     d.assert_no_secret(text)
 
 
+def test_after_a_drill_sortie6_passes_with_the_bot_warning_and_strict_verify_fails(quiet: Deployed) -> None:
+    """The restart every drill ends with trips BotRestarting for 5 minutes: a bot alert, so sortie6 still
+    passes (a WARN line), and only `verify --strict` fails on it."""
+    d, a = quiet, apis(quiet)
+    if not a.prometheus.alerts("BotRestarting"):  # this module's drills ran long enough ago: restart again
+        d.lab.run("sudo systemctl restart rosey-bot", check=True)
+    end = time.monotonic() + 120
+    while not [x for x in a.prometheus.alerts("BotRestarting") if x.get("state") == "firing"]:
+        assert time.monotonic() < end, "BotRestarting never fired after the bot restarted"
+        time.sleep(3)
+    p = d.inv("sortie6", "-H", d.host)
+    assert p.returncode == 0, p.stdout + _notify_log(d)
+    assert re.search(r"^\[\S+\]\s+WARN\s.*BotRestarting", p.stdout, re.M), p.stdout
+    s = d.inv("verify", "-H", d.host, "--strict")
+    assert s.returncode == 1, s.stdout
+    # it runs before the tests that stop the mail catcher, so only the bot alert fails it
+    want = r"verify: FAILED — 1 of \d+ checks failed: bot alert \(--strict: (bot alerts|warnings) fail too\)"
+    assert re.search(want, s.stdout), s.stdout
+    assert re.search(r"^\[\S+\]\s+WARN\s.*BotRestarting", s.stdout, re.M), s.stdout
+    d.assert_no_secret(p.stdout + s.stdout)
+
+
 def test_smtp_catcher_down_is_reported_and_bot_restarted(quiet: Deployed) -> None:
     d = quiet
     d.lab.run("sudo systemctl stop smtp-catcher")
@@ -177,25 +274,38 @@ def test_smtp_catcher_down_is_reported_and_bot_restarted(quiet: Deployed) -> Non
         d.assert_no_secret(p.stdout)
     finally:
         d.lab.run("sudo systemctl start smtp-catcher")
-    wait_quiet(d)
+    mail_works_again(d)
 
 
-def test_after_a_drill_sortie6_passes_with_the_bot_warning_and_strict_verify_fails(quiet: Deployed) -> None:
-    """The restart every drill ends with trips BotRestarting for 5 minutes: a bot alert, so sortie6 still
-    passes (a WARN line), and only `verify --strict` fails on it."""
-    d, a = quiet, apis(quiet)
-    if not a.prometheus.alerts("BotRestarting"):  # this module's drills ran long enough ago: restart again
-        d.lab.run("sudo systemctl restart rosey-bot", check=True)
-    end = time.monotonic() + 120
-    while not [x for x in a.prometheus.alerts("BotRestarting") if x.get("state") == "firing"]:
-        assert time.monotonic() < end, "BotRestarting never fired after the bot restarted"
-        time.sleep(3)
-    p = d.inv("sortie6", "-H", d.host)
+def test_synthetic_chosen_alert_goes_its_real_route_and_a_failing_channel_is_named(quiet: Deployed) -> None:
+    """`--synthetic --alert NAME --severity SEV` on the deployed host: a rule's alert with the chosen severity
+    goes the critical route (email and every chat channel here), is delivered and resolved; with the mail
+    catcher down the report names the failing integration and the task exits 1. A bad name is refused before
+    connecting."""
+    d = quiet
+    p = d.inv("test-alert", "-H", d.host, "--synthetic", "--alert", "HighErrorRate", "--severity", "critical")
     assert p.returncode == 0, p.stdout
-    assert re.search(r"^\[\S+\]\s+WARN\s.*BotRestarting", p.stdout, re.M), p.stdout
-    s = d.inv("verify", "-H", d.host, "--strict")
-    assert s.returncode == 1, s.stdout
-    want = r"verify: FAILED — \d+ of \d+ checks failed: bot alert \(--strict: bot alerts fail too\)"
-    assert re.search(want, s.stdout), s.stdout
-    assert re.search(r"^\[\S+\]\s+WARN\s.*BotRestarting", s.stdout, re.M), s.stdout
-    d.assert_no_secret(p.stdout + s.stdout)
+    routed = re.search(r"^HighErrorRate routed to (.*?)(?: \(mail: .*)?; waiting", p.stdout, re.M)
+    assert routed, p.stdout
+    integrations = {"slack": "slack", "discord": "discord", "webhook": "webhook", "pagerduty": "pagerduty",
+                    "teams": "msteamsv2"}  # Alertmanager's integration names, by the inventory's
+    chat = [n for n in integrations if getattr(d.lab.settings.receivers, n) is not None]
+    for receiver, integration in [("email", "email"), *((n, integrations[n]) for n in chat)]:
+        assert f"{receiver}-critical ({integration})" in routed.group(1), routed.group(0)
+    want = {"email", *(integrations[n] for n in chat)}
+    for line in ("delivered by Alertmanager: ", "resolved notification delivered by Alertmanager: "):
+        said = re.search(rf"^{line}(.*)$", p.stdout, re.M)
+        assert said and set(said.group(1).split(", ")) == want, (line, want, p.stdout)
+    assert [x.subject for x in d.lab.mails()].count(CRITICAL + "HighErrorRate") == 2  # firing, resolved
+    assert not apis(d).alertmanager.alerts({"alertname": "HighErrorRate", "drill": "true"})
+    bad = d.inv("test-alert", "-H", d.host, "--synthetic", "--alert", "HighErrorRte")
+    assert bad.returncode == 2 and "--alert HighErrorRte: no alert rule of that name" in bad.stdout
+    d.lab.run("sudo systemctl stop smtp-catcher")
+    try:
+        p = d.inv("test-alert", "-H", d.host, "--synthetic", "--alert", "CriticalErrorRate")
+        assert p.returncode == 1, p.stdout
+        assert "FAILED: notifications are FAILING for integration 'email'" in p.stdout
+        d.assert_no_secret(p.stdout)
+    finally:
+        d.lab.run("sudo systemctl start smtp-catcher")
+    mail_works_again(d)

@@ -33,6 +33,12 @@ from tests import helpers
 from tests.lab_fixtures import lab_inventory
 
 CRITICAL = "🚨 [CRITICAL] Rosey Bot: "
+# how this module causes the rules it proves, in the words of the README's coverage table
+RULE_CAUSES = {
+    "BotDown": "`inv test-alert` on a cluster of two, then with one Alertmanager dead (mail)",
+    "MonitoringPeerDown": "`inv test-alert --scenario monitoring-down` and `host-down` (the VM powered off)",
+    "Watchdog": "the heartbeat while one Alertmanager lives, and its silence when both are gone",
+}
 BEAT = 20.0  # the heartbeat's repeat_interval in this test (seconds): a ping at every group flush
 GROUP_INTERVAL = 30.0  # the shortest a cluster of two accepts (two turns of --cluster.peer-timeout)
 
@@ -151,6 +157,7 @@ def test_status_on_both_hosts(pair):
     _no_secret(pair, p.stdout + table.stdout)
 
 
+@pytest.mark.proves("BotDown")
 def test_the_bot_drill_on_a_cluster_mails_once_per_receiver(pair):
     """Both Alertmanagers get BotDown from lab's Prometheus; gossip lets only one of them send."""
     pair.a.clear_shared_mails()
@@ -176,6 +183,7 @@ def _cluster_of_two(pair, timeout: float = 120) -> list:
         time.sleep(3)
 
 
+@pytest.mark.proves("BotDown")
 def test_the_bot_drill_with_its_alertmanager_dead_is_delivered_by_the_survivor(pair):
     """lab's Alertmanager dead: the drill on lab says so and goes on; lab's Prometheus hands BotDown to lab2's
     Alertmanager, which mails the firing and the resolve once each. lab's Alertmanager is left to us."""
@@ -327,10 +335,12 @@ def _peer_drill(pair, scenario: str) -> str:
     return r.stdout
 
 
+@pytest.mark.proves("MonitoringPeerDown")
 def test_monitoring_down_on_one_host_is_reported_by_the_other(pair):
     _peer_drill(pair, "monitoring-down")
 
 
+@pytest.mark.proves("MonitoringPeerDown")
 def test_host_down_the_vm_powered_off_is_reported_by_the_other(pair):
     before_boot = pair.b.run("cat /proc/sys/kernel/random/boot_id").stdout
     out = _peer_drill(pair, "host-down")
@@ -356,6 +366,7 @@ def _gaps(times: list[float]) -> list[float]:
     return [round(b - a, 1) for a, b in zip(times, times[1:], strict=False)]
 
 
+@pytest.mark.proves("Watchdog")
 def test_the_heartbeat_beats_while_one_alertmanager_lives_and_stops_with_both(pair):
     sink, m = pair.sink, pair.marks
     assert all(names == ["Watchdog"] for _, names in sink.pings), sink.pings  # nothing else goes there

@@ -52,3 +52,25 @@ def test_units_are_hardened_on_the_real_systemd(deployed_lab):
         print(f"{svc}.service on the lab host: systemd-analyze security exposure {m.group(1)}")
         assert float(m.group(1)) <= 2.5, out
         assert d.lab.run(f"systemctl is-active {svc}").stdout.strip() == "active"
+
+
+def test_new_units_on_this_hosts_debian_leave_no_reload_pending(deployed_lab):
+    """On the host's own Debian (the lone lab host runs 13, the pair 12): units installed new are loaded
+    with nothing pending, so the next run is a no-op. Debian 13's systemd 257 said NeedDaemonReload=yes
+    after `enable --no-reload` and the second sortie6 reported "install-services: changed — prometheus: ;"."""
+    d = deployed_lab
+    release = d.lab.settings.lab.release
+    assert d.lab.run(". /etc/os-release; echo $VERSION_CODENAME").stdout.strip() == release
+    units = " ".join(f"{s}.service" for s in layout.SERVICES)
+    paths = " ".join(layout.remote_path(d.lab.settings, f"{s}.service") for s in layout.SERVICES)
+    d.lab.run(f"sudo systemctl disable --now --quiet {units} && sudo rm -f {paths} && sudo systemctl "
+              "daemon-reload", check=True)  # a host that never had them (data dirs stay)
+
+    first = d.inv("install-services", "-H", d.host)
+    assert first.returncode == 0, first.stdout
+    assert "install-services: changed — prometheus: unit installed, enabled, started" in first.stdout
+    show = d.lab.run(f"systemctl show -p LoadState,NeedDaemonReload,UnitFileState {units}").stdout
+    assert sorted(show.split()) == sorted(["LoadState=loaded", "NeedDaemonReload=no",
+                                           "UnitFileState=enabled"] * 2), show
+    again = d.inv("install-services", "-H", d.host)
+    assert again.returncode == 0 and "install-services: ok" in again.stdout, again.stdout

@@ -162,7 +162,7 @@ class Out:
 
 
 def drill(stack, out: Out, target=None, **kw):
-    r = run_drill(None, stack.host(), out.ctx(), target=target or LocalTarget(stack),
+    r = run_drill(stack.host(), out.ctx(), target=target or LocalTarget(stack),
                   rules_path=stack.rules_path, stream=out.stream, tty=False, **kw)
     report(r, out.lines.append)
     assert PASSWORD not in out.text

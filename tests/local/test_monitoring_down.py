@@ -220,7 +220,7 @@ def _drill(pair, scenario=MonitoringDown, **kw):
     ctx = StepContext(inventory=_Inventory({"a": ha, "b": hb}), secrets={}, masker=Masker([]),
                       log=lines.append)
     ta, tb = NodeTarget(a), NodeTarget(b)
-    r = run_drill(None, ha, ctx, target=ta, peers={"b": tb}, scenario=scenario(rules),
+    r = run_drill(ha, ctx, target=ta, peers={"b": tb}, scenario=scenario(rules),
                   stream=io.StringIO(), tty=False, **kw)
     report(r, lines.append)
     return r, ta, lines

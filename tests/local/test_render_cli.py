@@ -54,7 +54,8 @@ def test_render_test_and_prod(project: Path) -> None:
             assert f"PASS  {check}" in output, output
         prom = yaml.safe_load((project / out / "prometheus.yml").read_text())
         bot = prom["scrape_configs"][0]
-        assert bot["static_configs"][0] == {"targets": [f"localhost:{port}"], "labels": {"env": env}}
+        assert bot["static_configs"][0] == {"targets": [f"localhost:{port}"],
+                                            "labels": {"env": env, "host": alias}}
         for secret in (SMTP, WEB):
             assert secret not in output
             for f in (project / out).iterdir():

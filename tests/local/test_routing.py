@@ -81,8 +81,8 @@ def routes(config: Path, *labels: str, amtool: str = "amtool") -> list[str]:
     (("alertname=ChannelEmpty", "severity=info", "component=bot"), ["email-info"]),
     (("alertname=Unlabelled",), ["email-default"]),
     # never mailed, whatever its severity
-    (("alertname=Watchdog", "severity=none", "component=monitoring"), ["heartbeat"]),
-    (("alertname=Watchdog", "severity=critical"), ["heartbeat"]),
+    (("alertname=Watchdog", "severity=none", "component=monitoring"), ["blackhole"]),
+    (("alertname=Watchdog", "severity=critical"), ["blackhole"]),
 ])
 def test_routes_by_severity(tmp_path: Path, labels: tuple[str, ...], expected: list[str]) -> None:
     config = rendered_config(tmp_path, "env: test")
@@ -135,6 +135,7 @@ def test_heartbeat_takes_only_the_watchdog(tmp_path: Path, newest_amtool: str) -
     without = rendered_config(tmp_path / "without", "alertmanager: {version: 0.26.0}")
     critical = routes(without, "alertname=BotDown", "severity=critical", amtool=newest_amtool)
     assert "heartbeat" not in critical
+    assert routes(without, "alertname=Watchdog", "severity=none", amtool=newest_amtool) == ["blackhole"]
     assert routes(config, "alertname=BotDown", "severity=critical", amtool=newest_amtool) == critical
 
 

@@ -39,6 +39,9 @@ MONITORING_ALERTS = {
     "PrometheusAlertmanagerUnreachable",
     "MonitoringTargetDown",
     "MonitoringPeerDown",
+    "RemoteWriteFailing",
+    "RemoteWriteBehind",
+    "RemoteWriteWALNearDataLoss",
     HEARTBEAT,
 }
 # The part of each runbook description that our description keeps word for word.

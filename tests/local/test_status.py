@@ -27,8 +27,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
 def test_status_reads_the_bot_silences_and_alerts(stack) -> None:
     apis = stack.apis()
     time.sleep(3)  # a few scrapes for the history
-    st = collect(apis, "local", "test")
-    assert st.ok, st.error
+    st = collect(apis, "local", "test", {"email": ["email"], "webhook": ["webhook", "heartbeat"]})
+    assert st.ok, st.error  # the real Prometheus takes the deliveries queries (facts/deliveries.py)
+    assert [(c.name, c.ok, c.detail) for c in st.channels] == [
+        ("email", True, "nothing delivered in 24 h; no failure in 24 h"),
+        ("webhook (webhook, heartbeat)", True, "nothing delivered in 24 h; no failure in 24 h")]
     assert st.values["connected"] == 1 and st.values["users"] == 5
     assert st.values["uptime_seconds"] and st.values["uptime_seconds"] > 0
     assert 5.0 in st.history["users"] and len(st.history["users"]) == 61

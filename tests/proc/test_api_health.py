@@ -57,14 +57,15 @@ def service():
 
 
 def test_a_slow_answer_is_asked_again_up_to_tries(service) -> None:
-    svc = service(slow=2)
-    http = Http("alertmanager", svc.url, timeout=0.3)
+    # slow = 3 s against the client's 1 s; the answer "at once" has that 1 s even on a machine under load
+    svc = service(slow=2, delay=3.0)
+    http = Http("alertmanager", svc.url, timeout=1.0)
     with pytest.raises(ApiTimeout):
         http.request("GET", "/-/healthy")
     assert http.healthy(tries=3)  # the second slow answer, then one at once
     assert svc.asked == 3
-    always_slow = service(slow=5)
-    assert not Http("am", always_slow.url, timeout=0.3).healthy(tries=2)
+    always_slow = service(slow=5, delay=3.0)
+    assert not Http("am", always_slow.url, timeout=1.0).healthy(tries=2)
     assert always_slow.asked == 2
 
 

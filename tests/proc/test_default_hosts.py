@@ -4,18 +4,14 @@ default production host (the rest: tests/pure/test_default_hosts.py)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.helpers import REPO
+from tests.helpers import inv_on_loopback_inventory
 from tests.pure.test_default_hosts import inventory
 
 
 def inv_cli(tmp_path: Path, *args: str, default: str) -> subprocess.CompletedProcess[str]:
-    env = {"ROSEY_INVENTORY": str(inventory(tmp_path, default=default)), "ROSEY_WEB_PASSWORD": "pw-12345",
-           "ROSEY_SMTP_PASSWORD": "pw-12345", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return inv_on_loopback_inventory(tmp_path, inventory(tmp_path, default=default), *args, timeout=60)
 
 
 def test_cli_test_alert_refuses_default_production_before_connecting(tmp_path: Path) -> None:

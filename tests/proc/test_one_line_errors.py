@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import inv
-from tests.pure.test_one_line_errors import inventory
+from tests.pure.test_one_line_errors import HOSTS, inventory
 
 
 def _one_line_exit_2(p, expected: str) -> None:
@@ -54,3 +56,56 @@ def test_paramiko_error_records_do_not_reach_the_terminal() -> None:
     ours = subprocess.run([sys.executable, "-c", code.format(imp="; import fabfile.ssh.connection")],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     assert ours.returncode == 0 and "Secsh" not in ours.stderr, ours.stderr
+
+
+# ---- issue 30 §8: what Invoke or int() turned into a traceback (the whole pass: bench/adversarial_inputs.py)
+
+BIG = "1" * 5000
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    inventory(tmp_path)
+    return {"ROSEY_INVENTORY": str(tmp_path / "hosts.yml"), "ROSEY_WEB_PASSWORD": "pw-12345", **extra}
+
+
+DRY = ("sortie6", "-H", "h", "--dry-run")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((*DRY, "--parallel", "abc"), "error: --parallel 'abc': expected a number of hosts at once"),
+    ((*DRY, "--parallel", BIG), "error: --parallel '111111111111111111111111'... (5000 characters)"),
+    (("status", "-H", "h", "--watch=-5"), "error: --watch '-5': expected seconds between refreshes"),
+    (("ui", "-H", "h", "--prometheus-port", "70000"),
+     "error: --prometheus-port '70000': expected a local TCP port, 1 to 65535"),
+    (("silence", "-H", "h", "--duration", "999999d", "--comment", "x", "alertname=BotDown"),
+     "error: bad duration '999999d': at most 365d"),
+])
+def test_cli_flags_that_invoke_or_int_crashed_on(tmp_path: Path, args: tuple[str, ...],
+                                                 expected: str) -> None:
+    p = inv(*args, env=_env(tmp_path))
+    _one_line_exit_2(p, expected)
+
+
+def test_cli_a_5000_digit_port_in_the_inventory(tmp_path: Path) -> None:
+    (tmp_path / "hosts.yml").write_text(HOSTS.replace("SECRETS", "s.yml").replace(
+        "h: {address: h.invalid,", f"h: {{address: h.invalid, ssh: {{port: {BIG}}},"))
+    p = inv("render", "-H", "h", "--out", str(tmp_path / "o"),
+            env={"ROSEY_INVENTORY": str(tmp_path / "hosts.yml"), "ROSEY_WEB_PASSWORD": "pw-12345"})
+    _one_line_exit_2(p, "error: hosts.yml: hosts.h.ssh.port: 5000 digits is more than any setting takes")
+
+
+def test_cli_a_password_variable_that_is_not_utf8(tmp_path: Path) -> None:
+    """Bytes in the environment: subprocess hands them over as they are."""
+    import os
+    import subprocess
+
+    from tests.helpers import INV, REPO
+
+    env = {k.encode(): v.encode() for k, v in os.environ.items() if not k.startswith("ROSEY_")}
+    env.update({k.encode(): v.encode() for k, v in _env(tmp_path).items()})
+    env[b"ROSEY_WEB_PASSWORD"] = b"pass\xffword-long"
+    p = subprocess.run([*INV, "sortie6", "-H", "h", "--dry-run"], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2 and "Traceback" not in p.stdout + p.stderr
+    assert "error: ROSEY_WEB_PASSWORD is not UTF-8 text; set it again" in p.stdout
+    assert "word-long" not in p.stdout + p.stderr

@@ -148,10 +148,10 @@ def test_prometheus_alerts_every_alertmanager_and_scrapes_the_peer(tmp_path):
     assert ams[1]["basic_auth"] == {"username": "ops", "password_file": secret}
     jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
     assert jobs["peer-prometheus"]["static_configs"] == [
-        {"targets": ["10.0.0.2:9090"], "labels": {"env": "production", "peer": "prod"}}]
+        {"targets": ["10.0.0.2:9090"], "labels": {"env": "production", "host": "prod", "peer": "prod"}}]
     assert jobs["peer-alertmanager"]["static_configs"][0]["targets"] == ["10.0.0.2:9093"]
     assert jobs["peer-alertmanager"]["basic_auth"] == ams[1]["basic_auth"]
-    assert jobs["prometheus"]["static_configs"][0]["labels"] == {"env": "test"}
+    assert jobs["prometheus"]["static_configs"][0]["labels"] == {"env": "test", "host": "test"}
     # the peer's password is the peer's own secret, deployed to this host for Prometheus only
     peer = next(s for s in r.secret_files if s.name == "peer_web_password_prod")
     assert (peer.content, peer.owner, peer.group) == ("prod-pw-1", "root", "prometheus")

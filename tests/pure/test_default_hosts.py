@@ -9,7 +9,7 @@ import pytest
 
 from fabfile.config.inventory import DEFAULT_INVENTORY, load_inventory
 from fabfile.config.inventory_error import InventoryError
-from fabfile.config.selection import refuse_default_production, select
+from fabfile.config.selection import refuse_unnamed_production, select
 
 # nothing listens on 127.0.0.1:1, so a command that gets as far as connecting fails at once, locally
 HOSTS = """\
@@ -67,7 +67,7 @@ def test_bad_default_hosts_is_one_line(tmp_path: Path, default: str, error: str)
 def test_drill_refuses_a_default_production_host(tmp_path: Path) -> None:
     inv = load_inventory(inventory(tmp_path, default="default_hosts: [test, prod]"))
     with pytest.raises(InventoryError) as e:
-        refuse_default_production(select(inv, ""), "the drill")
+        refuse_unnamed_production(select(inv, ""), "the drill")
     assert str(e.value) == ("hosts.yml: default_hosts selects prod (env production); the drill never runs "
                             "on production by default — name it with -H prod if you mean it; "
                             "nothing was changed")
@@ -75,5 +75,5 @@ def test_drill_refuses_a_default_production_host(tmp_path: Path) -> None:
 
 def test_drill_takes_production_when_h_names_it(tmp_path: Path) -> None:
     inv = load_inventory(inventory(tmp_path, default="default_hosts: prod"))
-    refuse_default_production(select(inv, "prod"), "the drill")  # no error
-    refuse_default_production(select(inv, "test"), "the drill")
+    refuse_unnamed_production(select(inv, "prod"), "the drill")  # no error
+    refuse_unnamed_production(select(inv, "test"), "the drill")

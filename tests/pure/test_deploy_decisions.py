@@ -135,7 +135,8 @@ def test_both_services_start_in_one_systemctl_before_any_wait(host):
 
 def test_systemd_is_reloaded_at_most_once_and_not_for_new_units(host):
     # a fresh host: new units, not enabled. systemd loads a new unit file on first use, so `enable` links
-    # them without its reload; only a systemd that still says "not-found" reloads (checked, not assumed)
+    # them without its reload; only a systemd that still says "not-found" or that a reload is pending
+    # (Debian 13's 257) reloads (checked, not assumed)
     answers = svc_state(UNITS, unit_same=False, active="inactive", enabled="disabled")
     for svc in layout.SERVICES:
         answers[f"{svc}_unit"] = ""  # no unit file yet
@@ -143,8 +144,8 @@ def test_systemd_is_reloaded_at_most_once_and_not_for_new_units(host):
     assert all(p.new_unit and p.upload_unit and not p.daemon_reload for p in fresh)
     script = services.apply_script(host, fresh, ["install units"])
     units = "prometheus.service alertmanager.service"
-    check = (f"if systemctl show -p LoadState --value -- {units} | grep -qvx -e loaded -e ''; then "
-             "systemctl daemon-reload; fi")
+    check = (f"if systemctl show -p LoadState,NeedDaemonReload --value -- {units} "
+             "| grep -qvx -e loaded -e no -e ''; then systemctl daemon-reload; fi")
     assert script.index("install units") < script.index(f"systemctl enable --quiet --no-reload {units}\n")
     assert script.index(f"--no-reload {units}\n") < script.index(check) < script.index("systemctl restart")
     assert script.count("daemon-reload") == 1  # the one inside the check
@@ -248,3 +249,17 @@ def test_the_other_release_is_fetched_beside_only_when_its_step_will_download_it
                                   "prometheus:x:998:"])  # a group but no user
 def test_a_user_or_group_missing_is_created(host, user):
     assert install.decide(host, "prometheus", state(user=user)).user
+
+
+def test_a_pending_systemd_reload_is_the_one_change_and_says_so(host):
+    # Debian 13's systemd 257 after `enable --no-reload` of new units: loaded, current, running, but
+    # NeedDaemonReload=yes. The next run reloads and names why (it used to say "prometheus: ; alertmanager: ")
+    answers = svc_state(UNITS)
+    answers["units"] = answers["units"].replace("NeedDaemonReload=no", "NeedDaemonReload=yes")
+    plans = services.decide(host, UNITS, answers)
+    assert all(p.daemon_reload and not (p.upload_unit or p.enable or p.start or p.restart) for p in plans)
+    assert [p.describe() for p in plans] == [f"{s}: systemd reload pending" for s in layout.SERVICES]
+    script = services.apply_script(host, plans, [])
+    assert script.count("systemctl daemon-reload") == 1 and "restart" not in script
+    # and nothing pending: nothing to do
+    assert not any(p.changes for p in services.decide(host, UNITS, svc_state(UNITS)))

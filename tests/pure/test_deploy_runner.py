@@ -15,7 +15,7 @@ from fabfile.deploy import runner, steps
 from fabfile.deploy.steps import install, services
 from fabfile.deploy.steps.base import StepResult
 from fabfile.ssh import transport
-from tests.fakes import LocalConn
+from tests.fakes import LocalConn, Overlap
 
 SECRET = "s3cret-pa55word"
 
@@ -136,7 +136,6 @@ def test_missing_secret_reported_before_any_connection(inventory, monkeypatch):
 
 
 def test_hosts_run_in_parallel(inventory):
-    import threading
 
     barrier = threading.Barrier(2, timeout=5)
 
@@ -205,22 +204,16 @@ def test_parallel_bounds_the_hosts_at_once(tmp_path, monkeypatch):
     names = [f"h{i}" for i in range(6)]
     inv = write_inventory(tmp_path, monkeypatch,
                           "".join(f"  {n}: {{address: 127.0.0.1, secrets_file: none.yml}}\n" for n in names))
-    lock, running, peak = threading.Lock(), [0], [0]
-
-    def step(conn, host, ctx):
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        time.sleep(0.2)
-        with lock:
-            running[0] -= 1
-        return StepResult("s", "ok")
-
     for parallel, expected in ((2, 2), (1, 1), (10, 6)):
-        peak[0] = 0
+        overlap = Overlap()
+
+        def step(conn, host, ctx, overlap=overlap):
+            with overlap.busy(0.2):
+                return StepResult("s", "ok")
+
         assert runner.run(inv, inv.select(",".join(names)), [("s", step)], stream=io.StringIO(),
                           connector=LocalConn.to, parallel=parallel) == 0
-        assert peak[0] == expected, (parallel, peak[0])
+        assert overlap.peak == expected, (parallel, overlap.peak)
 
 
 def test_a_password_in_clear_text_to_anyone_is_warned_once_per_host(inventory):

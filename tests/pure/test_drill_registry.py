@@ -13,6 +13,7 @@ from fabfile.drill import power, runner, scenarios
 from fabfile.drill.contract import DrillResult
 from fabfile.drill.errors import DrillFailed
 from fabfile.drill.scenarios.host_down import HostDown
+from fabfile.drill.scenarios.synthetic import SYNTHETIC, Synthetic, chosen_alert
 from fabfile.drill.timeline import Timeline
 from fabfile.errors import UserError
 from tests.helpers import module_imports
@@ -56,19 +57,25 @@ def switch_for_a(monkeypatch: pytest.MonkeyPatch) -> _Switch:
     return switch
 
 
-@pytest.fixture
-def ran(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """cli_test_alert with nothing behind it: no secrets, no peers, a drill that passes at once."""
+def _stub_drill(monkeypatch: pytest.MonkeyPatch, result: DrillResult) -> list[object]:
+    """cli_test_alert with nothing behind it: no secrets, no peers, a drill that ends with `result` at once;
+    the scenarios it was handed."""
     got: list[object] = []
 
-    def run_drill(conn_factory, host, ctx, *, scenario, **kw):
+    def run_drill(host, ctx, *, scenario, **kw):
         got.append(scenario)
-        return DrillResult(True, "passed", Timeline())
+        return result
 
-    monkeypatch.setattr("fabfile.config.secrets.load_secrets", lambda inventory, host: {})
+    monkeypatch.setattr("fabfile.ssh.session.load_secrets", lambda inventory, host: {})
     monkeypatch.setattr(runner, "peer_targets", lambda inventory, host, ctx: {})
     monkeypatch.setattr(runner, "run_drill", run_drill)
     return got
+
+
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """A drill that passes at once."""
+    return _stub_drill(monkeypatch, DrillResult(True, "passed", Timeline()))
 
 
 @pytest.mark.parametrize("spec", scenarios.SCENARIOS, ids=lambda s: s.name)
@@ -153,3 +160,65 @@ def test_the_scenarios_never_import_the_runner() -> None:
     for f in [DRILL / "contract.py", *sorted((DRILL / "scenarios").glob("*.py"))]:
         assert not any(m.startswith("fabfile.drill.runner") for m in module_imports(f)), f
     assert not any(m.startswith("fabfile.drill.scenarios") for m in module_imports(DRILL / "contract.py"))
+
+
+RULES = """\
+groups:
+  - name: g
+    rules:
+      - {alert: HighErrorRate, expr: vector(1), labels: {severity: warning, component: bot}}
+      - {alert: CriticalErrorRate, expr: vector(1), labels: {severity: critical, component: bot}}
+"""
+
+
+def test_the_test_alert_takes_a_rules_labels_and_the_chosen_severity(tmp_path) -> None:
+    (tmp_path / "rules.yml").write_text(RULES)
+    rules = tmp_path / "rules.yml"
+    assert chosen_alert("HighErrorRate", "", rules) == {
+        "severity": "warning", "component": "bot", "alertname": "HighErrorRate"}
+    assert chosen_alert("HighErrorRate", "critical", rules)["severity"] == "critical"
+    assert chosen_alert() == {"alertname": SYNTHETIC, "severity": "critical"}
+    assert chosen_alert("", "info", rules) == {"alertname": SYNTHETIC, "severity": "info"}
+    assert Synthetic(chosen_alert("HighErrorRate", "", rules)).alert == "HighErrorRate"
+
+
+@pytest.mark.parametrize(("alert", "severity", "expected"), [
+    ("HighErrorrate", "", "--alert HighErrorrate: no alert rule of that name in {rules}; did you mean "
+                          "'HighErrorRate'?"),
+    ("Nope", "", "--alert Nope: no alert rule of that name in {rules}; one of HighErrorRate, "
+                 "CriticalErrorRate"),
+    ("HighErrorRate", "page", "--severity page: unknown; one of critical, warning, info"),
+])
+def test_a_bad_alert_or_severity_is_one_line_naming_the_flag(tmp_path, alert, severity, expected) -> None:
+    (tmp_path / "rules.yml").write_text(RULES)
+    with pytest.raises(UserError) as e:
+        chosen_alert(alert, severity, tmp_path / "rules.yml")
+    assert str(e.value) == expected.format(rules=tmp_path / "rules.yml")
+
+
+def test_alert_and_severity_are_checked_before_any_host_is_reached(tmp_path, ran, monkeypatch) -> None:
+    i = _inventory(tmp_path)
+
+    def never(*a, **kw):
+        raise AssertionError("a host was reached")
+
+    monkeypatch.setattr(runner, "drill_context", never)
+    with pytest.raises(UserError, match="^--severity urgent: unknown"):
+        runner.cli_test_alert(i, [i.host("solo")], synthetic=True, severity="urgent")
+    with pytest.raises(UserError, match="^--alert BotDwn: no alert rule of that name in .*did you mean "
+                                        "'BotDown'"):
+        runner.cli_test_alert(i, [i.host("solo")], synthetic=True, alert="BotDwn")
+    with pytest.raises(UserError, match="^--alert/--severity go with --synthetic .*not with --scenario "
+                                        "bot-down$"):
+        runner.cli_test_alert(i, [i.host("solo")], alert="BotDown")
+    assert ran == []
+
+
+def test_the_chosen_alert_is_what_the_drill_posts_and_a_failure_exits_1(tmp_path, monkeypatch) -> None:
+    i = _inventory(tmp_path)
+    got = _stub_drill(monkeypatch, DrillResult(False, "notifications are FAILING for integration 'slack'",
+                                               Timeline()))
+    code = runner.cli_test_alert(i, [i.host("solo")], synthetic=True, alert="BotDown", severity="warning")
+    assert code == 1
+    assert [(s.alert, s.chosen["severity"], s.chosen["component"]) for s in got] == [
+        ("BotDown", "warning", "bot")]

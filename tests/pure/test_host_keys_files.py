@@ -123,3 +123,22 @@ def test_a_revoked_key_is_refused(home, host) -> None:
                                            f"@revoked * ssh-ed25519 {key.get_base64()}\n")
     with pytest.raises(HostKeyError, match=re.escape(f"REVOKED HOST KEY ssh-ed25519 {fingerprint(key)}")):
         host_keys.check(host, key)
+
+
+def test_a_known_hosts_that_is_a_directory_blocks_accept_and_is_named(home, host, monkeypatch) -> None:
+    """A member of the class the issue did not list: the whole file unreadable (not one line)."""
+    (home / ".ssh/known_hosts").mkdir()
+    code, out, err = run_task(monkeypatch, host, new_key(), accept=True)
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in out
+    assert f"cannot be checked: {home}/.ssh/known_hosts line 0 (cannot read the file: Is a directory)" in err
+    assert "recorded" not in out
+
+
+def test_a_hashed_line_with_a_broken_salt_is_not_a_crash(home, host) -> None:
+    key = new_key()
+    kh = home / ".ssh/known_hosts"
+    kh.write_text(f"|1|!!|!! ssh-ed25519 {new_key().get_base64()}\n[192.0.2.10]:2222 ssh-ed25519 "
+                  f"{key.get_base64()}\n")
+    host_keys.check(host, key)  # the broken hashed line names no host we can read: ours is still trusted
+    with pytest.raises(HostKeyError, match="HOST KEY CHANGED"):
+        host_keys.check(host, new_key())

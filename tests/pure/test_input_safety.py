@@ -116,9 +116,9 @@ def test_plain_http_downloads_need_a_pinned_checksum(tmp_path: Path) -> None:
         assert load(tmp_path, text).host("test").alertmanager.release_url.startswith("http://")
 
 
-@pytest.mark.parametrize("value", ["0", "-5"])
-def test_connect_timeout_must_be_positive(tmp_path: Path, value: str) -> None:
-    assert "hosts.test.ssh.connect_timeout: expected a number of seconds above 0" in \
+@pytest.mark.parametrize("value", ["0", "-5", "601", "99999999999"])
+def test_connect_timeout_must_be_within_its_bounds(tmp_path: Path, value: str) -> None:
+    assert "hosts.test.ssh.connect_timeout: expected 1 to 600 seconds" in \
         error_of(tmp_path, f"    ssh: {{connect_timeout: {value}}}\n")
 
 

@@ -134,6 +134,11 @@ def test_unknown_receiver_type(tmp_path: Path) -> None:
     ("{weekdays: [funday]}", "hosts.test.business_hours.weekdays: expected weekday names or ranges like "
                              "monday:friday, got 'funday'"),
     ("{weekdays: ['friday:monday']}", "range 'friday:monday' runs backwards"),
+    # Alertmanager's week starts on sunday: these two passed here and failed amtool on the server
+    ("{weekdays: ['monday:sunday']}",
+     "range 'monday:sunday' runs backwards in Alertmanager's week (sunday to saturday); write it as ranges "
+     "within that week, e.g. [monday:saturday, sunday] or sunday:saturday"),
+    ("{weekdays: ['saturday:sunday']}", "range 'saturday:sunday' runs backwards in Alertmanager's week"),
     ("{start: '18:00', end: '09:00'}", "hosts.test.business_hours: start 18:00 must be before end 09:00"),
     ("{timezone: Mars/Olympus}", "hosts.test.business_hours.timezone: expected an IANA time zone"),
 ])

@@ -128,3 +128,54 @@ def test_a_lone_vm_sends_its_private_frames_to_a_socket_nobody_binds(tmp_path):
     linked = ",".join(privnet.qemu_args(SimpleNamespace(private_address="192.168.77.11"), tmp_path / "a",
                                         tmp_path / "b"))
     assert f"remote.path={tmp_path / 'b' / privnet.SOCKET_NAME}" in linked
+
+
+def test_each_lab_host_names_its_debian_release_and_each_release_has_its_own_image(monkeypatch):
+    from types import SimpleNamespace
+
+    from fabfile.config import inventory, settings
+    from fabfile.config.inventory_error import InventoryError
+    from fabfile.lab import image
+
+    assert inventory._build(settings.LabVMSettings, {}, "hosts.yml", "hosts.lab.lab_vm").release == "bookworm"
+    assert inventory._build(settings.LabVMSettings, {"release": "trixie"}, "hosts.yml",
+                            "hosts.lab.lab_vm").release == "trixie"
+    with pytest.raises(InventoryError, match=r"hosts\.lab\.lab_vm\.release: expected bookworm or trixie, got "
+                                             r"'buster'"):
+        inventory._build(settings.LabVMSettings, {"release": "buster"}, "hosts.yml", "hosts.lab.lab_vm")
+
+    def inv(*releases):
+        hosts = {f"h{i}": SimpleNamespace(lab=SimpleNamespace(release=r)) for i, r in enumerate(releases)}
+        return SimpleNamespace(hosts={**hosts, "prod": SimpleNamespace(lab=None)})
+
+    assert image.releases_of(inv()) == ["bookworm"]  # the default image is always built
+    assert image.releases_of(inv("trixie", "trixie")) == ["bookworm", "trixie"]
+    # one image folder per release; a folder from before releases were named is bookworm's
+    monkeypatch.setattr(image, "recipe_key", lambda release: f"key-of-{release}")  # no key files read
+    assert image.current("trixie").directory.name == "trixie-key-of-trixie"
+    assert image.current("trixie").release == "trixie"
+    assert [image._release_of(n) for n in ("dc13a5e7bacc177b", "bookworm-1", "trixie-2")] == [
+        "bookworm", "bookworm", "trixie"]
+    assert set(image.SOURCES) == set(image.RELEASES)
+
+
+def test_a_record_still_being_written_is_not_read_and_a_cleared_one_is_skipped(tmp_path, monkeypatch):
+    """The catchers write `.<name>` and rename it into place; stop 37's CI7 read a hook catcher's dot file
+    just before its rename (FileNotFoundError in the rule proofs)."""
+    from fabfile.lab import hooks, mailbox
+
+    record = {"channel": "slack", "token": "t", "status": 200, "accepted": True, "problems": [], "body": "{}"}
+    (tmp_path / "0001-0001-slack.json").write_text(json.dumps(record))
+    (tmp_path / ".0002-0002-slack.json").write_text('{"chan')  # half written, not renamed yet
+    assert [h.name for h in hooks.read_spool(tmp_path)] == ["0001-0001-slack.json"]
+    real_glob = type(tmp_path).glob
+    monkeypatch.setattr(type(tmp_path), "glob", lambda self, pattern: [*real_glob(self, pattern),
+                                                                       self / "0003-0003-gone.json"])
+    assert [h.name for h in hooks.read_spool(tmp_path)] == ["0001-0001-slack.json"]  # cleared meanwhile
+    monkeypatch.undo()
+    monkeypatch.setattr(mailbox, "spool", lambda port: tmp_path)
+    (tmp_path / "0001-0001.eml").write_bytes(b"Subject: a\r\n\r\nx")
+    (tmp_path / ".0002-0002.eml").write_bytes(b"Subj")
+    assert [n for n, _ in mailbox.read_all(2526)] == ["0001-0001.eml"]
+    mailbox.clear(2526)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".eml") == [".0002-0002.eml"]

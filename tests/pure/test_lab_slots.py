@@ -37,6 +37,28 @@ def test_a_third_vm_waits_until_one_of_two_stops(slots):
     assert said[-1].startswith("lab: c got a VM slot after ")
 
 
+def test_a_lent_slot_lets_a_third_vm_start_while_the_lender_idles(slots, tmp_path):
+    said: list[str] = []
+    slots.take("a", log=said.append)
+    slots.take("b", log=said.append)
+    with slots.lending():
+        assert slots.take("c", log=said.append) < 1  # beside the two idle ones
+    assert slots.held() == ["a", "b", "c"]  # it keeps its slot after the lending ends
+    got = threading.Event()
+    waiter = threading.Thread(target=lambda: (slots.take("d", log=said.append), got.set()))
+    waiter.start()
+    time.sleep(0.3)
+    assert not got.is_set(), "a fourth VM started: the lent slot outlived its lending"
+    slots.give_back("c")  # the slot the lent one used is free again, but lends nothing: still two at most
+    time.sleep(0.3)
+    assert not got.is_set()
+    slots.give_back("a")
+    waiter.join(timeout=5)
+    assert got.is_set()
+    (tmp_path / "vm-slots" / "lent").write_text("999999999")  # left by a lender that died: lends nothing
+    assert slots._slots() == 2
+
+
 def test_the_lanes_are_handed_out_pair_first_then_this_machine_then_the_lone_host(monkeypatch):
     from tests import lab_lanes
     from tests.conftest import lane_rank

@@ -54,7 +54,8 @@ def literal_hosts(source: str, hosts: set[str]) -> list[str]:
                 found.append(f"{line}: lab host named in {node.value!r}")
             elif node.value == "hosts.yml":
                 found.append(f"{line}: reads hosts.yml itself")
-        elif isinstance(node, ast.Call) and _called(node) in INVENTORY_LOADERS:
+        elif (isinstance(node, ast.Call) and _called(node) in INVENTORY_LOADERS
+              and not (_called(node) == "load_inventory" and node.args)):  # a file the test wrote: fine
             found.append(f"{line}: {_called(node)}() reads the default inventory")
         elif (isinstance(node, ast.Name) and node.id in INVENTORY_NAMES) or (
                 isinstance(node, ast.Attribute) and node.attr in INVENTORY_NAMES):
@@ -91,6 +92,7 @@ def test_the_check_finds_a_named_host(source: str) -> None:
     'inv("sortie6", "-H", f"{lab.name},ghost")',
     'lab_host.send_test_mail("[Rosey Bot] lab check")',
     'summary = "added by the lab test"',
+    "proof_inv = load_inventory(path)",
     'to = "oncall@lab.test"',
     '"refused — check ssh.address/ssh.port in hosts.yml or that the server is up"',
     "inv = lab_inventory()",

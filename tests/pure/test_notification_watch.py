@@ -7,7 +7,10 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from fabfile.alerting.api import NotifyCounts
+from fabfile.drill.errors import DrillFailed
 from fabfile.drill.notifications import NotificationWatch
 
 CONFIG = {"receivers": [{"name": "mail", "email_configs": [{"to": "ops@x", "send_resolved": True}]}]}
@@ -127,3 +130,36 @@ def test_a_given_up_notification_names_the_error_line_that_reaches_the_journal_l
     reads = iter([[]] * notifications.LOG_READS)
     with pytest.raises(DrillFailed, match="no error line found"):
         watch.sent({"email": 1}, base, "BotDown")(apis)
+
+
+class TwoChannels(FakeAlertmanager):
+    """Email and a webhook: the webhook's requests fail, the email's succeed once `mailed`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_failed = 0
+
+    def notify_counts(self) -> dict[str, NotifyCounts]:
+        return {"email": NotifyCounts(self.sent, 0, self.sent, 0),
+                "webhook": NotifyCounts(self.hook_failed, 0, self.hook_failed, self.hook_failed)}
+
+
+def test_a_failing_integration_is_reported_once_the_others_are_settled_naming_both() -> None:
+    """The report says which channel failed AND which got it: a failing webhook does not end the wait before
+    the mail is known to be delivered (or failing too)."""
+    am = TwoChannels()
+    apis = SimpleNamespace(alertmanager=am)
+    target = SimpleNamespace(apis=lambda: apis,
+                             notify_errors=lambda since: ["hook/webhook[0]: unexpected status code 500"])
+    watch = NotificationWatch(target, str, fail_grace=0.0)
+    base = watch.baseline(apis)
+    am.groups = [_group("BotDown")]
+    check = watch.sent({"email": 1, "webhook": 1}, base, "BotDown")
+    am.hook_failed = 2
+    assert check(apis) is None  # the webhook is failing, but the email is not known yet
+    am.sent = 1
+    with pytest.raises(DrillFailed) as e:
+        check(apis)
+    assert str(e.value) == ("notifications are FAILING for integration 'webhook' (2 failed request(s), 0 "
+                            "notification(s) given up): hook/webhook[0]: unexpected status code 500 "
+                            "(delivered: email)")

@@ -38,12 +38,12 @@ def test_error_recap_and_records():
     assert buf.getvalue().splitlines() == [
         "error: hosts.yml: hosts.x.bot_port: bad",
         "recap:",
+        "  lab22  ok=2 changed=0 failed=1  FAILED (3s)",  # failures first: in a fleet they are what to read
         "  lab    ok=5 changed=1 failed=0  done (12s)",
-        "  lab22  ok=2 changed=0 failed=1  FAILED (3s)",
     ]
     records = json.loads(out.json())
     assert records[0] == {"kind": "error", "message": "hosts.yml: hosts.x.bot_port: bad"}
-    assert records[2]["host"] == "lab22" and records[2]["state"] == "FAILED"
+    assert records[2]["host"] == "lab22" and records[2]["state"] == "FAILED"  # records: the hosts' order
 
 
 def test_a_line_clears_the_live_progress_line_first():
@@ -75,5 +75,18 @@ def test_recap_ends_with_the_per_step_profile_and_a_dash_for_a_step_a_host_never
         "  verify              0.5s  1        -",
         "  total               1.8s  2  9.0s  0",
     ]
+    assert buf.getvalue().splitlines()[1:3] == [
+        "  prod-eu  ok=0 changed=0 failed=1  FAILED (9s)", "  lab      ok=2 changed=0 failed=0  done (3s)"]
     first = json.loads(out.json())[0]["steps"][0]
     assert first == {"step": "install-prometheus", "seconds": 1.25, "commands": 1}
+
+
+def test_a_fleet_profile_is_one_line_per_step_with_median_and_slowest_host():
+    buf = io.StringIO()
+    rows = [RecapRow(f"bot-{i:02}", 1, 0, 0, 1.0, (StepTime("verify", 0.1 * i, 2),)) for i in range(1, 12)]
+    rows.append(RecapRow("bot-99", 0, 0, 1, 1.0, ()))  # failed before verify: not in the step's figures
+    Output(buf).recap(rows)
+    lines = buf.getvalue().splitlines()
+    assert lines[1] == "  bot-99  ok=0 changed=0 failed=1  FAILED (1s)" and len(lines) == 1 + 12 + 2
+    assert lines[-2:] == ["time per step over 12 hosts (wall seconds, SSH commands; median, slowest):",
+                          "  verify  median 0.6s  2  max 1.1s  2 (bot-11)  ran on 11"]

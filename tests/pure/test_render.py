@@ -55,10 +55,11 @@ def render_alias(tmp_path: Path, rules: Path, alias: str, extra: str = "", secre
     return render.render_host(inv, host, wanted, rules_path=rules)
 
 
-def test_exactly_the_six_files(tmp_path: Path, rules: Path) -> None:
+def test_exactly_the_seven_files(tmp_path: Path, rules: Path) -> None:
     r = render_alias(tmp_path, rules, "test")
-    assert list(r.files) == ["prometheus.yml", "alert_rules.yml", "alertmanager.yml", "web.yml",
-                             "prometheus.service", "alertmanager.service"]
+    assert list(r.files) == ["prometheus.yml", "alert_rules.yml", "alertmanager.yml", "notifications.tmpl",
+                             "web.yml", "prometheus.service", "alertmanager.service"]
+    assert r.files["notifications.tmpl"] == render.NOTIFICATIONS_SOURCE.read_text()
     assert r.files["alert_rules.yml"] == rules.read_text()
 
 
@@ -66,12 +67,15 @@ def test_test_and_prod_differ_in_port_and_env_only(tmp_path: Path, rules: Path) 
     t, p = (render_alias(tmp_path, rules, a) for a in ("test", "prod"))
     tp, pp = yaml.safe_load(t.files["prometheus.yml"]), yaml.safe_load(p.files["prometheus.yml"])
     bot_t, bot_p = tp["scrape_configs"][0], pp["scrape_configs"][0]
-    assert bot_t["static_configs"] == [{"targets": ["localhost:8001"], "labels": {"env": "test"}}]
-    assert bot_p["static_configs"] == [{"targets": ["localhost:8000"], "labels": {"env": "production"}}]
+    assert bot_t["static_configs"] == [{"targets": ["localhost:8001"],
+                                        "labels": {"env": "test", "host": "test"}}]
+    assert bot_p["static_configs"] == [{"targets": ["localhost:8000"],
+                                        "labels": {"env": "production", "host": "prod"}}]
     assert bot_p["job_name"] == "rosey-bot" and bot_p["metrics_path"] == "/api/metrics"
-    # every job carries env, so routing (group_by env) and the inhibit rule's equal work for all alerts
+    # every job carries env, so routing (group_by env) and the inhibit rule's equal work for all alerts,
+    # and host, so every message says which server
     for job in pp["scrape_configs"]:
-        assert job["static_configs"][0]["labels"] == {"env": "production"}
+        assert job["static_configs"][0]["labels"] == {"env": "production", "host": "prod"}
     assert [j["job_name"] for j in pp["scrape_configs"]] == ["rosey-bot", "prometheus", "alertmanager"]
     assert pp["global"] == {"scrape_interval": "15s", "evaluation_interval": "15s",
                             "external_labels": {"cluster": "rosey-bot"}}
@@ -163,10 +167,12 @@ def test_alertmanager_routing_shape(tmp_path: Path, rules: Path) -> None:
     g = am["global"]
     assert g["smtp_auth_password_file"] == "/opt/rosey-bot/monitoring/secrets/smtp_password"
     assert "smtp_auth_password" not in g
-    # the Watchdog goes first to the heartbeat receiver, which has no integration unless configured
-    assert route["routes"][0] == {"matchers": ['alertname="Watchdog"'], "receiver": "heartbeat"}
-    assert am["receivers"][-1] == {"name": "heartbeat"}
-    mail = [r for r in am["receivers"] if r["name"] != "heartbeat"]
+    # with no heartbeat configured the Watchdog goes first to a sink named as one (never mailed): an empty
+    # receiver called "heartbeat" read as a channel left unconfigured (amlint's empty-receiver warning)
+    assert route["routes"][0] == {"matchers": ['alertname="Watchdog"'], "receiver": "blackhole"}
+    assert am["receivers"][-1] == {"name": "blackhole"}
+    assert "heartbeat" not in {r["name"] for r in am["receivers"]}
+    mail = [r for r in am["receivers"] if r["name"] != "blackhole"]
     subjects = {r["name"]: r["email_configs"][0]["headers"]["Subject"] for r in mail}
     assert subjects == {"email-default": "[Rosey Bot] {{ .GroupLabels.alertname }}",
                         "email-critical": "🚨 [CRITICAL] Rosey Bot: {{ .GroupLabels.alertname }}",

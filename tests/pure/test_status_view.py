@@ -8,7 +8,7 @@ import re
 
 from rich.console import Console
 
-from fabfile.status.collect import Alert, HostStatus, firing_alerts, history_points
+from fabfile.status.collect import Alert, Channel, HostStatus, firing_alerts, history_points
 from fabfile.status.view import ASCII, as_json, show, sparkline
 
 
@@ -62,3 +62,18 @@ def test_json_is_the_same_data() -> None:
     doc = json.loads(as_json([_status()]))
     assert doc[0]["host"] == "lab" and doc[0]["values"]["users"] == 5
     assert doc[0]["alerts"][0]["name"] == "BotRestarting"
+
+
+def test_each_configured_channel_has_its_line_as_verify_judges_it() -> None:
+    st = _status()
+    st.channels = [Channel("email", True, "last delivered 5m ago; no failure in 24 h", False),
+                   Channel("webhook (webhook, heartbeat)", False, "FAILING: 3 failed request(s) in 24 h",
+                           False)]
+    buf = io.StringIO()
+    show(Console(file=buf, force_terminal=False, width=160), [st])
+    lines = [ln.strip() for ln in buf.getvalue().splitlines()]
+    assert any(re.match(r"channel email\s+last delivered 5m ago; no failure in 24 h", ln) for ln in lines)
+    assert any(re.match(r"channel webhook \(webhook, heartbeat\)\s+FAILING: 3 failed", ln) for ln in lines)
+    assert json.loads(as_json([st]))[0]["channels"][1] == {
+        "name": "webhook (webhook, heartbeat)", "ok": False, "detail": "FAILING: 3 failed request(s) in 24 h",
+        "warning": False}

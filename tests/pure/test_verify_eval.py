@@ -9,6 +9,7 @@ import pytest
 
 from fabfile.deploy.steps import verify as v
 from fabfile.deploy.steps.base import StepContext
+from fabfile.facts import deliveries
 from tests.helpers import fixture_inventory, units_answer
 
 
@@ -45,13 +46,21 @@ def good_outputs() -> dict[str, str]:
                     "### tuple ### allow tcp 9090 0.0.0.0/0 any 0.0.0.0/0 in\n"
                     "### tuple ### allow tcp 9093 0.0.0.0/0 any 0.0.0.0/0 in",
         "fw_session": "22", "fw_listen": 'LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=1,fd=3))',
+        **deliveries_answers(),
     }
+
+
+def deliveries_answers(**results: list[dict]) -> dict[str, str]:
+    """Prometheus' answers to the deliveries queries: none in 24 h unless given (query key -> result)."""
+    return {f"deliveries_{k}": http({"status": "success", "data": {"result": results.get(k, [])}})
+            for k in deliveries.QUERIES}
 
 
 def test_all_pass(host):
     checks = v.evaluate(host, good_outputs(), ["email-critical", "email-default"])
     assert [c.line() for c in checks if not c.passed] == []
-    assert len(checks) == 18
+    assert len(checks) == 19
+    assert checks[-1].line() == "PASS  channel email: nothing delivered in 24 h; no failure in 24 h"
 
 
 def test_a_ui_that_answers_without_the_password_fails(host):
@@ -145,17 +154,17 @@ def test_bot_alerts_do_not_fail_verify_unless_strict(host):
     checks = v.evaluate(host, good_outputs() | alerts(BOT_RESTARTING), ["email-critical", "email-default"])
     relaxed = v.judge(checks, strict=False)
     assert relaxed.status == "ok"
-    assert relaxed.summary == "all 18 stack checks passed; 1 bot alert(s) firing"
+    assert relaxed.summary == "all 19 stack checks passed; 1 bot alert(s) firing"
     strict = v.judge(checks, strict=True)
     assert strict.status == "failed"
-    assert strict.summary == "1 of 19 checks failed: bot alert (--strict: bot alerts fail too)"
+    assert strict.summary == "1 of 20 checks failed: bot alert (--strict: bot alerts fail too)"
     assert any(line.startswith("WARN  bot alert: BotRestarting") for line in strict.details)
 
 
 def test_a_stack_failure_fails_with_or_without_strict(host):
     outs = good_outputs() | alerts(BOT_RESTARTING) | {"fw_loaded": "1"}
     checks = v.evaluate(host, outs, ["email-critical", "email-default"])
-    assert v.judge(checks, strict=False).summary == "1 of 19 checks failed: firewall"
+    assert v.judge(checks, strict=False).summary == "1 of 20 checks failed: firewall"
 
 
 def test_age_is_left_out_when_the_server_clock_is_unknown():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from fabfile.config import layout
 from fabfile.config.inventory_error import InventoryError
 from fabfile.config.settings import Component, HostSettings
 from fabfile.config.versions import prometheus_downgrade_refusal, reported_version
+from fabfile.deploy.download import FetchError, fetch, shell_dl
 from fabfile.deploy.steps.base import StepContext, StepResult
 from fabfile.facts.files import parse_sums
 from fabfile.ssh import probe, stage, transport
@@ -126,15 +126,6 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch(url: str, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    with urllib.request.urlopen(url, timeout=60) as r, tmp.open("wb") as f:  # noqa: S310 (https/http only)
-        while chunk := r.read(1 << 20):
-            f.write(chunk)
-    tmp.replace(dest)
-
-
 def local_archive(host: HostSettings, service: str, log=print) -> tuple[Path, str]:
     """For `source: upload`: the archive on this machine and its verified sha256.
 
@@ -156,8 +147,8 @@ def local_archive(host: HostSettings, service: str, log=print) -> tuple[Path, st
         if not archive.is_file():
             log(f"downloading {comp.url()}/{name} to {folder}")
             if not comp.sha256:
-                _fetch(f"{comp.url()}/{SUMS}", folder / SUMS)
-            _fetch(f"{comp.url()}/{name}", archive)
+                fetch(f"{comp.url()}/{SUMS}", folder / SUMS)
+            fetch(f"{comp.url()}/{name}", archive)
     expected = comp.sha256
     where = f"hosts.yml {service}.sha256"
     if not expected:
@@ -269,9 +260,8 @@ def version_checks(folder: str, bins: tuple[str, ...] | list[str], version: str)
 def _download_cmd(comp: Component, name: str) -> str:
     q = shlex.quote
     url = comp.url().rstrip("/")
-    get = ("if command -v curl >/dev/null; then dl() { curl -fsSL --retry 2 -o \"$2\" \"$1\"; }; "
-           "else dl() { wget -q -O \"$2\" \"$1\"; }; fi")
-    cmds = [get, f"archive={q(name + '.tar.gz')}", f"dl {q(url + '/' + name + '.tar.gz')} \"$archive\""]
+    cmds = [shell_dl(url.lower().startswith("https:")), f"archive={q(name + '.tar.gz')}",
+            f"dl {q(url + '/' + name + '.tar.gz')} \"$archive\""]
     if not comp.sha256:
         cmds.append(f"dl {q(url + '/' + SUMS)} {SUMS}")
     return "\n".join(cmds)
@@ -341,7 +331,7 @@ def install_component(conn: HostSession, host: HostSettings, ctx: StepContext, s
         if comp.source == "upload":
             try:
                 archive, expected = local_archive(host, service, ctx.log)
-            except ChecksumError as e:
+            except (ChecksumError, FetchError) as e:
                 return StepResult(step, "failed", ctx.masker(str(e)))
             ctx.log(f"uploading {archive.name} ({archive.stat().st_size // 1024} KiB)")
             staged = stage.stage_file(conn, str(archive), archive.name)

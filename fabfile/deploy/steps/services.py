@@ -85,8 +85,9 @@ def decide(host: HostSettings, units: dict[str, str], state: dict[str, str]) -> 
             p.new_unit = not have_sha
             p.daemon_reload = bool(have_sha)
             p.reasons.append("unit updated" if have_sha else "unit installed")
-        if st.need_daemon_reload:
+        if st.need_daemon_reload and not p.daemon_reload:  # systemd says its view of the unit is stale
             p.daemon_reload = True
+            p.reasons.append("systemd reload pending")
         if st.enabled != "enabled":
             p.enable = True
             p.reasons.append("enabled")
@@ -151,18 +152,20 @@ def apply_script(host: HostSettings, plans: list[ServicePlan], installs: list[st
              *installs]
     enable = [f"{p.service}.service" for p in plans if p.enable]
     reload = any(p.daemon_reload for p in plans)
-    # One systemd reload at most (2-3 s each on a small or emulated server), and none for new units: a
-    # current systemd loads a unit file on its first use, even for a unit it was asked about before the
-    # file existed (Debian 12's 252 does). A changed file of a loaded unit does need the reload.
+    # One systemd reload at most (2-3 s each on a small or emulated server), and none for new units where
+    # systemd does without: Debian 12's 252 loads a unit file on its first use, even for a unit it was asked
+    # about before the file existed, and is content. Debian 13's 257 loads it too but then says a reload is
+    # pending (NeedDaemonReload=yes: the unit folders changed since its last load), so it gets the reload
+    # now, not on the next run. A changed file of a loaded unit always needs the reload.
     if enable:  # `systemctl enable` reloads after linking unless told not to: then it is the one reload
         lines.append("systemctl enable --quiet " + ("" if reload else "--no-reload ") + " ".join(enable))
     elif reload:
         lines.append("systemctl daemon-reload")
     new = [f"{p.service}.service" for p in plans if p.new_unit]
-    if new and not reload:  # a systemd that still says "not-found" (an older one) has to reload after all
-        units = " ".join(new)  # its answer: one value per unit, a blank line between them
-        lines.append(f"if systemctl show -p LoadState --value -- {units} | grep -qvx -e loaded -e ''; "
-                     "then systemctl daemon-reload; fi")
+    if new and not reload:  # a systemd that says "not-found" or "reload pending" has to reload after all
+        units = " ".join(new)  # its answer: one value per property and unit, a blank line between units
+        lines.append(f"if systemctl show -p LoadState,NeedDaemonReload --value -- {units} "
+                     "| grep -qvx -e loaded -e no -e ''; then systemctl daemon-reload; fi")
     waits = [p for p in plans if p.start or p.restart]
     if waits:  # one systemctl for both: their starts overlap, and one program start less
         lines += ["t0=$(date +%s)", "rc=0", web_get_fn(host), rollback.health_fn(HEALTH_TIMEOUT),

@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -28,6 +29,7 @@ from fabfile.config.validators import ascii_digits
 from fabfile.config.versions import parse_version, reported_version
 from fabfile.deploy import ufw_plan as ufw
 from fabfile.deploy.steps.base import StepContext, StepResult
+from fabfile.facts import deliveries, remote_write
 from fabfile.facts import firewall as fw
 from fabfile.facts import units as unit_state
 from fabfile.output import duration
@@ -60,8 +62,8 @@ class Check:
 # status and a separator line, curl's own errors go to the same stream in order (`--stderr -`), and a failed
 # transfer does not stop the next. `http_answers` splits the output back into one `<body>\n<status>` per key.
 _HTTP_SEP = "@@rosey-http-answer@@"
-_METRICS_KEEP = {"metrics_prometheus": "prometheus_config_last_reload",
-                 "metrics_alertmanager": "alertmanager_config_last_reload"}
+_METRICS_KEEP = {"metrics_prometheus": ("prometheus_config_last_reload", remote_write.PREFIX),
+                 "metrics_alertmanager": ("alertmanager_config_last_reload",)}
 
 
 def _bases(host: HostSettings, scheme: str) -> tuple[str, str]:
@@ -82,6 +84,7 @@ def http_requests(host: HostSettings) -> dict[str, str]:
         "alerts": f"{p}/api/v1/alerts",
         "metrics_prometheus": f"{p}/metrics",
         "metrics_alertmanager": f"{a}/metrics",
+        **{f"deliveries_{k}": f"{p}/api/v1/query?query={quote(q)}" for k, q in deliveries.QUERIES.items()},
     }
 
 
@@ -205,11 +208,9 @@ def check_versions(host: HostSettings, outs: dict[str, str]) -> list[Check]:
 
 def check_services(host: HostSettings, outs: dict[str, str]) -> list[Check]:
     units = unit_state.parse(host, outs.get("units", ""))
-    res = []
-    for svc in layout.SERVICES:
-        a, e = units[svc].active, units[svc].enabled or "unknown"
-        res.append(Check(f"{svc} service", a == "active" and e == "enabled", f"{a}, {e} at boot"))
-    return res
+    states = {svc: (units[svc].active, units[svc].enabled or "unknown") for svc in layout.SERVICES}
+    return [Check(f"{svc} service", a == "active" and e == "enabled", f"{a}, {e} at boot")
+            for svc, (a, e) in states.items()]
 
 
 def check_healthy(outs: dict[str, str]) -> list[Check]:
@@ -405,16 +406,20 @@ def _age(active_at: str, now: float | None) -> str:
     return "" if seconds is None else f" for {duration(seconds)}"
 
 
+def _server_now(outs: dict[str, str]) -> float | None:
+    try:
+        return float(outs.get("now", "").strip())
+    except ValueError:
+        return None
+
+
 def check_alerts(outs: dict[str, str]) -> list[Check]:
     """Firing alerts by scope (their `component` label): the monitoring's fail verify; the bot's are one
     warning line each with age and summary (they fail only with --strict); the Watchdog is neither."""
     doc, err = _json(outs.get("alerts", ""))
     if doc is None:
         return [Check(ALERTS_CHECK, False, err)]
-    try:
-        now: float | None = float(outs.get("now", "").strip())
-    except ValueError:
-        now = None
+    now = _server_now(outs)
     firing = [a for a in doc.get("data", {}).get("alerts", []) if a.get("state") == "firing"]
     scoped = [(alert_scopes.scope_of(a.get("labels") or {}), a) for a in firing]
     monitoring = [a for scope, a in scoped if scope == alert_scopes.MONITORING]
@@ -430,14 +435,27 @@ def check_alerts(outs: dict[str, str]) -> list[Check]:
     return checks
 
 
+def check_channels(host: HostSettings, outs: dict[str, str]) -> list[Check]:
+    """Per configured channel: the last delivery and the failures of the last 24 h (facts/deliveries.py)."""
+    results = {}
+    for key in deliveries.QUERIES:
+        doc, err = _json(outs.get(f"deliveries_{key}", ""))
+        if doc is None:
+            return [Check("channel deliveries", False, f"Prometheus' history of Alertmanager: {err}")]
+        results[key] = doc.get("data", {}).get("result", [])
+    found, now = deliveries.deliveries(host, results), _server_now(outs)
+    return [Check(f"channel {d.name}", *deliveries.verdict(d, now)) for d in found]
+
+
 def evaluate(host: HostSettings, outs: dict[str, str], receivers: list[str],
              cert: str | None = None) -> list[Check]:
     cluster = [check_cluster(host, outs), check_peer_targets(host, outs)] if host.cluster else []
+    local = [] if host.prometheus.agent else [check_query(outs), check_alertmanagers(host, outs)]  # no API
+    rules = [] if host.prometheus.agent else [*check_alerts(outs), *check_channels(host, outs)]
     return [*check_versions(host, outs), *check_services(host, outs), *check_healthy(outs),
-            *check_web_guard(host, outs, cert),
-            check_target(outs), check_query(outs), check_alertmanagers(host, outs), *cluster,
-            check_am_config(outs, receivers), *check_reloads(outs), check_firewall(host, outs),
-            *check_alerts(outs)]
+            *check_web_guard(host, outs, cert), check_target(outs), *local, *cluster,
+            check_am_config(outs, receivers), *check_reloads(outs), check_firewall(host, outs), *rules,
+            *(Check(*c) for c in remote_write.checks(host, outs.get("metrics_prometheus", "")))]
 
 
 # ---------------------------------------------------------------- the step
@@ -469,9 +487,12 @@ def judge(checks: list[Check], strict: bool, masker: Callable[[str], str] = str)
     stack = [c for c in checks if not c.warning]
     warnings = [c for c in checks if c.warning]
     failed = [c for c in checks if c.fails(strict)]
-    bot = f"; {len(warnings)} bot alert(s) firing" if warnings else ""
+    bots = sum(c.name == "bot alert" for c in warnings)  # the others: channels that failed and recovered
+    bot = (f"; {bots} bot alert(s) firing" if bots else "") + (
+        f"; {len(warnings) - bots} channel(s) with failures in 24 h" if len(warnings) > bots else "")
     if failed:
         what = ", ".join(dict.fromkeys(c.name for c in failed))
-        why = " (--strict: bot alerts fail too)" if strict and warnings else ""
+        kind = "bot alerts" if bots == len(warnings) else "warnings"
+        why = f" (--strict: {kind} fail too)" if strict and warnings else ""
         return StepResult(STEP, "failed", f"{len(failed)} of {len(checks)} checks failed: {what}{why}", lines)
     return StepResult(STEP, "ok", f"all {len(stack)} stack checks passed{bot}", lines)

@@ -17,7 +17,7 @@ from fabfile.drill.power import power_switch
 from fabfile.drill.scenarios.bot_down import BotDown
 from fabfile.drill.scenarios.host_down import HostDown
 from fabfile.drill.scenarios.monitoring_down import MonitoringDown
-from fabfile.drill.scenarios.synthetic import Synthetic
+from fabfile.drill.scenarios.synthetic import Synthetic, chosen_alert
 from fabfile.errors import UserError
 
 
@@ -68,8 +68,25 @@ def chosen(scenario: str = "", synthetic: bool = False) -> ScenarioSpec:
     return BY_NAME[name]
 
 
+def with_alert(spec: ScenarioSpec, alert: str, severity: str) -> Callable[[Path | None], Scenario]:
+    """The scenario's factory, with `--alert`/`--severity` (synthetic only) checked against the rules file
+    the drill deploys: a UserError naming the flag before anything connects."""
+    if not alert and not severity:
+        return spec.factory
+    if spec.name != SYNTHETIC:
+        raise UserError(f"--alert/--severity go with --synthetic (the test alert it posts); not with "
+                        f"--scenario {spec.name}")
+    labels = chosen_alert(alert, severity)
+    return lambda rules_path: Synthetic(labels)
+
+
 def refuse_unfit(spec: ScenarioSpec, inventory: Inventory, hosts: Sequence[HostSettings]) -> None:
     """Before anything is touched: every host has what the scenario needs, or a UserError naming them."""
+    agents = [h.name for h in hosts if h.prometheus.agent]
+    if agents:  # no rules evaluated there and no alert sent from there: the drill would prove nothing
+        raise UserError(f"{', '.join(agents)}: prometheus.mode is agent, so its alert rules run on the "
+                        f"central store it writes to, not on the host; drill that store's alerting instead "
+                        f"(README 'Agent mode'); nothing was touched")
     if spec.cluster:
         alone = [h.name for h in hosts if h.cluster is None]
         if alone:
