@@ -8,7 +8,8 @@ What changes per member, and why:
   0.24+: gossip over TLS);
 - `alertmanager.group_interval`: the shortest a cluster of that size accepts (members x 15 s);
 - `receivers.email.smarthost`: the shared catcher on this machine, so what the members send is counted in
-  one place (a duplicate would show);
+  one place (a duplicate would show); `auth_username`: the member's name, so the catcher tells which
+  member's Alertmanager sent each mail;
 - optionally the heartbeat receiver (its URL stays a secret: `ROSEY_HEARTBEAT_URL` or secrets.yml).
 Everything else is the inventory as it is; the result is validated like any inventory before it is written.
 """
@@ -55,7 +56,9 @@ def cluster_document(inventory: Inventory, names: list[str], cluster: str = "lab
         am["version"] = CLUSTER_ALERTMANAGER
         am["group_interval"] = group_interval
         receivers = entry.setdefault("receivers", {})
-        receivers.setdefault("email", {})["smarthost"] = mailbox.smarthost(host.lab.mail_port)
+        email = receivers.setdefault("email", {})
+        email["smarthost"] = mailbox.smarthost(host.lab.mail_port)
+        email["auth_username"] = name
         if heartbeat:
             receivers["heartbeat"] = {"repeat_interval": heartbeat}
     doc["clusters"] = {cluster: list(names)}

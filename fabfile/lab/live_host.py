@@ -38,6 +38,16 @@ class Mail:
         return [r.strip() for r in str(self.message.get("X-Catcher-Rcpt-To", "")).split(",") if r.strip()]
 
     @property
+    def login(self) -> str:
+        """The SMTP login the sender used ('' if none): which Alertmanager sent it, where each has its own."""
+        return str(self.message.get("X-Catcher-Login", ""))
+
+    @property
+    def arrived(self) -> float:
+        """When the catcher took it (epoch seconds, from the file name)."""
+        return int(self.name.split("-", 1)[0]) / 1e9
+
+    @property
     def body(self) -> str:
         part = self.message.get_body(preferencelist=("plain", "html"))
         return part.get_content() if part is not None else ""

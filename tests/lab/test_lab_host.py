@@ -121,6 +121,7 @@ def test_smtp_catcher_keeps_mail_and_never_the_password(lab_host):
     mails = lab_host.mails()
     assert [m.subject for m in mails] == ["[Rosey Bot] lab check"]
     assert mails[0].recipients == ["oncall@lab.test"]
+    assert mails[0].login == "lab"  # the login name is kept (which sender), never the password
     assert "lab test mail" in mails[0].body
     leak = lab_host.run(
         "sudo grep -rl not-stored /var/lib/smtp-catcher; "

@@ -22,6 +22,7 @@ def test_the_shipped_lab_pair_becomes_one_valid_cluster(tmp_path) -> None:
         assert h.peer_address == h.lab.private_address
         assert h.alertmanager.group_interval == "30s"
         assert h.receivers.email.smarthost == mailbox.smarthost(h.lab.mail_port)
+        assert h.receivers.email.auth_username == h.name  # the catcher tells the members' mails apart
         assert h.receivers.heartbeat is not None and h.receivers.heartbeat.repeat_interval == "1m"
     # everything else is the inventory as it was
     assert {n: h.bot_port for n, h in out.hosts.items()} == {

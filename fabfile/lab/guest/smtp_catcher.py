@@ -2,7 +2,8 @@
 """Lab SMTP catcher: accepts every mail on 127.0.0.1:2525 and keeps it as one .eml file per message.
 
 AUTH PLAIN/LOGIN is accepted with any credentials over plain text (Alertmanager authenticates; Go's SMTP
-client allows that only towards localhost, hence guest-local). Passwords are never stored or logged.
+client allows that only towards localhost, hence guest-local). Passwords are never stored or logged; the
+login name is kept in an `X-Catcher-Login` header (which sender delivered).
 Files are named `<arrival ns>-<seq>.eml` under /var/lib/smtp-catcher, so a plain sort gives arrival order.
 """
 
@@ -21,7 +22,10 @@ warnings.filterwarnings("ignore", message="Session.login_data")  # aiosmtpd inte
 
 
 def accept_any(server, session, envelope, mechanism, auth_data) -> AuthResult:
-    return AuthResult(success=True, handled=True)  # auth_data (the password) is dropped unseen
+    # only the login name is kept (it tells which sender delivered); the password is dropped unseen
+    login = getattr(auth_data, "login", b"")
+    session.lab_login = login.decode("utf-8", "replace") if isinstance(login, bytes) else str(login or "")
+    return AuthResult(success=True, handled=True)
 
 
 class Keep:
@@ -30,6 +34,7 @@ class Keep:
         headers = (
             f"X-Catcher-Mail-From: {envelope.mail_from}\r\n"
             f"X-Catcher-Rcpt-To: {', '.join(envelope.rcpt_tos)}\r\n"
+            f"X-Catcher-Login: {getattr(session, 'lab_login', '')}\r\n"
         )
         data = envelope.original_content or envelope.content
         if isinstance(data, str):
