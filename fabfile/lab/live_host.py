@@ -115,7 +115,7 @@ class LabHost:
         return self.settings.lab.private_address
 
     def send_test_mail(
-        self, subject: str, to: str = "oncall@lab.test", smarthost: str = "localhost:2525"
+        self, subject: str, to: str = "oncall@lab.test", smarthost: str = "localhost:2525", login: str = "lab"
     ) -> None:
         """Send one mail from the guest to a catcher (default: its own), logging in like Alertmanager."""
         code = (
@@ -124,10 +124,10 @@ class LabHost:
             "m=EmailMessage(); m['From']='lab@lab.test'; m['To']=sys.argv[2]; m['Subject']=sys.argv[1]\n"
             "m.set_content('lab test mail')\n"
             "h,p=sys.argv[3].rsplit(':',1); s=smtplib.SMTP(h,int(p),timeout=10)\n"
-            "s.login('lab','not-stored')\n"
+            "s.login(sys.argv[4],'not-stored')\n"
             "s.send_message(m); s.quit()\n"
         )
-        args = " ".join(shlex.quote(a) for a in (subject, to, smarthost))
+        args = " ".join(shlex.quote(a) for a in (subject, to, smarthost, login))
         self.run(f"python3 -c {shlex.quote(code)} {args}")
 
     # ---- stand-in bot ------------------------------------------------------------------------------------

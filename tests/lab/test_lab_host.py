@@ -117,11 +117,11 @@ def test_bot_state_can_be_steered_while_it_runs(lab_host):
 
 def test_smtp_catcher_keeps_mail_and_never_the_password(lab_host):
     lab_host.clear_mails()
-    lab_host.send_test_mail("[Rosey Bot] lab check")
+    lab_host.send_test_mail("[Rosey Bot] lab check", login="catcher-check")
     mails = lab_host.mails()
     assert [m.subject for m in mails] == ["[Rosey Bot] lab check"]
     assert mails[0].recipients == ["oncall@lab.test"]
-    assert mails[0].login == "lab"  # the login name is kept (which sender), never the password
+    assert mails[0].login == "catcher-check"  # the login name is kept (which sender), never the password
     assert "lab test mail" in mails[0].body
     leak = lab_host.run(
         "sudo grep -rl not-stored /var/lib/smtp-catcher; "
