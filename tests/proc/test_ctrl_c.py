@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import REPO
 
 SCRIPT = """
@@ -44,6 +46,16 @@ def never(conn, host, ctx):
 sys.exit(runner.run(inv, inv.select("a,b"), [("install-prometheus", slow), ("deploy-configs", never)],
                     connector=LocalConn.to))
 """
+
+
+@pytest.fixture(autouse=True)
+def _sigint_as_at_a_terminal():
+    """A shell's background job (`cmd &`, as a CI script may start the suite) ignores SIGINT, and the
+    processes it starts inherit that: these tests press Ctrl-C as a person at a terminal does, so the
+    processes they start must not ignore it (a handler, unlike SIG_IGN, is not inherited)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 def _start(tmp_path: Path, seconds: float) -> subprocess.Popen[str]:
