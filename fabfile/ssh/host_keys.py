@@ -160,7 +160,9 @@ def server_key(host: HostSettings, timeout: float | None = None) -> paramiko.PKe
     transport = paramiko.Transport(sock)
     try:
         transport.start_client(timeout=limit)
-        return transport.get_remote_server_key()
+        # set once the server signed this exchange with it; paramiko's getter also wants the session still
+        # open, and a server may close it right after the handshake (we never log in)
+        return transport.host_key or transport.get_remote_server_key()
     finally:
         transport.close()
 

@@ -89,7 +89,7 @@ def impostor():
             transports.append(t)
             try:
                 t.start_server(server=Impostor(log))
-            except (paramiko.SSHException, EOFError):
+            except (paramiko.SSHException, EOFError, OSError):  # a client that hung up (reset): serve on
                 continue
 
     th = threading.Thread(target=serve, daemon=True)
