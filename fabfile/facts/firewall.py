@@ -119,13 +119,16 @@ def public_listeners(ss_listen: str) -> tuple[Listener, ...]:
     return tuple(sorted(out))
 
 
-def ssh_ports(session: str, ss_listen: str) -> tuple[int, ...]:
-    """Server-side SSH ports: this session's (SSH_CONNECTION's 4th field) plus every sshd listener.
+def ssh_ports(session: str, ss_listen: str, ssh_socket: str = "") -> tuple[int, ...]:
+    """Server-side SSH ports: this session's (SSH_CONNECTION's 4th field), every sshd listener, and the
+    ports of an active `ssh.socket` (Ubuntu 24.04 starts sshd per connection: systemd holds the listening
+    socket, so `ss` names systemd, not sshd).
 
     The port we dial (hosts.yml ssh.port) may be forwarded (the lab dials 127.0.0.1:2222, sshd
     listens on 22 in the guest), so it is not used; the server's own view is.
     """
     ports = {int(session.strip())} if ascii_digits(session.strip()) else set()
+    ports.update(socket_ports(ssh_socket))
     for line in ss_listen.splitlines():
         if '"sshd' not in line:  # users:(("sshd",pid=...)) -- also matches sshd-session
             continue
@@ -136,6 +139,15 @@ def ssh_ports(session: str, ss_listen: str) -> tuple[int, ...]:
     return tuple(sorted(ports))
 
 
+
+
+def socket_ports(show: str) -> set[int]:
+    """`systemctl show -p ActiveState -p Listen <unit>.socket` -> its TCP ports, if it is active
+    (`Listen=[::]:22 (Stream)`, one line per ListenStream; a unix path has no port)."""
+    lines = [ln.strip() for ln in show.splitlines()]
+    if "ActiveState=active" not in lines:
+        return set()
+    return {int(m.group(1)) for ln in lines if (m := re.fullmatch(r"Listen=(?:.*:)?(\d+) \(Stream\)", ln))}
 
 
 # ---------------------------------------------------------------- asking the server (firewall step, verify)
@@ -167,6 +179,7 @@ SNIPPETS = {
     "defaults": "cat /etc/default/ufw",
     "session": _SESSION_PORT,
     "listen": "ss -Htlnp",
+    "sshsocket": "systemctl show -p ActiveState -p Listen ssh.socket 2>/dev/null; true",
     "ipv6": "ip -6 addr show scope global | grep -c inet6; true",
 }
 
@@ -181,4 +194,4 @@ def read_state(outs: Mapping[str, str]) -> tuple[UfwState, tuple[int, ...]]:
                      listeners=public_listeners(outs.get("listen", "")),
                      ipv6_filtered=ipv6,
                      global_ipv6=outs.get("ipv6", "0").strip().split("\n")[0].strip() not in ("", "0"))
-    return state, ssh_ports(outs.get("session", ""), outs.get("listen", ""))
+    return state, ssh_ports(outs.get("session", ""), outs.get("listen", ""), outs.get("sshsocket", ""))

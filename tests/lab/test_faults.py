@@ -14,6 +14,7 @@ import shlex
 import time
 
 from fabfile.config.rules_file import RULES_ENV
+from fabfile.ssh.stage import STAGE_ROOT
 from fabfile.ssh.transport import DEPLOY_LOCK
 from tests.lab.deployed import deployed_lab_fixture  # noqa: F401  (provides deployed_lab)
 from tests.lab.test_configs import RELOAD_RULE as FAULT_RULE
@@ -21,6 +22,7 @@ from tests.lab.test_configs import STATE, reload_ok, rule_names, rules_file
 from tests.lab.test_deploy_install import variant
 
 RULES = "/opt/rosey-bot/monitoring/alert_rules.yml"
+CONFIG_DIR = "/opt/rosey-bot/monitoring"
 FILL = "/var/tmp/rosey-test-fill"
 HELPER = "rosey-test-drop-ssh"
 
@@ -38,10 +40,12 @@ def _leftovers(d) -> str:
 
 
 def _drop_ssh_when(d, condition: str) -> None:
-    """Start the helper: once `condition` (shell) holds, kill every SSH session of the deploy user."""
+    """Start the helper: once `condition` (shell) holds, kill every SSH session of the deploy user (OpenSSH
+    10, Debian 13, names a session's process `sshd-session: USER@...`, older ones `sshd: USER@...`)."""
     user = d.lab.settings.ssh.user
     script = (f"for _ in $(seq 1 6000); do if {condition}; then "
-              f"pkill -KILL -f '^sshd: {user}@' && echo 'dropped the SSH session'; exit 0; fi; sleep 0.05; "
+              f"pkill -KILL -f '^sshd(-session)?: {user}@' && echo 'dropped the SSH session'; exit 0; fi; "
+              "sleep 0.05; "
               "done; echo 'the moment never came'")
     d.lab.run(f"sudo systemd-run --quiet --collect --unit={HELPER} bash -c {shlex.quote(script)}", check=True)
 
@@ -61,6 +65,10 @@ def test_a_full_disk_stops_deploy_configs_before_anything_changes(deployed_lab, 
     d = deployed_lab
     before, live = d.lab.run(STATE, check=True).stdout, rule_names(d)
     env = {RULES_ENV: str(rules_file(tmp_path, FAULT_RULE))}
+    # where the uploads are staged decides which write the full disk refuses: asked, not assumed by release
+    devices = d.lab.run(f"stat -c %d {STAGE_ROOT} {CONFIG_DIR}", check=True).stdout.split()
+    staged_on_root = len(set(devices)) == 1
+    print(f"staging {STAGE_ROOT} on the config dir's filesystem: {staged_on_root}")
     # every free block of / (root may use the reserved ones too), then the last few byte by byte; ext4
     # keeps a pool for its own metadata that `stat -f` counts as free but nobody can write to
     fill = (f"fallocate -l $(( $(stat -f -c '%f*%S' /) - 4194304 )) {FILL}; "
@@ -75,9 +83,14 @@ def test_a_full_disk_stops_deploy_configs_before_anything_changes(deployed_lab, 
     finally:
         d.lab.run(f"sudo rm -f {FILL} {FILL}.2 {FILL}.3 {FILL}.4", check=True)
     assert p.returncode == 1, p.stdout
-    assert re.search(r"deploy-configs: FAILED — uploading alert_rules\.yml to \S+ failed \(.*\): no space "
-                     r"left on the server \(/tmp has 0 KiB free\); free some space \(df -h\), then run "
-                     r"again\. Nothing was changed", p.stdout), p.stdout
+    if staged_on_root:  # the upload is what the full disk refuses
+        assert re.search(r"deploy-configs: FAILED — uploading alert_rules\.yml to \S+ failed \(.*\): no "
+                         r"space left on the server \(/tmp has 0 KiB free\); free some space \(df -h\), then "
+                         r"run again\. Nothing was changed", p.stdout), p.stdout
+    else:  # /tmp elsewhere (Debian 13's tmpfs): the upload goes through, the copy into place is refused
+        assert re.search(r"deploy-configs: FAILED — could not activate configs: .*No space left on "
+                         r"device.*; the previous files are in place, nothing reloaded; the server's disk is "
+                         r"full: free some space \(df -h\), then run again$", p.stdout, re.M), p.stdout
     assert "Traceback" not in p.stdout
     d.assert_no_secret(p.stdout)
     assert full == before  # nothing touched while the disk was full

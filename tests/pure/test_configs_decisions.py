@@ -173,3 +173,19 @@ def test_outcome_of_a_failed_restore_says_to_check_the_server(setup):
     assert "could not restore /opt/rosey-bot/monitoring/alert_rules.yml" in res.details
     res = configs._outcome(32, sec, changes, ["prometheus"], [], Masker())
     assert "their reload was not confirmed either" in res.summary
+
+
+def test_outcome_of_a_copy_into_a_full_disk_says_to_free_space(setup):
+    """Where staging is another filesystem (Debian 13's tmpfs /tmp) the upload goes through and the copy
+    into place is what the full disk refuses: the line still says the disk is full and what to do."""
+    _, _, tgts = setup
+    sha, stat = server_state(tgts, edit=lambda t: b"x" if t.name == "alert_rules.yml" else t.data)
+    changes = configs.plan(tgts, sha, stat)
+    said = ("cp: error writing '/opt/rosey-bot/monitoring/alert_rules.yml.rosey-new': "
+            f"{configs.DISK_FULL}")
+    res = configs._outcome(20, {"activate": said}, changes, [], [], Masker())
+    assert res.failed
+    assert res.summary == (f"could not activate configs: {said}; the previous files are in place, nothing "
+                           "reloaded; the server's disk is full: free some space (df -h), then run again")
+    other = configs._outcome(20, {"activate": "chown: invalid group"}, changes, [], [], Masker())
+    assert "disk is full" not in other.summary

@@ -31,6 +31,19 @@ def test_ssh_ports_use_the_servers_view_not_the_dialled_port():
     assert fw.ssh_ports("", "") == ()
 
 
+def test_ssh_ports_include_an_active_ssh_socket():
+    """Ubuntu 24.04: systemd listens for sshd (ssh.socket), so `ss` shows systemd; a second port there is
+    kept open too. An inactive or missing socket unit adds nothing."""
+    ss = 'LISTEN 0 4096 0.0.0.0:2200 0.0.0.0:* users:(("systemd",pid=1,fd=55))\n'
+    active = "Listen=0.0.0.0:2200 (Stream)\nListen=[::]:2200 (Stream)\nListen=[::]:22 (Stream)\n" \
+             "Listen=/run/ssh-unix-local/socket (Stream)\nActiveState=active\n"
+    assert fw.ssh_ports("22", ss, active) == (22, 2200)
+    assert fw.ssh_ports("22", ss, active.replace("=active", "=inactive")) == (22,)
+    assert fw.ssh_ports("22", ss, "ActiveState=inactive\n") == (22,)  # no such unit (Debian)
+    state, ports = fw.read_state({"session": "22", "listen": ss, "sshsocket": active})
+    assert ports == (22, 2200)
+
+
 def test_parse_added_shapes():
     text = """Added user rules (see 'ufw status' for running firewall):
 ufw allow 22/tcp

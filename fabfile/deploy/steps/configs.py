@@ -217,6 +217,7 @@ def apply_script(host: HostSettings, staged: dict[str, str], changes: list[Chang
     unstage += [f"rmdir {q(d)} 2>/dev/null && echo {_MARK} unstaged"
                 for d in sorted({posixpath.dirname(p) for p in staged.values()})]
     lines = ["set -u", "umask 077", "exec 2>&1",  # one stream: messages stay in their section
+             "export LC_ALL=C",  # the tools' messages in English, whatever the server's locale (DISK_FULL)
              "trap '' HUP PIPE",  # a dropped SSH connection must not stop us halfway (or mid-restore)
              'CFG=""',
              "cleanup() {", f"  rm -rf {v} ${{CFG:+\"$CFG\"}}", *(f"  {u}" for u in unstage), "}",
@@ -377,6 +378,9 @@ def _lines(text: str, m: Masker) -> list[str]:
     return [m(ln) for ln in text.splitlines() if ln.strip()]
 
 
+DISK_FULL = "No space left on device"  # strerror(ENOSPC) as cp and install print it (C locale)
+
+
 def _outcome(rc: int, sec: dict[str, str], changes: list[Change], reload: list[str], idle: list[str],
              m: Masker) -> StepResult:
     """Exit code + the script's sections -> the step's verdict (see `apply_script` for the codes)."""
@@ -398,8 +402,10 @@ def _outcome(rc: int, sec: dict[str, str], changes: list[Change], reload: list[s
     if rc in (20, 21):
         after = "the previous files are in place, nothing reloaded" if rc == 20 else \
             "restoring the previous files FAILED too: check the server"
-        return StepResult(STEP, "failed", f"could not activate configs: "
-                          f"{one_line(sec.get('activate') or sec.get('') or '', m)}; {after}")
+        said = sec.get("activate") or sec.get("") or ""
+        if DISK_FULL in said:  # staging may sit on another filesystem (a tmpfs /tmp): the copy is what fails
+            after += "; the server's disk is full: free some space (df -h), then run again"
+        return StepResult(STEP, "failed", f"could not activate configs: {one_line(said, m)}; {after}")
     if rc != 0:
         return StepResult(STEP, "failed", f"could not activate configs (exit {rc}): "
                           f"{one_line(sec.get('activate') or sec.get('') or '', m)}")
