@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from invoke import Collection, Context, task
@@ -11,6 +10,7 @@ from invoke.exceptions import Exit
 
 from fabfile.cli import HostTask, load, user_errors
 from fabfile.lab import image, mailbox, needs, paths, privnet, releases, serve
+from fabfile.lab.build import build_all
 from fabfile.lab.vm import LabError, LabVM
 
 HOST_HELP = "lab hosts from hosts.yml, comma-separated: aliases, groups, patterns like 'lab*' (default: lab)"
@@ -118,12 +118,7 @@ def build(c: Context) -> None:
     """Build the lab images (a Debian release each: those the lab hosts run) and the release archives (what
     CI runs before the lab tests)."""
     _needs()
-    started = time.monotonic()
-    imgs = [image.ensure(r) for r in image.releases_of(load(c))]
-    built = releases.ensure_all()
-    print(f"lab: images {', '.join(f'{i.release} {i.key}' for i in imgs)} ready; "
-          f"releases: {', '.join(f'{r.family} {r.version}' for r in built)}")
-    print(f"lab: build took {time.monotonic() - started:.0f}s")
+    build_all(load(c))
 
 
 CLUSTER_HELP = {"hosts": "two or more lab hosts on one private link (default: lab,lab2)",
