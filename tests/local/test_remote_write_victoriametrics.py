@@ -32,7 +32,7 @@ AM = {"2.53.3": "0.28.1", "3.5.3": "0.33.1"}
 @contextlib.contextmanager
 def victoria_metrics() -> Iterator[str]:
     """The lab's store (fabfile/lab/store.py) on a free loopback port, stopped by its pidfile after; yields
-    its base URL. Its data directory goes with it."""
+    its base URL. Its data directory goes with it, and its log once it stopped cleanly."""
     if shutil.which(store.BINARY) is None:
         skip_or_fail("victoria-metrics not installed (scripts/bootstrap.sh installs Debian's package)")
     port = rb.free_port()
@@ -51,6 +51,7 @@ def victoria_metrics() -> Iterator[str]:
         daemon.stop()
         shutil.rmtree(store.data_dir(port), ignore_errors=True)
     assert daemon.running_pid() is None and not daemon.pidfile.exists()
+    (daemon.run_dir / f"{daemon.name}.log").unlink(missing_ok=True)  # one per free port: they pile up
 
 
 def _host(tmp: Path, version: str, vm_url: str, agent: bool) -> rb.RenderedHost:
